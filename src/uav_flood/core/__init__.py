@@ -1,0 +1,1 @@
+"""Algorithms of uav_flood: pure Python, NumPy, shapely, OpenCV, onnxruntime; never rclpy."""

@@ -1,0 +1,56 @@
+"""The catalogue of topic and service names used by uav_flood nodes, each with its QoS.
+
+Per-vehicle names are relative (resolved inside the node's /uavN namespace); a leading '/'
+marks a global name. Nodes never spell a topic string inline: they import it from here.
+"""
+
+from dataclasses import dataclass
+
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+)
+
+#: State, status, battery, diagnostics: reliable, keep the last 10.
+STATE_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=10,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
+
+#: Plans, maps, area of interest: reliable and latched for late joiners.
+LATCHED_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A topic name paired with the QoS profile its publishers and subscribers use."""
+
+    name: str
+    qos: QoSProfile
+
+
+#: Diagnostic echo: ping_responder answers every message on PING with the same data on PONG.
+PING = Topic('ping', STATE_QOS)
+PONG = Topic('pong', STATE_QOS)
+
+#: std_srvs/Trigger on ping_responder: answers with the node's name and process id.
+PING_SERVICE = 'ping'
+
+
+def frame_id(namespace: str, frame: str) -> str:
+    """Return the TF frame id of `frame` for the vehicle in `namespace` ('/uav0' -> 'uav0/...').
+
+    :param namespace: the node namespace, with or without leading slash ('/' for global).
+    :param frame: the frame's own name, e.g. 'base_link'.
+    """
+    prefix = namespace.strip('/')
+    return f'{prefix}/{frame}' if prefix else frame

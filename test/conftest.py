@@ -1,0 +1,71 @@
+"""Fixtures shared by every test: isolated ROS 2 domains, rclpy contexts and executors."""
+
+import os
+from pathlib import Path
+import sys
+import tempfile
+
+import pytest
+
+from uav_flood.testing import DomainIdAllocator, ros_env, worker_index
+
+# Keep ROS 2 traffic and logs of the test run on this machine and out of the user's home.
+os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+os.environ.setdefault('ROS_LOG_DIR', tempfile.mkdtemp(prefix='uav-flood-test-roslog-'))
+# Every test process (and its children) starts outside the ROS 2 domain of the user.
+os.environ['ROS_DOMAIN_ID'] = '0'
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+BIN_DIR = Path(sys.executable).parent
+
+_allocator: DomainIdAllocator | None = None
+
+
+@pytest.fixture
+def domain_id(worker_id: str) -> int:
+    """Return a ROS_DOMAIN_ID no other test of this run is using right now."""
+    global _allocator
+    if _allocator is None:
+        _allocator = DomainIdAllocator(worker_index(worker_id))
+    return _allocator.allocate()
+
+
+@pytest.fixture
+def child_env(domain_id: int) -> dict[str, str]:
+    """Return the environment for child processes that must join this test's domain."""
+    return ros_env(domain_id)
+
+
+@pytest.fixture
+def ros_context(domain_id: int):
+    """Yield an initialised rclpy Context on this test's own domain; shut it down after."""
+    rclpy = pytest.importorskip('rclpy')
+    from rclpy.context import Context
+
+    context = Context()
+    rclpy.init(context=context, domain_id=domain_id)
+    try:
+        yield context
+    finally:
+        rclpy.try_shutdown(context=context)
+
+
+@pytest.fixture
+def executor(ros_context):
+    """Yield a SingleThreadedExecutor bound to the test's context; shut down (with nodes) after."""
+    from rclpy.executors import SingleThreadedExecutor
+
+    executor = SingleThreadedExecutor(context=ros_context)
+    try:
+        yield executor
+    finally:
+        for node in list(executor.get_nodes()):
+            executor.remove_node(node)
+            node.destroy_node()
+        executor.shutdown(timeout_sec=1.0)
+
+
+@pytest.fixture
+def bin_dir() -> Path:
+    """Return the directory holding the console scripts of the environment running the tests."""
+    return BIN_DIR

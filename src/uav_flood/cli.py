@@ -2,28 +2,20 @@
 
 import argparse
 import json
-import os
 import sys
 
 from uav_flood import __version__
+from uav_flood.runner import cli as runner_cli
 
 COLORS = {'ok': '\033[32m', 'fail': '\033[31m', 'warn': '\033[33m', 'skip': '\033[90m'}
 RESET = '\033[0m'
-
-
-def use_color(choice: str, stream: object) -> bool:
-    """Decide whether to colour output: 'always', 'never' or 'auto' (a tty, NO_COLOR unset)."""
-    if choice == 'auto':
-        isatty = getattr(stream, 'isatty', None)
-        return bool(isatty and isatty()) and 'NO_COLOR' not in os.environ
-    return choice == 'always'
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Run the runtime checks and print one line per check; 1 if a required one failed."""
     from uav_flood.doctor import all_checks, as_dict, run_checks
 
-    color = use_color(args.color, sys.stdout)
+    color = runner_cli.use_color(args.color)
     results = []
     if not args.json:
         print(f'uav-flood doctor: uav_flood {__version__}', flush=True)
@@ -39,12 +31,22 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             print(f'        {"":<13} fix: {result.fix}', flush=True)
     failed = [r for r in results if r.status == 'fail']
     if args.json:
-        print(json.dumps({'version': __version__, 'ok': not failed,
-                          'checks': [as_dict(r) for r in results]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    'version': __version__,
+                    'ok': not failed,
+                    'checks': [as_dict(r) for r in results],
+                },
+                indent=2,
+            )
+        )
     elif failed:
         names = ', '.join(r.name for r in failed)
-        print(f'{len(failed)} required check(s) failed: {names}. Fix them and run '
-              '`uav-flood doctor` again.')
+        print(
+            f'{len(failed)} required check(s) failed: {names}. Fix them and run '
+            '`uav-flood doctor` again.'
+        )
     else:
         warned = sum(r.status == 'warn' for r in results)
         extra = f' ({warned} optional item(s) missing)' if warned else ''
@@ -54,8 +56,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_launch(args: argparse.Namespace) -> int:
     """Start a node graph from a YAML description (see docs/node_graph.md)."""
-    from uav_flood.runner import cli as runner_cli
-
     return runner_cli.run(args)
 
 
@@ -70,26 +70,36 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
 
     doctor = sub.add_parser(
-        'doctor', help='check that this machine can run uav_flood',
+        'doctor',
+        help='check that this machine can run uav_flood',
         description='Check the runtime one item at a time: rclpy and a publish/subscribe and '
-                    'service round trip with a second process, the RMW, onnxruntime and its '
-                    'execution providers, OpenCV, MAVSDK, pymavlink, shapely/pyproj. Exits 1 '
-                    'if anything required is missing, with a fix for each missing piece.')
+        'service round trip with a second process, the RMW, onnxruntime and its '
+        'execution providers, OpenCV, MAVSDK, pymavlink, shapely/pyproj. Exits 1 '
+        'if anything required is missing, with a fix for each missing piece.',
+    )
     doctor.add_argument('--json', action='store_true', help='print the results as JSON')
-    doctor.add_argument('--timeout', type=float, default=20.0, metavar='S',
-                        help='how long the round trip may take to discover its peer '
-                             '(default: %(default)s s)')
-    doctor.add_argument('--color', choices=('auto', 'always', 'never'), default='auto',
-                        help='colour the status column (default: auto)')
+    doctor.add_argument(
+        '--timeout',
+        type=float,
+        default=20.0,
+        metavar='S',
+        help='how long the round trip may take to discover its peer (default: %(default)s s)',
+    )
+    doctor.add_argument(
+        '--color',
+        choices=('auto', 'always', 'never'),
+        default='auto',
+        help='colour the status column (default: auto)',
+    )
     doctor.set_defaults(func=cmd_doctor)
 
-    from uav_flood.runner import cli as runner_cli
-
     launch = sub.add_parser(
-        'launch', help='start a node graph described in YAML (like `ros2 launch`)',
+        'launch',
+        help='start a node graph described in YAML (like `ros2 launch`)',
         description='Start every node of a graph file as its own process, prefix and colour '
-                    "their logs, apply each node's exit policy (required, respawn), and shut "
-                    'everything down on Ctrl-C. Format: docs/node_graph.md.')
+        "their logs, apply each node's exit policy (required, respawn), and shut "
+        'everything down on Ctrl-C. Format: docs/node_graph.md.',
+    )
     runner_cli.add_arguments(launch)
     launch.set_defaults(func=cmd_launch)
     return parser

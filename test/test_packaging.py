@@ -41,7 +41,8 @@ def test_one_version_everywhere():
 
 def test_every_imported_ros_package_is_an_exec_depend():
     ros_packages = {
-        m for m in imported_top_level_modules()
+        m
+        for m in imported_top_level_modules()
         if m.endswith(('_msgs', '_srvs', '_interfaces')) or m in ('rclpy', 'ament_index_python')
     }
     assert ros_packages, 'the scan found no ROS imports at all'
@@ -91,10 +92,7 @@ def test_shared_pins_agree_across_lock_files():
 
 def test_every_node_module_is_a_console_script():
     setup_py = (ROOT / 'setup.py').read_text()
-    nodes = [
-        p.stem for p in (SRC / 'nodes').glob('*.py')
-        if 'def main(' in p.read_text()
-    ]
+    nodes = [p.stem for p in (SRC / 'nodes').glob('*.py') if 'def main(' in p.read_text()]
     assert nodes
     for node in nodes:
         assert f"'{node} = uav_flood.nodes.{node}:main'" in setup_py, node

@@ -102,8 +102,9 @@ def choose_python(requested: str | None) -> tuple[str, str | None]:
     for python in candidates:
         if python_version(python) == WHEELS_PYTHON:
             return python, None
-    seen = ', '.join(f'{p} ({".".join(map(str, python_version(p) or ("?",)))})'
-                     for p in candidates)
+    seen = ', '.join(
+        f'{p} ({".".join(map(str, python_version(p) or ("?",)))})' for p in candidates
+    )
     raise InstallError(
         'the ROS 2 Kilted wheels need CPython 3.11 and none was found (tried: '
         f'{seen}).\n  Either install Python 3.11 (Debian 12: `sudo apt install python3 '
@@ -187,11 +188,29 @@ def install(args: argparse.Namespace) -> Path:
     pip(venv, 'install', '--progress-bar', 'off', *[a for f in files for a in ('-r', str(f))])
     # No build isolation: the build backend is the pinned setuptools already in the environment.
     say('installing uav_flood itself (editable)')
-    pip(venv, 'install', '--progress-bar', 'off', '--no-deps', '--no-build-isolation',
-        '--editable', str(ROOT))
-    stamp_path.write_text(json.dumps(
-        {'fingerprint': wanted, 'python': python, 'distro': distro, 'mode': mode,
-         'dev': args.dev}, indent=2) + '\n')
+    pip(
+        venv,
+        'install',
+        '--progress-bar',
+        'off',
+        '--no-deps',
+        '--no-build-isolation',
+        '--editable',
+        str(ROOT),
+    )
+    stamp_path.write_text(
+        json.dumps(
+            {
+                'fingerprint': wanted,
+                'python': python,
+                'distro': distro,
+                'mode': mode,
+                'dev': args.dev,
+            },
+            indent=2,
+        )
+        + '\n'
+    )
     say(f'done in {time.monotonic() - started:.0f} s: {venv}/bin/uav-flood is ready')
     return venv
 
@@ -201,13 +220,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description='Install uav_flood and its pinned dependencies into a virtual environment.'
     )
-    parser.add_argument('--dev', action='store_true',
-                        help='also install the test, lint and packaging tools')
-    parser.add_argument('--venv', default=os.environ.get('UAV_FLOOD_VENV', str(ROOT / '.venv')),
-                        help='where to create the environment '
-                             '(default: .venv, or $UAV_FLOOD_VENV)')
-    parser.add_argument('--python', help='interpreter to build it with (default: this one, '
-                        'else python3.11 from PATH)')
+    parser.add_argument(
+        '--dev', action='store_true', help='also install the test, lint and packaging tools'
+    )
+    parser.add_argument(
+        '--venv',
+        default=os.environ.get('UAV_FLOOD_VENV', str(ROOT / '.venv')),
+        help='where to create the environment (default: .venv, or $UAV_FLOOD_VENV)',
+    )
+    parser.add_argument(
+        '--python',
+        help='interpreter to build it with (default: this one, else python3.11 from PATH)',
+    )
     parser.add_argument('--force', action='store_true', help='recreate the environment')
     args = parser.parse_args()
     try:
@@ -216,8 +240,11 @@ def main() -> int:
         print(f'[install] error: {exc}', file=sys.stderr)
         return 1
     except subprocess.CalledProcessError as exc:
-        print(f'[install] error: `{" ".join(map(str, exc.cmd))}` failed (exit {exc.returncode});'
-              ' see its output above', file=sys.stderr)
+        print(
+            f'[install] error: `{" ".join(map(str, exc.cmd))}` failed (exit {exc.returncode});'
+            ' see its output above',
+            file=sys.stderr,
+        )
         return 1
     return 0
 

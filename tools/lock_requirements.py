@@ -32,12 +32,23 @@ def run(cmd: list[str], capture: bool = False) -> subprocess.CompletedProcess[st
 def closure(pip: list[str], infile: Path, constraints: Path, workdir: Path) -> list[str]:
     """Return the sorted `name==version` lines that installing `infile` resolves to."""
     report = workdir / f'{infile.stem}.report.json'
-    run([*pip, 'install', '--quiet', '--dry-run', '--ignore-installed', '--report', str(report),
-         '-r', str(infile), '-c', str(constraints)])
-    items = json.loads(report.read_text())['install']
-    return sorted(
-        f"{item['metadata']['name']}=={item['metadata']['version']}" for item in items
+    run(
+        [
+            *pip,
+            'install',
+            '--quiet',
+            '--dry-run',
+            '--ignore-installed',
+            '--report',
+            str(report),
+            '-r',
+            str(infile),
+            '-c',
+            str(constraints),
+        ]
     )
+    items = json.loads(report.read_text())['install']
+    return sorted(f'{item["metadata"]["name"]}=={item["metadata"]["version"]}' for item in items)
 
 
 def main() -> int:

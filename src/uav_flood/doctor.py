@@ -99,8 +99,16 @@ def check_rmw() -> str:
 @contextmanager
 def _responder(namespace: str) -> Iterator[subprocess.Popen[bytes]]:
     """Run ping_responder in another process for the duration of the block."""
-    cmd = [sys.executable, '-m', 'uav_flood.nodes.ping_responder',
-           '--ros-args', '-r', f'__ns:={namespace}', '-p', 'reply_prefix:=pong-']
+    cmd = [
+        sys.executable,
+        '-m',
+        'uav_flood.nodes.ping_responder',
+        '--ros-args',
+        '-r',
+        f'__ns:={namespace}',
+        '-p',
+        'reply_prefix:=pong-',
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         yield proc
@@ -142,8 +150,12 @@ def check_round_trip(timeout_sec: float = 20.0) -> str:
             executor = rclpy.executors.SingleThreadedExecutor(context=context)
             executor.add_node(node)
             replies: list[str] = []
-            node.create_subscription(String, f'{namespace}/{names.PONG.name}',
-                                     lambda msg: replies.append(msg.data), names.PONG.qos)
+            node.create_subscription(
+                String,
+                f'{namespace}/{names.PONG.name}',
+                lambda msg: replies.append(msg.data),
+                names.PONG.qos,
+            )
             pub = node.create_publisher(String, f'{namespace}/{names.PING.name}', names.PING.qos)
             client = node.create_client(Trigger, f'{namespace}/{names.PING_SERVICE}')
 
@@ -155,36 +167,46 @@ def check_round_trip(timeout_sec: float = 20.0) -> str:
                     executor.spin_once(timeout_sec=0.05)
                 return True
 
-            matched = wait(lambda: pub.get_subscription_count() > 0
-                           and node.count_publishers(f'{namespace}/{names.PONG.name}') > 0)
+            matched = wait(
+                lambda: (
+                    pub.get_subscription_count() > 0
+                    and node.count_publishers(f'{namespace}/{names.PONG.name}') > 0
+                )
+            )
             if not matched:
                 if proc.poll() is not None:
                     err = proc.stderr.read().decode(errors='replace') if proc.stderr else ''
                     last = [line for line in err.splitlines() if line.strip()][-1:] or ['']
                     raise CheckFailedError(
                         f'the ping_responder process exited with code {proc.returncode}: '
-                        f'{last[0].strip()}', INSTALL_HINT)
+                        f'{last[0].strip()}',
+                        INSTALL_HINT,
+                    )
                 raise CheckFailedError(f'no discovery within {timeout_sec:.0f} s', discovery_fix)
             discovered = time.monotonic() - started
             sent = time.monotonic()
             pub.publish(String(data=payload))
             if not wait(lambda: bool(replies)):
-                raise CheckFailedError('discovered the peer but got no reply on pong',
-                                       discovery_fix)
+                raise CheckFailedError(
+                    'discovered the peer but got no reply on pong', discovery_fix
+                )
             rtt_ms = (time.monotonic() - sent) * 1000.0
             if replies[0] != f'pong-{payload}':
                 raise CheckFailedError(f'unexpected reply {replies[0]!r}', 'report this as a bug')
             ready = wait(client.service_is_ready)
             future = client.call_async(Trigger.Request()) if ready else None
             if future is None or not wait(future.done) or not future.result().success:
-                raise CheckFailedError('topics work but the service call got no answer',
-                                  discovery_fix)
+                raise CheckFailedError(
+                    'topics work but the service call got no answer', discovery_fix
+                )
             executor.shutdown()
             node.destroy_node()
     finally:
         rclpy.try_shutdown(context=context)
-    return (f'topic and service with a second process: discovered in {discovered:.1f} s, '
-            f'message round trip {rtt_ms:.1f} ms')
+    return (
+        f'topic and service with a second process: discovered in {discovered:.1f} s, '
+        f'message round trip {rtt_ms:.1f} ms'
+    )
 
 
 def check_onnxruntime() -> str:
@@ -192,21 +214,27 @@ def check_onnxruntime() -> str:
     ort = _import('onnxruntime')
     providers = ort.get_available_providers()
     if 'CPUExecutionProvider' not in providers:
-        raise CheckFailedError(f'onnxruntime {ort.__version__} has no CPUExecutionProvider',
-                          'reinstall onnxruntime (`python3 tools/install.py --force`)')
+        raise CheckFailedError(
+            f'onnxruntime {ort.__version__} has no CPUExecutionProvider',
+            'reinstall onnxruntime (`python3 tools/install.py --force`)',
+        )
     return f'{ort.__version__}, execution providers: {", ".join(providers)}'
 
 
 def check_accelerators() -> str:
     """Say whether a GPU execution provider (CUDA, TensorRT) is available; optional."""
     ort = _import('onnxruntime')
-    gpu = [p for p in ort.get_available_providers()
-           if p in ('CUDAExecutionProvider', 'TensorrtExecutionProvider')]
+    gpu = [
+        p
+        for p in ort.get_available_providers()
+        if p in ('CUDAExecutionProvider', 'TensorrtExecutionProvider')
+    ]
     if not gpu:
         raise CheckFailedError(
             'no CUDA or TensorRT execution provider: segmentation runs on the CPU',
             'optional; on a Jetson or a CUDA machine install onnxruntime-gpu instead of '
-            'onnxruntime (docs: Jetson deployment)')
+            'onnxruntime (docs: Jetson deployment)',
+        )
     return ', '.join(gpu)
 
 
@@ -220,9 +248,10 @@ def check_opencv() -> str:
         ok, buf = cv2.imencode(ext, image)
         decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
         if decoded is None or decoded.shape != image.shape:
-            raise CheckFailedError(f'OpenCV {cv2.__version__} cannot encode/decode {ext}',
-                              'reinstall opencv-python-headless (`python3 tools/install.py '
-                              '--force`)')
+            raise CheckFailedError(
+                f'OpenCV {cv2.__version__} cannot encode/decode {ext}',
+                'reinstall opencv-python-headless (`python3 tools/install.py --force`)',
+            )
     return f'{cv2.__version__} (JPEG and PNG codecs work)'
 
 
@@ -236,8 +265,10 @@ def check_mavsdk() -> str:
         return f'{version}, C library {getattr(lib, "_name", "loaded")} (no server needed)'
     server = Path(mavsdk.__file__).parent / 'bin' / 'mavsdk_server'
     if not server.exists():
-        raise CheckFailedError(f'MAVSDK-Python {version} has no mavsdk_server binary at {server}',
-                          'install the pinned mavsdk>=4.1 (`python3 tools/install.py --force`)')
+        raise CheckFailedError(
+            f'MAVSDK-Python {version} has no mavsdk_server binary at {server}',
+            'install the pinned mavsdk>=4.1 (`python3 tools/install.py --force`)',
+        )
     if not os.access(server, os.X_OK):
         raise CheckFailedError(f'{server} is not executable', f'chmod +x {server}')
     return f'{version}, mavsdk_server at {server}'
@@ -249,13 +280,19 @@ def check_pymavlink() -> str:
     os.environ.setdefault('MAVLINK20', '1')
     common = _import('pymavlink.dialects.v20.common')
     mav = common.MAVLink(None, srcSystem=1, srcComponent=1)
-    msg = mav.heartbeat_encode(common.MAV_TYPE_QUADROTOR, common.MAV_AUTOPILOT_PX4,
-                               common.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED, 0,
-                               common.MAV_STATE_STANDBY)
+    msg = mav.heartbeat_encode(
+        common.MAV_TYPE_QUADROTOR,
+        common.MAV_AUTOPILOT_PX4,
+        common.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED,
+        0,
+        common.MAV_STATE_STANDBY,
+    )
     decoded = common.MAVLink(None).decode(bytearray(msg.pack(mav)))
     if decoded.get_type() != 'HEARTBEAT' or decoded.autopilot != common.MAV_AUTOPILOT_PX4:
-        raise CheckFailedError('MAVLink 2 HEARTBEAT did not survive encode/decode',
-                          'reinstall pymavlink (`python3 tools/install.py --force`)')
+        raise CheckFailedError(
+            'MAVLink 2 HEARTBEAT did not survive encode/decode',
+            'reinstall pymavlink (`python3 tools/install.py --force`)',
+        )
     return f'{_version("pymavlink") or "?"} (MAVLink 2 common dialect)'
 
 
@@ -269,8 +306,9 @@ def check_geo() -> str:
     except pyproj.exceptions.ProjError as exc:
         raise CheckFailedError(f'pyproj cannot transform: {exc}', 'reinstall pyproj') from exc
     if not 270_000 < x < 280_000:
-        raise CheckFailedError(f'pyproj gave an implausible UTM easting {x:.0f}',
-                               'reinstall pyproj')
+        raise CheckFailedError(
+            f'pyproj gave an implausible UTM easting {x:.0f}', 'reinstall pyproj'
+        )
     return f'shapely {shapely.__version__}, pyproj {pyproj.__version__} (PROJ data found)'
 
 
@@ -285,8 +323,10 @@ def check_setpriv() -> str:
     """Find setpriv, which the node-graph runner uses so no child outlives it."""
     path = shutil.which('setpriv')
     if path is None:
-        raise CheckFailedError('setpriv not found: nodes may outlive a runner killed with SIGKILL',
-                          'sudo apt install util-linux')
+        raise CheckFailedError(
+            'setpriv not found: nodes may outlive a runner killed with SIGKILL',
+            'sudo apt install util-linux',
+        )
     return path
 
 
@@ -332,8 +372,12 @@ def run_checks(checks: list[Check]) -> Iterator[tuple[Check, CheckResult]]:
                 result = CheckResult(check.name, status, exc.detail, exc.fix)
             except Exception as exc:  # noqa: BLE001  (a broken library must not end the report)
                 status = 'fail' if check.required else 'warn'
-                result = CheckResult(check.name, status, f'{type(exc).__name__}: {exc}',
-                                     'report this with the output of `uav-flood doctor`')
+                result = CheckResult(
+                    check.name,
+                    status,
+                    f'{type(exc).__name__}: {exc}',
+                    'report this with the output of `uav-flood doctor`',
+                )
         if check.name == 'rclpy':
             rclpy_ok = result.status == 'ok'
         yield check, result

@@ -64,5 +64,9 @@ def test_spin_until_times_out():
 
 def test_ros_env_sets_domain_and_localhost():
     env = ros_env(42, base={'PATH': '/bin'})
-    assert env == {'PATH': '/bin', 'ROS_DOMAIN_ID': '42',
-                   'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST', 'PYTHONUNBUFFERED': '1'}
+    assert env == {
+        'PATH': '/bin',
+        'ROS_DOMAIN_ID': '42',
+        'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',
+        'PYTHONUNBUFFERED': '1',
+    }

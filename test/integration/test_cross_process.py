@@ -31,9 +31,17 @@ def test_topics_services_parameters_across_processes(
 ):
     log = (tmp_path / 'ping_responder.log').open('w+')
     child = subprocess.Popen(
-        [str(bin_dir / 'ping_responder'), '--ros-args', '-r', f'__ns:={NS}',
-         '-p', 'reply_prefix:=first-'],
-        env=child_env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            str(bin_dir / 'ping_responder'),
+            '--ros-args',
+            '-r',
+            f'__ns:={NS}',
+            '-p',
+            'reply_prefix:=first-',
+        ],
+        env=child_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         probe = rclpy.create_node('probe', context=ros_context)

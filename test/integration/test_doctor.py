@@ -7,7 +7,10 @@ import subprocess
 def doctor(bin_dir, env, *args):
     return subprocess.run(
         [str(bin_dir / 'uav-flood'), 'doctor', '--color', 'never', *args],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

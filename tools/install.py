@@ -138,7 +138,7 @@ def create_venv(python: str, venv: Path, system_site: bool) -> None:
 def requirement_files(distro: str | None, dev: bool) -> list[Path]:
     """Return the requirement files for the mode: exact pins with the wheels, ranges on ROS."""
     suffix = '.in' if distro else '.txt'
-    sets = ([] if distro else ['ros-kilted']) + ['runtime'] + (['dev'] if dev else [])
+    sets = ([] if distro else ['ros-kilted']) + ['build', 'runtime'] + (['dev'] if dev else [])
     return [REQ / f'{name}{suffix}' for name in sets]
 
 

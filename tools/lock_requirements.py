@@ -20,7 +20,7 @@ import tempfile
 
 ROOT = Path(__file__).resolve().parent.parent
 REQ = ROOT / 'requirements'
-SETS = ('ros-kilted', 'runtime', 'dev')
+SETS = ('ros-kilted', 'build', 'runtime', 'dev')
 
 
 def run(cmd: list[str], capture: bool = False) -> subprocess.CompletedProcess[str]:

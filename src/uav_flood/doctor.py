@@ -233,7 +233,7 @@ def check_accelerators() -> str:
         raise CheckFailedError(
             'no CUDA or TensorRT execution provider: segmentation runs on the CPU',
             'optional; on a Jetson or a CUDA machine install onnxruntime-gpu instead of '
-            'onnxruntime (docs: Jetson deployment)',
+            'onnxruntime',
         )
     return ', '.join(gpu)
 

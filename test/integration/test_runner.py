@@ -30,11 +30,8 @@ ANSI = re.compile(r'\x1b\[[0-9;]*m')
 
 
 def runner_command(bin_dir):
-    """Return the argv prefix that runs `uav-flood launch`."""
-    script = bin_dir / 'uav-flood'
-    if script.exists():
-        return [str(script), 'launch']
-    return [sys.executable, '-m', 'uav_flood.runner.cli']
+    """Return the argv prefix that runs `uav-flood launch`, the command users run."""
+    return [str(bin_dir / 'uav-flood'), 'launch']
 
 
 def marked_pids(marker):

@@ -1,7 +1,6 @@
 """`uav-flood launch GRAPH.yaml`: start a node graph from a terminal, like `ros2 launch`.
 
-`add_arguments()` and `run()` plug into the `uav-flood` command (src/uav_flood/cli.py);
-``python -m uav_flood.runner.cli GRAPH.yaml`` runs the same thing on its own.
+`add_arguments()` and `run()` plug into the `uav-flood` command (src/uav_flood/cli.py).
 """
 
 import argparse
@@ -189,21 +188,3 @@ def _flush_stdout() -> None:
             pass
         finally:
             os.close(devnull)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run `python -m uav_flood.runner.cli GRAPH.yaml [options]`; return the exit code.
-
-    :param argv: the arguments (default: the command line).
-    """
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description='Start every node of a graph file as its own process, prefix their output, '
-        "apply each node's exit policy and shut everything down on Ctrl-C.",
-    )
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == '__main__':
-    sys.exit(main())

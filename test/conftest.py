@@ -7,7 +7,7 @@ import tempfile
 
 import pytest
 
-from uav_flood.testing import DomainIdAllocator, ros_env, worker_index
+from uav_flood.testing import DomainIdAllocator, ros_env, UdpPortAllocator, worker_index
 
 # Keep ROS 2 traffic and logs of the test run on this machine and out of the user's home.
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
@@ -19,6 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 BIN_DIR = Path(sys.executable).parent
 
 _allocator: DomainIdAllocator | None = None
+_port_allocator: UdpPortAllocator | None = None
 
 
 @pytest.fixture
@@ -28,6 +29,18 @@ def domain_id(worker_id: str) -> int:
     if _allocator is None:
         _allocator = DomainIdAllocator(worker_index(worker_id))
     return _allocator.allocate()
+
+
+@pytest.fixture
+def udp_ports(worker_id: str):
+    """Return a function `allocate(count) -> first port` of consecutive free UDP ports.
+
+    Use it for every MAVLink port a test opens: never the fixed PX4 ports (14540+, 14550).
+    """
+    global _port_allocator
+    if _port_allocator is None:
+        _port_allocator = UdpPortAllocator(worker_index(worker_id))
+    return _port_allocator.allocate
 
 
 @pytest.fixture

@@ -73,3 +73,49 @@ def ros_env(domain_id: int, base: dict[str, str] | None = None) -> dict[str, str
     env['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
     env['PYTHONUNBUFFERED'] = '1'
     return env
+
+
+#: UDP ports handed to tests: below Linux's ephemeral range (32768+) and clear of PX4's 145xx.
+PORT_MIN = 20000
+PORT_MAX = 32000
+
+
+def _udp_port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind(('127.0.0.1', port))
+        except OSError:
+            return False
+    return True
+
+
+class UdpPortAllocator:
+    """Hand out blocks of consecutive free UDP ports, disjoint between parallel workers.
+
+    Tests never use the fixed PX4 SITL ports (14540+, 14550), which a real simulation on the same
+    machine may hold. A block is checked free by binding every port of it on 127.0.0.1.
+
+    :param worker: the xdist worker index.
+    :param workers: how many workers share the range (at most MAX_WORKERS).
+    """
+
+    def __init__(self, worker: int, workers: int = MAX_WORKERS) -> None:
+        if not 0 <= worker < workers <= MAX_WORKERS:
+            raise ValueError(f'worker {worker} out of range for {workers} workers')
+        size = (PORT_MAX - PORT_MIN) // workers
+        self._first = PORT_MIN + worker * size
+        self._size = size
+        self._next = 0
+
+    def allocate(self, count: int = 1) -> int:
+        """Return the first port of `count` consecutive free UDP ports of this worker's range."""
+        if not 1 <= count <= 200:
+            raise ValueError(f'count {count} out of range 1..200')
+        for _ in range(self._size // count + 1):
+            start = self._first + self._next % (self._size - count)
+            self._next += count
+            if all(_udp_port_free(p) for p in range(start, start + count)):
+                return start
+        raise RuntimeError(f'no {count} consecutive free UDP ports in {self._first}+{self._size}')

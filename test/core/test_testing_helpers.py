@@ -70,3 +70,22 @@ def test_ros_env_sets_domain_and_localhost():
         'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',
         'PYTHONUNBUFFERED': '1',
     }
+
+
+def test_udp_port_allocator_blocks_are_free_and_disjoint() -> None:
+    import socket
+
+    from uav_flood.testing import UdpPortAllocator
+
+    a, b = UdpPortAllocator(0), UdpPortAllocator(1)
+    first = a.allocate(6)
+    second = a.allocate(6)
+    other = b.allocate(6)
+    assert (
+        len({*range(first, first + 6), *range(second, second + 6), *range(other, other + 6)}) == 18
+    )
+    assert all(14540 > p or p > 14600 for p in (first, second, other))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as held:
+        held.bind(('127.0.0.1', first + 12))  # the next block of worker 0 is busy: skipped
+        third = a.allocate(6)
+        assert not third <= first + 12 < third + 6

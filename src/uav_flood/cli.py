@@ -59,6 +59,13 @@ def cmd_launch(args: argparse.Namespace) -> int:
     return runner_cli.run(args)
 
 
+def cmd_sim(args: argparse.Namespace) -> int:
+    """Run the built-in PX4-compatible simulator on PX4 SITL's ports (see docs/sim.md)."""
+    from uav_flood.sim import cli as sim_cli
+
+    return sim_cli.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of `uav-flood` and its subcommands."""
     parser = argparse.ArgumentParser(
@@ -102,6 +109,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     runner_cli.add_arguments(launch)
     launch.set_defaults(func=cmd_launch)
+
+    from uav_flood.sim import cli as sim_cli
+
+    sim = sub.add_parser(
+        'sim',
+        help='run simulated PX4 multirotors on the PX4 SITL ports',
+        description='Run N simulated PX4 multirotors that speak MAVLink on the ports PX4 SITL '
+        'uses (vehicle i: sends to UDP 14540+i from 14580+i, system id i+1), until Ctrl-C. '
+        'MAVSDK, QGroundControl and pymavlink connect as to PX4. See docs/sim.md.',
+    )
+    sim_cli.add_arguments(sim)
+    sim.set_defaults(func=cmd_sim)
     return parser
 
 

@@ -58,6 +58,7 @@ setup(
         'console_scripts': [
             'uav-flood = uav_flood.cli:main',
             'ping_responder = uav_flood.nodes.ping_responder:main',
+            'flight_control = uav_flood.nodes.flight_control:main',
         ],
     },
 )

@@ -54,3 +54,25 @@ def frame_id(namespace: str, frame: str) -> str:
     """
     prefix = namespace.strip('/')
     return f'{prefix}/{frame}' if prefix else frame
+
+
+#: The map frame: ENU about the mission origin (REP-103/105), shared by every vehicle.
+MAP_FRAME = 'map'
+
+#: flight_control -> all: vehicle pose in MAP_FRAME (geometry_msgs/PoseStamped).
+POSE = Topic('pose', STATE_QOS)
+#: flight_control: WGS84 position, altitude AMSL as the autopilot reports it (NavSatFix).
+GLOBAL_POSITION = Topic('global_position', STATE_QOS)
+#: flight_control -> coordinator: battery state (sensor_msgs/BatteryState, percentage 0..1).
+BATTERY = Topic('battery', STATE_QOS)
+#: flight_control, segmentation, offload -> coordinator: health (diagnostic_msgs/DiagnosticArray).
+STATUS = Topic('status', STATE_QOS)
+#: coordinator -> flight_control: the coverage path to fly (nav_msgs/Path in MAP_FRAME, latched).
+MISSION_PATH = Topic('mission/path', LATCHED_QOS)
+
+#: std_srvs/Trigger services of flight_control.
+ARM_SERVICE = 'arm'
+TAKEOFF_SERVICE = 'takeoff'
+LAND_SERVICE = 'land'
+RETURN_TO_LAUNCH_SERVICE = 'return_to_launch'
+START_MISSION_SERVICE = 'start_mission'

@@ -1,0 +1,896 @@
+"""flight_control: one per vehicle (namespace /uavN), the bridge between ROS and the autopilot.
+
+Publishes pose (map ENU), global_position, battery and status (DiagnosticArray: connection,
+arming, flight mode, landed state, mission progress, failsafe, last refusal); offers the
+Trigger services arm, takeoff, land, return_to_launch and start_mission; turns each nav_msgs/Path
+on mission/path into a PX4 mission (takeoff, waypoints, RTL) and uploads it, with a geofence,
+after its own safety checks (core.safety); starts it when auto_start is set; sends the vehicle
+home when the battery no longer covers the way back.
+
+Threads: MAVSDK calls block (a command waits for the autopilot's COMMAND_ACK, an upload for the
+whole mission protocol). They all run on one worker thread (`_worker`), which also serialises
+them. The services wait for their worker job with a timeout in their own callback group, so on
+a MultiThreadedExecutor (main() uses one) the telemetry timer and the path subscription keep
+running meanwhile; the path subscription never waits (it queues the upload and returns).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+import dataclasses
+from dataclasses import dataclass
+import logging
+import math
+import re
+import threading
+import time
+from typing import Any
+
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import Path
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+import rclpy
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.exceptions import InvalidParameterTypeException
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.logging import get_logger
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import BatteryState, NavSatFix
+from std_srvs.srv import Trigger
+
+from uav_flood.autopilot.interface import (
+    Autopilot,
+    AutopilotError,
+    FlightMode,
+    LandedState,
+    NotConnectedError,
+    Severity,
+    Telemetry,
+)
+from uav_flood.autopilot.mavsdk_autopilot import MavsdkAutopilot
+from uav_flood.core.errors import ConfigError, UavFloodError
+from uav_flood.core.geo import GeoError, GeoPoint, LocalFrame
+from uav_flood.core.mission import (
+    build_mission,
+    Enu,
+    MissionError,
+    MissionPlan,
+    PathLimits,
+    validate_path,
+)
+from uav_flood.core.safety import (
+    check_mission_energy,
+    check_remaining_energy,
+    EnergyModel,
+    Geofence,
+)
+from uav_flood.nodes import conversions, names
+
+#: PX4 SITL's default home (Zurich), the origin when none is configured.
+DEFAULT_ORIGIN = (47.397742, 8.545594, 488.0)
+
+# name: (default, description, read_only). Defaults equal config/flight_control.yaml.
+PARAMETERS: dict[str, tuple[Any, str, bool]] = {
+    'connection_url': (
+        '',
+        'MAVSDK connection URL, e.g. udpin://0.0.0.0:14540 or serial:///dev/ttyTHS1:921600. '
+        'Empty: udpin://0.0.0.0:<mavlink_base_port + N> for namespace /uavN (PX4 SITL).',
+        True,
+    ),
+    'mavlink_base_port': (14540, 'UDP port of instance 0 when connection_url is empty.', True),
+    'origin_lat_deg': (DEFAULT_ORIGIN[0], 'Mission origin latitude (deg): map (0, 0, 0).', True),
+    'origin_lon_deg': (DEFAULT_ORIGIN[1], 'Mission origin longitude (deg).', True),
+    'origin_alt_m': (DEFAULT_ORIGIN[2], 'Mission origin altitude (m AMSL): map z = 0.', True),
+    'publish_rate_hz': (20.0, 'Rate of pose, global_position, battery and status (Hz).', True),
+    'telemetry_rate_hz': (
+        20.0,
+        'Position and attitude rate asked of the autopilot (Hz); 0: the autopilot decides.',
+        True,
+    ),
+    'link_timeout_s': (
+        1.5,
+        'No MAVLink message for this long: status ERROR "link lost" (s).',
+        True,
+    ),
+    'command_timeout_s': (
+        15.0,
+        'Longest a service waits for the autopilot before answering "failed" (s).',
+        True,
+    ),
+    'auto_start': (False, 'Arm and start each mission as soon as it is uploaded.', False),
+    'takeoff_altitude_m': (10.0, 'Altitude of the takeoff service (m above home).', True),
+    'acceptance_radius_m': (2.0, 'Waypoint acceptance radius (m), as PX4 NAV_ACC_RAD.', True),
+    'min_altitude_m': (5.0, 'Lowest waypoint (m above the origin and above home).', True),
+    'max_altitude_m': (120.0, 'Highest waypoint (m above the origin).', True),
+    'max_distance_m': (5000.0, 'Farthest waypoint from the origin, horizontally (m).', True),
+    'geofence_file': (
+        '',
+        'GeoJSON file with the area of interest as a Polygon (WGS84). Empty: no file.',
+        True,
+    ),
+    'geofence_enu': (
+        '',
+        'Area of interest as map ENU vertices "E,N; E,N; E,N" (m), used when geofence_file is '
+        'empty. Empty: no geofence.',
+        True,
+    ),
+    'geofence_margin_m': (
+        10.0,
+        'Paths may leave the area by this much (m); PX4 gets the area grown by twice this.',
+        True,
+    ),
+    'cruise_speed_m_s': (5.0, 'Energy model: horizontal speed (m/s), PX4 MPC_XY_CRUISE.', True),
+    'climb_speed_m_s': (3.0, 'Energy model: climb speed (m/s), PX4 MPC_Z_VEL_MAX_UP.', True),
+    'descent_speed_m_s': (1.0, 'Energy model: descent and landing speed (m/s).', True),
+    'battery_drain_pct_per_s': (
+        0.07,
+        'Energy model: battery percent used per second of flight (%/s).',
+        True,
+    ),
+    'battery_reserve_pct': (20.0, 'Battery percent that must be left on landing (%).', True),
+    'return_altitude_m': (
+        30.0,
+        'Energy model: RTL altitude above home, PX4 RTL_RETURN_ALT.',
+        True,
+    ),
+    'energy_rtl': (
+        True,
+        'Return to launch when the battery no longer covers the way home plus the reserve.',
+        False,
+    ),
+}
+
+_NAMESPACE_INSTANCE = re.compile(r'^/uav(\d+)$')
+#: Python loggers whose warnings and errors the node forwards to its ROS logger (MAVSDK's own
+#: log lines and the autopilot layer's).
+_FORWARDED_LOGGERS = ('uav_flood.mavsdk', 'uav_flood.autopilot')
+#: How long the link must be up before a mission is uploaded and auto-started: PX4 counts the
+#: ground link (an arming check when NAV_DLL_ACT is set) once it has heard our 1 Hz heartbeat.
+LINK_SETTLE_S = 2.0
+#: auto_start retries arming this long while the autopilot answers 'temporarily rejected' (its
+#: pre-arm checks still settle after boot: PX4's estimator, GPS, our first heartbeats) (s).
+AUTO_START_RETRY_S = 30.0
+RETRYABLE = ('COMMAND_DENIED', 'TEMPORARILY_REJECTED', 'TIMEOUT')
+
+
+@dataclass(frozen=True)
+class FlightParams:
+    """flight_control's parameters, read once (see PARAMETERS for their meaning)."""
+
+    connection_url: str
+    origin: GeoPoint
+    publish_rate_hz: float
+    telemetry_rate_hz: float
+    link_timeout_s: float
+    command_timeout_s: float
+    auto_start: bool
+    takeoff_altitude_m: float
+    acceptance_radius_m: float
+    limits: PathLimits
+    geofence_file: str
+    geofence_enu: str
+    geofence_margin_m: float
+    energy: EnergyModel
+    energy_rtl: bool
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any], namespace: str) -> FlightParams:
+        """Build and check the parameters; derive the connection URL from /uavN.
+
+        :param values: parameter name -> value, every key of PARAMETERS.
+        :param namespace: the node's namespace, e.g. '/uav2'.
+        :raises ConfigError: a value is out of range or the URL cannot be derived.
+        """
+        url = str(values['connection_url']).strip()
+        if not url:
+            match = _NAMESPACE_INSTANCE.match(namespace)
+            if match is None:
+                raise ConfigError(
+                    f'namespace {namespace!r} is not /uavN, so no UDP port can be derived: '
+                    'set connection_url',
+                    'connection_url',
+                )
+            url = f'udpin://0.0.0.0:{int(values["mavlink_base_port"]) + int(match.group(1))}'
+        try:
+            origin = GeoPoint(
+                values['origin_lat_deg'], values['origin_lon_deg'], values['origin_alt_m']
+            )
+        except GeoError as exc:
+            raise ConfigError(str(exc), 'origin_lat_deg/origin_lon_deg/origin_alt_m') from None
+        for name in ('publish_rate_hz', 'link_timeout_s', 'command_timeout_s'):
+            if not (math.isfinite(values[name]) and values[name] > 0.0):
+                raise ConfigError(f'must be > 0, got {values[name]}', name)
+        if not (math.isfinite(values['telemetry_rate_hz']) and values['telemetry_rate_hz'] >= 0):
+            raise ConfigError('must be >= 0', 'telemetry_rate_hz')
+        if not (math.isfinite(values['takeoff_altitude_m']) and values['takeoff_altitude_m'] > 0):
+            raise ConfigError('must be > 0', 'takeoff_altitude_m')
+        try:
+            limits = PathLimits(
+                values['min_altitude_m'], values['max_altitude_m'], values['max_distance_m']
+            )
+            energy = EnergyModel(
+                drain_pct_per_s=values['battery_drain_pct_per_s'],
+                cruise_speed_m_s=values['cruise_speed_m_s'],
+                climb_speed_m_s=values['climb_speed_m_s'],
+                descent_speed_m_s=values['descent_speed_m_s'],
+                reserve_pct=values['battery_reserve_pct'],
+                return_altitude_m=values['return_altitude_m'],
+            )
+        except MissionError as exc:
+            raise ConfigError(str(exc)) from None
+        radius = values['acceptance_radius_m']
+        if not (math.isfinite(radius) and radius > 0.0):
+            raise ConfigError(f'must be > 0, got {radius}', 'acceptance_radius_m')
+        return cls(
+            connection_url=url,
+            origin=origin,
+            publish_rate_hz=values['publish_rate_hz'],
+            telemetry_rate_hz=values['telemetry_rate_hz'],
+            link_timeout_s=values['link_timeout_s'],
+            command_timeout_s=values['command_timeout_s'],
+            auto_start=values['auto_start'],
+            takeoff_altitude_m=values['takeoff_altitude_m'],
+            acceptance_radius_m=radius,
+            limits=limits,
+            geofence_file=values['geofence_file'],
+            geofence_enu=values['geofence_enu'],
+            geofence_margin_m=values['geofence_margin_m'],
+            energy=energy,
+            energy_rtl=values['energy_rtl'],
+        )
+
+    @classmethod
+    def from_node(cls, node: Node) -> FlightParams:
+        """Read the declared parameters of `node`."""
+        values = {name: node.get_parameter(name).value for name in PARAMETERS}
+        return cls.from_values(values, node.get_namespace())
+
+
+class RefusedError(UavFloodError):
+    """flight_control itself refuses a request (a precondition is not met)."""
+
+
+@dataclass
+class _MissionStatus:
+    """What the node knows about the mission (written by the worker and the timer)."""
+
+    state: str = 'none'
+    plan: MissionPlan | None = None
+    last_refusal: str = ''
+    #: The autopilot's last failsafe announcement (a CRITICAL or worse STATUSTEXT).
+    autopilot_failsafe: str = ''
+    #: Why flight_control sent the vehicle home itself, while that holds.
+    energy_failsafe: str = ''
+
+
+class _RosLogHandler(logging.Handler):
+    """Forward Python log records of uav_flood's libraries to the node's ROS logger."""
+
+    def __init__(self, node: Node) -> None:
+        super().__init__()
+        self._logger = node.get_logger()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = self.format(record)
+        if record.levelno >= logging.ERROR:
+            self._logger.error(message)
+        elif record.levelno >= logging.WARNING:
+            self._logger.warning(message)
+        elif record.levelno >= logging.INFO:
+            self._logger.info(message)
+        else:
+            self._logger.debug(message)
+
+
+class FlightControlNode(Node):
+    """Fly one vehicle: telemetry out, missions and commands in, with a safety layer."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__('flight_control', **kwargs)
+        for name, (default, description, read_only) in PARAMETERS.items():
+            try:
+                self.declare_parameter(
+                    name,
+                    default,
+                    ParameterDescriptor(description=description, read_only=read_only),
+                )
+            except InvalidParameterTypeException:
+                kind = {
+                    bool: 'true/false',
+                    int: 'an integer',
+                    float: 'a number with a decimal point',
+                    str: 'a string',
+                }[type(default)]
+                raise ConfigError(f'must be {kind}, like the default {default!r}', name) from None
+        self._params = FlightParams.from_node(self)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._frame = LocalFrame(self._params.origin)
+        self._geofence = self._load_geofence()
+        self._base_frame = names.frame_id(self.get_namespace(), 'base_link')
+
+        self._lock = threading.Lock()
+        self._mission = _MissionStatus()
+        self._pending_path: tuple[Enu, ...] | None = None
+        self._job: Future[Any] | None = None
+        self._link_lost_since: float | None = None
+        self._link_up_since: float | None = None
+        self._ever_connected = False
+        self._energy_rtl_sent = False
+        self._energy_margin_pct: float | None = None
+        self._last_mode = FlightMode.UNKNOWN
+
+        self._pose_pub = self.create_publisher(PoseStamped, names.POSE.name, names.POSE.qos)
+        self._fix_pub = self.create_publisher(
+            NavSatFix, names.GLOBAL_POSITION.name, names.GLOBAL_POSITION.qos
+        )
+        self._battery_pub = self.create_publisher(
+            BatteryState, names.BATTERY.name, names.BATTERY.qos
+        )
+        self._status_pub = self.create_publisher(
+            DiagnosticArray, names.STATUS.name, names.STATUS.qos
+        )
+        self.create_subscription(
+            Path, names.MISSION_PATH.name, self._on_path, names.MISSION_PATH.qos
+        )
+        # Services wait for the autopilot (seconds): their own group lets a multi-threaded
+        # executor keep the telemetry timer and the path subscription running meanwhile.
+        self._service_group = MutuallyExclusiveCallbackGroup()
+        services: dict[str, Callable[[], str]] = {
+            names.ARM_SERVICE: self._do_arm,
+            names.TAKEOFF_SERVICE: self._do_takeoff,
+            names.LAND_SERVICE: self._do_land,
+            names.RETURN_TO_LAUNCH_SERVICE: self._do_return,
+            names.START_MISSION_SERVICE: self._do_start_mission,
+        }
+        for service, action in services.items():
+            self.create_service(
+                Trigger,
+                service,
+                self._service_callback(service, action),
+                callback_group=self._service_group,
+            )
+
+        # One worker thread: MAVSDK calls block, and the autopilot takes one command at a time.
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix='autopilot')
+        self._closing = threading.Event()
+        self._log_handler = _RosLogHandler(self)
+        for logger in _FORWARDED_LOGGERS:
+            logging.getLogger(logger).addHandler(self._log_handler)
+        self._autopilot: Autopilot = MavsdkAutopilot(
+            log=self.get_logger(), telemetry_rate_hz=self._params.telemetry_rate_hz
+        )
+        try:
+            self._autopilot.connect(self._params.connection_url)
+        except AutopilotError as exc:
+            self._shutdown_worker()
+            for logger in _FORWARDED_LOGGERS:
+                logging.getLogger(logger).removeHandler(self._log_handler)
+            raise ConfigError(str(exc), 'connection_url') from None
+        self._timer = self.create_timer(1.0 / self._params.publish_rate_hz, self._on_timer)
+        fence = (
+            f'geofence {len(self._geofence.area.exterior.coords) - 1} vertices + '
+            f'{self._params.geofence_margin_m:g} m'
+            if self._geofence
+            else 'no geofence'
+        )
+        self.get_logger().info(
+            f'ready: autopilot {self._params.connection_url}, origin '
+            f'{self._params.origin.lat_deg:.6f},{self._params.origin.lon_deg:.6f},'
+            f'{self._params.origin.alt_m:.1f}, {fence}, auto_start={self._params.auto_start}'
+        )
+
+    # -- set-up and tear-down ---------------------------------------------------------------------
+
+    def _load_geofence(self) -> Geofence | None:
+        params = self._params
+        try:
+            if params.geofence_file:
+                return Geofence.from_geojson(
+                    params.geofence_file, self._frame, params.geofence_margin_m
+                )
+            if params.geofence_enu.strip():
+                return Geofence.from_enu_text(params.geofence_enu, params.geofence_margin_m)
+        except MissionError as exc:
+            source = 'geofence_file' if params.geofence_file else 'geofence_enu'
+            raise ConfigError(str(exc), source) from None
+        return None
+
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        # ROS itself refuses read-only parameters and wrong types; the writable flags take
+        # effect at once (the next path, the next energy check).
+        updates: dict[str, Any] = {}
+        for param in params:
+            if param.name in ('auto_start', 'energy_rtl'):
+                if param.type_ != Parameter.Type.BOOL:
+                    return SetParametersResult(successful=False, reason=f'{param.name}: bool')
+                updates[param.name] = param.value
+        if updates:
+            self._params = dataclasses.replace(self._params, **updates)
+            self.get_logger().info(f'parameters changed: {updates}')
+        return SetParametersResult(successful=True)
+
+    def _shutdown_worker(self) -> None:
+        self._closing.set()
+        self._worker.shutdown(wait=True, cancel_futures=True)
+
+    def destroy_node(self) -> None:
+        """Stop the worker, close the autopilot connection, then destroy the node."""
+        if hasattr(self, '_timer'):
+            self._timer.cancel()
+        if hasattr(self, '_worker'):
+            # The running job (if any) ends within MAVSDK's own protocol timeouts.
+            self._shutdown_worker()
+        if hasattr(self, '_autopilot'):
+            self._autopilot.close()
+        if hasattr(self, '_log_handler'):
+            for logger in _FORWARDED_LOGGERS:
+                logging.getLogger(logger).removeHandler(self._log_handler)
+        super().destroy_node()
+
+    # -- telemetry, link watchdog, energy and status: the timer -----------------------------------
+
+    def _link_ok(self, telemetry: Telemetry, now: float) -> bool:
+        last = telemetry.last_message_s
+        return (
+            telemetry.discovered and last is not None and now - last <= self._params.link_timeout_s
+        )
+
+    def _on_timer(self) -> None:
+        try:
+            self._tick()
+        except Exception as exc:  # noqa: BLE001  # nothing may escape into the executor
+            self.get_logger().error(f'telemetry tick failed: {exc!r}', throttle_duration_sec=5.0)
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        telemetry = self._autopilot.telemetry()
+        link_ok = self._link_ok(telemetry, now)
+        self._watch_link(telemetry, link_ok, now)
+        self._log_status_texts()
+        if telemetry.flight_mode != self._last_mode and link_ok:
+            if self._last_mode is FlightMode.UNKNOWN:
+                self.get_logger().info(f'flight mode: {telemetry.flight_mode.value}')
+            else:
+                self.get_logger().info(
+                    f'flight mode {self._last_mode.value} -> {telemetry.flight_mode.value}'
+                )
+            self._last_mode = telemetry.flight_mode
+        stamp = self.get_clock().now().to_msg()
+        if link_ok:
+            if telemetry.position is not None:
+                enu = self._frame.point_to_enu(telemetry.position)
+                self._pose_pub.publish(conversions.pose_stamped(enu, telemetry.attitude, stamp))
+            self._fix_pub.publish(
+                conversions.nav_sat_fix(telemetry.position, self._base_frame, stamp)
+            )
+            self._battery_pub.publish(
+                conversions.battery_state(
+                    telemetry.battery_remaining,
+                    telemetry.battery_voltage_v,
+                    self._base_frame,
+                    stamp,
+                )
+            )
+            self._check_energy(telemetry)
+            self._maybe_upload(telemetry, now)
+        self._update_mission_state(telemetry, link_ok)
+        self._status_pub.publish(self._status(telemetry, link_ok, now, stamp))
+
+    def _watch_link(self, telemetry: Telemetry, link_ok: bool, now: float) -> None:
+        if not link_ok:
+            self._link_up_since = None
+        elif self._link_up_since is None:
+            self._link_up_since = now
+        if link_ok:
+            if not self._ever_connected:
+                self._ever_connected = True
+                self.get_logger().info('autopilot connected')
+            elif self._link_lost_since is not None:
+                self.get_logger().info(f'link restored after {now - self._link_lost_since:.1f} s')
+            self._link_lost_since = None
+        elif self._ever_connected and self._link_lost_since is None:
+            self._link_lost_since = now
+            silent = now - (telemetry.last_message_s or now)
+            self.get_logger().error(f'link lost: no MAVLink message for {silent:.1f} s')
+
+    def _log_status_texts(self) -> None:
+        for text in self._autopilot.status_texts():
+            line = f'autopilot: {text.text}'
+            # PX4 announces failsafes at CRITICAL or worse; its answers to commands ('Arming
+            # denied: ...') share the severity but are not failsafes.
+            if text.severity <= Severity.CRITICAL and 'denied' not in text.text.lower():
+                with self._lock:
+                    self._mission.autopilot_failsafe = text.text
+            if text.severity <= Severity.WARNING:
+                self.get_logger().warning(line)
+            else:
+                self.get_logger().info(line)
+
+    def _check_energy(self, telemetry: Telemetry) -> None:
+        if telemetry.landed_state is LandedState.ON_GROUND and not telemetry.armed:
+            if self._energy_rtl_sent:  # a new flight, a new decision
+                self._energy_rtl_sent = False
+                with self._lock:
+                    self._mission.energy_failsafe = ''
+        if (
+            telemetry.position is None
+            or telemetry.home is None
+            or telemetry.battery_remaining is None
+        ):
+            self._energy_margin_pct = None
+            return
+        check = check_remaining_energy(
+            self._params.energy,
+            Enu(*self._frame.point_to_enu(telemetry.position)),
+            Enu(*self._frame.point_to_enu(telemetry.home)),
+            telemetry.battery_remaining * 100.0,
+        )
+        self._energy_margin_pct = check.margin_pct
+        if (
+            check.ok
+            or not self._params.energy_rtl
+            or self._energy_rtl_sent
+            or not telemetry.in_air
+            or telemetry.flight_mode in (FlightMode.RETURN, FlightMode.LAND)
+        ):
+            return
+        self._energy_rtl_sent = True
+        reason = f'energy reserve: returning to launch ({check.describe()})'
+        with self._lock:
+            self._mission.energy_failsafe = reason
+        self.get_logger().warning(reason)
+        future = self._worker.submit(self._autopilot.return_to_launch)
+        future.add_done_callback(self._log_job_failure('energy return to launch'))
+
+    def _log_job_failure(self, what: str) -> Callable[[Future[Any]], None]:
+        def done(future: Future[Any]) -> None:
+            if future.cancelled():
+                return
+            exc = future.exception()
+            if exc is not None:
+                self.get_logger().error(f'{what} failed: {exc}')
+
+        return done
+
+    def _update_mission_state(self, telemetry: Telemetry, link_ok: bool) -> None:
+        with self._lock:
+            plan = self._mission.plan
+        if plan is None or not link_ok:
+            return
+        reached = self._waypoints_reached(telemetry, plan)
+        with self._lock:
+            mission = self._mission
+            if mission.plan is not plan:
+                return  # replaced meanwhile
+            if mission.state in ('uploaded', 'starting', 'active') and (
+                len(reached) == plan.waypoint_count
+            ):
+                mission.state = 'completed'
+                self.get_logger().info(f'mission completed: {plan.waypoint_count} waypoints')
+            elif mission.state in ('uploaded', 'starting') and (
+                telemetry.flight_mode is FlightMode.MISSION and telemetry.armed
+            ):
+                mission.state = 'active'
+
+    def _waypoints_reached(self, telemetry: Telemetry, plan: MissionPlan) -> list[int]:
+        # PX4 reports MISSION_ITEM_REACHED for the latest item only (two items done in one
+        # step, e.g. the last waypoint and the RTL item, give one report), and the mission
+        # has no jumps: an item reached, or the current item, implies every earlier one.
+        last_done = max(telemetry.mission_reached, default=-1)
+        with self._lock:
+            started = self._mission.state in ('starting', 'active', 'completed')
+        if started and telemetry.mission_total == len(plan.items):
+            last_done = max(last_done, telemetry.mission_current - 1)
+        return [w for w in range(plan.waypoint_count) if plan.item_of_waypoint(w) <= last_done]
+
+    def _status(
+        self, telemetry: Telemetry, link_ok: bool, now: float, stamp: Any
+    ) -> DiagnosticArray:
+        with self._lock:
+            mission = dataclasses.replace(self._mission)
+        plan = mission.plan
+        if link_ok:
+            connection = 'connected'
+        elif self._ever_connected:
+            connection = 'link lost'
+        else:
+            connection = 'waiting for autopilot'
+        reached = self._waypoints_reached(telemetry, plan) if plan is not None else []
+        current = plan.waypoint_of_item(telemetry.mission_current) if plan is not None else None
+        if telemetry.failsafe:
+            failsafe = f'autopilot failsafe: {mission.autopilot_failsafe or "active"}'
+        elif mission.energy_failsafe:
+            failsafe = mission.energy_failsafe
+        else:
+            failsafe = 'none'
+        battery = telemetry.battery_remaining
+        values = {
+            'connection': connection,
+            'link_age_s': (
+                f'{now - telemetry.last_message_s:.2f}'
+                if telemetry.last_message_s is not None
+                else 'never'
+            ),
+            'armed': str(telemetry.armed).lower(),
+            'flight_mode': telemetry.flight_mode.value,
+            'landed_state': telemetry.landed_state.value,
+            'battery_pct': f'{battery * 100.0:.1f}' if battery is not None else 'unknown',
+            'energy_margin_pct': (
+                f'{self._energy_margin_pct:.1f}' if self._energy_margin_pct is not None else ''
+            ),
+            'home_set': str(telemetry.home is not None).lower(),
+            'failsafe': failsafe,
+            'mission_state': mission.state,
+            'mission_waypoint_current': str(current if current is not None else -1),
+            'mission_waypoint_total': str(plan.waypoint_count if plan is not None else 0),
+            'mission_waypoints_reached': ','.join(str(w) for w in reached),
+            'mission_item_current': str(telemetry.mission_current),
+            'mission_item_total': str(telemetry.mission_total),
+            'last_refusal': mission.last_refusal,
+        }
+        if connection == 'link lost':
+            level, message = 'ERROR', 'link lost'
+        elif connection == 'waiting for autopilot':
+            level, message = 'WARN', f'waiting for the autopilot on {self._params.connection_url}'
+        elif failsafe != 'none':
+            level, message = 'WARN', failsafe
+        else:
+            level = 'OK'
+            message = f'{telemetry.flight_mode.value}, {telemetry.landed_state.value}'
+            if plan is not None:
+                message += f', mission {mission.state} {len(reached)}/{plan.waypoint_count}'
+        return conversions.diagnostic_array(
+            self.get_fully_qualified_name(),
+            self._params.connection_url,
+            level,
+            message,
+            values,
+            stamp,
+        )
+
+    # -- missions ---------------------------------------------------------------------------------
+
+    def _refuse_mission(self, reason: str) -> None:
+        with self._lock:
+            self._mission.state = 'refused'
+            self._mission.last_refusal = f'mission refused: {reason}'
+        self.get_logger().warning(f'mission refused: {reason}')
+
+    def _on_path(self, msg: Path) -> None:
+        try:
+            path = validate_path(conversions.path_points(msg), self._params.limits)
+            if self._geofence is not None:
+                self._geofence.check_path(path)
+        except MissionError as exc:
+            self._refuse_mission(exc.reason)
+            return
+        with self._lock:
+            self._pending_path = path
+            self._mission.state = 'pending'
+        self.get_logger().info(f'path received: {len(path)} waypoints')
+
+    def _maybe_upload(self, telemetry: Telemetry, now: float) -> None:
+        # On the timer: hand a waiting path to the worker once the autopilot can take it.
+        with self._lock:
+            path = self._pending_path
+            busy = self._job is not None and not self._job.done()
+            if path is None or busy:
+                return
+            if self._link_up_since is None or now - self._link_up_since < LINK_SETTLE_S:
+                return
+            if telemetry.home is None or telemetry.battery_remaining is None:
+                return  # PX4 has no home yet (no GPS fix): keep waiting
+            self._pending_path = None
+            self._mission.state = 'uploading'
+            self._job = self._worker.submit(self._upload_job, path)
+        self._job.add_done_callback(self._log_job_failure('mission upload'))
+
+    def _upload_job(self, path: tuple[Enu, ...]) -> None:
+        # On the worker thread.
+        telemetry = self._autopilot.telemetry()
+        params = self._params
+        home = telemetry.home
+        battery = telemetry.battery_remaining
+        if home is None or battery is None:
+            self._refuse_mission('the autopilot reports no home position or battery')
+            return
+        home_enu = Enu(*self._frame.point_to_enu(home))
+        try:
+            plan = build_mission(
+                path, self._frame, home, params.acceptance_radius_m, params.limits
+            )
+            if self._geofence is not None:
+                self._geofence.check_path(path, home_enu)
+            if telemetry.in_air and telemetry.position is not None:
+                here = Enu(*self._frame.point_to_enu(telemetry.position))
+                energy = check_remaining_energy(params.energy, here, home_enu, battery * 100, path)
+            else:
+                energy = check_mission_energy(params.energy, home_enu, path, battery * 100)
+            if not energy.ok:
+                raise MissionError(f'beyond battery reach: {energy.describe()}')
+        except MissionError as exc:
+            self._refuse_mission(exc.reason)
+            return
+        try:
+            if self._geofence is not None:
+                self._autopilot.upload_geofence(self._geofence.autopilot_fence_wgs84(self._frame))
+            self._autopilot.upload_mission(plan)
+        except AutopilotError as exc:
+            with self._lock:
+                self._mission.state = 'failed'
+                self._mission.last_refusal = f'mission upload failed: {exc}'
+            self.get_logger().error(f'mission upload failed: {exc}')
+            return
+        with self._lock:
+            self._mission.plan = plan
+            self._mission.state = 'uploaded'
+        self.get_logger().info(
+            f'mission uploaded: {plan.waypoint_count} waypoints, {energy.describe()}'
+        )
+        if self._params.auto_start:
+            self._auto_start()
+
+    def _auto_start(self) -> None:
+        # On the worker thread: start the uploaded mission, retrying while PX4's pre-arm checks
+        # are still settling after boot, as an operator would press arm again. MAVSDK reports
+        # MAV_RESULT_TEMPORARILY_REJECTED as COMMAND_DENIED, so a real denial is retried too,
+        # until AUTO_START_RETRY_S, and then reported with PX4's reason.
+        deadline = time.monotonic() + AUTO_START_RETRY_S
+        while True:
+            try:
+                self.get_logger().info(f'auto_start: {self._do_start_mission()}')
+                return
+            except AutopilotError as exc:
+                retry = exc.code in RETRYABLE and time.monotonic() < deadline
+                if retry and not self._closing.wait(1.0):
+                    self.get_logger().info(
+                        f'auto_start: autopilot not ready yet ({exc}); retrying',
+                        throttle_duration_sec=5.0,
+                    )
+                    continue
+                failure: Exception = exc
+            except RefusedError as exc:
+                failure = exc
+            with self._lock:
+                self._mission.last_refusal = f'auto_start failed: {failure}'
+            self.get_logger().error(f'auto_start failed: {failure}')
+            return
+
+    # -- services ---------------------------------------------------------------------------------
+
+    def _service_callback(
+        self, service: str, action: Callable[[], str]
+    ) -> Callable[[Trigger.Request, Trigger.Response], Trigger.Response]:
+        def callback(request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+            response.success, response.message = self._run_command(action)
+            if response.success:
+                self.get_logger().info(f'{service}: {response.message}')
+            else:
+                self.get_logger().warning(f'{service}: {response.message}')
+                with self._lock:
+                    self._mission.last_refusal = f'{service}: {response.message}'
+            return response
+
+        return callback
+
+    def _run_command(self, action: Callable[[], str]) -> tuple[bool, str]:
+        telemetry = self._autopilot.telemetry()
+        if not telemetry.discovered:
+            return False, 'refused: not connected to the autopilot'
+        if not self._link_ok(telemetry, time.monotonic()):
+            return False, 'refused: link to the autopilot lost'
+        try:
+            future = self._worker.submit(action)
+        except RuntimeError:  # the worker is shut down: the node is going away
+            return False, 'refused: flight_control is shutting down'
+        timeout = self._params.command_timeout_s
+        try:
+            return True, future.result(timeout=timeout)
+        except FutureTimeout:
+            return False, f'failed: no answer from the autopilot within {timeout:g} s'
+        except (RefusedError, NotConnectedError) as exc:
+            return False, f'refused: {exc}'
+        except AutopilotError as exc:
+            return False, f'denied by the autopilot: {exc}'
+        except UavFloodError as exc:
+            return False, f'refused: {exc}'
+        except Exception as exc:  # noqa: BLE001  # a service must answer, whatever happened
+            self.get_logger().error(f'command failed unexpectedly: {exc!r}')
+            return False, f'failed: {exc}'
+
+    # The _do_* actions run on the worker thread and return the success message.
+
+    def _do_arm(self) -> str:
+        telemetry = self._autopilot.telemetry()
+        if telemetry.in_air:
+            raise RefusedError('already flying')
+        if telemetry.armed:
+            raise RefusedError('already armed')
+        self._autopilot.arm()
+        return 'armed'
+
+    def _do_takeoff(self) -> str:
+        telemetry = self._autopilot.telemetry()
+        if telemetry.in_air:
+            raise RefusedError('already flying')
+        if not telemetry.armed:
+            self._autopilot.arm()
+        self._autopilot.takeoff(self._params.takeoff_altitude_m)
+        return f'taking off to {self._params.takeoff_altitude_m:g} m above home'
+
+    def _do_land(self) -> str:
+        telemetry = self._autopilot.telemetry()
+        if not telemetry.in_air:
+            raise RefusedError('already on the ground')
+        self._autopilot.land()
+        return 'landing'
+
+    def _do_return(self) -> str:
+        telemetry = self._autopilot.telemetry()
+        if not telemetry.in_air:
+            raise RefusedError('on the ground: nothing to return from')
+        self._autopilot.return_to_launch()
+        return 'returning to launch'
+
+    def _do_start_mission(self) -> str:
+        telemetry = self._autopilot.telemetry()
+        with self._lock:
+            plan = self._mission.plan
+        if plan is None:
+            raise RefusedError('no mission uploaded (publish a path on mission/path)')
+        remaining = list(plan.waypoints)
+        if telemetry.battery_remaining is not None and telemetry.home is not None:
+            home = Enu(*self._frame.point_to_enu(telemetry.home))
+            battery = telemetry.battery_remaining * 100.0
+            if telemetry.in_air and telemetry.position is not None:
+                here = Enu(*self._frame.point_to_enu(telemetry.position))
+                reached = self._waypoints_reached(telemetry, plan)
+                remaining = [p for i, p in enumerate(plan.waypoints) if i not in reached]
+                energy = check_remaining_energy(
+                    self._params.energy, here, home, battery, remaining
+                )
+            else:
+                energy = check_mission_energy(self._params.energy, home, remaining, battery)
+            if not energy.ok:
+                raise RefusedError(f'beyond battery reach: {energy.describe()}')
+        if not telemetry.armed:
+            self._autopilot.arm()
+        with self._lock:
+            self._mission.state = 'starting'
+        self._autopilot.start_mission()
+        return f'mission started ({plan.waypoint_count} waypoints)'
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run flight_control until shut down (Ctrl-C, SIGTERM or context shutdown)."""
+    rclpy.init(args=args)
+    node = None
+    executor = None
+    code = 0
+    try:
+        node = FlightControlNode()
+        # Multi-threaded: a service waiting for the autopilot must not stop telemetry.
+        executor = MultiThreadedExecutor(num_threads=3)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except ConfigError as exc:
+        get_logger('flight_control').fatal(f'bad configuration: {exc}')
+        code = 2
+    finally:
+        if executor is not None:
+            executor.shutdown(timeout_sec=1.0)
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    if code:
+        raise SystemExit(code)
+
+
+if __name__ == '__main__':
+    main()

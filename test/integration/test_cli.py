@@ -20,9 +20,9 @@ def test_version(bin_dir):
 def test_help_lists_every_command(bin_dir):
     result = uav_flood_cmd(bin_dir, '--help')
     assert result.returncode == 0
-    for command in ('doctor', 'launch'):
+    for command in ('doctor', 'launch', 'sim'):
         assert command in result.stdout
-    for command in ('doctor', 'launch'):
+    for command in ('doctor', 'launch', 'sim'):
         sub = uav_flood_cmd(bin_dir, command, '--help')
         assert sub.returncode == 0, sub.stderr
         assert sub.stdout.startswith(f'usage: uav-flood {command}')

@@ -67,6 +67,16 @@ GPS_RECOVERY_S = 1.0
 #: large the speed factor: clients send heartbeats at 1 Hz of *wall* time.
 WALL_GUARD_S = 2.0
 OFFBOARD_WALL_GUARD_S = 0.5
+#: PX4's auto trajectories are jerk-limited (MPC_JERK_AUTO): on average they accelerate and
+#: brake at about a third of MPC_ACC_HOR (measured in the SITL recordings: 0.9-1.5 m/s^2).
+AUTO_ACC_FRACTION = 1.0 / 3.0
+#: PX4 starts an RTL landing once the vehicle has stopped over the destination (m/s; the
+#: recording: 2.5 s of braking and creeping in after arriving at 1.9 m/s).
+RTL_STOPPED_SPEED = 0.2
+#: After touchdown PX4 winds the thrust down before the land detector's maybe-landed thrust
+#: condition holds (s); its three hysteresis stages of LNDMC_TRIG_TIME come on top (the
+#: recording: "Landing detected" 4.6 s after the distance sensor read 0).
+LAND_THRUST_DECAY_S = 1.6
 
 # Failsafe actions, ordered by severity as PX4's FailsafeBase::Action.
 A_NONE = 0
@@ -239,6 +249,7 @@ class Autopilot:
         self._mis_wait_until = 0.0
         self._mis_speed: float | None = None
         self._mis_target: tuple[float, float, float] | None = None
+        self._mis_leg_start = (0.0, 0.0)
         self._jump_counts: dict[int, int] = {}
 
     # ------------------------------------------------------------------ helpers
@@ -772,11 +783,13 @@ class Autopilot:
             speed_xy=min(speed_xy or self._p('MPC_XY_CRUISE'), self._p('MPC_XY_VEL_MAX')),
             speed_up=self._p('MPC_Z_V_AUTO_UP'),
             speed_down=self._p('MPC_Z_V_AUTO_DN'),
-            acc_xy=self._p('MPC_ACC_HOR'),
+            acc_xy=self._p('MPC_ACC_HOR') * AUTO_ACC_FRACTION,
             acc_up=self._p('MPC_ACC_UP_MAX'),
             acc_down=self._p('MPC_ACC_DOWN_MAX'),
             tilt_max_rad=math.radians(self._p('MPC_TILTMAX_AIR')),
             yaw_rate_max=math.radians(self._p('MPC_YAWRAUTO_MAX')),
+            pos_gain=self._p('MPC_XY_TRAJ_P'),
+            jerk=self._p('MPC_JERK_AUTO'),
         )
 
     def _brake_point(self) -> tuple[float, float, float]:
@@ -857,10 +870,17 @@ class Autopilot:
         self._set('takeoff', Setpoint(position=(n, e, d)), self._takeoff_limits())
 
     def _takeoff_limits(self) -> Limits:
+        """Return PX4's takeoff limits: no lift during the ramp, MPC_TKO_SPEED near the ground."""
         limits = self._auto_limits()
-        if self.t - self.armed_at < self._p('COM_SPOOLUP_TIME') + self._p('MPC_TKO_RAMP_T'):
-            limits.speed_up = self._p('MPC_TKO_SPEED')
+        if self.landed or self.t - self.armed_at < self._takeoff_ramp_end():
+            # PX4 ramps the thrust up over MPC_TKO_RAMP_T; the vehicle lifts off at its end.
+            limits.speed_up = 0.0
+        elif -self.body.d + self.home_ned[2] < self._p('MPC_LAND_ALT1'):
+            limits.speed_up = min(limits.speed_up, self._p('MPC_TKO_SPEED'))
         return limits
+
+    def _takeoff_ramp_end(self) -> float:
+        return self._p('COM_SPOOLUP_TIME') + self._p('MPC_TKO_RAMP_T')
 
     def _land_setpoint(self, n: float, e: float) -> None:
         height = -self.body.d
@@ -868,14 +888,17 @@ class Autopilot:
         alt2 = self._p('MPC_LAND_ALT2')
         slow = self._p('MPC_LAND_SPEED')
         fast = self._p('MPC_Z_V_AUTO_DN')
-        if height <= alt2:
+        crawl = self._p('MPC_LAND_CRWL')
+        if height <= self._p('MPC_LAND_ALT3') and 0.0 < crawl < slow:
+            speed = crawl
+        elif height <= alt2:
             speed = slow
         elif height >= alt1 or alt1 <= alt2:
             speed = fast
         else:
             speed = slow + (fast - slow) * (height - alt2) / (alt1 - alt2)
         limits = self._auto_limits()
-        limits.speed_down = max(speed, slow)
+        limits.speed_down = max(speed, crawl)
         hold = self.nav != 'descend' and self.global_valid
         pos = (n, e, None) if hold else (None, None, None)
         self._set(
@@ -908,7 +931,8 @@ class Autopilot:
                 )
                 return
         if self._rtl_phase == 'return':
-            if math.hypot(dn - b.n, de - b.e) <= self._p('NAV_ACC_RAD'):
+            near = math.hypot(dn - b.n, de - b.e) <= self._p('NAV_ACC_RAD')
+            if near and b.ground_speed <= RTL_STOPPED_SPEED:
                 self._rtl_phase = 'land'
                 self.say(INFO, 'RTL: land at destination')
             else:
@@ -1119,6 +1143,7 @@ class Autopilot:
                 n, e = b.n, b.e
             d = b.d if cmd == mis.NAV_LAND else self.origin.alt_m - self._item_alt(item)
             self._mis_target = (n, e, d)
+            self._mis_leg_start = (b.n, b.e)
             self._mis_wait_until = -1.0
         n, e, d = self._mis_target
         if cmd == mis.NAV_TAKEOFF:
@@ -1158,8 +1183,50 @@ class Autopilot:
             self._reached(item.seq)
             return self._advance(items)
         heading = yaw if yaw is not None else self._heading_to(n, e)
-        self._set('position', Setpoint(position=(n, e, d), yaw=heading), limits)
+        corner = self._corner_speed(item, items, (n, e), radius, limits)
+        sp = Setpoint(position=(n, e, d), yaw=heading, speed_at_target=corner)
+        self._set('position', sp, limits)
         return False
+
+    def _corner_speed(
+        self,
+        item: mis.MissionItem,
+        items: list[mis.MissionItem],
+        target: tuple[float, float],
+        radius: float,
+        limits: Limits,
+    ) -> float:
+        """Return the speed PX4 keeps through waypoint `item` toward the next one (m/s).
+
+        PX4's trajectory generator (computeMaxSpeedInWaypoint) passes a waypoint at the speed
+        whose centripetal acceleration turns it within the acceptance radius: sqrt(a r
+        tan(alpha / 2)), alpha the angle between the legs (180 degrees: straight on). It stops
+        at a waypoint with a hold time and at the last one.
+        """
+        if item.command != mis.NAV_WAYPOINT or (math.isfinite(item.param1) and item.param1 > 0):
+            return 0.0
+        nxt = next(
+            (
+                i
+                for i in items[self.mission_current + 1 :]
+                if i.command in mis.NAV_POSITION_COMMANDS or i.command == mis.NAV_RETURN_TO_LAUNCH
+            ),
+            None,
+        )
+        if nxt is None or nxt.command != mis.NAV_WAYPOINT or not nxt.has_position:
+            return 0.0
+        nn, ne, _ = self.to_local(nxt.lat_deg, nxt.lon_deg, 0.0)
+        start = self._mis_leg_start
+        back = (start[0] - target[0], start[1] - target[1])
+        ahead = (nn - target[0], ne - target[1])
+        norms = math.hypot(*back) * math.hypot(*ahead)
+        if norms < 1e-6:
+            return 0.0
+        cos_alpha = (back[0] * ahead[0] + back[1] * ahead[1]) / norms
+        alpha = math.acos(min(max(cos_alpha, -1.0), 1.0))
+        if alpha >= math.pi - 1e-3:
+            return limits.speed_xy
+        return min(limits.speed_xy, math.sqrt(limits.acc_xy * radius * math.tan(alpha / 2.0)))
 
     # ------------------------------------------------------------------ land detector
 
@@ -1171,7 +1238,10 @@ class Autopilot:
                 self._ground_since = None
             return
         if self.landed:
-            if not b.on_ground and -b.d > 0.1:
+            spooled = self.t - self.armed_at >= self._p('COM_SPOOLUP_TIME')
+            # PX4's land detector lets go as soon as the takeoff ramp raises the thrust.
+            ramping = spooled and self._sp_kind == 'takeoff'
+            if ramping or (not b.on_ground and -b.d > 0.1):
                 self.landed = False
                 if not self._took_off:
                     self._took_off = True
@@ -1181,10 +1251,11 @@ class Autopilot:
             elif self._took_off and self.t - self._landed_at > self._p('COM_DISARM_LAND') > 0.0:
                 self.disarm('landing', force=True)
             return
-        if b.on_ground:
+        if b.on_ground and self._sp_kind != 'takeoff':
+            delay = LAND_THRUST_DECAY_S + 3.0 * self._p('LNDMC_TRIG_TIME')
             if self._ground_since is None:
                 self._ground_since = self.t
-            elif self.t - self._ground_since >= self._p('LNDMC_TRIG_TIME'):
+            elif self.t - self._ground_since >= delay:
                 self.landed = True
                 self._landed_at = self.t
                 self._ground_since = None

@@ -33,6 +33,10 @@ class Limits:
     :param acc_down: downward acceleration limit (m/s^2).
     :param tilt_max_rad: largest tilt the controller may command (rad).
     :param yaw_rate_max: yaw rate limit (rad/s).
+    :param pos_gain: position loop gain (1/s): the speed toward a position target is at most
+        this times the distance, so the vehicle creeps in over the last metres as PX4 does.
+    :param jerk: jerk limit of the braking toward a horizontal position target (m/s^3), 0 for
+        none: PX4's computeMaxSpeedFromDistance brakes earlier under MPC_JERK_AUTO.
     """
 
     speed_xy: float = 5.0
@@ -43,6 +47,8 @@ class Limits:
     acc_down: float = 3.0
     tilt_max_rad: float = math.radians(45.0)
     yaw_rate_max: float = math.radians(60.0)
+    pos_gain: float = POS_GAIN
+    jerk: float = 0.0
 
 
 @dataclass
@@ -55,6 +61,8 @@ class Setpoint:
     :param yaw_rate: yaw rate target (rad/s) when `yaw` is None.
     :param hold_xy: without a horizontal position or velocity, brake to zero ground speed (True)
         or keep the attitude level and drift with the air (False, as PX4's Descend mode).
+    :param speed_at_target: horizontal speed the vehicle may still have when it reaches the
+        position target (m/s): PX4 flies through a mission waypoint at the corner speed.
     """
 
     position: tuple[float | None, float | None, float | None] = (None, None, None)
@@ -62,6 +70,7 @@ class Setpoint:
     yaw: float | None = None
     yaw_rate: float | None = None
     hold_xy: bool = True
+    speed_at_target: float = 0.0
 
 
 class Multirotor:
@@ -140,9 +149,10 @@ class Multirotor:
         an_real = thrust_n + drag_n
         ae_real = thrust_e + drag_e
         if self.on_ground and ad >= 0.0:
-            # Resting on the ground: the ground takes the weight, nothing moves.
+            # Resting on the ground: the ground takes the weight, nothing moves; the motors run
+            # (PX4's takeoff ramp brings the thrust up to about hover before liftoff).
             self.vn = self.ve = self.vd = 0.0
-            self.thrust_ratio = 0.0
+            self.thrust_ratio = 1.0
             self.roll = self.pitch = 0.0
             self._yaw_step(dt, setpoint, limits)
             return
@@ -167,8 +177,14 @@ class Multirotor:
             vn = fvn or 0.0
             ve = fve or 0.0
             if dist > 1e-6:
-                # Arrive without overshoot: the speed a constant deceleration can still kill.
-                speed = min(lim.speed_xy, math.sqrt(2.0 * lim.acc_xy * dist), POS_GAIN * dist)
+                # Arrive without overshoot: the speed a constant deceleration can still bring
+                # down to the speed wanted at the target.
+                end = min(sp.speed_at_target, lim.speed_xy)
+                speed = min(
+                    lim.speed_xy,
+                    _braking_speed(lim.acc_xy, lim.jerk, dist, end),
+                    max(end, lim.pos_gain * dist),
+                )
                 vn += err_n / dist * speed
                 ve += err_e / dist * speed
             return _clamp_norm(vn, ve, max(lim.speed_xy, math.hypot(fvn or 0.0, fve or 0.0)))
@@ -183,7 +199,7 @@ class Multirotor:
         fvd = sp.velocity[2]
         if pd is not None:
             err = pd - self.d
-            speed = min(math.sqrt(2.0 * lim.acc_down * abs(err)), POS_GAIN * abs(err))
+            speed = min(math.sqrt(2.0 * lim.acc_down * abs(err)), lim.pos_gain * abs(err))
             vd = (fvd or 0.0) + math.copysign(speed, err)
         elif fvd is not None:
             vd = fvd
@@ -230,6 +246,15 @@ class Multirotor:
         self.pitch = -math.atan2(forward, lift)
         self.roll = math.atan2(right, math.hypot(forward, lift))
         self.thrust_ratio = math.sqrt(thrust_n**2 + thrust_e**2 + lift**2) / GRAVITY
+
+
+def _braking_speed(acc: float, jerk: float, dist: float, end: float) -> float:
+    """Return the speed from which braking at `acc` (and `jerk`) ends at `end` after `dist`."""
+    if jerk <= 0.0:
+        return math.sqrt(end * end + 2.0 * acc * dist)
+    # PX4 math::trajectory::computeMaxSpeedFromDistance: the jerk phase costs 4 a^2 / j.
+    b = 4.0 * acc * acc / jerk
+    return 0.5 * (-b + math.sqrt(b * b + 4.0 * (2.0 * acc * dist + end * end)))
 
 
 def _clamp_norm(x: float, y: float, limit: float) -> tuple[float, float, bool]:

@@ -41,8 +41,8 @@ class EnergyModel:
     """
 
     drain_pct_per_s: float = 0.07
-    cruise_speed_m_s: float = 5.0
-    climb_speed_m_s: float = 3.0
+    cruise_speed_m_s: float = 4.4
+    climb_speed_m_s: float = 2.0
     descent_speed_m_s: float = 1.0
     reserve_pct: float = 20.0
     return_altitude_m: float = 30.0

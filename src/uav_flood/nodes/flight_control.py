@@ -123,8 +123,12 @@ PARAMETERS: dict[str, tuple[Any, str, bool]] = {
         'Paths may leave the area by this much (m); PX4 gets the area grown by twice this.',
         True,
     ),
-    'cruise_speed_m_s': (5.0, 'Energy model: horizontal speed (m/s), PX4 MPC_XY_CRUISE.', True),
-    'climb_speed_m_s': (3.0, 'Energy model: climb speed (m/s), PX4 MPC_Z_VEL_MAX_UP.', True),
+    'cruise_speed_m_s': (
+        4.4,
+        'Energy model: mean horizontal speed, braking at waypoints included (m/s).',
+        True,
+    ),
+    'climb_speed_m_s': (2.0, 'Energy model: mean climb speed, spool-up included (m/s).', True),
     'descent_speed_m_s': (1.0, 'Energy model: descent and landing speed (m/s).', True),
     'battery_drain_pct_per_s': (
         0.07,

@@ -1,0 +1,607 @@
+"""Georeferencing: project camera pixels and segmentation masks onto the flat ground (no rclpy).
+
+Frames (see docs/georeferencing.md):
+
+- map: REP-103 ENU (x east, y north, z up, m); the ground is the plane z = 0 (the origin altitude).
+- base_link: the vehicle body, FLU (x forward, y left, z up); the vehicle pose is the position of
+  base_link in map and the quaternion (w, x, y, z) that rotates base_link vectors into map.
+- camera optical frame (REP-103 ``_optical``): z forward along the optical axis, x right, y down.
+
+The camera mount gives the optical axis direction in base_link as yaw (deg, about body z, positive
+to the left) and pitch (deg, elevation above the body's horizontal plane: 0 looks forward, -90
+looks straight down). At pitch -90 and yaw 0 (nadir, the default) the image top points forward and
+the image right points to the vehicle's right. Roll (deg) turns the camera about its optical axis,
+with the sign of a vehicle roll in FLU: positive rolls the image right side down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import math
+
+import cv2
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from uav_flood.core.errors import UavFloodError
+
+__all__ = [
+    'CameraModel',
+    'CameraMount',
+    'GeoreferenceError',
+    'GridPatch',
+    'GridSpec',
+    'VehiclePose',
+    'ground_to_pixel',
+    'mask_to_patch',
+    'pixel_rays',
+    'project_to_ground',
+]
+
+FloatArray = NDArray[np.float64]
+
+DISTORTION_MODELS = ('plumb_bob', 'rational_polynomial', '')
+# Coefficient counts cv2 understands: k1 k2 p1 p2 [k3 [k4 k5 k6 [s1..s4 [tx ty]]]].
+_DISTORTION_LENGTHS = (0, 4, 5, 8, 12, 14)
+# A ray must point down at least this much (z of a unit vector) to hit the ground.
+_HORIZON_EPS = 1e-6
+# Cell values of a GridPatch, those of nav_msgs/OccupancyGrid.
+UNSEEN = -1
+DRY = 0
+WATER = 100
+
+# Optical axes (x right, y down, z forward) expressed in a forward-looking camera's FLU frame.
+_FLU_FROM_OPTICAL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+
+
+class GeoreferenceError(UavFloodError):
+    """An input to georeferencing is invalid (camera, mount, pose, mask or grid)."""
+
+
+def _finite_array(value: ArrayLike, name: str, shape: tuple[int, ...] | None = None) -> FloatArray:
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise GeoreferenceError(f'{name} must be numeric, got {value!r}') from None
+    if shape is not None and array.shape != shape:
+        raise GeoreferenceError(f'{name} must have shape {shape}, got {array.shape}')
+    if not np.all(np.isfinite(array)):
+        raise GeoreferenceError(f'{name} is not finite: {array.tolist()}')
+    return array
+
+
+def _points(value: ArrayLike, name: str) -> FloatArray:
+    """Return an (N, 2) float array from one point (2,) or many (N, 2)."""
+    array = np.asarray(value, dtype=np.float64)
+    if array.ndim == 1:
+        array = array.reshape(1, -1)
+    if array.ndim != 2 or array.shape[1] != 2:
+        raise GeoreferenceError(f'{name} must have shape (N, 2), got {np.shape(value)}')
+    return array
+
+
+@dataclass(frozen=True)
+class CameraModel:
+    """A pinhole camera with optional OpenCV distortion, as sensor_msgs/CameraInfo describes it.
+
+    Pixel (u, v) has its centre at integer coordinates (OpenCV); the image covers
+    -0.5 <= u < width - 0.5 and -0.5 <= v < height - 0.5.
+
+    :param width: image width (px).
+    :param height: image height (px).
+    :param k: the 3x3 intrinsic matrix [[fx, s, cx], [0, fy, cy], [0, 0, 1]] (px).
+    :param d: distortion coefficients in OpenCV order, or empty for none.
+    :param distortion_model: 'plumb_bob', 'rational_polynomial' or '' (CameraInfo's field).
+    """
+
+    width: int
+    height: int
+    k: FloatArray
+    d: FloatArray = field(default_factory=lambda: np.zeros(0))
+    distortion_model: str = ''
+    view_radius: float = field(init=False, repr=False, compare=False, default=math.inf)
+
+    def __post_init__(self) -> None:
+        """Validate the intrinsics, store them as float arrays and find the view radius."""
+        if not isinstance(self.width, int) or not isinstance(self.height, int):
+            raise GeoreferenceError(
+                f'camera size must be integers, got {self.width!r} x {self.height!r}'
+            )
+        if self.width <= 0 or self.height <= 0:
+            raise GeoreferenceError(
+                f'camera size must be positive, got {self.width}x{self.height}'
+            )
+        k = _finite_array(self.k, 'camera K', (3, 3))
+        if k[0, 0] <= 0.0 or k[1, 1] <= 0.0:
+            raise GeoreferenceError(f'camera K needs fx, fy > 0, got {k[0, 0]}, {k[1, 1]}')
+        if not np.allclose(k[2], (0.0, 0.0, 1.0)) or k[1, 0] != 0.0:
+            raise GeoreferenceError(f'camera K is not a pinhole matrix: {k.tolist()}')
+        d = _finite_array(self.d, 'camera distortion D').reshape(-1)
+        if self.distortion_model not in DISTORTION_MODELS:
+            raise GeoreferenceError(
+                f'distortion model {self.distortion_model!r} is not supported '
+                f'(use one of {DISTORTION_MODELS})'
+            )
+        if d.size not in _DISTORTION_LENGTHS:
+            raise GeoreferenceError(
+                f'camera D has {d.size} coefficients; expected one of {_DISTORTION_LENGTHS}'
+            )
+        object.__setattr__(self, 'k', k)
+        object.__setattr__(self, 'd', d)
+        if self.distorted and k[0, 1] != 0.0:
+            raise GeoreferenceError('camera K with skew is only supported without distortion')
+        if self.distorted:
+            object.__setattr__(self, 'view_radius', self._border_radius())
+
+    def _border_radius(self) -> float:
+        """Return the largest normalised radius of the image border; check that D inverts there.
+
+        Distortion polynomials are only invertible up to the radius where they fold back; every
+        direction beyond the image border's radius is outside the view, which is how
+        ground_to_pixel rejects folded projections without an iterative undistortion.
+        """
+        border = _image_border(self, 129)
+        norm = self.undistort_pixels(border)
+        if not np.all(np.isfinite(norm)) or not np.allclose(
+            self.project_normalized(norm), border, atol=1e-3
+        ):
+            raise GeoreferenceError(
+                f'camera distortion D={self.d.tolist()} does not invert over the image; '
+                'check the calibration'
+            )
+        return float(np.max(np.hypot(norm[:, 0], norm[:, 1])))
+
+    @classmethod
+    def from_camera_info_fields(
+        cls,
+        width: int,
+        height: int,
+        k: ArrayLike,
+        d: ArrayLike = (),
+        distortion_model: str = '',
+    ) -> CameraModel:
+        """Build a camera from CameraInfo's width, height, k (9 floats, row-major), d and model."""
+        k_flat = _finite_array(k, 'camera K').reshape(-1)
+        if k_flat.size != 9:
+            raise GeoreferenceError(f'camera K must have 9 values, got {k_flat.size}')
+        return cls(int(width), int(height), k_flat.reshape(3, 3), np.asarray(d), distortion_model)
+
+    @classmethod
+    def from_fov(cls, width: int, height: int, hfov_deg: float) -> CameraModel:
+        """Build an undistorted camera with square pixels and a horizontal field of view (deg)."""
+        if not 0.0 < hfov_deg < 180.0:
+            raise GeoreferenceError(f'horizontal FOV must be in (0, 180) deg, got {hfov_deg}')
+        f = (width / 2.0) / math.tan(math.radians(hfov_deg) / 2.0)
+        k = [[f, 0.0, (width - 1) / 2.0], [0.0, f, (height - 1) / 2.0], [0.0, 0.0, 1.0]]
+        return cls(width, height, np.array(k))
+
+    @property
+    def distorted(self) -> bool:
+        """Return True when any distortion coefficient is non-zero."""
+        return bool(np.any(self.d != 0.0))
+
+    def undistort_pixels(self, uv: ArrayLike) -> FloatArray:
+        """Convert pixels (N, 2) (px) to normalised image coordinates (x/z, y/z) (optical)."""
+        pixels = _points(uv, 'pixels')
+        if not self.distorted:
+            y = (pixels[:, 1] - self.k[1, 2]) / self.k[1, 1]
+            x = (pixels[:, 0] - self.k[0, 2] - self.k[0, 1] * y) / self.k[0, 0]
+            return np.stack([x, y], axis=1)
+        if pixels.shape[0] == 0:
+            return np.zeros((0, 2))
+        criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-12)
+        out = cv2.undistortPointsIter(
+            pixels.reshape(-1, 1, 2), self.k, self.d, np.eye(3), np.eye(3), criteria
+        )
+        return np.asarray(out, dtype=np.float64).reshape(-1, 2)
+
+    def project_normalized(self, xy: ArrayLike) -> FloatArray:
+        """Convert normalised image coordinates (N, 2) to pixels (px), applying distortion."""
+        norm = _points(xy, 'normalised coordinates')
+        if not self.distorted:
+            u = self.k[0, 0] * norm[:, 0] + self.k[0, 1] * norm[:, 1] + self.k[0, 2]
+            v = self.k[1, 1] * norm[:, 1] + self.k[1, 2]
+            return np.stack([u, v], axis=1)
+        if norm.shape[0] == 0:
+            return np.zeros((0, 2))
+        if self.d.size == 14 and np.any(self.d[12:] != 0.0):  # tilted sensor: leave it to cv2
+            obj = np.concatenate([norm, np.ones((norm.shape[0], 1))], axis=1)
+            out, _ = cv2.projectPoints(
+                obj.reshape(-1, 1, 3), np.zeros(3), np.zeros(3), self.k, self.d
+            )
+            return np.asarray(out, dtype=np.float64).reshape(-1, 2)
+        # OpenCV's model, vectorised here because cv2.projectPoints is ~10x slower on big arrays
+        c = np.zeros(12)
+        c[: min(self.d.size, 12)] = self.d[:12]
+        k1, k2, p1, p2, k3, k4, k5, k6, s1, s2, s3, s4 = c
+        x, y = norm[:, 0], norm[:, 1]
+        r2 = x * x + y * y
+        r4, r6 = r2 * r2, r2 * r2 * r2
+        radial = (1.0 + k1 * r2 + k2 * r4 + k3 * r6) / (1.0 + k4 * r2 + k5 * r4 + k6 * r6)
+        xd = x * radial + 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x) + s1 * r2 + s2 * r4
+        yd = y * radial + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y + s3 * r2 + s4 * r4
+        return np.stack(
+            [self.k[0, 0] * xd + self.k[0, 2], self.k[1, 1] * yd + self.k[1, 2]], axis=1
+        )
+
+    def contains(self, uv: FloatArray) -> NDArray[np.bool_]:
+        """Return which pixels (N, 2) fall inside the image (NaN is outside)."""
+        with np.errstate(invalid='ignore'):
+            return (
+                (uv[:, 0] >= -0.5)
+                & (uv[:, 0] < self.width - 0.5)
+                & (uv[:, 1] >= -0.5)
+                & (uv[:, 1] < self.height - 0.5)
+            )
+
+
+def _image_border(camera: CameraModel, n: int) -> FloatArray:
+    """Return 4 * n pixels (px) walking round the image's outer edge, clockwise from top left."""
+    t = np.linspace(0.0, 1.0, n, endpoint=False)
+    w, h = camera.width, camera.height
+    return np.concatenate(
+        [
+            np.stack([-0.5 + t * w, np.full(n, -0.5)], axis=1),
+            np.stack([np.full(n, w - 0.5), -0.5 + t * h], axis=1),
+            np.stack([w - 0.5 - t * w, np.full(n, h - 0.5)], axis=1),
+            np.stack([np.full(n, -0.5), h - 0.5 - t * h], axis=1),
+        ]
+    )
+
+
+def _rot_x(angle: float) -> FloatArray:
+    c, s = math.cos(angle), math.sin(angle)
+    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+
+
+def _rot_y(angle: float) -> FloatArray:
+    c, s = math.cos(angle), math.sin(angle)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
+def _rot_z(angle: float) -> FloatArray:
+    c, s = math.cos(angle), math.sin(angle)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+@dataclass(frozen=True)
+class CameraMount:
+    """Where the camera sits on the vehicle and where it looks.
+
+    :param pitch_deg: optical axis elevation above body x-y (deg; -90 nadir, 0 forward).
+    :param yaw_deg: optical axis azimuth about body z (deg; positive to the left, FLU).
+    :param roll_deg: about the optical axis (deg; positive rolls the image right side down).
+    :param offset_flu_m: optical centre position in base_link (m, FLU).
+    """
+
+    pitch_deg: float = -90.0
+    yaw_deg: float = 0.0
+    roll_deg: float = 0.0
+    offset_flu_m: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def __post_init__(self) -> None:
+        """Reject non-finite angles and offsets."""
+        _finite_array((self.pitch_deg, self.yaw_deg, self.roll_deg), 'camera mount angles')
+        _finite_array(self.offset_flu_m, 'camera mount offset', (3,))
+
+    def body_from_optical(self) -> FloatArray:
+        """Return the rotation matrix taking optical-frame vectors into base_link (FLU)."""
+        rotation = (
+            _rot_z(math.radians(self.yaw_deg))
+            @ _rot_y(-math.radians(self.pitch_deg))
+            @ _rot_x(math.radians(self.roll_deg))
+        )
+        result: FloatArray = rotation @ _FLU_FROM_OPTICAL
+        return result
+
+
+@dataclass(frozen=True)
+class VehiclePose:
+    """The pose of base_link in map, as geometry_msgs/PoseStamped from flight_control carries it.
+
+    :param position_enu_m: (east, north, up) of base_link (m, map ENU; up = height above ground).
+    :param orientation_wxyz: quaternion (w, x, y, z) rotating base_link (FLU) into map (ENU);
+        normalised here.
+    """
+
+    position_enu_m: tuple[float, float, float]
+    orientation_wxyz: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)
+
+    def __post_init__(self) -> None:
+        """Reject non-finite positions and zero or non-finite quaternions."""
+        position = _finite_array(self.position_enu_m, 'vehicle position', (3,))
+        q = _finite_array(self.orientation_wxyz, 'vehicle orientation quaternion', (4,))
+        norm = float(np.linalg.norm(q))
+        if norm < 1e-9:
+            raise GeoreferenceError('vehicle orientation quaternion is zero')
+        object.__setattr__(self, 'position_enu_m', tuple(float(v) for v in position))
+        object.__setattr__(self, 'orientation_wxyz', tuple(float(v) for v in q / norm))
+
+    @classmethod
+    def from_euler(
+        cls,
+        position_enu_m: tuple[float, float, float],
+        roll_deg: float = 0.0,
+        pitch_deg: float = 0.0,
+        yaw_deg: float = 0.0,
+    ) -> VehiclePose:
+        """Build a pose from ROS RPY angles (deg; FLU in ENU, yaw 0 = facing east, CCW positive).
+
+        Positive pitch is nose down and positive roll is right side down (REP-103).
+        """
+        r, p, y = (math.radians(v) / 2.0 for v in (roll_deg, pitch_deg, yaw_deg))
+        cr, sr, cp, sp, cy, sy = (math.cos(r), math.sin(r), math.cos(p), math.sin(p),
+                                  math.cos(y), math.sin(y))  # fmt: skip
+        q = (
+            cr * cp * cy + sr * sp * sy,
+            sr * cp * cy - cr * sp * sy,
+            cr * sp * cy + sr * cp * sy,
+            cr * cp * sy - sr * sp * cy,
+        )
+        return cls(position_enu_m, q)
+
+    def map_from_body(self) -> FloatArray:
+        """Return the rotation matrix taking base_link (FLU) vectors into map (ENU)."""
+        w, x, y, z = self.orientation_wxyz
+        return np.array(
+            [
+                [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+                [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+            ]
+        )
+
+
+def _camera_extrinsics(mount: CameraMount, pose: VehiclePose) -> tuple[FloatArray, FloatArray]:
+    """Return (map_from_optical rotation, optical centre in map ENU (m))."""
+    map_from_body = pose.map_from_body()
+    rotation = map_from_body @ mount.body_from_optical()
+    centre = np.asarray(pose.position_enu_m) + map_from_body @ np.asarray(mount.offset_flu_m)
+    return rotation, centre
+
+
+def pixel_rays(
+    camera: CameraModel, mount: CameraMount, pose: VehiclePose, uv: ArrayLike
+) -> FloatArray:
+    """Return the unit viewing ray of each pixel (N, 2) (px) as directions in map ENU (N, 3)."""
+    norm = camera.undistort_pixels(uv)
+    rays_optical = np.concatenate([norm, np.ones((norm.shape[0], 1))], axis=1)
+    rotation, _ = _camera_extrinsics(mount, pose)
+    rays = rays_optical @ rotation.T
+    result: FloatArray = rays / np.linalg.norm(rays, axis=1, keepdims=True)
+    return result
+
+
+def project_to_ground(
+    camera: CameraModel,
+    mount: CameraMount,
+    pose: VehiclePose,
+    uv: ArrayLike,
+    max_range_m: float = 2000.0,
+) -> FloatArray:
+    """Intersect pixel rays with the ground plane z = 0 (map ENU).
+
+    :param uv: pixels (N, 2) (px).
+    :param max_range_m: longest slant range from the camera to a ground point that counts (m).
+    :return: (east, north) per pixel (N, 2) (m, map ENU); NaN where the ray is at or above the
+        horizon, the camera is not above the ground, or the hit is beyond max_range_m.
+    """
+    rays = pixel_rays(camera, mount, pose, uv)
+    _, centre = _camera_extrinsics(mount, pose)
+    out = np.full((rays.shape[0], 2), np.nan)
+    if centre[2] <= 0.0:
+        return out
+    down = rays[:, 2] < -_HORIZON_EPS
+    slant = np.full(rays.shape[0], np.inf)
+    slant[down] = -centre[2] / rays[down, 2]
+    hit = down & (slant <= max_range_m)
+    out[hit] = centre[:2] + slant[hit, None] * rays[hit, :2]
+    return out
+
+
+def ground_to_pixel(
+    camera: CameraModel, mount: CameraMount, pose: VehiclePose, ground_en: ArrayLike
+) -> FloatArray:
+    """Project ground points (N, 2) (east, north at z = 0; m, map ENU) into the image.
+
+    :return: pixels (N, 2) (px), NaN for points behind or level with the camera and, with
+        distortion, for directions that the lens model folds back into the image. Points
+        outside the field of view get pixels outside the image (see CameraModel.contains).
+    """
+    ground = _points(ground_en, 'ground points')
+    rotation, centre = _camera_extrinsics(mount, pose)
+    # optical = R^T (p - c) for p = (east, north, 0), one component at a time (fast for big N)
+    d_east, d_north = ground[:, 0] - centre[0], ground[:, 1] - centre[1]
+    x, y, z = (
+        d_east * rotation[0, i] + d_north * rotation[1, i] - centre[2] * rotation[2, i]
+        for i in range(3)
+    )
+    out = np.full((ground.shape[0], 2), np.nan)
+    ahead = z > 1e-6  # at least a micrometre in front of the lens
+    if not np.any(ahead):
+        return out
+    norm = np.stack([x[ahead] / z[ahead], y[ahead] / z[ahead]], axis=1)
+    pixels = camera.project_normalized(norm)
+    if camera.distorted:
+        # Distortion polynomials fold far-off-axis directions back into the image: directions
+        # beyond the image border's radius are outside the view, wherever they land.
+        beyond = np.hypot(norm[:, 0], norm[:, 1]) > camera.view_radius * (1.0 + 1e-9)
+        pixels[beyond & camera.contains(pixels)] = np.nan
+    out[ahead] = pixels
+    return out
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """The global map grid that patches snap to.
+
+    Cell (i, j) covers east [i * res, (i + 1) * res) and north [j * res, (j + 1) * res) in map
+    ENU, for every integer i, j, so patches from any frame or vehicle align cell to cell.
+
+    :param resolution_m: cell edge length (m).
+    :param max_range_m: longest slant range from the camera to a mapped ground point (m).
+    :param max_cells: largest patch (cells) before GeoreferenceError; guards memory when a
+        pitched camera sees far.
+    """
+
+    resolution_m: float
+    max_range_m: float = 2000.0
+    max_cells: int = 4_000_000
+
+    def __post_init__(self) -> None:
+        """Reject non-positive or non-finite sizes."""
+        for name, value in (
+            ('resolution_m', self.resolution_m),
+            ('max_range_m', self.max_range_m),
+        ):
+            if not (math.isfinite(value) and value > 0.0):
+                raise GeoreferenceError(f'grid {name} must be a positive number, got {value!r}')
+        if self.max_cells <= 0:
+            raise GeoreferenceError(f'grid max_cells must be positive, got {self.max_cells}')
+
+
+@dataclass(frozen=True)
+class GridPatch:
+    """A rectangle of the global grid, laid out as nav_msgs/OccupancyGrid.
+
+    data[row, col] is the cell whose south-west corner is
+    (origin_east + col * res, origin_north + row * res); row 0 is the southern edge.
+    Values: 0 dry, 100 water, -1 not seen.
+
+    :param origin_east: east of the south-west corner (m, map ENU; a multiple of res).
+    :param origin_north: north of the south-west corner (m, map ENU; a multiple of res).
+    :param resolution_m: cell edge length (m).
+    :param width: columns (cells, eastward).
+    :param height: rows (cells, northward).
+    :param data: int8 array of shape (height, width).
+    """
+
+    origin_east: float
+    origin_north: float
+    resolution_m: float
+    width: int
+    height: int
+    data: NDArray[np.int8]
+
+    @property
+    def origin_index(self) -> tuple[int, int]:
+        """Return the global (column, row) index of the south-west cell."""
+        return (
+            round(self.origin_east / self.resolution_m),
+            round(self.origin_north / self.resolution_m),
+        )
+
+    def cell_centres(self) -> tuple[FloatArray, FloatArray]:
+        """Return the east and north of every cell centre, each (height, width) (m, map ENU)."""
+        col0, row0 = self.origin_index
+        east = (col0 + np.arange(self.width) + 0.5) * self.resolution_m
+        north = (row0 + np.arange(self.height) + 0.5) * self.resolution_m
+        grid_e, grid_n = np.meshgrid(east, north)
+        return grid_e, grid_n
+
+
+def _footprint_points(
+    camera: CameraModel, mount: CameraMount, pose: VehiclePose, max_range_m: float
+) -> FloatArray:
+    """Return ground points (M, 2) whose bounding box contains the camera's ground footprint.
+
+    The footprint is bounded by the image edges (where they reach the ground within range) and by
+    the max-range circle (where it lies inside the image); both are sampled.
+    """
+    border = _image_border(camera, 256)
+    edge = project_to_ground(camera, mount, pose, border, max_range_m)
+    points = [edge[np.all(np.isfinite(edge), axis=1)]]
+    _, centre = _camera_extrinsics(mount, pose)
+    if max_range_m > centre[2]:
+        radius = math.sqrt(max_range_m**2 - centre[2] ** 2)
+        angles = np.linspace(0.0, 2.0 * math.pi, 1440, endpoint=False)
+        circle = centre[:2] + radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+        inside = camera.contains(ground_to_pixel(camera, mount, pose, circle))
+        points.append(circle[inside])
+    return np.concatenate(points)
+
+
+def mask_to_patch(
+    mask: ArrayLike,
+    camera: CameraModel,
+    mount: CameraMount,
+    pose: VehiclePose,
+    grid: GridSpec,
+    valid: ArrayLike | None = None,
+) -> GridPatch | None:
+    """Project a water mask onto the ground and return the grid patch it covers.
+
+    Every cell whose centre lies in the camera's ground footprint is back-projected into the image
+    and takes the mask value of the nearest pixel; the rest of the patch is -1. Rays at or above
+    the horizon, or reaching the ground beyond grid.max_range_m, are clipped: those image rows
+    simply map no cells.
+
+    :param mask: (height, width) array matching the camera; non-zero (1 or 255) is water.
+    :param valid: optional (height, width) boolean array; False pixels map to -1 (unseen).
+    :return: the patch cropped to the seen cells, or None when the frame sees no ground (camera
+        at or below the ground, looking at the sky, or all ground beyond max range).
+    :raises GeoreferenceError: on a mask or valid array whose shape mismatches the camera, or a
+        patch larger than grid.max_cells.
+    """
+    water = np.asarray(mask)
+    expected = (camera.height, camera.width)
+    if water.shape != expected:
+        raise GeoreferenceError(
+            f'mask shape {water.shape} does not match the camera image (height, width) {expected}'
+        )
+    seen_px = None
+    if valid is not None:
+        seen_px = np.asarray(valid, dtype=bool)
+        if seen_px.shape != expected:
+            raise GeoreferenceError(
+                f'valid shape {seen_px.shape} does not match the camera image {expected}'
+            )
+    _, centre = _camera_extrinsics(mount, pose)
+    if centre[2] <= 0.0:
+        return None
+    footprint = _footprint_points(camera, mount, pose, grid.max_range_m)
+    if footprint.shape[0] == 0:
+        return None
+    res = grid.resolution_m
+    pad = 2.0 * res + 2.0 * math.pi * grid.max_range_m / 1440.0
+    col0 = math.floor((footprint[:, 0].min() - pad) / res)
+    col1 = math.ceil((footprint[:, 0].max() + pad) / res)
+    row0 = math.floor((footprint[:, 1].min() - pad) / res)
+    row1 = math.ceil((footprint[:, 1].max() + pad) / res)
+    width, height = col1 - col0, row1 - row0
+    if width * height > grid.max_cells:
+        raise GeoreferenceError(
+            f'patch of {width}x{height} cells exceeds max_cells={grid.max_cells}; use a coarser '
+            f'resolution_m (now {res}) or a shorter max_range_m (now {grid.max_range_m})'
+        )
+    east = (col0 + np.arange(width) + 0.5) * res
+    north = (row0 + np.arange(height) + 0.5) * res
+    grid_e, grid_n = np.meshgrid(east, north)
+    cells = np.stack([grid_e.ravel(), grid_n.ravel()], axis=1)
+    uv = ground_to_pixel(camera, mount, pose, cells)
+    seen = camera.contains(uv)
+    slant = np.sqrt(np.sum((cells - centre[:2]) ** 2, axis=1) + centre[2] ** 2)
+    seen &= slant <= grid.max_range_m
+    data = np.full(cells.shape[0], UNSEEN, dtype=np.int8)
+    cols = np.clip(np.rint(uv[seen, 0]).astype(np.int64), 0, camera.width - 1)
+    rows = np.clip(np.rint(uv[seen, 1]).astype(np.int64), 0, camera.height - 1)
+    values = np.where(water[rows, cols] != 0, WATER, DRY).astype(np.int8)
+    if seen_px is not None:
+        values[~seen_px[rows, cols]] = UNSEEN
+    data[seen] = values
+    data2d = data.reshape(height, width)
+    seen2d = seen.reshape(height, width)
+    seen_rows = np.flatnonzero(np.any(seen2d, axis=1))
+    seen_cols = np.flatnonzero(np.any(seen2d, axis=0))
+    if seen_rows.size == 0:
+        return None
+    r0, r1 = int(seen_rows[0]), int(seen_rows[-1]) + 1
+    c0, c1 = int(seen_cols[0]), int(seen_cols[-1]) + 1
+    return GridPatch(
+        origin_east=(col0 + c0) * res,
+        origin_north=(row0 + r0) * res,
+        resolution_m=res,
+        width=c1 - c0,
+        height=r1 - r0,
+        data=np.ascontiguousarray(data2d[r0:r1, c0:c1]),
+    )

@@ -33,7 +33,7 @@ setup(
     version=read_version(),
     package_dir={'': 'src'},
     packages=find_packages('src'),
-    package_data={PACKAGE: ['py.typed']},
+    package_data={PACKAGE: ['py.typed', 'sim/data/*', 'sim/data/**/*']},
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
         ('share/' + PACKAGE, ['package.xml']),

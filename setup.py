@@ -59,6 +59,7 @@ setup(
             'uav-flood = uav_flood.cli:main',
             'ping_responder = uav_flood.nodes.ping_responder:main',
             'flight_control = uav_flood.nodes.flight_control:main',
+            'sim_camera = uav_flood.nodes.sim_camera:main',
         ],
     },
 )

@@ -76,3 +76,23 @@ TAKEOFF_SERVICE = 'takeoff'
 LAND_SERVICE = 'land'
 RETURN_TO_LAUNCH_SERVICE = 'return_to_launch'
 START_MISSION_SERVICE = 'start_mission'
+
+#: Camera and other high-rate streams: best effort, volatile, keep the last 5 (as rclpy's
+#: qos_profile_sensor_data): a late frame is worth less than the next one.
+SENSOR_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=5,
+    reliability=ReliabilityPolicy.BEST_EFFORT,
+    durability=DurabilityPolicy.VOLATILE,
+)
+
+#: sim_camera (or a real camera driver) -> segmentation: frames (sensor_msgs/Image, rgb8),
+#: stamped with the pose they were taken from.
+CAMERA_IMAGE = Topic('camera/image_raw', SENSOR_QOS)
+#: The intrinsics of each frame, same header as the image (sensor_msgs/CameraInfo).
+CAMERA_INFO = Topic('camera/camera_info', SENSOR_QOS)
+#: sim_camera, for tests and evaluation: the frame's true water mask (Image mono8, 255 water).
+CAMERA_GROUND_TRUTH = Topic('camera/ground_truth', SENSOR_QOS)
+#: sim_camera: its health and counters (diagnostic_msgs/DiagnosticArray); not `status`, which
+#: flight_control publishes in the same namespace.
+CAMERA_STATUS = Topic('camera/status', STATE_QOS)

@@ -32,11 +32,9 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Path
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.exceptions import InvalidParameterTypeException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
-from rclpy.logging import get_logger
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import BatteryState, NavSatFix
@@ -69,6 +67,7 @@ from uav_flood.core.safety import (
     Geofence,
 )
 from uav_flood.nodes import conversions, names
+from uav_flood.nodes.spin import spin_node
 
 #: PX4 SITL's default home (Zurich), the origin when none is configured.
 DEFAULT_ORIGIN = (47.397742, 8.545594, 488.0)
@@ -871,29 +870,13 @@ class FlightControlNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     """Run flight_control until shut down (Ctrl-C, SIGTERM or context shutdown)."""
-    rclpy.init(args=args)
-    node = None
-    executor = None
-    code = 0
-    try:
-        node = FlightControlNode()
-        # Multi-threaded: a service waiting for the autopilot must not stop telemetry.
-        executor = MultiThreadedExecutor(num_threads=3)
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except ConfigError as exc:
-        get_logger('flight_control').fatal(f'bad configuration: {exc}')
-        code = 2
-    finally:
-        if executor is not None:
-            executor.shutdown(timeout_sec=1.0)
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    if code:
-        raise SystemExit(code)
+    # Multi-threaded: a service waiting for the autopilot must not stop telemetry.
+    spin_node(
+        'flight_control',
+        FlightControlNode,
+        args,
+        make_executor=lambda: MultiThreadedExecutor(num_threads=3),
+    )
 
 
 if __name__ == '__main__':

@@ -24,10 +24,7 @@ from geometry_msgs.msg import PoseStamped
 import numpy as np
 from numpy.typing import NDArray
 from rcl_interfaces.msg import ParameterDescriptor
-import rclpy
 from rclpy.exceptions import InvalidParameterTypeException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
@@ -36,6 +33,7 @@ from std_msgs.msg import Header
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.georef import CameraMount, GeoreferenceError, VehiclePose
 from uav_flood.nodes import names
+from uav_flood.nodes.spin import spin_node
 from uav_flood.sim.camera import SimCamera
 from uav_flood.sim.scene import FloodScene
 
@@ -308,30 +306,9 @@ class SimCameraNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     """Run sim_camera until shut down (Ctrl-C, SIGTERM or context shutdown)."""
-    rclpy.init(args=args)
-    node = None
-    executor = None
-    code = 0
-    try:
-        node = SimCameraNode()
-        # Single-threaded: the render in the timer is short at a few Hz, and the pose
-        # subscription only stores the latest message.
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except ConfigError as exc:
-        get_logger('sim_camera').fatal(f'bad configuration: {exc}')
-        code = 2
-    finally:
-        if executor is not None:
-            executor.shutdown(timeout_sec=1.0)
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    if code:
-        raise SystemExit(code)
+    # Single-threaded: the render in the timer is short at a few Hz, and the pose
+    # subscription only stores the latest message.
+    spin_node('sim_camera', SimCameraNode, args)
 
 
 if __name__ == '__main__':

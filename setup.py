@@ -33,7 +33,7 @@ setup(
     version=read_version(),
     package_dir={'': 'src'},
     packages=find_packages('src'),
-    package_data={PACKAGE: ['py.typed', 'sim/data/*', 'sim/data/**/*']},
+    package_data={PACKAGE: ['py.typed', 'sim/data/*', 'sim/data/**/*', 'models/*']},
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
         ('share/' + PACKAGE, ['package.xml']),
@@ -60,6 +60,7 @@ setup(
             'ping_responder = uav_flood.nodes.ping_responder:main',
             'flight_control = uav_flood.nodes.flight_control:main',
             'sim_camera = uav_flood.nodes.sim_camera:main',
+            'segmentation = uav_flood.nodes.segmentation:main',
         ],
     },
 )

@@ -66,6 +66,13 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return sim_cli.run(args)
 
 
+def cmd_segment(args: argparse.Namespace) -> int:
+    """Write water masks and overlays for photos (see docs/segmentation.md)."""
+    from uav_flood import segment_cli
+
+    return segment_cli.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of `uav-flood` and its subcommands."""
     parser = argparse.ArgumentParser(
@@ -121,6 +128,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim_cli.add_arguments(sim)
     sim.set_defaults(func=cmd_sim)
+
+    from uav_flood import segment_cli
+
+    segment = sub.add_parser(
+        'segment',
+        help='write water masks and overlays for photos',
+        description='Segment flood water in photos with the shipped model (or --model): for '
+        'each image, OUT/<stem>.png (255 water, 0 other) and OUT/<stem>_overlay.jpg, then '
+        'OUT/segment_summary.csv. Unreadable files are skipped with a message. Exit 0 when all '
+        'were segmented, 1 when some were skipped, 2 when none could be. '
+        'See docs/segmentation.md.',
+    )
+    segment_cli.add_arguments(segment)
+    segment.set_defaults(func=cmd_segment)
     return parser
 
 

@@ -1,0 +1,304 @@
+"""`uav-flood segment`: water masks and overlays for a folder of photos, for operators.
+
+For each input image it writes, in --out:
+
+- ``<stem>.png``: the water mask at the photo's resolution, 255 = water, 0 = other;
+- ``<stem>_overlay.jpg``: the photo with water tinted blue and outlined (unless --no-overlay);
+
+and at the end ``segment_summary.csv`` (one row per input: file, status, size, water fraction,
+time). Unreadable files are reported and skipped; the run goes on. Two inputs with the same stem
+(``a.jpg`` and ``a.png``, or the same name in two folders) get ``<stem>-2`` and so on, never an
+overwrite; a file named twice is segmented once. Exit code: 0 when every input was segmented,
+1 when some were skipped, 2 when nothing could be done (no inputs, bad options, model missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from dataclasses import dataclass
+import os
+from pathlib import Path
+import sys
+import time
+from typing import TextIO
+
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.tif', '.tiff', '.bmp', '.webp')
+WATER_TINT_BGR = (255, 140, 0)
+OUTLINE_BGR = (255, 255, 0)
+SUMMARY = 'segment_summary.csv'
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of `uav-flood segment` to `parser`."""
+    parser.add_argument(
+        'inputs', nargs='+', metavar='IMAGE_OR_DIR', help='image files and/or folders of images'
+    )
+    parser.add_argument('--out', required=True, metavar='DIR', help='output folder (created)')
+    parser.add_argument(
+        '--recursive', action='store_true', help='also look in sub-folders of folder inputs'
+    )
+    parser.add_argument(
+        '--model', default='', metavar='FILE.onnx', help='ONNX model (default: the shipped one)'
+    )
+    parser.add_argument(
+        '--mode',
+        choices=('resize', 'tile'),
+        default='resize',
+        help='resize each photo to --max-side (default; matches the training imagery for '
+        "photos like FloodNet's) or segment --tile windows at full resolution",
+    )
+    parser.add_argument(
+        '--max-side',
+        type=int,
+        default=512,
+        metavar='PX',
+        help='longer side a photo is resized to in resize mode (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--tile', type=int, default=512, metavar='PX', help='tile size in tile mode (default: 512)'
+    )
+    parser.add_argument(
+        '--threshold',
+        type=float,
+        default=0.5,
+        help='water probability from which a pixel is water (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--threads', type=int, default=0, help='inference threads; 0 = all cores (default)'
+    )
+    parser.add_argument(
+        '--providers',
+        default='cpu',
+        metavar='LIST',
+        help='execution providers by preference, comma separated: tensorrt,cuda,cpu '
+        '(default: cpu; missing ones are skipped with a note)',
+    )
+    parser.add_argument('--no-overlay', action='store_true', help='write only the masks')
+    parser.add_argument('--quiet', action='store_true', help='no progress output, only errors')
+
+
+@dataclass
+class Outcome:
+    """What happened to one input."""
+
+    path: Path
+    status: str  # 'ok' or 'skipped: <reason>'
+    width: int = 0
+    height: int = 0
+    water_fraction: float = float('nan')
+    ms: float = float('nan')
+    mask: str = ''
+
+
+def collect_inputs(inputs: list[str], recursive: bool) -> tuple[list[Path], list[Outcome]]:
+    """Expand folders into image files; return (files, outcomes for inputs that do not exist)."""
+    files: list[Path] = []
+    missing: list[Outcome] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            pattern = '**/*' if recursive else '*'
+            found = sorted(
+                p for p in path.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            )
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            missing.append(Outcome(path, 'skipped: no such file or folder'))
+    seen: set[Path] = set()
+    unique = []
+    for path in files:  # a file named twice (directly and through its folder) is done once
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(path)
+    return unique, missing
+
+
+def unique_stems(files: list[Path]) -> dict[Path, str]:
+    """Give every input an output stem; repeats get -2, -3... in input order."""
+    used: set[str] = set()
+    stems: dict[Path, str] = {}
+    for path in files:
+        stem, n = path.stem, 2
+        while stem.lower() in used:
+            stem = f'{path.stem}-{n}'
+            n += 1
+        used.add(stem.lower())
+        stems[path] = stem
+    return stems
+
+
+class Progress:
+    """A progress bar on a terminal, one line per item otherwise (CI logs)."""
+
+    def __init__(self, total: int, stream: TextIO, quiet: bool) -> None:
+        self.total = total
+        self.stream = stream
+        self.quiet = quiet
+        self.tty = stream.isatty()
+        self.start = time.monotonic()
+
+    def update(self, done: int, name: str, detail: str) -> None:
+        """Show that `done` of `total` are finished, the last being `name`."""
+        if self.quiet:
+            return
+        if self.tty:
+            width = 30
+            filled = round(width * done / max(self.total, 1))
+            bar = '#' * filled + '-' * (width - filled)
+            line = f'\r[{bar}] {done}/{self.total} {name[:40]:<40} {detail}'
+            self.stream.write(line[:160])
+            if done == self.total:
+                self.stream.write('\n')
+        else:
+            self.stream.write(f'[{done}/{self.total}] {name}: {detail}\n')
+        self.stream.flush()
+
+    def note(self, message: str) -> None:
+        """Print a message on its own line (also under the bar)."""
+        if self.tty and not self.quiet:
+            self.stream.write('\r\033[K')
+        self.stream.write(message + '\n')
+        self.stream.flush()
+
+
+def overlay(bgr: object, mask: object) -> object:
+    """Return the photo with water tinted and outlined (BGR uint8)."""
+    import cv2
+    import numpy as np
+
+    image = np.asarray(bgr)
+    water = np.asarray(mask, dtype=np.uint8)
+    tinted = image.copy()
+    tint = np.array(WATER_TINT_BGR, dtype=np.float32)
+    sel = water > 0
+    tinted[sel] = (0.5 * image[sel] + 0.5 * tint).astype(np.uint8)
+    contours, _ = cv2.findContours(water, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    thickness = max(1, round(max(image.shape[:2]) / 500))
+    cv2.drawContours(tinted, contours, -1, OUTLINE_BGR, thickness)
+    return tinted
+
+
+def run(args: argparse.Namespace, stream: TextIO = sys.stderr) -> int:
+    """Segment every input; return the exit code (0 all done, 1 some skipped, 2 nothing done)."""
+    import cv2
+    import numpy as np
+
+    from uav_flood.core.segmentation import FloodSegmenter, SegmentationError, SegmenterConfig
+
+    def error(message: str) -> int:
+        print(f'uav-flood segment: error: {message}', file=sys.stderr)
+        return 2
+
+    files, outcomes = collect_inputs(args.inputs, args.recursive)
+    for outcome in outcomes:
+        print(f'skipped {outcome.path}: {outcome.status[9:]}', file=stream)
+    if not files:
+        return error(
+            'no images found in '
+            + ', '.join(args.inputs)
+            + f' (looked for {", ".join(IMAGE_SUFFIXES)})'
+        )
+    providers = tuple(p.strip().lower() for p in args.providers.split(',') if p.strip())
+    config = SegmenterConfig(
+        model_path=args.model,
+        providers=providers or ('cpu',),
+        threads=args.threads,
+        mode=args.mode,
+        max_side=args.max_side,
+        tile=args.tile,
+        overlap=min(64, args.tile // 4 // 16 * 16) if args.tile >= 32 else 0,
+        threshold=args.threshold,
+    )
+    try:
+        segmenter = FloodSegmenter(config)
+    except SegmentationError as exc:
+        return error(str(exc))
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return error(f'cannot create the output folder {out}: {exc.strerror}')
+    progress = Progress(len(files), stream, args.quiet)
+    if not args.quiet:
+        skipped = ', '.join(segmenter.skipped_providers)
+        extra = f' (not available here: {skipped})' if skipped else ''
+        progress.note(
+            f'segmenting {len(files)} image(s) with {segmenter.model_path.name} on '
+            f'{", ".join(segmenter.providers)}{extra} -> {out}'
+        )
+    stems = unique_stems(files)
+    for done, path in enumerate(files, start=1):
+        outcome = Outcome(path, 'ok')
+        outcomes.append(outcome)
+        try:
+            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        except cv2.error:
+            bgr = None
+        if bgr is None or bgr.size == 0:  # cv2 returns None for what it cannot decode
+            outcome.status = 'skipped: not a readable image'
+            progress.note(f'skipped {path}: not a readable image')
+            progress.update(done, path.name, 'skipped')
+            continue
+        try:
+            result = segmenter.segment(np.asarray(bgr, dtype=np.uint8), 'bgr8')
+        except SegmentationError as exc:
+            outcome.status = f'skipped: {exc}'
+            progress.note(f'skipped {path}: {exc}')
+            progress.update(done, path.name, 'skipped')
+            continue
+        mask = result.mask_mono8()
+        stem = stems[path]
+        mask_path = out / f'{stem}.png'
+        written = cv2.imwrite(str(mask_path), mask)
+        if written and not args.no_overlay:
+            written = cv2.imwrite(
+                str(out / f'{stem}_overlay.jpg'),
+                np.asarray(overlay(bgr, mask)),
+                [cv2.IMWRITE_JPEG_QUALITY, 90],
+            )
+        if not written:
+            return error(f'cannot write to {out} (disk full or no permission?)')
+        outcome.width, outcome.height = int(bgr.shape[1]), int(bgr.shape[0])
+        outcome.water_fraction = float(np.count_nonzero(mask)) / mask.size
+        outcome.ms = result.total_ms
+        outcome.mask = mask_path.name
+        progress.update(
+            done,
+            path.name,
+            f'water {100 * outcome.water_fraction:.1f} %, {result.total_ms:.0f} ms',
+        )
+    write_summary(out / SUMMARY, outcomes)
+    ok = [o for o in outcomes if o.status == 'ok']
+    skipped_count = len(outcomes) - len(ok)
+    if not args.quiet:
+        elapsed = time.monotonic() - progress.start
+        line = f'done: {len(ok)} segmented'
+        if skipped_count:
+            line += f', {skipped_count} skipped (see above)'
+        progress.note(f'{line} in {elapsed:.1f} s; masks and {SUMMARY} in {out}')
+    if not ok:
+        return 2
+    return 1 if skipped_count else 0
+
+
+def write_summary(path: Path, outcomes: list[Outcome]) -> None:
+    """Write one CSV row per input."""
+    with path.open('w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(['input', 'status', 'mask', 'width', 'height', 'water_fraction', 'ms'])
+        for o in outcomes:
+            writer.writerow(
+                [
+                    os.fspath(o.path),
+                    o.status,
+                    o.mask,
+                    o.width or '',
+                    o.height or '',
+                    '' if o.status != 'ok' else f'{o.water_fraction:.4f}',
+                    '' if o.status != 'ok' else f'{o.ms:.1f}',
+                ]
+            )

@@ -82,12 +82,28 @@ def test_lock_files_pin_every_line():
 def test_shared_pins_agree_across_lock_files():
     pins: dict[str, tuple[str, str]] = {}
     for lock in sorted((ROOT / 'requirements').glob('*.txt')):
+        if lock.name == 'train.txt':
+            continue  # its own environment (.venv-train); checked against runtime.txt below
         for line in lock.read_text().splitlines():
             if '==' in line and not line.startswith('#'):
                 name, version = line.lower().split('==')
                 if name in pins:
                     assert pins[name][0] == version, (name, pins[name], lock.name, version)
                 pins[name] = (version, lock.name)
+
+
+def test_training_pins_extend_the_runtime_pins():
+    runtime = {}
+    for line in (ROOT / 'requirements' / 'runtime.txt').read_text().splitlines():
+        if '==' in line and not line.startswith('#'):
+            name, version = line.lower().split('==')
+            runtime[name] = version
+    train = (ROOT / 'requirements' / 'train.txt').read_text().lower()
+    assert 'torch==2.13.0' in train
+    for line in train.splitlines():
+        if '==' in line and not line.startswith('#'):
+            name, version = line.split('==')
+            assert runtime.get(name, version) == version, (name, version, runtime[name])
 
 
 def test_every_node_module_is_a_console_script():

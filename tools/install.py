@@ -3,6 +3,7 @@
 
     python3 tools/install.py          # what `uav-flood` needs to run
     python3 tools/install.py --dev    # plus the test, lint and packaging tools
+    python3 tools/install.py --train  # .venv-train: PyTorch (CPU) for tools/train_segmentation.py
 
 Two modes, chosen automatically:
 
@@ -30,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REQ = ROOT / 'requirements'
 STAMP = '.uav-flood-install.json'
 WHEELS_PYTHON = (3, 11)
+TRAIN_VENV = '.venv-train'
 
 
 class InstallError(Exception):
@@ -142,6 +144,11 @@ def requirement_files(distro: str | None, dev: bool) -> list[Path]:
     return [REQ / f'{name}{suffix}' for name in sets]
 
 
+def train_requirement_files() -> list[Path]:
+    """Return what the training environment gets: the runtime libraries and PyTorch, no ROS."""
+    return [REQ / 'runtime.txt', REQ / 'train.txt']
+
+
 def fingerprint(python: str, distro: str | None, files: list[Path]) -> str:
     """Hash everything that decides what gets installed."""
     digest = hashlib.sha256()
@@ -162,6 +169,8 @@ def pip(venv: Path, *args: str) -> None:
 
 def install(args: argparse.Namespace) -> Path:
     """Create or update the environment; return its path."""
+    if args.train:
+        return install_train(args)
     venv = Path(args.venv).resolve()
     python, distro = choose_python(args.python)
     files = requirement_files(distro, args.dev)
@@ -215,6 +224,44 @@ def install(args: argparse.Namespace) -> Path:
     return venv
 
 
+def install_train(args: argparse.Namespace) -> Path:
+    """Create or update the training environment, .venv-train.
+
+    Its own environment: PyTorch wants a newer setuptools than colcon accepts, and training
+    needs no ROS.
+    """
+    venv = Path(args.venv if args.venv_given else str(ROOT / TRAIN_VENV)).resolve()
+    python = args.python or base_python()
+    version = python_version(python)
+    if version is None or version < (3, 10):
+        raise InstallError(f'{python} is not a Python 3.10+ interpreter; pass --python')
+    files = train_requirement_files()
+    stamp_path = venv / STAMP
+    wanted = fingerprint(python, 'train', files)
+    if stamp_path.exists() and not args.force:
+        if json.loads(stamp_path.read_text()).get('fingerprint') == wanted:
+            say(f'{venv} is up to date (training)')
+            return venv
+    if venv.exists() and (args.force or stamp_path.exists()):
+        shutil.rmtree(venv)
+    started = time.monotonic()
+    if not (venv / 'bin' / 'python').exists():
+        say(f'creating {venv} with {python} for training')
+        create_venv(python, venv, system_site=False)
+    names = ', '.join(str(f.relative_to(ROOT)) for f in files)
+    say(f'installing {names} (PyTorch CPU: on x86_64 Linux pip may fetch a large wheel)')
+    pip(venv, 'install', '--progress-bar', 'off', *[a for f in files for a in ('-r', str(f))])
+    stamp_path.write_text(
+        json.dumps({'fingerprint': wanted, 'python': python, 'mode': 'training'}, indent=2) + '\n'
+    )
+    say(
+        f'done in {time.monotonic() - started:.0f} s: run '
+        f'{venv.relative_to(ROOT) if venv.is_relative_to(ROOT) else venv}/bin/python '
+        'tools/train_segmentation.py'
+    )
+    return venv
+
+
 def main() -> int:
     """Parse arguments and install; exit 1 with a readable message on failure."""
     parser = argparse.ArgumentParser(
@@ -232,8 +279,15 @@ def main() -> int:
         '--python',
         help='interpreter to build it with (default: this one, else python3.11 from PATH)',
     )
+    parser.add_argument(
+        '--train',
+        action='store_true',
+        help=f'create {TRAIN_VENV} instead, with PyTorch (CPU) and onnx for '
+        'tools/train_segmentation.py (no ROS; --venv overrides the folder)',
+    )
     parser.add_argument('--force', action='store_true', help='recreate the environment')
     args = parser.parse_args()
+    args.venv_given = any(a == '--venv' or a.startswith('--venv=') for a in sys.argv[1:])
     try:
         install(args)
     except InstallError as exc:

@@ -1,0 +1,80 @@
+"""tools/train_segmentation.py: the --quick run end to end, and its errors without torch/data.
+
+The quick run needs the training environment (`python3 tools/install.py --train`, .venv-train with
+PyTorch CPU): torch is never a dependency of the stack or of the default test install, so without
+that environment the test is skipped with the command that enables it. CI creates it.
+"""
+
+import json
+import os
+from pathlib import Path
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from uav_flood.core.segmentation import FloodSegmenter, SegmenterConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / 'tools' / 'train_segmentation.py'
+MINI = ROOT / 'test' / 'data' / 'floodnet_mini'
+TRAIN_PYTHON = Path(os.environ.get('UAV_FLOOD_TRAIN_PYTHON', ROOT / '.venv-train/bin/python'))
+
+
+def run(python, *args, timeout=300):
+    return subprocess.run(
+        [str(python), str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.mark.skipif(
+    not TRAIN_PYTHON.exists(),
+    reason=f'no training environment at {TRAIN_PYTHON}: run `python3 tools/install.py --train`',
+)
+def test_quick_run_trains_exports_and_reports(tmp_path):
+    proc = run(TRAIN_PYTHON, '--quick', '--data', str(MINI), '--out', str(tmp_path))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    log = proc.stdout
+    assert 'loaded 6 train and 2 val images' in log
+    assert 'epoch 2/2' in log and 'exported' in log
+    assert 'test model: water IoU' in log and 'test baseline: water IoU' in log
+    report = json.loads((tmp_path / 'flood_seg.json').read_text())
+    assert report['splits'] == {'train': 6, 'val': 2, 'test': 2}
+    for key in ('test', 'baseline_test'):
+        metrics = report[key]
+        assert 0.0 <= metrics['iou'] <= metrics['f1'] <= 1.0
+        assert 0.0 <= metrics['accuracy'] <= 1.0
+    assert report['recipe']['seed'] == 0 and report['curve'][-1]['epoch'] == 2
+    # The exported model runs in the stack's own wrapper, at any size.
+    segmenter = FloodSegmenter(SegmenterConfig(model_path=str(tmp_path / 'flood_seg.onnx')))
+    mask = segmenter.segment(np.zeros((150, 230, 3), np.uint8)).mask
+    assert mask.shape == (150, 230)
+
+
+@pytest.mark.skipif(
+    not TRAIN_PYTHON.exists(),
+    reason=f'no training environment at {TRAIN_PYTHON}: run `python3 tools/install.py --train`',
+)
+def test_bad_data_folder_is_a_clear_error(tmp_path):
+    proc = run(TRAIN_PYTHON, '--quick', '--data', str(tmp_path), '--out', str(tmp_path / 'o'))
+    assert proc.returncode == 2
+    assert 'splits.csv not found' in proc.stderr and 'Traceback' not in proc.stderr
+
+
+def test_without_torch_it_says_how_to_get_it(tmp_path):
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip('this environment has torch; the message is for environments without it')
+    proc = run(sys.executable, '--quick', '--data', str(MINI), '--out', str(tmp_path))
+    assert proc.returncode == 2
+    assert 'tools/install.py --train' in proc.stderr and 'Traceback' not in proc.stderr
+
+
+def test_quick_refuses_to_overwrite_the_shipped_model():
+    proc = run(sys.executable, '--quick')
+    assert proc.returncode == 2
+    assert '--quick writes a throwaway model' in proc.stderr

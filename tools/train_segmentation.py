@@ -1,0 +1,633 @@
+#!/usr/bin/env python3
+"""Train the shipped flood segmentation model on FloodNet (Hurricane Harvey UAV imagery).
+
+    .venv-train/bin/python tools/train_segmentation.py --threads 1   # the shipped model (~1 h)
+    .venv-train/bin/python tools/train_segmentation.py --quick --data test/data/floodnet_mini \
+        --out /tmp/q                                                 # smoke run, seconds
+    .venv-train/bin/python tools/train_segmentation.py --write-card  # MODEL_CARD.md from the json
+
+Needs the training extras (`python3 tools/install.py --train`: PyTorch CPU, onnx) and the data
+set in ../shared/data/floodnet_harvey_uav (or --data). Everything is seeded, so a run on the same
+machine and library versions reproduces the shipped model.
+
+What it does, in order:
+1. Loads the fixed train/val/test split from the data set's splits.csv; images are resized to
+   512x384 (the staged 1000x750 frames at half scale, about 15 cm per pixel); labels are the
+   10 FloodNet classes from masks_orig/.
+2. Trains a small depthwise-separable U-Net (see `FloodSegNet`) on random crops with flips,
+   90 degree rotations, scale and colour jitter. The loss is 10-class cross-entropy plus a Dice
+   term on the water probability (classes road-flooded + water). The validation split picks the
+   best epoch; the test split is not looked at during training.
+3. Exports the best epoch to ONNX: input `image`, float32 RGB 0..255, NCHW, any H and W that are
+   multiples of 16; output `water`, float32 probability of water, N x 1 x H x W.
+   Normalisation is inside the graph.
+4. Reports on the test split once, through the same onnxruntime wrapper the stack runs
+   (uav_flood.core.segmentation): water IoU, F1, pixel accuracy. It also reports a classical
+   colour/texture baseline, a random forest on per-pixel Lab/HSV colour and local texture
+   features trained on the train split.
+5. Writes <out>/flood_seg.onnx, <out>/flood_seg.json (recipe and metrics) and <out>/MODEL_CARD.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from dataclasses import asdict, dataclass, field
+import hashlib
+import json
+from pathlib import Path
+import platform
+import random
+import sys
+import time
+from typing import Any
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / 'src'))
+
+from uav_flood.core.segmentation import (  # noqa: E402
+    binary_metrics,
+    BinaryMetrics,
+    FloodSegmenter,
+    SegmenterConfig,
+)
+
+DEFAULT_DATA = ROOT.parent / 'shared' / 'data' / 'floodnet_harvey_uav'
+DEFAULT_OUT = ROOT / 'src' / 'uav_flood' / 'models'
+WATER_CLASSES = (3, 5)  # FloodNet road-flooded, water
+NUM_CLASSES = 10
+TRAIN_SIZE = (512, 384)  # width, height the images are resized to
+MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+
+
+class TrainError(Exception):
+    """A problem with the inputs; the message says what to fix."""
+
+
+@dataclass
+class Recipe:
+    """Every knob of a training run; written next to the model."""
+
+    seed: int = 0
+    epochs: int = 140
+    batch: int = 12
+    crop: int = 256
+    crops_per_image: int = 2
+    lr: float = 4e-3
+    weight_decay: float = 1e-4
+    dice_weight: float = 0.5
+    scale_jitter: tuple[float, float] = (0.7, 1.4)
+    width: tuple[int, ...] = (16, 32, 64, 128, 160)
+    val_every: int = 4
+    threads: int = 2
+    image_size: tuple[int, int] = TRAIN_SIZE
+    limit: dict[str, int] = field(default_factory=dict)
+
+
+def say(message: str) -> None:
+    """Print a progress line."""
+    print(f'[train] {message}', flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+
+
+@dataclass
+class Split:
+    """Images (N,H,W,3 uint8 RGB), class maps (N,H,W uint8 0..9) and their ids."""
+
+    ids: list[str]
+    images: np.ndarray
+    classes: np.ndarray
+
+    @property
+    def water(self) -> np.ndarray:
+        """Binary water masks (N,H,W bool)."""
+        return np.isin(self.classes, WATER_CLASSES)
+
+
+def read_split_table(data: Path) -> dict[str, list[str]]:
+    """Return {split: [ids]} from the data set's splits.csv."""
+    table = data / 'splits.csv'
+    if not table.is_file():
+        raise TrainError(f'{table} not found: point --data at the floodnet_harvey_uav data set')
+    splits: dict[str, list[str]] = {'train': [], 'val': [], 'test': []}
+    with table.open(newline='') as f:
+        for row in csv.DictReader(f):
+            if row['split'] not in splits:
+                raise TrainError(f'{table}: unknown split {row["split"]!r} for id {row["id"]}')
+            splits[row['split']].append(row['id'])
+    return splits
+
+
+def load_split(data: Path, ids: list[str], size: tuple[int, int]) -> Split:
+    """Load and resize the images and class maps of `ids`."""
+    images, classes = [], []
+    for image_id in ids:
+        bgr = cv2.imread(str(data / 'images' / f'{image_id}.jpg'), cv2.IMREAD_COLOR)
+        labels = cv2.imread(str(data / 'masks_orig' / f'{image_id}.png'), cv2.IMREAD_UNCHANGED)
+        if bgr is None or labels is None:
+            raise TrainError(f'image or mask of id {image_id} is missing or unreadable in {data}')
+        if labels.shape[:2] != bgr.shape[:2]:
+            raise TrainError(f'id {image_id}: mask {labels.shape} and image {bgr.shape} differ')
+        images.append(cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)[:, :, ::-1])
+        classes.append(cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST))
+    return Split(list(ids), np.stack(images), np.stack(classes))
+
+
+# --------------------------------------------------------------------------------------------
+# Classical baseline: random forest on colour and texture
+
+
+def baseline_features(rgb: np.ndarray) -> np.ndarray:
+    """Per-pixel features (H*W, 10) float32: Lab, HSV, local mean/std of L at two scales."""
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV).astype(np.float32)
+    light = lab[:, :, 0]
+    feats = [lab, hsv]
+    for k in (7, 21):
+        mean = cv2.blur(light, (k, k))
+        sq = cv2.blur(light * light, (k, k))
+        std = np.sqrt(np.maximum(sq - mean * mean, 0.0))
+        feats.append(np.stack([mean, std], axis=2))
+    stacked = np.concatenate(feats, axis=2)
+    return stacked.reshape(-1, stacked.shape[2]).astype(np.float32)
+
+
+def train_baseline(train: Split, seed: int, pixels: int) -> Any:
+    """Fit an OpenCV random forest on `pixels` sampled training pixels."""
+    rng = np.random.default_rng(seed)
+    xs, ys = [], []
+    per_image = max(1, pixels // len(train.ids))
+    for rgb, water in zip(train.images, train.water, strict=True):
+        feats = baseline_features(rgb)
+        pick = rng.choice(len(feats), size=per_image, replace=False)
+        xs.append(feats[pick])
+        ys.append(water.reshape(-1)[pick])
+    forest = cv2.ml.RTrees_create()  # type: ignore[attr-defined]
+    forest.setMaxDepth(14)
+    forest.setMinSampleCount(20)
+    forest.setActiveVarCount(4)
+    forest.setTermCriteria((cv2.TERM_CRITERIA_MAX_ITER, 40, 0.0))
+    cv2.setRNGSeed(seed)
+    forest.train(
+        np.concatenate(xs), cv2.ml.ROW_SAMPLE, np.concatenate(ys).astype(np.int32).reshape(-1, 1)
+    )
+    return forest
+
+
+def baseline_predict(forest: Any, rgb: np.ndarray) -> np.ndarray:
+    """Water mask (H,W bool) from the forest."""
+    _, out = forest.predict(baseline_features(rgb))
+    return np.asarray(out).reshape(rgb.shape[:2]) > 0.5
+
+
+# --------------------------------------------------------------------------------------------
+# Network
+
+
+def build_network(width: tuple[int, ...]) -> Any:
+    """Build the FloodSegNet module (imports torch lazily so --help works without it)."""
+    import torch
+    from torch import nn
+    import torch.nn.functional as F  # noqa: N812
+
+    def conv_bn(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+        return nn.Sequential(
+            nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)
+        )
+
+    def separable(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+        return nn.Sequential(
+            nn.Conv2d(cin, cin, 3, stride, 1, groups=cin, bias=False),
+            nn.BatchNorm2d(cin),
+            nn.ReLU(True),
+            nn.Conv2d(cin, cout, 1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(True),
+        )
+
+    class FloodSegNet(nn.Module):  # type: ignore[misc]
+        """Depthwise-separable U-Net: stride-16 encoder, pooled context, decoder to 1/4.
+
+        Returns 10-class logits at a quarter of the input resolution; the exported graph turns
+        them into a water probability there and upsamples that one channel. Only
+        Conv/BatchNorm/ReLU/resize/concat/softmax: TensorRT and static INT8 quantisation take
+        every op.
+        """
+
+        def __init__(self) -> None:
+            super().__init__()
+            w0, w1, w2, w3, w4 = width
+            self.register_buffer('mean', torch.tensor(MEAN).view(1, 3, 1, 1))
+            self.register_buffer('std', torch.tensor(STD).view(1, 3, 1, 1))
+            self.enc2 = nn.Sequential(conv_bn(3, w0, 2), separable(w0, w1, 2))  # 1/4
+            self.enc3 = nn.Sequential(separable(w1, w2, 2), separable(w2, w2))  # 1/8
+            self.enc4 = nn.Sequential(  # 1/16
+                separable(w2, w3, 2), separable(w3, w3), separable(w3, w4), separable(w4, w4)
+            )
+            self.context = nn.Sequential(nn.Conv2d(w4, w4, 1, bias=False), nn.ReLU(True))
+            self.dec3 = separable(w4 + w2, w2)
+            self.dec2 = nn.Sequential(separable(w2 + w1, w1), separable(w1, w1))
+            self.head = nn.Conv2d(w1, NUM_CLASSES, 1)
+
+        def forward(self, image: torch.Tensor) -> torch.Tensor:
+            x = (image - self.mean) / self.std
+            e2 = self.enc2(x)
+            e3 = self.enc3(e2)
+            e4 = self.enc4(e3)
+            e4 = e4 + self.context(F.adaptive_avg_pool2d(e4, 1))
+            up = F.interpolate(e4, size=e3.shape[2:], mode='bilinear', align_corners=False)
+            d3 = self.dec3(torch.cat([up, e3], 1))
+            up = F.interpolate(d3, size=e2.shape[2:], mode='bilinear', align_corners=False)
+            return self.head(self.dec2(torch.cat([up, e2], 1)))
+
+    return FloodSegNet()
+
+
+def water_probability(logits: Any, size: Any = None) -> Any:
+    """Water probability (N,1,H,W) from 10-class logits, upsampled to `size` if given."""
+    import torch.nn.functional as F  # noqa: N812
+
+    prob = logits.softmax(1)
+    water = sum(prob[:, c : c + 1] for c in WATER_CLASSES)
+    if size is None:
+        return water
+    return F.interpolate(water, size=size, mode='bilinear', align_corners=False)
+
+
+class Exported:
+    """torch module wrapper whose output is the water probability: what ONNX carries."""
+
+    @staticmethod
+    def wrap(net: Any) -> Any:
+        from torch import nn
+
+        class WaterHead(nn.Module):  # type: ignore[misc]
+            def __init__(self) -> None:
+                super().__init__()
+                self.net = net
+
+            def forward(self, image: Any) -> Any:
+                return water_probability(self.net(image), image.shape[2:])
+
+        return WaterHead()
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+
+
+def augment_batch(split: Split, rng: np.random.Generator, recipe: Recipe) -> tuple[Any, Any]:
+    """One batch of augmented crops as torch tensors (images float 0..255, class indices)."""
+    import torch
+
+    crop = recipe.crop
+    xs = np.empty((recipe.batch, crop, crop, 3), np.float32)
+    ys = np.empty((recipe.batch, crop, crop), np.int64)
+    for b in range(recipe.batch):
+        i = int(rng.integers(len(split.ids)))
+        scale = float(rng.uniform(*recipe.scale_jitter))
+        h, w = split.images.shape[1:3]
+        sw, sh = max(crop, round(w * scale)), max(crop, round(h * scale))
+        image = cv2.resize(split.images[i], (sw, sh), interpolation=cv2.INTER_LINEAR)
+        label = cv2.resize(split.classes[i], (sw, sh), interpolation=cv2.INTER_NEAREST)
+        y0, x0 = int(rng.integers(sh - crop + 1)), int(rng.integers(sw - crop + 1))
+        image = image[y0 : y0 + crop, x0 : x0 + crop].astype(np.float32)
+        label = label[y0 : y0 + crop, x0 : x0 + crop]
+        k = int(rng.integers(4))
+        image, label = np.rot90(image, k), np.rot90(label, k)
+        if rng.random() < 0.5:
+            image, label = image[:, ::-1], label[:, ::-1]
+        gain = rng.uniform(0.8, 1.2, size=3).astype(np.float32) * np.float32(
+            rng.uniform(0.85, 1.15)
+        )
+        xs[b] = np.clip(image * gain + np.float32(rng.uniform(-15, 15)), 0, 255)
+        ys[b] = label
+    return torch.from_numpy(xs).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(ys)
+
+
+def predict_torch(net: Any, split: Split) -> np.ndarray:
+    """Water masks (N,H,W bool) for a split, full frame at once."""
+    import torch
+
+    net.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(split.ids), 8):
+            x = torch.from_numpy(split.images[i : i + 8].astype(np.float32)).permute(0, 3, 1, 2)
+            out.append((water_probability(net(x), x.shape[2:])[:, 0] > 0.5).numpy())
+    return np.concatenate(out)
+
+
+def train(train_split: Split, val: Split, recipe: Recipe) -> tuple[Any, list[dict[str, float]]]:
+    """Train; return the network at its best validation epoch and the learning curve."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    torch.manual_seed(recipe.seed)
+    torch.set_num_threads(recipe.threads)
+    rng = np.random.default_rng(recipe.seed)
+    net = build_network(recipe.width)
+    steps = max(1, len(train_split.ids) * recipe.crops_per_image // recipe.batch)
+    opt = torch.optim.AdamW(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, recipe.lr, total_steps=recipe.epochs * steps)
+    say(
+        f'{sum(p.numel() for p in net.parameters())} parameters, {recipe.epochs} epochs of '
+        f'{steps} steps, batch {recipe.batch} x {recipe.crop}px, {recipe.threads} threads'
+    )
+    best_iou, best_state, curve = -1.0, None, []
+    for epoch in range(1, recipe.epochs + 1):
+        net.train()
+        start, total = time.monotonic(), 0.0
+        for _ in range(steps):
+            x, y = augment_batch(train_split, rng, recipe)
+            logits = F.interpolate(net(x), size=x.shape[2:], mode='bilinear', align_corners=False)
+            water = torch.isin(y, torch.tensor(WATER_CLASSES)).float()[:, None]
+            p = water_probability(logits)
+            dice = 1 - (2 * (p * water).sum() + 1) / (p.sum() + water.sum() + 1)
+            loss = F.cross_entropy(logits, y) + recipe.dice_weight * dice
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item()
+        took = time.monotonic() - start
+        line = f'epoch {epoch}/{recipe.epochs} loss {total / steps:.3f} {took:.1f}s'
+        if epoch % recipe.val_every == 0 or epoch == recipe.epochs:
+            m = binary_metrics(predict_torch(net, val), val.water)
+            curve.append({'epoch': epoch, 'loss': total / steps, 'val_iou': m.iou})
+            line += f' val IoU {m.iou:.3f}'
+            if m.iou > best_iou:
+                best_iou = m.iou
+                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+                line += ' (best)'
+        say(line)
+    assert best_state is not None
+    net.load_state_dict(best_state)
+    net.eval()
+    return net, curve
+
+
+def export_onnx(net: Any, path: Path) -> None:
+    """Write the water-probability model to `path` (opset 17, dynamic batch, height, width)."""
+    import torch
+
+    head = Exported.wrap(net).eval()
+    dummy = torch.zeros(1, 3, 384, 512)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(
+        head,
+        (dummy,),
+        str(path),
+        input_names=['image'],
+        output_names=['water'],
+        dynamic_axes={'image': {0: 'n', 2: 'h', 3: 'w'}, 'water': {0: 'n', 2: 'h', 3: 'w'}},
+        opset_version=17,
+        dynamo=False,
+    )
+    with torch.no_grad():
+        reference = head(dummy + 128).numpy()
+    import onnxruntime as ort
+
+    got = ort.InferenceSession(str(path), providers=['CPUExecutionProvider']).run(
+        None, {'image': (dummy + 128).numpy()}
+    )[0]
+    if not np.allclose(got, reference, atol=1e-4):
+        raise TrainError(f'ONNX export differs from torch by {np.abs(got - reference).max()}')
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+
+
+def read_truth(data: Path, image_id: str) -> np.ndarray:
+    """Return the binary water mask (H,W bool) of `image_id` at the staged resolution."""
+    truth = cv2.imread(str(data / 'masks' / f'{image_id}.png'), cv2.IMREAD_GRAYSCALE)
+    if truth is None:
+        raise TrainError(f'{data}/masks/{image_id}.png is missing or unreadable')
+    return np.asarray(truth) > 127
+
+
+def evaluate_onnx(model: Path, split: Split, data: Path) -> BinaryMetrics:
+    """Metrics of the exported model on `split`, at the data set's staged resolution."""
+    segmenter = FloodSegmenter(SegmenterConfig(model_path=str(model), threads=2))
+    preds, truths = [], []
+    for image_id in split.ids:
+        bgr = cv2.imread(str(data / 'images' / f'{image_id}.jpg'), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise TrainError(f'{data}/images/{image_id}.jpg is missing or unreadable')
+        preds.append(segmenter.segment(np.asarray(bgr, np.uint8), 'bgr8').mask.reshape(-1))
+        truths.append(read_truth(data, image_id).reshape(-1))
+    return binary_metrics(np.concatenate(preds), np.concatenate(truths))
+
+
+def evaluate_baseline(forest: Any, split: Split, data: Path) -> BinaryMetrics:
+    """Baseline metrics on `split`, predicted at 512x384 and scaled up to the staged size."""
+    preds, truths = [], []
+    for image_id, rgb in zip(split.ids, split.images, strict=True):
+        truth = read_truth(data, image_id)
+        small = baseline_predict(forest, rgb).astype(np.uint8)
+        full = cv2.resize(small, truth.shape[::-1], interpolation=cv2.INTER_NEAREST)
+        preds.append(np.asarray(full).reshape(-1) > 0)
+        truths.append(truth.reshape(-1))
+    return binary_metrics(np.concatenate(preds), np.concatenate(truths))
+
+
+def model_card(report: dict[str, Any], size_bytes: int) -> str:
+    """Return the MODEL_CARD.md text for a finished run."""
+    r, m, b = report['recipe'], report['test'], report['baseline_test']
+
+    def row(x: dict[str, float]) -> str:
+        keys = ('iou', 'f1', 'precision', 'recall', 'accuracy')
+        return ' | '.join(f'{x[k]:.3f}' for k in keys)
+
+    best = max(report['curve'], key=lambda row: row['val_iou'])
+    w, h = r['image_size']
+    return f"""# flood_seg.onnx: flood water segmentation for UAV nadir imagery
+
+Generated by `tools/train_segmentation.py` at the end of the run that produced the model; do not
+edit by hand (rerun the script).
+
+## What it does
+Per pixel, the probability that the ground is water: flood water, flooded roads, rivers, ponds
+(FloodNet classes *road-flooded* and *water*). Everything else, including swimming pools and the
+roofs of flooded buildings, is not water.
+
+## Interface
+- Input `image`: float32, N x 3 x H x W, **RGB, 0..255** (no scaling by the caller: the ImageNet
+  mean/std normalisation is inside the graph). H and W: any multiples of 16.
+- Output `water`: float32, N x 1 x H x W, probability of water; the stack thresholds at 0.5.
+- Trained on frames resized to {w} x {h} (about 15 cm per pixel: FloodNet's 4000 x 3000 frames
+  from roughly 60 m). For other ground resolutions, resize so a pixel covers about that much
+  ground. `uav_flood.core.segmentation.FloodSegmenter` does the resizing (or tiling), channel
+  order (rgb8/bgr8) and thresholding.
+- ONNX opset 17; {report['parameters']:,} trained parameters, {size_bytes / 1e6:.2f} MB, float32.
+
+## Architecture
+FloodSegNet: a depthwise-separable U-Net (MobileNet-style blocks) with a stride-16 encoder
+(widths {tuple(r['width'])}), a global-pool context branch, and a decoder to 1/4 resolution; the
+10-class logits become a water probability by softmax (sum of the two water classes) and are
+upsampled bilinearly. Only Conv, BatchNorm (folded on export), ReLU, Resize, Concat, Softmax,
+GlobalAveragePool: every op runs on TensorRT and takes static INT8 quantisation.
+
+## Data and licence
+FloodNet (Hurricane Harvey UAV imagery, Texas 2017), the 398 labelled Track-1 images as staged in
+`../shared/data/floodnet_harvey_uav`, with its fixed split: {report['splits']['train']} train,
+{report['splits']['val']} validation, {report['splits']['test']} test images. Released under the
+Community Data License Agreement - Permissive 1.0; cite M. Rahnemoonfar et al., "FloodNet: A High
+Resolution Aerial Imagery Dataset for Post Flood Scene Understanding", IEEE Access 9, 2021.
+The model weights are distributed with uav_flood under the project's licence.
+
+## Training recipe
+From scratch (no pretrained weights), seed {r['seed']}, {r['epochs']} epochs, AdamW (lr
+{r['lr']}, weight decay {r['weight_decay']}) with a one-cycle schedule, batch {r['batch']} of
+{r['crop']} x {r['crop']} random crops ({r['crops_per_image']} per training image per epoch) with
+scale jitter {tuple(r['scale_jitter'])}, 90-degree rotations, flips, brightness/contrast/colour
+jitter. Loss: 10-class cross-entropy + {r['dice_weight']} x Dice on the water probability. The
+epoch with the best validation water IoU is kept (epoch {best['epoch']}: {best['val_iou']:.3f}).
+Trained on the CPU ({report['trained_on']}).
+
+## Metrics (test split, evaluated once, at the end)
+Pixels of all {report['splits']['test']} test images at their staged resolution (1000 x 750 or
+871 x 652), the model run through FloodSegmenter (resize to 512 px on the longer side).
+
+| | water IoU | F1 | precision | recall | pixel accuracy |
+|---|---|---|---|---|---|
+| this model | {row(m)} |
+| colour/texture baseline | {row(b)} |
+
+The baseline is a random forest (OpenCV, 40 trees, depth 14) on per-pixel Lab and HSV colour and
+the local mean and standard deviation of lightness in 7 x 7 and 21 x 21 windows, trained on
+200,000 pixels sampled from the train split.
+
+Reproduce: `python3 tools/install.py --train && .venv-train/bin/python {report['command']}`
+(model sha256 `{report['sha256'][:16]}...`; bit-identical weights need the same CPU and library
+versions).
+
+## Limitations
+- One event and region (suburban Texas after a hurricane): muddy brown flood water, roads, lawns,
+  trees. Clear or dark water, snow, other landscapes and night imagery are untested.
+- FloodNet labels do not separate flood water from permanent water; neither does the model.
+- Labels are coarse polygons, especially where trees overhang water; the model inherits that.
+- Trained for nadir views at about 15 cm/pixel; oblique views and very different ground
+  resolutions lose accuracy.
+"""
+
+
+def write_card_only(out: Path) -> int:
+    """Rewrite MODEL_CARD.md from the report of the run that made the model in `out`."""
+    report_path, model = out / 'flood_seg.json', out / 'flood_seg.onnx'
+    if not (report_path.is_file() and model.is_file()):
+        print(f'error: {report_path} and {model} are needed for --write-card', file=sys.stderr)
+        return 2
+    report = json.loads(report_path.read_text())
+    if report.get('sha256') != sha256(model):
+        print(f'error: {model} is not the model {report_path} describes', file=sys.stderr)
+        return 2
+    if 'parameters' not in report:  # reports written before the count was recorded
+        net = build_network(tuple(report['recipe']['width']))
+        report['parameters'] = sum(p.numel() for p in net.parameters())
+        report_path.write_text(json.dumps(report, indent=2) + '\n')
+    (out / 'MODEL_CARD.md').write_text(model_card(report, model.stat().st_size))
+    say(f'wrote {out / "MODEL_CARD.md"}')
+    return 0
+
+
+def sha256(path: Path) -> str:
+    """Hex digest of a file."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument('--data', type=Path, default=DEFAULT_DATA, help='FloodNet data set folder')
+    parser.add_argument('--out', type=Path, default=DEFAULT_OUT, help='where the model goes')
+    parser.add_argument('--epochs', type=int, help='override the recipe epochs')
+    parser.add_argument('--threads', type=int, default=2, help='torch threads (default 2)')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--write-card',
+        action='store_true',
+        help='only (re)write <out>/MODEL_CARD.md from <out>/flood_seg.json; no training',
+    )
+    parser.add_argument(
+        '--quick', action='store_true', help='smoke run: 6/2/2 images, 2 epochs (needs --out)'
+    )
+    args = parser.parse_args(argv)
+    if args.write_card:
+        return write_card_only(args.out)
+    if args.quick and args.out == DEFAULT_OUT:
+        parser.error('--quick writes a throwaway model: give --out somewhere else')
+    try:
+        import onnx  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError as exc:
+        print(
+            f'error: {exc.name} is not installed; run `python3 tools/install.py --train` first',
+            file=sys.stderr,
+        )
+        return 2
+    recipe = Recipe(seed=args.seed, threads=args.threads)
+    if args.quick:
+        recipe.epochs, recipe.batch, recipe.crop, recipe.val_every = 2, 4, 128, 1
+        recipe.width = (8, 8, 16, 16, 24)
+        recipe.limit = {'train': 6, 'val': 2, 'test': 2}
+    if args.epochs:
+        recipe.epochs = args.epochs
+    random.seed(recipe.seed)
+    try:
+        splits = read_split_table(args.data)
+        for name, n in recipe.limit.items():
+            splits[name] = splits[name][:n]
+        start = time.monotonic()
+        train_split = load_split(args.data, splits['train'], recipe.image_size)
+        val = load_split(args.data, splits['val'], recipe.image_size)
+        say(
+            f'loaded {len(train_split.ids)} train and {len(val.ids)} val images '
+            f'in {time.monotonic() - start:.1f}s'
+        )
+        net, curve = train(train_split, val, recipe)
+        model = args.out / 'flood_seg.onnx'
+        export_onnx(net, model)
+        say(f'exported {model} ({model.stat().st_size / 1e6:.2f} MB)')
+        say('fitting the colour/texture baseline on the train split')
+        forest = train_baseline(train_split, recipe.seed, 2000 if args.quick else 200_000)
+        say('evaluating on the test split (once)')
+        test = load_split(args.data, splits['test'], recipe.image_size)
+        model_metrics = evaluate_onnx(model, test, args.data)
+        base_metrics = evaluate_baseline(forest, test, args.data)
+    except TrainError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
+    report = {
+        'model': model.name,
+        'sha256': sha256(model),
+        'recipe': asdict(recipe),
+        'splits': {k: len(v) for k, v in splits.items()},
+        'test': asdict(model_metrics),
+        'baseline_test': asdict(base_metrics),
+        'curve': curve,
+        'parameters': sum(p.numel() for p in net.parameters()),
+        'trained_on': f'{platform.machine()} CPU, torch threads {args.threads}',
+        'command': ' '.join(
+            ['tools/train_segmentation.py', *(argv if argv is not None else sys.argv[1:])]
+        ),
+    }
+    (args.out / 'flood_seg.json').write_text(json.dumps(report, indent=2) + '\n')
+    (args.out / 'MODEL_CARD.md').write_text(model_card(report, model.stat().st_size))
+    for name, m in (('model', model_metrics), ('baseline', base_metrics)):
+        say(f'test {name}: water IoU {m.iou:.3f}  F1 {m.f1:.3f}  pixel accuracy {m.accuracy:.3f}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -96,3 +96,21 @@ CAMERA_GROUND_TRUTH = Topic('camera/ground_truth', SENSOR_QOS)
 #: sim_camera: its health and counters (diagnostic_msgs/DiagnosticArray); not `status`, which
 #: flight_control publishes in the same namespace.
 CAMERA_STATUS = Topic('camera/status', STATE_QOS)
+
+#: segmentation: the water mask of each frame (sensor_msgs/Image mono8, 255 water), with the
+#: source frame's header.
+MASK = Topic('segmentation/mask', SENSOR_QOS)
+#: segmentation -> mapping: each frame's georeferenced mask (nav_msgs/OccupancyGrid in MAP_FRAME,
+#: 0 dry, 100 water, -1 unseen; stamp = the frame's). Reliable, so the map misses none; volatile:
+#: a late joiner wants new observations, not a replay.
+FLOOD_OBSERVATION = Topic(
+    'flood_observation',
+    QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=20,
+        reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.VOLATILE,
+    ),
+)
+#: segmentation: its health and counters (diagnostic_msgs/DiagnosticArray, ~1 Hz).
+SEGMENTATION_STATUS = Topic('segmentation/status', STATE_QOS)

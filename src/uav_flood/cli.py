@@ -73,6 +73,13 @@ def cmd_segment(args: argparse.Namespace) -> int:
     return segment_cli.run(args)
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Plan the swarm coverage of an area (see docs/coverage_planning.md)."""
+    from uav_flood import plan_cli
+
+    return plan_cli.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of `uav-flood` and its subcommands."""
     parser = argparse.ArgumentParser(
@@ -142,6 +149,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     segment_cli.add_arguments(segment)
     segment.set_defaults(func=cmd_segment)
+
+    from uav_flood import plan_cli
+
+    plan = sub.add_parser(
+        'plan',
+        help='plan the swarm coverage of an area',
+        description='Plan the coverage of AREA.geojson by N drones taking off from --home '
+        "(default: the area's first vertex): prints each drone's part, path length, expected "
+        'time and energy, writes OUT/plan.geojson (paths and parts, WGS84) and OUT/plan.png. '
+        'Exit 2 with one line on bad input. See docs/coverage_planning.md.',
+    )
+    plan_cli.add_arguments(plan)
+    plan.set_defaults(func=cmd_plan)
     return parser
 
 

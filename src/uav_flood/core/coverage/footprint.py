@@ -1,0 +1,79 @@
+"""Camera footprint on flat ground and the sweep spacing (swath) it gives.
+
+The camera looks straight down (nadir) and is mounted with its image x axis (the 640 px side,
+the horizontal field of view) across the direction of travel: the across-track width of the
+footprint is 2 h tan(hfov / 2) and the along-track length 2 h tan(vfov / 2). Neighbouring sweep
+legs are one swath apart: swath = across-track width x (1 - side overlap).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import math
+
+from uav_flood.core.coverage.errors import PlanningError
+
+MAX_OVERLAP = 0.9
+
+
+@dataclass(frozen=True)
+class Camera:
+    """A nadir camera: image size and horizontal field of view (default: sim_camera's).
+
+    :param hfov_deg: horizontal field of view, along the image x axis (deg, 0..180).
+    :param width_px: image width (px), the across-track side.
+    :param height_px: image height (px), the along-track side.
+    """
+
+    hfov_deg: float = 70.0
+    width_px: int = 640
+    height_px: int = 480
+
+    def __post_init__(self) -> None:
+        """Reject a field of view or image size no camera has."""
+        if not (math.isfinite(self.hfov_deg) and 0.0 < self.hfov_deg < 180.0):
+            raise PlanningError(f'camera hfov_deg must be in (0, 180), got {self.hfov_deg}')
+        if self.width_px < 1 or self.height_px < 1:
+            raise PlanningError(
+                f'camera image size must be positive, got {self.width_px} x {self.height_px}'
+            )
+
+    @property
+    def vfov_deg(self) -> float:
+        """Return the vertical (along-track) field of view of square pixels (deg)."""
+        half = math.tan(math.radians(self.hfov_deg) / 2.0) * self.height_px / self.width_px
+        return math.degrees(2.0 * math.atan(half))
+
+    def footprint_m(self, altitude_m: float) -> tuple[float, float]:
+        """Return the ground footprint (across-track width, along-track length) at altitude (m).
+
+        :param altitude_m: height above the ground (m, > 0).
+        """
+        check_altitude(altitude_m)
+        across = 2.0 * altitude_m * math.tan(math.radians(self.hfov_deg) / 2.0)
+        along = 2.0 * altitude_m * math.tan(math.radians(self.vfov_deg) / 2.0)
+        return across, along
+
+
+def check_altitude(altitude_m: float) -> None:
+    """Raise PlanningError unless `altitude_m` is a positive finite height (m)."""
+    if not (math.isfinite(altitude_m) and altitude_m > 0.0):
+        raise PlanningError(f'altitude must be a positive number of metres, got {altitude_m}')
+
+
+def check_overlap(overlap: float) -> None:
+    """Raise PlanningError unless the side overlap is in [0, 0.9)."""
+    if not (math.isfinite(overlap) and 0.0 <= overlap < MAX_OVERLAP):
+        raise PlanningError(f'overlap must be in [0, {MAX_OVERLAP}), got {overlap}')
+
+
+def swath_m(camera: Camera, altitude_m: float, overlap: float) -> float:
+    """Return the spacing of neighbouring sweep legs (m): footprint width x (1 - overlap).
+
+    :param camera: the nadir camera.
+    :param altitude_m: height above the ground (m, > 0).
+    :param overlap: side overlap between neighbouring legs (fraction, 0 <= overlap < 0.9).
+    """
+    check_overlap(overlap)
+    across, _ = camera.footprint_m(altitude_m)
+    return across * (1.0 - overlap)

@@ -1,0 +1,521 @@
+"""The swarm coverage planner: plan, replan and the metrics of a plan (map ENU, m; no rclpy).
+
+plan_coverage() removes the no-fly zones (grown by a margin) from the area, sweeps what is left
+with one boustrophedon route (sweep.py) and splits that route among the drones so that their
+expected completion times balance (partition.py). Each drone flies its own altitude layer:
+base_altitude_m + layer x altitude_step_m, so paths never conflict; the swath comes from the
+lowest layer (base_altitude_m), which every higher drone covers with room to spare.
+
+Expected completion time of a drone (s): core.safety.EnergyModel at the drone's speed (take-off
+climb, transit from home or from where it is, the path, PX4's RTL home and the landing) plus
+turn_penalty_s for every waypoint where the path turns by more than 30 deg (a multirotor brakes
+and accelerates there). Cut positions are found on estimated times (straight transits), then
+refined twice against the times of the planned paths (routed transits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+import logging
+import math
+
+import numpy as np
+import shapely
+from shapely.geometry import LineString, Point
+from shapely.geometry.base import BaseGeometry
+
+from uav_flood.core.coverage.area import Area, polygons_of
+from uav_flood.core.coverage.errors import PlanningError
+from uav_flood.core.coverage.footprint import Camera, check_altitude, check_overlap, swath_m
+from uav_flood.core.coverage.partition import imbalance, split_route
+from uav_flood.core.coverage.sweep import build_route, Route, Router, TURN_ANGLE_DEG, XY
+from uav_flood.core.mission import Enu, MissionError, PathLimits, validate_path
+from uav_flood.core.safety import EnergyModel
+
+LOG = logging.getLogger(__name__)
+REFINEMENTS = 2
+
+
+@dataclass(frozen=True)
+class PlanConfig:
+    """How to plan: altitudes, camera, overlap, no-fly margin, time and energy model.
+
+    :param base_altitude_m: altitude of the lowest layer (m above the origin; ground is flat).
+    :param altitude_step_m: separation between drones' altitude layers (m).
+    :param overlap: side overlap of neighbouring legs (fraction, [0, 0.9)).
+    :param camera: the nadir camera (footprint).
+    :param no_fly_margin_m: distance kept from no-fly zones by sweep legs (m); transits keep
+        half of it.
+    :param turn_penalty_s: time added per turn of more than 30 deg (s).
+    :param energy: battery model (drain, reserve, climb/descent speeds); cruise speed per drone.
+    :param check_energy: refuse plans a battery cannot fly (False: plan geometry only).
+    :param sliver_fraction: on replanning, uncovered strips narrower than this fraction of the
+        swath are ignored.
+    :param limits: the path limits flight_control enforces (altitude, distance, waypoints).
+    """
+
+    base_altitude_m: float = 60.0
+    altitude_step_m: float = 5.0
+    overlap: float = 0.2
+    camera: Camera = field(default_factory=Camera)
+    no_fly_margin_m: float = 5.0
+    turn_penalty_s: float = 2.0
+    energy: EnergyModel = field(default_factory=EnergyModel)
+    check_energy: bool = True
+    sliver_fraction: float = 0.2
+    limits: PathLimits = field(default_factory=PathLimits)
+
+    def __post_init__(self) -> None:
+        """Reject options no plan can use."""
+        check_altitude(self.base_altitude_m)
+        check_overlap(self.overlap)
+        for name in ('altitude_step_m', 'no_fly_margin_m', 'turn_penalty_s'):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0.0):
+                raise PlanningError(f'{name} must be >= 0, got {value}')
+        if self.no_fly_margin_m <= 0.0:
+            raise PlanningError('no_fly_margin_m must be > 0')
+        if not 0.0 <= self.sliver_fraction < 1.0:
+            raise PlanningError(f'sliver_fraction must be in [0, 1), got {self.sliver_fraction}')
+
+    @property
+    def swath_m(self) -> float:
+        """Return the leg spacing at the base altitude (m)."""
+        return swath_m(self.camera, self.base_altitude_m, self.overlap)
+
+
+@dataclass(frozen=True)
+class Drone:
+    """One drone of the fleet as the planner sees it.
+
+    :param name: its name, e.g. 'uav0' (unique in the fleet).
+    :param position: where it is (east, north: map ENU, m).
+    :param battery_pct: remaining battery (%, 0..100).
+    :param speed_m_s: cruise speed over the area (m/s).
+    :param home: where it lands (east, north, m); None: at `position`.
+    :param flying_altitude_m: its altitude when it is in the air (m above the origin); None when
+        it is on the ground at `position`.
+    :param layer: its altitude layer; None: its index in the fleet.
+    """
+
+    name: str
+    position: tuple[float, float]
+    battery_pct: float = 100.0
+    speed_m_s: float = 4.4
+    home: tuple[float, float] | None = None
+    flying_altitude_m: float | None = None
+    layer: int | None = None
+
+    def __post_init__(self) -> None:
+        """Reject a drone the planner cannot use."""
+        if not self.name:
+            raise PlanningError('a drone needs a name')
+        values = [*self.position, *(self.home or ())]
+        if len(self.position) != 2 or not all(math.isfinite(float(v)) for v in values):
+            raise PlanningError(f'{self.name}: position must be finite (east, north) metres')
+        if not (math.isfinite(self.battery_pct) and 0.0 <= self.battery_pct <= 100.0):
+            raise PlanningError(f'{self.name}: battery must be 0..100 %, got {self.battery_pct}')
+        if not (math.isfinite(self.speed_m_s) and self.speed_m_s > 0.0):
+            raise PlanningError(f'{self.name}: speed must be > 0 m/s, got {self.speed_m_s}')
+
+    @property
+    def home_xy(self) -> XY:
+        """Return where it lands (map ENU, m)."""
+        return self.home if self.home is not None else self.position
+
+
+@dataclass(frozen=True)
+class DronePlan:
+    """What one drone flies.
+
+    :param drone: its name.
+    :param altitude_m: its altitude layer (m above the origin).
+    :param path: its waypoints (map ENU, m); empty when it got no part.
+    :param part: the part of the area its sweep covers (map ENU polygon), possibly empty.
+    :param length_m: horizontal length of the path (m).
+    :param expected_time_s: take-off (or from where it is) to landed at home (s).
+    :param energy_pct: battery the flight uses (%), reserve not included.
+    :param turns: turns of more than 30 deg along the path.
+    """
+
+    drone: str
+    altitude_m: float
+    path: tuple[Enu, ...]
+    part: BaseGeometry
+    length_m: float
+    expected_time_s: float
+    energy_pct: float
+    turns: int
+
+
+@dataclass(frozen=True)
+class PlanMetrics:
+    """Figures of a plan, computed by the planner.
+
+    :param area_m2: area to cover (m2): the area minus the no-fly zones and their margin (and,
+        on replanning, minus what is covered).
+    :param coverage: fraction of that area inside the swaths (legs buffered by swath / 2).
+    :param total_length_m: sum of the drones' path lengths (m).
+    :param lower_bound_m: area / swath (m): no path can be shorter.
+    :param length_ratio: total_length_m / lower_bound_m.
+    :param imbalance: (max - min) / max of the completion times of drones that got a part and
+        are not held back by their battery.
+    :param makespan_s: the longest expected completion time (s).
+    """
+
+    area_m2: float
+    coverage: float
+    total_length_m: float
+    lower_bound_m: float
+    length_ratio: float
+    imbalance: float
+    makespan_s: float
+
+
+@dataclass(frozen=True)
+class CoveragePlan:
+    """A plan: per drone paths, the region they cover and the metrics.
+
+    :param area: the area of interest and no-fly zones it was planned for.
+    :param region: what the plan covers (map ENU): the area minus the zones and margin (minus
+        what was covered, on replanning).
+    :param drones: one DronePlan per drone, in fleet order.
+    :param swath_m: leg spacing (m).
+    :param sweep_angles_deg: sweep direction of each connected part (deg from east).
+    :param metrics: coverage, lengths, times.
+    :param config: the options used.
+    """
+
+    area: Area
+    region: BaseGeometry
+    drones: tuple[DronePlan, ...]
+    swath_m: float
+    sweep_angles_deg: tuple[float, ...]
+    metrics: PlanMetrics
+    config: PlanConfig
+
+    def swaths(self) -> BaseGeometry:
+        """Return the union of every path buffered by swath / 2 (map ENU)."""
+        return _swaths([d.path for d in self.drones], self.swath_m)
+
+    def drone(self, name: str) -> DronePlan:
+        """Return the plan of drone `name`."""
+        for plan in self.drones:
+            if plan.drone == name:
+                return plan
+        raise KeyError(name)
+
+
+def free_region(area: Area, margin_m: float) -> BaseGeometry:
+    """Return the area minus the no-fly zones grown by `margin_m` (map ENU).
+
+    :raises PlanningError: the zones cover the whole area.
+    """
+    region = area.region
+    if area.no_fly is not None:
+        region = region.difference(area.no_fly.buffer(margin_m))
+    parts = [p for p in polygons_of(region) if p.area > 1.0]
+    if not parts:
+        raise PlanningError('the no-fly zones cover the whole area: nothing left to map')
+    return shapely.union_all(parts)
+
+
+def plan_coverage(
+    area: Area, drones: Sequence[Drone], config: PlanConfig | None = None
+) -> CoveragePlan:
+    """Plan the coverage of `area` by `drones`.
+
+    :param area: the area of interest and its no-fly zones (map ENU).
+    :param drones: the fleet (at least one drone).
+    :param config: planning options (defaults: PlanConfig()).
+    :raises PlanningError: no drones, bad options, an altitude layer above the limits, a path
+        that flight_control would refuse, or a battery that cannot fly its part.
+    """
+    config = config or PlanConfig()
+    region = free_region(area, config.no_fly_margin_m)
+    return _plan(area, region, drones, config)
+
+
+def replan_coverage(
+    previous: CoveragePlan | Area,
+    covered: BaseGeometry,
+    drones: Sequence[Drone],
+    config: PlanConfig | None = None,
+) -> CoveragePlan:
+    """Plan the uncovered remainder only, for the drones still healthy.
+
+    Uncovered strips narrower than config.sliver_fraction x swath are ignored (an opening of
+    the remainder by that width), so that the ragged edge of what was flown is not re-flown.
+
+    :param previous: the plan being replaced (its area and options are reused), or an area.
+    :param covered: what has been covered so far (map ENU polygon), e.g. flown legs buffered by
+        swath / 2.
+    :param drones: the healthy drones, with where they are and their battery now.
+    :param config: options (default: the previous plan's, else PlanConfig()).
+    """
+    if isinstance(previous, CoveragePlan):
+        area, config = previous.area, config or previous.config
+    else:
+        area, config = previous, config or PlanConfig()
+    region = free_region(area, config.no_fly_margin_m)
+    if covered is not None and not covered.is_empty:
+        region = region.difference(covered)
+    width = config.sliver_fraction * config.swath_m
+    if width > 0.0:
+        region = region.buffer(-0.5 * width).buffer(0.5 * width).intersection(region)
+    parts = [p for p in polygons_of(region) if p.area > 1.0]
+    if not parts:
+        return _empty_plan(area, drones, config)
+    return _plan(area, shapely.union_all(parts), drones, config)
+
+
+def _check_fleet(drones: Sequence[Drone], config: PlanConfig) -> list[float]:
+    if not drones:
+        raise PlanningError('no drones to plan for: the fleet is empty')
+    names = [d.name for d in drones]
+    if len(set(names)) != len(names):
+        raise PlanningError(f'drone names must be unique, got {names}')
+    altitudes = [_altitude(d, i, config) for i, d in enumerate(drones)]
+    for drone, altitude in zip(drones, altitudes, strict=True):
+        if altitude > config.limits.max_altitude_m:
+            raise PlanningError(
+                f'{drone.name}: altitude layer {altitude:.0f} m is above the '
+                f'{config.limits.max_altitude_m:g} m limit: lower base_altitude_m or '
+                'altitude_step_m, or use fewer drones',
+                drone.name,
+            )
+    return altitudes
+
+
+def _altitude(drone: Drone, index: int, config: PlanConfig) -> float:
+    layer = drone.layer if drone.layer is not None else index
+    return config.base_altitude_m + layer * config.altitude_step_m
+
+
+class _Timing:
+    """Completion times of drones for pieces of the route (estimates and planned paths)."""
+
+    def __init__(
+        self,
+        route: Route,
+        drones: Sequence[Drone],
+        altitudes: Sequence[float],
+        config: PlanConfig,
+    ) -> None:
+        self.route = route
+        self.drones = drones
+        self.altitudes = altitudes
+        self.config = config
+        self.models = [replace(config.energy, cruise_speed_m_s=d.speed_m_s) for d in drones]
+        self.offset_s = [0.0] * len(drones)
+
+    def start(self, i: int) -> Enu:
+        drone = self.drones[i]
+        up = drone.flying_altitude_m if drone.flying_altitude_m is not None else 0.0
+        return Enu(drone.position[0], drone.position[1], up)
+
+    def home(self, i: int) -> Enu:
+        x, y = self.drones[i].home_xy
+        return Enu(x, y, 0.0)
+
+    def reversed_piece(self, i: int, a: float, b: float) -> bool:
+        """Return True when drone i should fly its piece from b to a (shorter transits)."""
+        start, home = self.start(i), self.home(i)
+        pa, pb = self.route.point_at(a), self.route.point_at(b)
+        forward = math.dist(start[:2], pa) + math.dist(pb, home[:2])
+        backward = math.dist(start[:2], pb) + math.dist(pa, home[:2])
+        return backward < forward
+
+    def estimate(self, i: int, a: float, b: float) -> float:
+        """Return drone i's estimated completion time for piece a..b (s), straight transits."""
+        if b - a <= 1e-6:
+            return 0.0
+        model, alt = self.models[i], self.altitudes[i]
+        pa, pb = self.route.point_at(a), self.route.point_at(b)
+        if self.reversed_piece(i, a, b):
+            pa, pb = pb, pa
+        first, last = Enu(pa[0], pa[1], alt), Enu(pb[0], pb[1], alt)
+        start = self.start(i)
+        time_s = model.leg_time_s(start, Enu(start.east_m, start.north_m, alt))
+        time_s += model.leg_time_s(Enu(start.east_m, start.north_m, alt), first)
+        time_s += (b - a) / model.cruise_speed_m_s
+        time_s += self.config.turn_penalty_s * (self.route.turns_between(a, b) + 2)
+        time_s += model.return_time_s(last, self.home(i))
+        return time_s + self.offset_s[i]
+
+    def measure(self, i: int, path: Sequence[Enu]) -> tuple[float, int]:
+        """Return drone i's completion time for a planned path (s) and its turn count."""
+        if not path:
+            return 0.0, 0
+        model = self.models[i]
+        start = self.start(i)
+        time_s = model.leg_time_s(start, Enu(start.east_m, start.north_m, path[0].up_m))
+        time_s += model.leg_time_s(Enu(start.east_m, start.north_m, path[0].up_m), path[0])
+        time_s += sum(model.leg_time_s(p, q) for p, q in zip(path, path[1:], strict=False))
+        time_s += model.return_time_s(path[-1], self.home(i))
+        points = [start[:2], *(p[:2] for p in path), self.home(i)[:2]]
+        turns = _turns(points)
+        return time_s + self.config.turn_penalty_s * turns, turns
+
+    def cap_s(self, i: int) -> float:
+        """Return the longest flight drone i's battery allows, reserve kept (s)."""
+        if not self.config.check_energy:
+            return math.inf
+        usable = self.drones[i].battery_pct - self.config.energy.reserve_pct
+        return max(0.0, usable / self.config.energy.drain_pct_per_s)
+
+
+def _plan(
+    area: Area, region: BaseGeometry, drones: Sequence[Drone], config: PlanConfig
+) -> CoveragePlan:
+    altitudes = _check_fleet(drones, config)
+    swath = config.swath_m
+    router = Router(area.no_fly, config.no_fly_margin_m)
+    for drone in drones:
+        for what, point in (('position', drone.position), ('home', drone.home_xy)):
+            if router.inside(point):
+                raise PlanningError(
+                    f'{drone.name}: its {what} is inside a no-fly zone', drone.name
+                )
+    blocked = area.no_fly.buffer(config.no_fly_margin_m) if area.no_fly is not None else None
+    centre = tuple(np.mean([d.position for d in drones], axis=0).tolist())
+    turn_m = config.turn_penalty_s * float(np.mean([d.speed_m_s for d in drones]))
+    route = build_route(region, swath, router, blocked, (centre[0], centre[1]), turn_m)
+    line = LineString(route.points)
+    order = sorted(range(len(drones)), key=lambda i: line.project(Point(drones[i].position)))
+    timing = _Timing(route, drones, altitudes, config)
+    caps = [timing.cap_s(i) for i in range(len(drones))]
+    plans: list[DronePlan] = []
+    for attempt in range(REFINEMENTS + 1):
+        pieces = split_route(route.length_m, order, timing.estimate, caps)
+        plans = _build(pieces, route, router, timing, region, swath, config)
+        if attempt < REFINEMENTS:
+            for i, a, b in pieces:
+                estimate = timing.estimate(i, a, b) - timing.offset_s[i]
+                timing.offset_s[i] = plans[i].expected_time_s - estimate if b > a else 0.0
+    _check_energy(plans, drones, config)
+    paths = [p.path for p in plans]
+    covered = _swaths(paths, swath).intersection(region)
+    total = sum(p.length_m for p in plans)
+    bound = region.area / swath
+    working = [
+        p.expected_time_s
+        for i, p in enumerate(plans)
+        if p.path and p.expected_time_s < caps[i] * 0.999
+    ]
+    metrics = PlanMetrics(
+        area_m2=float(region.area),
+        coverage=float(covered.area / region.area),
+        total_length_m=total,
+        lower_bound_m=bound,
+        length_ratio=total / bound,
+        imbalance=imbalance(working),
+        makespan_s=max(p.expected_time_s for p in plans),
+    )
+    LOG.info(
+        'planned %.0f m2 for %d drones: coverage %.2f%%, length %.0f m (%.2f x bound), '
+        'imbalance %.1f%%',
+        metrics.area_m2,
+        len(drones),
+        100.0 * metrics.coverage,
+        total,
+        metrics.length_ratio,
+        100.0 * metrics.imbalance,
+    )
+    return CoveragePlan(area, region, tuple(plans), swath, route.angles_deg, metrics, config)
+
+
+def _build(
+    pieces: list[tuple[int, float, float]],
+    route: Route,
+    router: Router,
+    timing: _Timing,
+    region: BaseGeometry,
+    swath: float,
+    config: PlanConfig,
+) -> list[DronePlan]:
+    plans: dict[int, DronePlan] = {}
+    for i, a, b in pieces:
+        drone, altitude = timing.drones[i], timing.altitudes[i]
+        if b - a <= 1e-6:
+            plans[i] = DronePlan(drone.name, altitude, (), Point().buffer(0), 0.0, 0.0, 0.0, 0)
+            continue
+        piece = route.piece(a, b)
+        if timing.reversed_piece(i, a, b):
+            piece = piece[::-1]
+        points = [
+            *router.route(drone.position, piece[0]),
+            *piece,
+            *router.route(piece[-1], drone.home_xy),
+        ]
+        try:
+            path = validate_path([(x, y, altitude) for x, y in points], config.limits)
+        except MissionError as exc:
+            raise PlanningError(
+                f'{drone.name}: its path would be refused by flight_control: {exc.reason} '
+                '(fly higher, add drones or split the area)',
+                drone.name,
+            ) from None
+        time_s, turns = timing.measure(i, path)
+        part = LineString(piece).buffer(0.5 * swath).intersection(region)
+        plans[i] = DronePlan(
+            drone=drone.name,
+            altitude_m=altitude,
+            path=path,
+            part=part,
+            length_m=_length([p[:2] for p in path]),
+            expected_time_s=time_s,
+            energy_pct=config.energy.energy_pct(time_s),
+            turns=turns,
+        )
+    return [plans[i] for i in range(len(timing.drones))]
+
+
+def _check_energy(plans: list[DronePlan], drones: Sequence[Drone], config: PlanConfig) -> None:
+    if not config.check_energy:
+        return
+    reserve = config.energy.reserve_pct
+    for plan, drone in zip(plans, drones, strict=True):
+        short = plan.energy_pct + reserve - drone.battery_pct
+        if plan.path and short > 1e-6:
+            raise PlanningError(
+                f'{drone.name} cannot fly its part: it needs {plan.energy_pct:.1f}% of battery '
+                f'for {plan.expected_time_s:.0f} s + {reserve:.0f}% reserve, it has '
+                f'{drone.battery_pct:.0f}% (short by {short:.1f}%): add drones or batteries, '
+                'or map a smaller area',
+                drone.name,
+            )
+
+
+def _empty_plan(area: Area, drones: Sequence[Drone], config: PlanConfig) -> CoveragePlan:
+    altitudes = _check_fleet(drones, config)
+    plans = tuple(
+        DronePlan(d.name, alt, (), Point().buffer(0), 0.0, 0.0, 0.0, 0)
+        for d, alt in zip(drones, altitudes, strict=True)
+    )
+    metrics = PlanMetrics(0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+    return CoveragePlan(area, Point().buffer(0), plans, config.swath_m, (), metrics, config)
+
+
+def _swaths(paths: Sequence[Sequence[Enu]], swath: float) -> BaseGeometry:
+    lines = [LineString([p[:2] for p in path]) for path in paths if len(path) >= 2]
+    if not lines:
+        return Point().buffer(0)
+    return shapely.union_all([line.buffer(0.5 * swath) for line in lines])
+
+
+def _length(points: Sequence[Sequence[float]]) -> float:
+    return sum(math.dist(p, q) for p, q in zip(points, points[1:], strict=False))
+
+
+def _turns(points: Sequence[Sequence[float]]) -> int:
+    cos_limit = math.cos(math.radians(TURN_ANGLE_DEG))
+    turns = 0
+    for p, q, r in zip(points, points[1:], points[2:], strict=False):
+        u = (q[0] - p[0], q[1] - p[1])
+        v = (r[0] - q[0], r[1] - q[1])
+        nu, nv = math.hypot(*u), math.hypot(*v)
+        if nu > 1e-6 and nv > 1e-6 and (u[0] * v[0] + u[1] * v[1]) / (nu * nv) < cos_limit:
+            turns += 1
+    return turns

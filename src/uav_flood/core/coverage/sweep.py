@@ -1,0 +1,454 @@
+"""Boustrophedon coverage of a region: sweep rows, cells, piece order and routed transits.
+
+All geometry is in the map frame (m, ENU). For one connected part of the region and a sweep
+direction, the region is cut into bands one swath wide (or a little less: the band count is
+rounded up and the bands spread evenly), perpendicular to nothing but parallel to the legs.
+Each band's intersection with the region gives one leg per connected piece, spanning the piece's
+extent along the legs, so a leg buffered by swath / 2 covers its whole piece. Legs of
+neighbouring bands that overlap one-to-one form a cell (the discrete boustrophedon
+decomposition: a cell is swept back and forth without leaving it); branching rows (concave
+shapes, holes, no-fly zones) start new cells. Whatever the legs miss (legs are clipped out of
+no-fly zones) is swept again by a second pass. Cells are ordered greedily, nearest entry first,
+and every transit between them is routed around the no-fly zones through a visibility graph on
+the zones' outlines grown by the margin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+import heapq
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+import shapely
+from shapely import affinity
+from shapely.geometry import box, LineString, MultiLineString, Point, Polygon
+from shapely.geometry.base import BaseGeometry
+from shapely.prepared import prep
+
+from uav_flood.core.coverage.area import polygons_of
+from uav_flood.core.coverage.errors import PlanningError
+
+XY = tuple[float, float]
+Leg = tuple[float, float, float]  # y, x_start, x_end in the rotated (sweep) frame
+TURN_ANGLE_DEG = 30.0
+
+
+class Router:
+    """Shortest transit paths that stay out of the no-fly zones (map ENU, m).
+
+    Transits keep half the margin away from each zone (sweep legs are clipped at the full
+    margin, so leg ends are always reachable); the routing graph's nodes lie on the zones'
+    outlines grown by the margin.
+
+    :param no_fly: the no-fly zones, or None.
+    :param margin_m: how far from a zone a sweep leg stays (m, > 0).
+    """
+
+    def __init__(self, no_fly: BaseGeometry | None, margin_m: float) -> None:
+        self.blocked: BaseGeometry | None = None
+        self._nodes: list[XY] = []
+        self._edges: dict[int, list[tuple[int, float]]] = {}
+        if no_fly is None or no_fly.is_empty:
+            return
+        self.blocked = no_fly.buffer(0.5 * margin_m)
+        self._prepared = prep(self.blocked)
+        grown = no_fly.buffer(margin_m, join_style='mitre', mitre_limit=2.0)
+        for polygon in polygons_of(grown.simplify(0.1 * margin_m)):
+            self._nodes += [(float(x), float(y)) for x, y in polygon.exterior.coords[:-1]]
+            for ring in polygon.interiors:
+                self._nodes += [(float(x), float(y)) for x, y in ring.coords[:-1]]
+        self._edges = {i: [] for i in range(len(self._nodes))}
+        for i, a in enumerate(self._nodes):
+            for j in range(i + 1, len(self._nodes)):
+                b = self._nodes[j]
+                if self.clear(a, b):
+                    d = math.dist(a, b)
+                    self._edges[i].append((j, d))
+                    self._edges[j].append((i, d))
+
+    def clear(self, a: XY, b: XY) -> bool:
+        """Return True when the straight leg a-b keeps out of every no-fly zone."""
+        if self.blocked is None:
+            return True
+        if a == b:
+            return not self._prepared.intersects(Point(a))
+        return not self._prepared.intersects(LineString([a, b]))
+
+    def inside(self, point: XY) -> bool:
+        """Return True when `point` is inside a no-fly zone (or within half the margin)."""
+        return self.blocked is not None and self._prepared.intersects(Point(point))
+
+    def route(self, a: XY, b: XY) -> list[XY]:
+        """Return the waypoints strictly between a and b of the shortest clear route.
+
+        :raises PlanningError: a or b is inside a no-fly zone, or no route exists.
+        """
+        if self.clear(a, b):
+            return []
+        for name, point in (('start', a), ('end', b)):
+            if self.inside(point):
+                raise PlanningError(
+                    f'transit {name} ({point[0]:.0f}, {point[1]:.0f}) is inside a no-fly zone'
+                )
+        n = len(self._nodes)
+        start, goal = n, n + 1
+        extra: dict[int, list[tuple[int, float]]] = {start: [], goal: []}
+        for i, node in enumerate(self._nodes):
+            for k, p in ((start, a), (goal, b)):
+                if self.clear(p, node):
+                    extra[k].append((i, math.dist(p, node)))
+        goal_links = dict(extra[goal])
+        dist = {start: 0.0}
+        previous: dict[int, int] = {}
+        queue = [(0.0, start)]
+        while queue:
+            d, u = heapq.heappop(queue)
+            if u == goal:
+                break
+            if d > dist.get(u, math.inf):
+                continue
+            links = extra[start] if u == start else self._edges[u]
+            if u in goal_links:
+                links = [*links, (goal, goal_links[u])]
+            for v, w in links:
+                if d + w < dist.get(v, math.inf):
+                    dist[v] = d + w
+                    previous[v] = u
+                    heapq.heappush(queue, (d + w, v))
+        if goal not in previous:
+            raise PlanningError(
+                f'no route around the no-fly zones from ({a[0]:.0f}, {a[1]:.0f}) to '
+                f'({b[0]:.0f}, {b[1]:.0f})'
+            )
+        points: list[XY] = []
+        index = previous[goal]
+        while index != start:
+            points.append(self._nodes[index])
+            index = previous[index]
+        return points[::-1]
+
+    def distance(self, a: XY, b: XY) -> float:
+        """Return the length of the clear route from a to b (m)."""
+        points = [a, *self.route(a, b), b]
+        return sum(math.dist(p, q) for p, q in zip(points, points[1:], strict=False))
+
+
+def band_legs(
+    region: BaseGeometry, swath_m: float, blocked: BaseGeometry | None
+) -> list[list[tuple[float, float]]]:
+    """Return the legs of each band of `region`, already rotated so legs run along x.
+
+    :param region: the region to sweep, in the sweep frame (legs parallel to x).
+    :param swath_m: the leg spacing (m).
+    :param blocked: what legs must stay out of (same frame), or None.
+    :return: per band (bottom to top), its legs as (x_start, x_end), sorted; band k's legs lie
+        at y = min_y + (k + 0.5) * spacing with spacing = height / band count.
+    """
+    min_x, min_y, max_x, max_y = region.bounds
+    count = max(1, math.ceil((max_y - min_y) / swath_m - 1e-9))
+    spacing = (max_y - min_y) / count
+    tiny = 1e-4 * swath_m * swath_m
+    rows: list[list[tuple[float, float]]] = []
+    for k in range(count):
+        lo = min_y + k * spacing
+        band = region.intersection(box(min_x - 1.0, lo, max_x + 1.0, lo + spacing))
+        y = lo + 0.5 * spacing
+        spans = sorted(_span(p, y, 0.5 * swath_m) for p in polygons_of(band) if p.area > tiny)
+        merged: list[tuple[float, float]] = []
+        for x0, x1 in spans:
+            if merged and x0 <= merged[-1][1] + 1e-6:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], x1))
+            else:
+                merged.append((x0, x1))
+        if blocked is not None and merged:
+            clipped: list[tuple[float, float]] = []
+            for x0, x1 in merged:
+                free = LineString([(x0, y), (x1, y)]).difference(blocked)
+                for piece in _lines(free):
+                    xs = [c[0] for c in piece.coords]
+                    if max(xs) - min(xs) > 1e-3:
+                        clipped.append((min(xs), max(xs)))
+            merged = sorted(clipped)
+        rows.append(merged)
+    return rows
+
+
+def _span(piece: Polygon, y: float, radius: float) -> tuple[float, float]:
+    """Return the shortest leg (x_start, x_end) at `y` whose buffer by `radius` covers `piece`.
+
+    The leg's round ends cover a slanted side: the leg may stop short of the piece's extent by
+    sqrt(radius^2 - dy^2) at each of its vertices (exact for straight edges: the bound is
+    concave along an edge, so its minimum is at a vertex).
+    """
+    coords = shapely.get_coordinates(piece.boundary)
+    reach = np.sqrt(np.maximum(radius * radius - (coords[:, 1] - y) ** 2, 0.0))
+    x0 = float(np.min(coords[:, 0] + reach))
+    x1 = float(np.max(coords[:, 0] - reach))
+    if x0 > x1:
+        x0 = x1 = 0.5 * (x0 + x1)
+    return x0, x1
+
+
+def band_cells(
+    rows: list[list[tuple[float, float]]], min_y: float, spacing: float
+) -> list[list[Leg]]:
+    """Group the legs of consecutive bands into cells (one-to-one overlapping legs chain)."""
+
+    def overlaps(a: tuple[float, float], b: tuple[float, float]) -> bool:
+        return min(a[1], b[1]) - max(a[0], b[0]) > 0.0
+
+    cells: list[list[Leg]] = []
+    open_cell: dict[int, int] = {}  # leg index in the previous row -> cell index
+    for k, row in enumerate(rows):
+        y = min_y + (k + 0.5) * spacing
+        prev = rows[k - 1] if k > 0 else []
+        now: dict[int, int] = {}
+        for j, leg in enumerate(row):
+            below = [i for i, p in enumerate(prev) if overlaps(p, leg)]
+            cell = None
+            if len(below) == 1 and below[0] in open_cell:
+                above = [m for m, q in enumerate(row) if overlaps(prev[below[0]], q)]
+                if len(above) == 1:
+                    cell = open_cell[below[0]]
+            if cell is None:
+                cells.append([])
+                cell = len(cells) - 1
+            cells[cell].append((y, leg[0], leg[1]))
+            now[j] = cell
+        open_cell = now
+    return [c for c in cells if c]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A cell swept back and forth: its legs in the map frame, bottom to top.
+
+    :param legs: (start, end) points of each leg (map ENU, m); leg i+1 follows leg i.
+    """
+
+    legs: tuple[tuple[XY, XY], ...]
+
+    def variants(self) -> list[list[XY]]:
+        """Return the four boustrophedon orders (from either end row, either side)."""
+        out = []
+        for legs in (self.legs, self.legs[::-1]):
+            for flip in (False, True):
+                points: list[XY] = []
+                for index, (a, b) in enumerate(legs):
+                    forward = (index % 2 == 0) != flip
+                    points += [a, b] if forward else [b, a]
+                out.append(points)
+        return out
+
+
+def cells_for_direction(
+    region: BaseGeometry, angle_rad: float, swath_m: float, blocked: BaseGeometry | None
+) -> list[Cell]:
+    """Return the cells of `region` swept with legs at `angle_rad` from east (map frame)."""
+    deg = math.degrees(angle_rad)
+    rotated = affinity.rotate(region, -deg, origin=(0.0, 0.0))
+    blocked_rot = affinity.rotate(blocked, -deg, origin=(0.0, 0.0)) if blocked else None
+    rows = band_legs(rotated, swath_m, blocked_rot)
+    _, min_y, _, max_y = rotated.bounds
+    spacing = (max_y - min_y) / max(1, len(rows))
+    cos, sin = math.cos(angle_rad), math.sin(angle_rad)
+
+    def back(x: float, y: float) -> XY:
+        return (x * cos - y * sin, x * sin + y * cos)
+
+    return [
+        Cell(tuple((back(x0, y), back(x1, y)) for y, x0, x1 in legs))
+        for legs in band_cells(rows, min_y, spacing)
+    ]
+
+
+def candidate_directions(region: Polygon, limit: int = 8) -> list[float]:
+    """Return sweep directions worth trying (rad): the longest edges' and the minimum width's."""
+    hull = region.convex_hull
+    coords = np.asarray(region.exterior.coords)
+    vectors = np.diff(coords, axis=0)
+    lengths = np.hypot(vectors[:, 0], vectors[:, 1])
+    angles = np.mod(np.arctan2(vectors[:, 1], vectors[:, 0]), math.pi)
+    order = np.argsort(-lengths)
+    out: list[float] = []
+    rect = hull.minimum_rotated_rectangle
+    if isinstance(rect, Polygon):
+        r = np.asarray(rect.exterior.coords)
+        sides = np.diff(r[:3], axis=0)
+        longest = sides[int(np.argmax(np.hypot(sides[:, 0], sides[:, 1])))]
+        out.append(float(np.mod(math.atan2(longest[1], longest[0]), math.pi)))
+    for index in order:
+        angle = float(angles[index])
+        if all(_angle_gap(angle, a) > math.radians(2.0) for a in out):
+            out.append(angle)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _angle_gap(a: float, b: float) -> float:
+    gap = abs(a - b) % math.pi
+    return min(gap, math.pi - gap)
+
+
+def cells_cost(cells: Sequence[Cell], turn_m: float) -> float:
+    """Estimate the cost of sweeping `cells` (m): leg + connector length plus turns in metres."""
+    total = 0.0
+    for cell in cells:
+        points = cell.variants()[0]
+        total += sum(math.dist(p, q) for p, q in zip(points, points[1:], strict=False))
+        total += turn_m * max(0, len(points) - 2)
+    return total + 2.0 * turn_m * len(cells)
+
+
+@dataclass(frozen=True)
+class Route:
+    """One polyline that sweeps a whole region, transits included (map ENU, m).
+
+    :param points: the waypoints, shape (n, 2).
+    :param cumulative_m: distance along the route at each waypoint, shape (n,).
+    :param turns_m: route distance of each waypoint where the heading turns by more than 30 deg.
+    :param angles_deg: the sweep direction chosen for each connected part (deg from east).
+    """
+
+    points: NDArray[np.float64]
+    cumulative_m: NDArray[np.float64]
+    turns_m: NDArray[np.float64]
+    angles_deg: tuple[float, ...]
+
+    @property
+    def length_m(self) -> float:
+        """Return the route length (m)."""
+        return float(self.cumulative_m[-1]) if len(self.cumulative_m) else 0.0
+
+    def point_at(self, s: float) -> XY:
+        """Return the point at distance `s` along the route (m)."""
+        s = min(max(s, 0.0), self.length_m)
+        i = int(np.searchsorted(self.cumulative_m, s, side='right')) - 1
+        i = min(max(i, 0), len(self.points) - 2)
+        span = self.cumulative_m[i + 1] - self.cumulative_m[i]
+        t = 0.0 if span <= 0.0 else (s - self.cumulative_m[i]) / span
+        p = self.points[i] + t * (self.points[i + 1] - self.points[i])
+        return float(p[0]), float(p[1])
+
+    def piece(self, a: float, b: float) -> list[XY]:
+        """Return the waypoints of the route from distance a to b (m), both ends included."""
+        inner = np.nonzero((self.cumulative_m > a + 1e-6) & (self.cumulative_m < b - 1e-6))[0]
+        points = [self.point_at(a)]
+        points += [(float(self.points[i][0]), float(self.points[i][1])) for i in inner]
+        points.append(self.point_at(b))
+        return points
+
+    def turns_between(self, a: float, b: float) -> int:
+        """Return the number of turns strictly between distances a and b (m)."""
+        return int(
+            np.searchsorted(self.turns_m, b, side='left')
+            - np.searchsorted(self.turns_m, a, side='right')
+        )
+
+
+def build_route(
+    region: BaseGeometry,
+    swath_m: float,
+    router: Router,
+    blocked: BaseGeometry | None,
+    start: XY,
+    turn_m: float,
+) -> Route:
+    """Plan one route that sweeps every connected part of `region`, starting near `start`.
+
+    :param region: what to cover (map ENU, no-fly zones and their margin already removed).
+    :param swath_m: leg spacing (m).
+    :param router: routes transits around the no-fly zones.
+    :param blocked: the zones grown by the margin, that legs are clipped out of, or None.
+    :param start: where the sweep should begin (map ENU, m), e.g. the fleet's centre.
+    :param turn_m: the cost of one turn expressed in metres, used to pick directions.
+    """
+    cells: list[Cell] = []
+    angles: list[float] = []
+    for part in sorted(polygons_of(region), key=lambda p: -p.area):
+        best: tuple[float, float, list[Cell]] | None = None
+        for angle in candidate_directions(part):
+            candidate = cells_for_direction(part, angle, swath_m, blocked)
+            cost = cells_cost(candidate, turn_m)
+            if best is None or cost < best[0]:
+                best = (cost, angle, candidate)
+        if best is None:
+            continue
+        _, angle, part_cells = best
+        angles.append(math.degrees(angle))
+        cells += part_cells
+        cells += _touch_up(part, part_cells, angle, swath_m, blocked)
+    points = _order(cells, start, router)
+    if len(points) < 2:
+        raise PlanningError('the area is too small to sweep')
+    array = np.asarray(points, dtype=np.float64)
+    steps = np.hypot(*np.diff(array, axis=0).T)
+    keep = np.concatenate([[True], steps > 1e-6])
+    array = array[keep]
+    steps = np.hypot(*np.diff(array, axis=0).T)
+    cumulative = np.concatenate([[0.0], np.cumsum(steps)])
+    turns: list[float] = []
+    for i in range(1, len(array) - 1):
+        u, v = array[i] - array[i - 1], array[i + 1] - array[i]
+        cos = float(np.dot(u, v) / (np.linalg.norm(u) * np.linalg.norm(v)))
+        if cos < math.cos(math.radians(TURN_ANGLE_DEG)):
+            turns.append(float(cumulative[i]))
+    return Route(array, cumulative, np.asarray(turns), tuple(angles))
+
+
+def _touch_up(
+    part: Polygon, cells: list[Cell], angle: float, swath_m: float, blocked: BaseGeometry | None
+) -> list[Cell]:
+    """Return extra cells for what the first pass left uncovered (beside clipped legs)."""
+    if blocked is None:
+        return []
+    legs = [LineString([a, b]) for cell in cells for a, b in cell.legs]
+    covered = shapely.union_all([leg.buffer(0.5 * swath_m) for leg in legs])
+    missed = part.difference(covered)
+    extra: list[Cell] = []
+    for piece in polygons_of(missed):
+        if piece.area < 0.01 * swath_m * swath_m:
+            continue
+        extra += cells_for_direction(piece, angle, swath_m, blocked)
+    return extra
+
+
+def _order(cells: list[Cell], start: XY, router: Router) -> list[XY]:
+    """Chain the cells greedily (nearest entry next) with routed transits between them."""
+    remaining = list(range(len(cells)))
+    variants = [cell.variants() for cell in cells]
+    points: list[XY] = []
+    here = start
+    while remaining:
+        best = min(
+            ((math.dist(here, v[0]), c, v) for c in remaining for v in variants[c]),
+            key=lambda t: t[0],
+        )
+        _, cell, chosen = best
+        remaining.remove(cell)
+        if points:
+            points += router.route(here, chosen[0])
+        points += _with_connectors(chosen, router)
+        here = points[-1]
+    return points
+
+
+def _with_connectors(points: list[XY], router: Router) -> list[XY]:
+    """Return a cell's waypoints with any connector that crosses a zone routed around it."""
+    out = [points[0]]
+    for a, b in zip(points, points[1:], strict=False):
+        out += router.route(a, b)
+        out.append(b)
+    return out
+
+
+def _lines(geometry: BaseGeometry) -> list[LineString]:
+    if isinstance(geometry, LineString):
+        return [] if geometry.is_empty else [geometry]
+    if isinstance(geometry, MultiLineString) or hasattr(geometry, 'geoms'):
+        return [g for g in geometry.geoms if isinstance(g, LineString) and not g.is_empty]
+    return []

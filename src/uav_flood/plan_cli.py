@@ -1,0 +1,250 @@
+"""`uav-flood plan`: plan the swarm coverage of an area and write it for operators to check.
+
+Reads the area of interest (GeoJSON, WGS84; features with ``"no_fly": true`` are no-fly zones),
+plans it for N drones that all take off from --home (default: the area's first vertex, which is
+also the map origin), prints a per-drone summary and writes, in --out:
+
+- ``plan.geojson``: one LineString per drone (WGS84) with properties drone, altitude_m, swath_m,
+  length_m, expected_time_s, energy_pct; each drone's part as a Polygon (properties drone,
+  part_area_m2);
+- ``plan.png``: the area, no-fly zones, parts and paths, north up.
+
+Exit code 0 on success, 2 with one line on stderr for bad input (see docs/coverage_planning.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+import sys
+from typing import Any
+
+import numpy as np
+from shapely.geometry import mapping
+from shapely.geometry.base import BaseGeometry
+
+from uav_flood.core.coverage import (
+    Area,
+    CoveragePlan,
+    Drone,
+    first_vertex,
+    plan_coverage,
+    PlanConfig,
+    PlanningError,
+)
+from uav_flood.core.coverage.area import polygons_of
+from uav_flood.core.errors import UavFloodError
+from uav_flood.core.geo import GeoPoint, LocalFrame
+
+COLOURS_BGR = [
+    (180, 119, 31),
+    (14, 127, 255),
+    (44, 160, 44),
+    (40, 39, 214),
+    (189, 103, 148),
+    (75, 86, 140),
+    (194, 119, 227),
+    (127, 127, 127),
+    (34, 189, 188),
+    (207, 190, 23),
+]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of `uav-flood plan` to `parser`."""
+    parser.add_argument('area', metavar='AREA.geojson', help='area of interest (GeoJSON, WGS84)')
+    parser.add_argument('--drones', type=int, required=True, metavar='N', help='fleet size')
+    parser.add_argument('--out', required=True, metavar='DIR', help='output folder (created)')
+    parser.add_argument(
+        '--altitude',
+        type=float,
+        default=60.0,
+        metavar='M',
+        help='altitude of the lowest drone, m above home (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--altitude-step',
+        type=float,
+        default=5.0,
+        metavar='M',
+        help='altitude separation between drones (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--overlap', type=float, default=0.2, metavar='F', help='side overlap (default: 0.2)'
+    )
+    parser.add_argument('--no-fly', default=None, metavar='FILE', help='no-fly zones (GeoJSON)')
+    parser.add_argument(
+        '--home',
+        default=None,
+        metavar='LAT,LON',
+        help="take-off point of every drone (default: the area's first vertex)",
+    )
+    parser.add_argument(
+        '--speed', type=float, default=4.4, metavar='M/S', help='cruise speed (default: 4.4)'
+    )
+    parser.add_argument(
+        '--battery', type=float, default=100.0, metavar='PCT', help='battery at take-off (%%)'
+    )
+    parser.add_argument(
+        '--no-energy-check',
+        action='store_true',
+        help='plan even if a battery cannot fly its part (geometry only)',
+    )
+
+
+def parse_home(text: str) -> GeoPoint:
+    """Parse 'LAT,LON' (or 'LAT,LON,ALT') in degrees into a GeoPoint."""
+    fields = text.split(',')
+    try:
+        if len(fields) not in (2, 3):
+            raise ValueError
+        values = [float(f) for f in fields]
+        return GeoPoint(values[0], values[1], values[2] if len(values) == 3 else 0.0)
+    except (ValueError, UavFloodError) as exc:
+        detail = f': {exc}' if str(exc) else ''
+        raise PlanningError(f'--home {text!r} is not LAT,LON in degrees{detail}') from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Plan, print the summary and write plan.geojson and plan.png; return the exit code."""
+    try:
+        if args.drones < 1:
+            raise PlanningError(f'--drones must be at least 1, got {args.drones}')
+        home = parse_home(args.home) if args.home else first_vertex(args.area)
+        frame = LocalFrame(GeoPoint(home.lat_deg, home.lon_deg, 0.0))
+        area = Area.from_geojson(args.area, frame, args.no_fly)
+        config = PlanConfig(
+            base_altitude_m=args.altitude,
+            altitude_step_m=args.altitude_step,
+            overlap=args.overlap,
+            check_energy=not args.no_energy_check,
+        )
+        drones = [
+            Drone(f'uav{i}', (0.0, 0.0), args.battery, args.speed) for i in range(args.drones)
+        ]
+        plan = plan_coverage(area, drones, config)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+    except (UavFloodError, OSError) as exc:
+        print(f'uav-flood plan: error: {exc}', file=sys.stderr)
+        return 2
+    print_summary(plan, home)
+    write_geojson(plan, frame, out / 'plan.geojson')
+    write_png(plan, out / 'plan.png')
+    print(f'wrote {out / "plan.geojson"} and {out / "plan.png"}')
+    return 0
+
+
+def print_summary(plan: CoveragePlan, home: GeoPoint) -> None:
+    """Print the plan per drone and its metrics."""
+    m = plan.metrics
+    print(
+        f'area {m.area_m2 / 1e6:.3f} km2 to map, swath {plan.swath_m:.1f} m, home '
+        f'{home.lat_deg:.6f},{home.lon_deg:.6f}'
+    )
+    print(f'{"drone":<8}{"alt m":>7}{"part km2":>10}{"path m":>10}{"time s":>9}{"energy %":>10}')
+    for d in plan.drones:
+        print(
+            f'{d.drone:<8}{d.altitude_m:>7.0f}{d.part.area / 1e6:>10.3f}{d.length_m:>10.0f}'
+            f'{d.expected_time_s:>9.0f}{d.energy_pct:>10.1f}'
+        )
+    print(
+        f'coverage {100 * m.coverage:.2f} %, total path {m.total_length_m:.0f} m = '
+        f'{m.length_ratio:.2f} x lower bound {m.lower_bound_m:.0f} m, completion '
+        f'{m.makespan_s:.0f} s, imbalance {100 * m.imbalance:.1f} %'
+    )
+
+
+def _to_wgs84(geometry: BaseGeometry, frame: LocalFrame) -> dict[str, Any]:
+    def convert(node: Any) -> Any:
+        if isinstance(node, tuple | list) and node and isinstance(node[0], float | int):
+            lat, lon, _ = frame.to_geodetic(float(node[0]), float(node[1]))
+            return [round(float(lon), 8), round(float(lat), 8)]
+        return [convert(child) for child in node]
+
+    shape = mapping(geometry)
+    return {'type': shape['type'], 'coordinates': convert(shape['coordinates'])}
+
+
+def write_geojson(plan: CoveragePlan, frame: LocalFrame, path: Path) -> None:
+    """Write the paths (LineStrings) and parts (Polygons) as a WGS84 FeatureCollection."""
+    from shapely.geometry import LineString
+
+    features: list[dict[str, Any]] = []
+    for d in plan.drones:
+        if len(d.path) < 2:
+            continue
+        line = LineString([p[:2] for p in d.path])
+        features.append(
+            {
+                'type': 'Feature',
+                'geometry': _to_wgs84(line, frame),
+                'properties': {
+                    'drone': d.drone,
+                    'altitude_m': d.altitude_m,
+                    'swath_m': round(plan.swath_m, 2),
+                    'length_m': round(d.length_m, 1),
+                    'expected_time_s': round(d.expected_time_s, 1),
+                    'energy_pct': round(d.energy_pct, 1),
+                },
+            }
+        )
+        for part in polygons_of(d.part):
+            features.append(
+                {
+                    'type': 'Feature',
+                    'geometry': _to_wgs84(part, frame),
+                    'properties': {'drone': d.drone, 'part_area_m2': round(part.area, 1)},
+                }
+            )
+    document = {'type': 'FeatureCollection', 'features': features}
+    path.write_text(json.dumps(document) + '\n', encoding='utf-8')
+
+
+def write_png(plan: CoveragePlan, path: Path, size_px: int = 1000) -> None:
+    """Draw the area (grey), no-fly zones (red), parts (tinted) and paths, north up."""
+    import cv2
+
+    min_x, min_y, max_x, max_y = plan.area.region.bounds
+    span = max(max_x - min_x, max_y - min_y, 1.0)
+    margin = 20
+    scale = (size_px - 2 * margin) / span
+
+    def pixels(coords: Any) -> Any:
+        xy = np.asarray(coords, dtype=np.float64)[:, :2]
+        px = margin + (xy[:, 0] - min_x) * scale
+        py = size_px - margin - (xy[:, 1] - min_y) * scale
+        return np.stack([px, py], axis=1).round().astype(np.int32)
+
+    def fill(geometry: BaseGeometry, canvas: Any, colour: tuple[int, int, int]) -> None:
+        for polygon in polygons_of(geometry):
+            rings = [pixels(polygon.exterior.coords)]
+            rings += [pixels(r.coords) for r in polygon.interiors]
+            cv2.fillPoly(canvas, rings, colour)
+
+    image: Any = np.full((size_px, size_px, 3), 255, dtype=np.uint8)
+    fill(plan.area.region, image, (225, 225, 225))
+    tint = image.copy()
+    for index, d in enumerate(plan.drones):
+        fill(d.part, tint, COLOURS_BGR[index % len(COLOURS_BGR)])
+    image = cv2.addWeighted(tint, 0.3, image, 0.7, 0.0)
+    if plan.area.no_fly is not None:
+        fill(plan.area.no_fly, image, (60, 60, 220))
+    for index, d in enumerate(plan.drones):
+        if len(d.path) >= 2:
+            colour = COLOURS_BGR[index % len(COLOURS_BGR)]
+            cv2.polylines(image, [pixels([p[:2] for p in d.path])], False, colour, 2)
+            start = pixels([d.path[0][:2]])[0]
+            cv2.circle(image, (int(start[0]), int(start[1])), 5, colour, -1)
+            cv2.putText(
+                image,
+                d.drone,
+                (int(start[0]) + 6, int(start[1]) - 6),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.5,
+                colour,
+                1,
+            )
+    if not cv2.imwrite(str(path), image):
+        raise OSError(f'cannot write {path}')

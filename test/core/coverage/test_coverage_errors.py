@@ -1,0 +1,151 @@
+"""Bad input gets a PlanningError with a clear message, never a traceback from deep inside."""
+
+import json
+from pathlib import Path
+import subprocess
+import sys
+
+import pytest
+from shapely.geometry import box, Polygon
+
+from uav_flood.core.coverage import Area, Drone, plan_coverage, PlanConfig, PlanningError
+from uav_flood.core.geo import GeoPoint, LocalFrame
+
+FRAME = LocalFrame(GeoPoint(29.76, -95.37, 0.0))
+AOI = Path(__file__).resolve().parents[2] / 'data' / 'aoi'
+
+
+def polygon_doc(ring: list[list[float]]) -> dict[str, object]:
+    return {'type': 'Polygon', 'coordinates': [ring]}
+
+
+@pytest.mark.parametrize(
+    ('doc', 'message'),
+    [
+        (
+            polygon_doc(
+                [
+                    [-95.37, 29.76],
+                    [-95.36, 29.77],
+                    [-95.36, 29.76],
+                    [-95.37, 29.77],
+                    [-95.37, 29.76],
+                ]
+            ),
+            'not a simple polygon',
+        ),
+        (polygon_doc([]), 'fewer than 4 positions'),
+        ({'type': 'FeatureCollection', 'features': []}, 'no area polygon'),
+        (
+            polygon_doc([[-95.37, 95.0], [-95.36, 29.77], [-95.36, 29.76], [-95.37, 95.0]]),
+            'latitude 95.0 out of range',
+        ),
+        (
+            polygon_doc([[-195.0, 29.76], [-95.36, 29.77], [-95.36, 29.76], [-195.0, 29.76]]),
+            'longitude -195.0 out of range',
+        ),
+    ],
+)
+def test_bad_polygons(doc: dict[str, object], message: str) -> None:
+    with pytest.raises(PlanningError, match=message):
+        Area.from_geojson(doc, FRAME)
+
+
+def test_zero_drones() -> None:
+    with pytest.raises(PlanningError, match='fleet is empty'):
+        plan_coverage(Area(box(0, 0, 100, 100)), [])
+
+
+@pytest.mark.parametrize('overlap', [-0.1, 0.9, 1.5, float('nan')])
+def test_overlap_outside_range(overlap: float) -> None:
+    with pytest.raises(PlanningError, match=r'overlap must be in \[0, 0.9\)'):
+        PlanConfig(overlap=overlap)
+
+
+def test_no_fly_zones_covering_the_whole_area() -> None:
+    area = Area(box(0, 0, 100, 100), no_fly=box(-10, -10, 110, 110))
+    with pytest.raises(PlanningError, match='cover the whole area'):
+        plan_coverage(area, [Drone('uav0', (-50.0, -50.0))])
+
+
+def test_area_a_battery_cannot_reach() -> None:
+    area = Area(box(0, 0, 2000, 2000))
+    drones = [Drone('uav0', (0.0, 0.0), 90.0), Drone('uav1', (0.0, 0.0), 60.0)]
+    with pytest.raises(PlanningError, match=r'uav\d cannot fly its part.*short by') as info:
+        plan_coverage(area, drones, PlanConfig(base_altitude_m=30.0))
+    assert info.value.drone in ('uav0', 'uav1')
+
+
+def test_low_battery_drone_gets_less_area() -> None:
+    area = Area(box(0, 0, 300, 300))
+    drones = [Drone('uav0', (0.0, 0.0), 100.0), Drone('uav1', (0.0, 0.0), 45.0)]
+    plan = plan_coverage(area, drones, PlanConfig(base_altitude_m=30.0))
+    full, low = plan.drones
+    assert low.part.area < full.part.area
+    assert low.energy_pct + 20.0 <= 45.0 + 1e-6
+    assert plan.metrics.coverage >= 0.995
+
+
+def test_self_intersecting_map_polygon() -> None:
+    with pytest.raises(PlanningError, match='not a simple polygon'):
+        Area(Polygon([(0, 0), (100, 100), (100, 0), (0, 100)]))
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, '-m', 'uav_flood.cli', 'plan', *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_writes_the_plan(tmp_path: Path) -> None:
+    out = tmp_path / 'out'
+    result = run_cli(
+        str(AOI / 'no_fly.geojson'),
+        '--drones',
+        '3',
+        '--out',
+        str(out),
+        '--altitude',
+        '40',
+        '--no-energy-check',
+    )
+    assert result.returncode == 0, result.stderr
+    assert 'uav2' in result.stdout and 'coverage 100.00 %' in result.stdout
+    doc = json.loads((out / 'plan.geojson').read_text())
+    lines = [f for f in doc['features'] if f['geometry']['type'] == 'LineString']
+    assert [f['properties']['drone'] for f in lines] == ['uav0', 'uav1', 'uav2']
+    for f in lines:
+        assert set(f['properties']) >= {
+            'drone',
+            'altitude_m',
+            'swath_m',
+            'length_m',
+            'expected_time_s',
+        }
+        lon, lat = f['geometry']['coordinates'][0]
+        assert 29.7 < lat < 29.8 and -95.4 < lon < -95.3
+    assert any(f['geometry']['type'] == 'Polygon' for f in doc['features'])
+    assert (out / 'plan.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+@pytest.mark.parametrize(
+    ('args', 'message'),
+    [
+        (['--overlap', '0.95'], 'overlap must be in'),
+        (['--drones', '0'], '--drones must be at least 1'),
+        (['--home', '95,0'], '--home'),
+    ],
+)
+def test_cli_bad_input_exits_2_with_one_line(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    base = [str(AOI / 'convex_small.geojson'), '--drones', '2', '--out', str(tmp_path)]
+    if '--drones' in args:
+        base = [str(AOI / 'convex_small.geojson'), '--out', str(tmp_path)]
+    result = run_cli(*base, *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -130,8 +130,12 @@ def run(args: argparse.Namespace) -> int:
         print(f'uav-flood plan: error: {exc}', file=sys.stderr)
         return 2
     print_summary(plan, home)
-    write_geojson(plan, frame, out / 'plan.geojson')
-    write_png(plan, out / 'plan.png')
+    try:
+        write_geojson(plan, frame, out / 'plan.geojson')
+        write_png(plan, out / 'plan.png')
+    except OSError as exc:
+        print(f'uav-flood plan: error: cannot write the plan: {exc}', file=sys.stderr)
+        return 2
     print(f'wrote {out / "plan.geojson"} and {out / "plan.png"}')
     return 0
 

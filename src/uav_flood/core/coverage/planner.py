@@ -309,6 +309,18 @@ class _Timing:
         self.config = config
         self.models = [replace(config.energy, cruise_speed_m_s=d.speed_m_s) for d in drones]
         self.offset_s = [0.0] * len(drones)
+        # Per drone, what estimate() needs that does not depend on the piece: where it starts
+        # and lands (m), the climb (or level change) to its layer and RTL's vertical part (s).
+        self._starts = [self.start(i) for i in range(len(drones))]
+        self._homes = [self.home(i) for i in range(len(drones))]
+        self._climb_s = [
+            model.leg_time_s(start, Enu(start.east_m, start.north_m, alt))
+            for model, start, alt in zip(self.models, self._starts, altitudes, strict=True)
+        ]
+        self._return_s = [
+            model.return_time_s(Enu(home.east_m, home.north_m, alt), home)
+            for model, home, alt in zip(self.models, self._homes, altitudes, strict=True)
+        ]
 
     def start(self, i: int) -> Enu:
         drone = self.drones[i]
@@ -319,29 +331,35 @@ class _Timing:
         x, y = self.drones[i].home_xy
         return Enu(x, y, 0.0)
 
+    def _ends(self, i: int, a: float, b: float) -> tuple[XY, XY]:
+        """Return the first and last point drone i flies of piece a..b (shorter transits)."""
+        start, home = self._starts[i], self._homes[i]
+        pa, pb = self.route.point_at(a), self.route.point_at(b)
+        sx, sy, hx, hy = start.east_m, start.north_m, home.east_m, home.north_m
+        forward = math.hypot(pa[0] - sx, pa[1] - sy) + math.hypot(hx - pb[0], hy - pb[1])
+        backward = math.hypot(pb[0] - sx, pb[1] - sy) + math.hypot(hx - pa[0], hy - pa[1])
+        return (pb, pa) if backward < forward else (pa, pb)
+
     def reversed_piece(self, i: int, a: float, b: float) -> bool:
         """Return True when drone i should fly its piece from b to a (shorter transits)."""
-        start, home = self.start(i), self.home(i)
-        pa, pb = self.route.point_at(a), self.route.point_at(b)
-        forward = math.dist(start[:2], pa) + math.dist(pb, home[:2])
-        backward = math.dist(start[:2], pb) + math.dist(pa, home[:2])
-        return backward < forward
+        first, _ = self._ends(i, a, b)
+        return first != self.route.point_at(a)
 
     def estimate(self, i: int, a: float, b: float) -> float:
-        """Return drone i's estimated completion time for piece a..b (s), straight transits."""
+        """Return drone i's estimated completion time for piece a..b (s), straight transits.
+
+        The same sum as measure() on a path without routed transits: climb to the layer,
+        straight transits to and from the piece, the piece, RTL, and the turn penalties.
+        """
         if b - a <= 1e-6:
             return 0.0
-        model, alt = self.models[i], self.altitudes[i]
-        pa, pb = self.route.point_at(a), self.route.point_at(b)
-        if self.reversed_piece(i, a, b):
-            pa, pb = pb, pa
-        first, last = Enu(pa[0], pa[1], alt), Enu(pb[0], pb[1], alt)
-        start = self.start(i)
-        time_s = model.leg_time_s(start, Enu(start.east_m, start.north_m, alt))
-        time_s += model.leg_time_s(Enu(start.east_m, start.north_m, alt), first)
-        time_s += (b - a) / model.cruise_speed_m_s
+        first, last = self._ends(i, a, b)
+        start, home = self._starts[i], self._homes[i]
+        transit_m = math.hypot(first[0] - start.east_m, first[1] - start.north_m)
+        transit_m += math.hypot(home.east_m - last[0], home.north_m - last[1])
+        time_s = self._climb_s[i] + self._return_s[i]
+        time_s += (transit_m + b - a) / self.models[i].cruise_speed_m_s
         time_s += self.config.turn_penalty_s * (self.route.turns_between(a, b) + 2)
-        time_s += model.return_time_s(last, self.home(i))
         return time_s + self.offset_s[i]
 
     def measure(self, i: int, path: Sequence[Enu]) -> tuple[float, int]:
@@ -476,9 +494,15 @@ def _check_energy(plans: list[DronePlan], drones: Sequence[Drone], config: PlanC
     if not config.check_energy:
         return
     reserve = config.energy.reserve_pct
-    for plan, drone in zip(plans, drones, strict=True):
-        short = plan.energy_pct + reserve - drone.battery_pct
-        if plan.path and short > 1e-6:
+    # Name the drone that is shortest of battery: when the fleet cannot fly the area, the
+    # others are filled up to their limit and the last one takes the rest.
+    shortfalls = [
+        (p.energy_pct + reserve - d.battery_pct, p, d)
+        for p, d in zip(plans, drones, strict=True)
+        if p.path
+    ]
+    for short, plan, drone in sorted(shortfalls, key=lambda t: -t[0])[:1]:
+        if short > 1e-6:
             raise PlanningError(
                 f'{drone.name} cannot fly its part: it needs {plan.energy_pct:.1f}% of battery '
                 f'for {plan.expected_time_s:.0f} s + {reserve:.0f}% reserve, it has '

@@ -15,8 +15,10 @@ the zones' outlines grown by the margin.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 import heapq
 import math
 
@@ -324,15 +326,24 @@ class Route:
         """Return the route length (m)."""
         return float(self.cumulative_m[-1]) if len(self.cumulative_m) else 0.0
 
+    @cached_property
+    def _lists(self) -> tuple[list[float], list[float], list[float], list[float]]:
+        """Return cumulative_m, the x and y of the points and turns_m as Python lists."""
+        return (
+            self.cumulative_m.tolist(),
+            self.points[:, 0].tolist(),
+            self.points[:, 1].tolist(),
+            self.turns_m.tolist(),
+        )
+
     def point_at(self, s: float) -> XY:
         """Return the point at distance `s` along the route (m)."""
-        s = min(max(s, 0.0), self.length_m)
-        i = int(np.searchsorted(self.cumulative_m, s, side='right')) - 1
-        i = min(max(i, 0), len(self.points) - 2)
-        span = self.cumulative_m[i + 1] - self.cumulative_m[i]
-        t = 0.0 if span <= 0.0 else (s - self.cumulative_m[i]) / span
-        p = self.points[i] + t * (self.points[i + 1] - self.points[i])
-        return float(p[0]), float(p[1])
+        cumulative, xs, ys, _ = self._lists
+        s = min(max(s, 0.0), cumulative[-1])
+        i = min(max(bisect.bisect_right(cumulative, s) - 1, 0), len(cumulative) - 2)
+        span = cumulative[i + 1] - cumulative[i]
+        t = 0.0 if span <= 0.0 else (s - cumulative[i]) / span
+        return xs[i] + t * (xs[i + 1] - xs[i]), ys[i] + t * (ys[i + 1] - ys[i])
 
     def piece(self, a: float, b: float) -> list[XY]:
         """Return the waypoints of the route from distance a to b (m), both ends included."""
@@ -344,10 +355,8 @@ class Route:
 
     def turns_between(self, a: float, b: float) -> int:
         """Return the number of turns strictly between distances a and b (m)."""
-        return int(
-            np.searchsorted(self.turns_m, b, side='left')
-            - np.searchsorted(self.turns_m, a, side='right')
-        )
+        turns = self._lists[3]
+        return bisect.bisect_left(turns, b) - bisect.bisect_right(turns, a)
 
 
 def build_route(

@@ -61,6 +61,7 @@ setup(
             'flight_control = uav_flood.nodes.flight_control:main',
             'sim_camera = uav_flood.nodes.sim_camera:main',
             'segmentation = uav_flood.nodes.segmentation:main',
+            'swarm_coordinator = uav_flood.nodes.swarm_coordinator:main',
         ],
     },
 )

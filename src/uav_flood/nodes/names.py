@@ -114,3 +114,13 @@ FLOOD_OBSERVATION = Topic(
 )
 #: segmentation: its health and counters (diagnostic_msgs/DiagnosticArray, ~1 Hz).
 SEGMENTATION_STATUS = Topic('segmentation/status', STATE_QOS)
+
+#: Operator or ground station -> swarm_coordinator: the area to map (geometry_msgs/PolygonStamped
+#: in MAP_FRAME, latched).
+AREA_OF_INTEREST = Topic('/swarm/area_of_interest', LATCHED_QOS)
+#: swarm_coordinator -> RViz: area, parts, paths and covered swaths
+#: (visualization_msgs/MarkerArray in MAP_FRAME; latched so RViz started late sees the plan).
+SWARM_MARKERS = Topic('/swarm/markers', LATCHED_QOS)
+#: swarm_coordinator: coverage done, time left, per-drone state (diagnostic_msgs/DiagnosticArray,
+#: 1 Hz).
+SWARM_STATUS = Topic('/swarm/status', STATE_QOS)

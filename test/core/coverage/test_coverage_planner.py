@@ -16,7 +16,6 @@ FRAME = LocalFrame(GeoPoint(29.76, -95.37, 0.0))
 CONVEX = {'convex_small', 'convex_hexagon', 'convex_large'}
 NAMES = sorted(p.stem for p in AOI.glob('*.geojson'))
 FLEETS = (1, 4, 10)
-ROWS: list[str] = []
 
 
 def load(name: str) -> Area:
@@ -60,11 +59,7 @@ def test_plan_meets_the_issue_targets(name: str, count: int) -> None:
     drones = fleet(count)
     plan = plan_coverage(area, drones, config_for(area))
     m = plan.metrics
-    ROWS.append(
-        f'| {name} | {area.region.area / 1e6:.3f} | {count} | {plan.swath_m:.0f} | '
-        f'{100 * m.coverage:.2f} | {m.length_ratio:.3f} | {100 * m.imbalance:.1f} | '
-        f'{m.makespan_s:.0f} |'
-    )
+    # The per-area table: `bench/coverage_planning.py testset` (docs/coverage_planning.md).
     assert m.coverage >= 0.995
     assert m.imbalance <= 0.10
     if name in CONVEX:
@@ -89,18 +84,6 @@ def test_plan_meets_the_issue_targets(name: str, count: int) -> None:
     assert swaths.intersection(plan.region).area / plan.region.area == pytest.approx(
         m.coverage, abs=1e-6
     )
-
-
-def test_print_table(capsys: pytest.CaptureFixture[str]) -> None:
-    if not ROWS:
-        pytest.skip('the planning tests ran in another worker')
-    with capsys.disabled():
-        print(
-            '\n| area | km2 | drones | swath m | coverage % | length/bound | imbalance % | T s |'
-        )
-        print('|---|---|---|---|---|---|---|---|')
-        print('\n'.join(ROWS))
-    assert len(ROWS) == len(NAMES) * len(FLEETS)
 
 
 def flown(path, fraction):  # type: ignore[no-untyped-def]

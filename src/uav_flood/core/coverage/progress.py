@@ -1,0 +1,273 @@
+"""Coverage progress and drone loss for the swarm coordinator (map ENU, m; no rclpy).
+
+The coordinator hands each drone a coverage path; flight_control reports which of its waypoints
+have been reached (a prefix of the path: the mission has no jumps) and where the drone is. What
+a drone has covered is the flown part of its path, the legs up to the last waypoint reached
+plus the part of the next leg up to the drone's position projected on it, buffered by
+swath / 2, the same rule the planner uses for its own coverage metric. When a path is replaced
+(a re-plan), the flown part of the old one is kept.
+
+A drone is lost when its status stops, when it reports a lost link, a failsafe (battery or
+autopilot) or a return to launch before its mission is completed, or a refused or failed
+mission. What a re-plan needs, the remainder, is the planner's region minus what is covered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+import math
+
+import shapely
+from shapely.geometry import LineString, Point
+from shapely.geometry.base import BaseGeometry
+
+from uav_flood.core.mission import Enu
+
+XY = tuple[float, float]
+
+#: flight_control's mission_state values that show it has taken a newly sent path.
+ACK_STATES = frozenset({'pending', 'uploading', 'uploaded', 'starting', 'refused', 'failed'})
+#: Mission states that mean the drone will not fly its path.
+FAILED_STATES = frozenset({'refused', 'failed'})
+#: A path is taken as acknowledged this long after it was sent if its status shows a mission of
+#: the path's size, even without an ACK_STATES state seen in between (s).
+ACK_FALLBACK_S = 2.0
+
+
+def flown_polyline(
+    path: Sequence[Enu], reached: int, position: XY | None, tolerance_m: float
+) -> list[XY]:
+    """Return the flown part of a path as (east, north) points (map ENU, m).
+
+    :param path: the drone's waypoints (map ENU).
+    :param reached: index of the last waypoint reached (-1: none yet; earlier ones are implied).
+    :param position: the drone's position now (east, north), or None when unknown.
+    :param tolerance_m: the position counts on the next leg only within this distance of it (m).
+    """
+    if reached < 0 or not path:
+        return []
+    last = min(reached, len(path) - 1)
+    points: list[XY] = [(p[0], p[1]) for p in path[: last + 1]]
+    if position is not None and last + 1 < len(path):
+        leg = LineString([points[-1], (path[last + 1][0], path[last + 1][1])])
+        here = Point(position)
+        if leg.length > 0.0 and leg.distance(here) <= tolerance_m:
+            along = leg.project(here)
+            if along > 0.0:
+                projected = leg.interpolate(along)
+                points.append((projected.x, projected.y))
+    return points
+
+
+def swath_geometry(polylines: Sequence[Sequence[XY]], swath_m: float) -> BaseGeometry:
+    """Return the union of polylines buffered by swath / 2 (map ENU); empty when none has a leg.
+
+    :param polylines: flown polylines, (east, north) points in metres.
+    :param swath_m: the swath (m).
+    """
+    lines = [LineString(line).buffer(0.5 * swath_m) for line in polylines if len(line) >= 2]
+    return shapely.union_all(lines) if lines else Point().buffer(0)
+
+
+def path_length_m(points: Sequence[Sequence[float]]) -> float:
+    """Return the horizontal length of a polyline (m)."""
+    return sum(math.dist(p[:2], q[:2]) for p, q in zip(points, points[1:], strict=False))
+
+
+def parse_waypoints(text: str) -> list[int]:
+    """Parse flight_control's mission_waypoints_reached ('0,1,2', '': none); skip bad items."""
+    result = []
+    for item in text.split(','):
+        item = item.strip()
+        if item.lstrip('-').isdigit():
+            result.append(int(item))
+    return result
+
+
+def loss_reason(
+    values: Mapping[str, str], status_age_s: float, timeout_s: float, acknowledged: bool
+) -> str | None:
+    """Return why a drone must be counted lost, or None while it is healthy.
+
+    :param values: the last status values of its flight_control (see flight_control.md).
+    :param status_age_s: time since that status arrived (s).
+    :param timeout_s: a status older than this means the drone is lost (s).
+    :param acknowledged: flight_control has taken the path last sent (mission_state then refers
+        to it); False before any path or while a new path is on its way.
+    """
+    if status_age_s > timeout_s:
+        return f'status silent for {status_age_s:.1f} s (status_timeout_s {timeout_s:g})'
+    if values.get('connection') == 'link lost':
+        return 'autopilot link lost'
+    state = values.get('mission_state', '')
+    failsafe = values.get('failsafe', 'none') or 'none'
+    if state != 'completed' and failsafe != 'none':
+        return f'failsafe before its mission was completed: {failsafe}'
+    if not acknowledged:
+        return None
+    if state in FAILED_STATES:
+        refusal = values.get('last_refusal', '')
+        return f'mission {state}' + (f': {refusal}' if refusal else '')
+    if state == 'active' and values.get('flight_mode') in ('return', 'land'):
+        return f'{values["flight_mode"]} before its mission was completed'
+    return None
+
+
+@dataclass
+class DroneTrack:
+    """What the coordinator knows of one drone's coverage.
+
+    :param name: the drone's name, e.g. 'uav0'.
+    :param path: the path last sent to it (map ENU), empty when it has none.
+    :param reached: index of the last waypoint of `path` reached (-1: none).
+    :param position: its last position (east, north; map ENU), None until known.
+    :param flown_before: flown polylines of the paths it flew before `path`.
+    :param acknowledged: flight_control has taken `path`.
+    :param sent_at_s: when `path` was sent (s, the caller's clock).
+    :param completed: it reported `path` completed.
+    :param lost: why it is lost, '' while it is not.
+    """
+
+    name: str
+    path: tuple[Enu, ...] = ()
+    reached: int = -1
+    position: XY | None = None
+    flown_before: list[list[XY]] = field(default_factory=list)
+    acknowledged: bool = False
+    sent_at_s: float = 0.0
+    completed: bool = False
+    lost: str = ''
+
+    def flown(self, tolerance_m: float) -> list[XY]:
+        """Return the flown part of the current path (see flown_polyline)."""
+        return flown_polyline(self.path, self.reached, self.position, tolerance_m)
+
+    def remaining_m(self, tolerance_m: float) -> float:
+        """Return the length of the current path still to fly (m)."""
+        if not self.path or self.completed:
+            return 0.0
+        flown = self.flown(tolerance_m)
+        if not flown:
+            return path_length_m(self.path)
+        return max(0.0, path_length_m(self.path) - path_length_m(flown))
+
+    @property
+    def state(self) -> str:
+        """Return 'lost', 'done', 'flying', 'sent' (not yet taken) or 'idle' (no path)."""
+        if self.lost:
+            return 'lost'
+        if not self.path:
+            return 'idle'
+        if self.completed:
+            return 'done'
+        return 'flying' if self.acknowledged else 'sent'
+
+
+class CoverageTracker:
+    """Progress of every drone's path and the covered geometry (map ENU).
+
+    :param region: what is to be covered (the plan's region: area minus no-fly zones).
+    :param swath_m: the swath of the plan (m).
+    :param drones: the drones' names.
+    """
+
+    def __init__(self, region: BaseGeometry, swath_m: float, drones: Sequence[str]) -> None:
+        self.region = region
+        self.swath_m = swath_m
+        self.tracks = {name: DroneTrack(name) for name in drones}
+
+    @property
+    def tolerance_m(self) -> float:
+        """Return how far off its next leg a drone's position still counts as on it (m)."""
+        return 0.5 * self.swath_m
+
+    def set_path(self, name: str, path: Sequence[Enu], now_s: float) -> None:
+        """Record a path sent to a drone; what it flew of its previous path stays covered.
+
+        :param name: the drone.
+        :param path: the new path (map ENU).
+        :param now_s: when it was sent (s).
+        """
+        track = self.tracks[name]
+        flown = track.flown(self.tolerance_m)
+        if len(flown) >= 2:
+            track.flown_before.append(flown)
+        track.path = tuple(path)
+        track.reached = -1
+        track.acknowledged = False
+        track.completed = False
+        track.sent_at_s = now_s
+
+    def set_position(self, name: str, position: XY) -> None:
+        """Record where a drone is (east, north; map ENU, m)."""
+        self.tracks[name].position = position
+
+    def update_status(self, name: str, values: Mapping[str, str], now_s: float) -> None:
+        """Apply a flight_control status to a drone's progress.
+
+        Reached waypoints count only once flight_control has taken the path last sent, so that
+        the status of its previous mission is never read against the new path.
+
+        :param name: the drone.
+        :param values: the status key/values (mission_state, mission_waypoint_total,
+            mission_waypoints_reached).
+        :param now_s: when it arrived (s).
+        """
+        track = self.tracks[name]
+        if not track.path or track.lost:
+            return
+        state = values.get('mission_state', '')
+        try:
+            total = int(values.get('mission_waypoint_total', '-1'))
+        except ValueError:
+            total = -1
+        if not track.acknowledged:
+            late = now_s - track.sent_at_s >= ACK_FALLBACK_S and total == len(track.path)
+            if state in ACK_STATES or (late and state != 'completed'):
+                track.acknowledged = True
+            else:
+                return
+        if total != len(track.path):
+            return
+        reached = parse_waypoints(values.get('mission_waypoints_reached', ''))
+        if reached:
+            track.reached = max(track.reached, min(max(reached), len(track.path) - 1))
+        if state == 'completed':
+            track.completed = True
+            track.reached = len(track.path) - 1
+
+    def flown(self, name: str) -> list[list[XY]]:
+        """Return every flown polyline of a drone: earlier paths and the current one."""
+        track = self.tracks[name]
+        current = track.flown(self.tolerance_m)
+        return [*track.flown_before, *([current] if len(current) >= 2 else [])]
+
+    def covered(self) -> BaseGeometry:
+        """Return what the fleet has covered (map ENU polygon)."""
+        lines = [line for name in self.tracks for line in self.flown(name)]
+        return swath_geometry(lines, self.swath_m)
+
+    def coverage(self) -> float:
+        """Return the covered fraction of the region (0..1)."""
+        area = float(self.region.area)
+        if area <= 0.0:
+            return 1.0
+        return min(1.0, float(self.covered().intersection(self.region).area) / area)
+
+    def time_left_s(self, speeds_m_s: Mapping[str, float]) -> float:
+        """Return the longest flight time left on the paths of drones not lost (s).
+
+        :param speeds_m_s: each drone's cruise speed (m/s).
+        """
+        times = [
+            track.remaining_m(self.tolerance_m) / speeds_m_s[name]
+            for name, track in self.tracks.items()
+            if not track.lost
+        ]
+        return max(times, default=0.0)
+
+    def unfinished(self, name: str) -> bool:
+        """Return whether a drone has a path it has not completed."""
+        track = self.tracks[name]
+        return bool(track.path) and not track.completed

@@ -1,0 +1,741 @@
+"""swarm_coordinator: one per swarm (global), plans the coverage and re-plans when a drone is lost.
+
+Reads the area of interest from the GeoJSON file parameter area_file or, when that is empty, from
+/swarm/area_of_interest (PolygonStamped in map); learns the fleet from each /<vehicle>/status,
+battery and pose (flight_control); plans once the area and the fleet are known
+(core.coverage.plan_coverage) and publishes each drone's path on /<vehicle>/mission/path
+(latched). It tracks progress from the reached waypoints and poses (core.coverage.progress),
+declares a drone lost when its status stops, its battery or the autopilot forces a return, or it
+reports a failure, and then plans the uncovered remainder for the healthy drones from where they
+are (replan_coverage) and publishes their new paths. /swarm/markers shows the area, parts, paths
+and covered swaths in RViz; /swarm/status (1 Hz) the coverage done, time left and drone states.
+
+Planning takes tens to hundreds of milliseconds; it runs in the 10 Hz check timer on the single
+threaded executor: the subscriptions only store the latest messages meanwhile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import math
+import re
+import time
+from typing import Any
+
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import Point as PointMsg
+from geometry_msgs.msg import PolygonStamped, PoseStamped
+from nav_msgs.msg import Path
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.exceptions import InvalidParameterTypeException
+from rclpy.node import Node
+from rclpy.publisher import Publisher
+from sensor_msgs.msg import BatteryState
+from shapely.geometry import Polygon
+from shapely.geometry.base import BaseGeometry
+from visualization_msgs.msg import Marker, MarkerArray
+
+from uav_flood.core.coverage import (
+    Area,
+    Camera,
+    CoveragePlan,
+    Drone,
+    plan_coverage,
+    PlanConfig,
+    PlanningError,
+    replan_coverage,
+)
+from uav_flood.core.coverage.area import polygons_of
+from uav_flood.core.coverage.progress import CoverageTracker, loss_reason, XY
+from uav_flood.core.errors import ConfigError, UavFloodError
+from uav_flood.core.geo import GeoPoint, LocalFrame
+from uav_flood.core.mission import Enu, MissionError, PathLimits
+from uav_flood.core.safety import EnergyModel
+from uav_flood.nodes import conversions, names
+from uav_flood.nodes.spin import spin_node
+
+DEFAULT_ORIGIN = (47.397742, 8.545594, 488.0)  # as flight_control's
+
+# name: (default, description). Defaults equal config/swarm_coordinator.yaml; all are read-only.
+PARAMETERS: dict[str, tuple[Any, str]] = {
+    'vehicles': (['uav0', 'uav1', 'uav2'], 'Namespaces of the drones (flight_control per name).'),
+    'origin_lat_deg': (DEFAULT_ORIGIN[0], 'Mission origin latitude (deg): map (0, 0, 0).'),
+    'origin_lon_deg': (DEFAULT_ORIGIN[1], 'Mission origin longitude (deg).'),
+    'origin_alt_m': (DEFAULT_ORIGIN[2], 'Mission origin altitude (m AMSL): map z = 0.'),
+    'area_file': (
+        '',
+        'Area of interest (GeoJSON, WGS84). Empty: wait for /swarm/area_of_interest.',
+    ),
+    'no_fly_file': ('', 'Extra no-fly zones (GeoJSON, WGS84). Empty: none.'),
+    'altitude_m': (60.0, 'Altitude of the lowest drone layer (m above the origin).'),
+    'altitude_step_m': (5.0, 'Altitude separation between the drones (m).'),
+    'overlap': (0.2, 'Side overlap of neighbouring sweep legs (fraction, [0, 0.9)).'),
+    'hfov_deg': (70.0, 'Camera horizontal field of view, across track (deg).'),
+    'width': (640, 'Camera image width (px).'),
+    'height': (480, 'Camera image height (px).'),
+    'no_fly_margin_m': (5.0, 'Distance sweep legs keep from no-fly zones (m).'),
+    'turn_penalty_s': (2.0, 'Time a turn of more than 30 deg costs (s).'),
+    'cruise_speed_m_s': (4.4, 'Cruise speed of every drone over the area (m/s).'),
+    'climb_speed_m_s': (2.0, 'Energy model: mean climb speed (m/s).'),
+    'descent_speed_m_s': (1.0, 'Energy model: descent and landing speed (m/s).'),
+    'battery_drain_pct_per_s': (0.07, 'Energy model: battery percent used per second (%/s).'),
+    'battery_reserve_pct': (20.0, 'Battery percent that must be left on landing (%).'),
+    'return_altitude_m': (30.0, 'Energy model: RTL altitude above home (m).'),
+    'check_energy': (True, 'Refuse plans a battery cannot fly (false: plan geometry only).'),
+    'min_altitude_m': (5.0, 'Lowest waypoint (m above the origin), as flight_control.'),
+    'max_altitude_m': (120.0, 'Highest waypoint (m above the origin), as flight_control.'),
+    'max_distance_m': (5000.0, 'Farthest waypoint from the origin (m), as flight_control.'),
+    'status_timeout_s': (3.0, 'A drone whose status stops for this long is lost (s).'),
+    'fleet_wait_s': (
+        10.0,
+        'Plan when every vehicle has reported status, pose and battery, or this long after the '
+        'area is known with those that have (s).',
+    ),
+    'replan_on_loss': (True, 'Re-plan the remainder for the healthy drones when one is lost.'),
+}
+
+#: How often losses and the plan are checked (s).
+CHECK_PERIOD_S = 0.1
+#: /swarm/status period (s).
+STATUS_PERIOD_S = 1.0
+#: Warnings in loops are throttled to one per this many seconds.
+WARN_THROTTLE_S = 5.0
+#: A drone higher than this above the origin is taken as flying (m).
+AIRBORNE_M = 2.0
+VEHICLE_NAME = re.compile(r'^[A-Za-z][A-Za-z0-9_]*$')
+#: Marker colours (RGB, 0..1), one per vehicle index (cycled).
+COLOURS = [
+    (0.12, 0.47, 0.71),
+    (1.0, 0.5, 0.05),
+    (0.17, 0.63, 0.17),
+    (0.84, 0.15, 0.16),
+    (0.58, 0.4, 0.74),
+    (0.55, 0.34, 0.29),
+    (0.89, 0.47, 0.76),
+    (0.5, 0.5, 0.5),
+    (0.74, 0.74, 0.13),
+    (0.09, 0.75, 0.81),
+]
+
+
+@dataclass(frozen=True)
+class CoordinatorParams:
+    """swarm_coordinator's parameters, read once (see PARAMETERS for their meaning)."""
+
+    vehicles: tuple[str, ...]
+    origin: GeoPoint
+    area_file: str
+    no_fly_file: str
+    plan: PlanConfig
+    cruise_speed_m_s: float
+    status_timeout_s: float
+    fleet_wait_s: float
+    replan_on_loss: bool
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any]) -> CoordinatorParams:
+        """Build and check the parameters.
+
+        :param values: parameter name -> value, every key of PARAMETERS.
+        :raises ConfigError: a value is out of range.
+        """
+        vehicles = tuple(str(v).strip().strip('/') for v in values['vehicles'])
+        if not vehicles:
+            raise ConfigError('must name at least one vehicle', 'vehicles')
+        bad = [v for v in vehicles if not VEHICLE_NAME.match(v)]
+        if bad:
+            raise ConfigError(f'not valid namespace names: {bad}', 'vehicles')
+        if len(set(vehicles)) != len(vehicles):
+            raise ConfigError(f'names must be unique, got {list(vehicles)}', 'vehicles')
+        try:
+            origin = GeoPoint(
+                values['origin_lat_deg'], values['origin_lon_deg'], values['origin_alt_m']
+            )
+        except UavFloodError as exc:
+            raise ConfigError(str(exc), 'origin_lat_deg/origin_lon_deg/origin_alt_m') from None
+        for name in ('status_timeout_s', 'cruise_speed_m_s'):
+            value = float(values[name])
+            if not (math.isfinite(value) and value > 0.0):
+                raise ConfigError(f'must be > 0, got {values[name]}', name)
+        fleet_wait = float(values['fleet_wait_s'])
+        if not (math.isfinite(fleet_wait) and fleet_wait >= 0.0):
+            raise ConfigError(f'must be >= 0, got {values["fleet_wait_s"]}', 'fleet_wait_s')
+        try:
+            energy = EnergyModel(
+                drain_pct_per_s=float(values['battery_drain_pct_per_s']),
+                cruise_speed_m_s=float(values['cruise_speed_m_s']),
+                climb_speed_m_s=float(values['climb_speed_m_s']),
+                descent_speed_m_s=float(values['descent_speed_m_s']),
+                reserve_pct=float(values['battery_reserve_pct']),
+                return_altitude_m=float(values['return_altitude_m']),
+            )
+            limits = PathLimits(
+                min_altitude_m=float(values['min_altitude_m']),
+                max_altitude_m=float(values['max_altitude_m']),
+                max_distance_m=float(values['max_distance_m']),
+            )
+        except MissionError as exc:
+            raise ConfigError(str(exc), 'energy model / path limits') from None
+        try:
+            camera = Camera(float(values['hfov_deg']), int(values['width']), int(values['height']))
+            plan = PlanConfig(
+                base_altitude_m=float(values['altitude_m']),
+                altitude_step_m=float(values['altitude_step_m']),
+                overlap=float(values['overlap']),
+                camera=camera,
+                no_fly_margin_m=float(values['no_fly_margin_m']),
+                turn_penalty_s=float(values['turn_penalty_s']),
+                energy=energy,
+                check_energy=bool(values['check_energy']),
+                limits=limits,
+            )
+        except PlanningError as exc:
+            raise ConfigError(str(exc), 'planning parameters') from None
+        return cls(
+            vehicles=vehicles,
+            origin=origin,
+            area_file=str(values['area_file']).strip(),
+            no_fly_file=str(values['no_fly_file']).strip(),
+            plan=plan,
+            cruise_speed_m_s=float(values['cruise_speed_m_s']),
+            status_timeout_s=float(values['status_timeout_s']),
+            fleet_wait_s=fleet_wait,
+            replan_on_loss=bool(values['replan_on_loss']),
+        )
+
+    @classmethod
+    def from_node(cls, node: Node) -> CoordinatorParams:
+        """Read the declared parameters of `node`."""
+        return cls.from_values({name: node.get_parameter(name).value for name in PARAMETERS})
+
+
+def area_from_polygon(msg: PolygonStamped) -> Area:
+    """Convert an area of interest message (map frame) to a core Area.
+
+    :raises PlanningError: another frame, fewer than 3 vertices, or an invalid polygon.
+    """
+    if msg.header.frame_id not in ('', names.MAP_FRAME):
+        raise PlanningError(
+            f'area frame_id must be {names.MAP_FRAME!r}, got {msg.header.frame_id!r}'
+        )
+    points = [(p.x, p.y) for p in msg.polygon.points]
+    if len(points) < 3:
+        raise PlanningError(f'the area needs at least 3 vertices, got {len(points)}')
+    if not all(math.isfinite(v) for p in points for v in p):
+        raise PlanningError('the area has a NaN or infinite vertex')
+    return Area(Polygon(points))
+
+
+def path_msg(path: tuple[Enu, ...], stamp: Any) -> Path:
+    """Build a nav_msgs/Path in the map frame from map ENU waypoints."""
+    msg = Path()
+    msg.header.stamp = stamp
+    msg.header.frame_id = names.MAP_FRAME
+    for p in path:
+        pose = PoseStamped()
+        pose.header = msg.header
+        pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = (
+            float(p[0]),
+            float(p[1]),
+            float(p[2]),
+        )
+        pose.pose.orientation.w = 1.0
+        msg.poses.append(pose)
+    return msg
+
+
+@dataclass
+class Vehicle:
+    """The latest reports of one drone."""
+
+    index: int
+    status: dict[str, str] | None = None
+    status_at_s: float = 0.0
+    position: tuple[float, float, float] | None = None
+    home: XY | None = None
+    battery_pct: float | None = None
+
+
+class SwarmCoordinatorNode(Node):
+    """Plan the swarm's coverage, follow its progress and re-plan when a drone is lost."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__('swarm_coordinator', **kwargs)
+        for name, (default, description) in PARAMETERS.items():
+            try:
+                self.declare_parameter(
+                    name, default, ParameterDescriptor(description=description, read_only=True)
+                )
+            except InvalidParameterTypeException:
+                kind = {
+                    bool: 'true/false',
+                    int: 'an integer',
+                    float: 'a number with a decimal point',
+                    str: 'a string',
+                    list: 'a list of strings',
+                }[type(default)]
+                raise ConfigError(f'must be {kind}, like the default {default!r}', name) from None
+        self._params = params = CoordinatorParams.from_node(self)
+        self._frame = LocalFrame(params.origin)
+        self._vehicles = {name: Vehicle(i) for i, name in enumerate(params.vehicles)}
+        self._area: Area | None = None
+        self._area_since_s = 0.0
+        self._plan: CoveragePlan | None = None
+        self._tracker: CoverageTracker | None = None
+        self._error = ''
+        self._replans = 0
+        self._last_replan_reason = ''
+        self.last_replan_latency_ms = math.nan
+
+        self._path_pubs: dict[str, Publisher] = {}
+        for name in params.vehicles:
+            ns = f'/{name}/'
+            self._path_pubs[name] = self.create_publisher(
+                Path, ns + names.MISSION_PATH.name, names.MISSION_PATH.qos
+            )
+            self.create_subscription(
+                DiagnosticArray,
+                ns + names.STATUS.name,
+                lambda msg, n=name: self._on_status(n, msg),
+                names.STATUS.qos,
+            )
+            self.create_subscription(
+                PoseStamped,
+                ns + names.POSE.name,
+                lambda msg, n=name: self._on_pose(n, msg),
+                names.POSE.qos,
+            )
+            self.create_subscription(
+                BatteryState,
+                ns + names.BATTERY.name,
+                lambda msg, n=name: self._on_battery(n, msg),
+                names.BATTERY.qos,
+            )
+        self._markers_pub = self.create_publisher(
+            MarkerArray, names.SWARM_MARKERS.name, names.SWARM_MARKERS.qos
+        )
+        self._status_pub = self.create_publisher(
+            DiagnosticArray, names.SWARM_STATUS.name, names.SWARM_STATUS.qos
+        )
+        if params.area_file:
+            self._load_area_file()
+        else:
+            self.create_subscription(
+                PolygonStamped,
+                names.AREA_OF_INTEREST.name,
+                self._on_area,
+                names.AREA_OF_INTEREST.qos,
+            )
+        self.create_timer(CHECK_PERIOD_S, self._on_check)
+        self.create_timer(STATUS_PERIOD_S, self._publish_status)
+        source = params.area_file or names.AREA_OF_INTEREST.name
+        self.get_logger().info(
+            f'ready: vehicles {", ".join(params.vehicles)}, area from {source}, swath '
+            f'{params.plan.swath_m:.1f} m at {params.plan.base_altitude_m:g} m, status timeout '
+            f'{params.status_timeout_s:g} s, replan_on_loss={params.replan_on_loss}'
+        )
+
+    # -- inputs -----------------------------------------------------------------------------------
+
+    def _now_s(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _load_area_file(self) -> None:
+        params = self._params
+        try:
+            self._set_area(
+                Area.from_geojson(params.area_file, self._frame, params.no_fly_file or None)
+            )
+        except (UavFloodError, OSError, ValueError) as exc:
+            self._error = f'area file unusable: {exc}'
+            self.get_logger().error(self._error)
+
+    def _on_area(self, msg: PolygonStamped) -> None:
+        try:
+            area = area_from_polygon(msg)
+            if self._params.no_fly_file:
+                # Every polygon of the no-fly file is a zone (read as an area, then moved).
+                zones = Area.from_geojson(self._params.no_fly_file, self._frame)
+                area = Area(area.region, zones.region, self._frame)
+        except (UavFloodError, OSError, ValueError) as exc:
+            self._error = f'area of interest refused: {exc}'
+            self.get_logger().error(self._error)
+            return
+        self._set_area(area)
+
+    def _set_area(self, area: Area) -> None:
+        self._area = area
+        self._area_since_s = self._now_s()
+        self._error = ''
+        if self._plan is not None:
+            # A new area replaces the mission: plan it afresh from where the drones are.
+            self._plan = None
+            self._tracker = None
+        self.get_logger().info(f'area of interest: {area.region.area / 1e6:.3f} km2')
+
+    def _on_status(self, name: str, msg: DiagnosticArray) -> None:
+        vehicle = self._vehicles[name]
+        vehicle.status = conversions.diagnostic_values(msg)
+        vehicle.status_at_s = self._now_s()
+        if self._tracker is not None:
+            self._tracker.update_status(name, vehicle.status, vehicle.status_at_s)
+
+    def _on_pose(self, name: str, msg: PoseStamped) -> None:
+        p = msg.pose.position
+        if not all(math.isfinite(v) for v in (p.x, p.y, p.z)):
+            return
+        vehicle = self._vehicles[name]
+        vehicle.position = (p.x, p.y, p.z)
+        if vehicle.home is None:
+            vehicle.home = (p.x, p.y)
+        if self._tracker is not None:
+            self._tracker.set_position(name, (p.x, p.y))
+
+    def _on_battery(self, name: str, msg: BatteryState) -> None:
+        if math.isfinite(msg.percentage):
+            self._vehicles[name].battery_pct = min(100.0, max(0.0, msg.percentage * 100.0))
+
+    # -- planning ---------------------------------------------------------------------------------
+
+    def _known(self, name: str) -> bool:
+        v = self._vehicles[name]
+        return v.status is not None and v.position is not None and v.battery_pct is not None
+
+    def _on_check(self) -> None:
+        try:
+            self._check()
+        except Exception as exc:  # noqa: BLE001  (log at the callback boundary, keep running)
+            self._error = f'coordinator failure: {exc}'
+            self.get_logger().error(self._error, throttle_duration_sec=WARN_THROTTLE_S)
+
+    def _check(self) -> None:
+        now = self._now_s()
+        if self._tracker is None:
+            self._maybe_plan(now)
+            return
+        lost_now = []
+        for name, vehicle in self._vehicles.items():
+            track = self._tracker.tracks[name]
+            if track.lost or vehicle.status is None:
+                continue
+            reason = loss_reason(
+                vehicle.status,
+                now - vehicle.status_at_s,
+                self._params.status_timeout_s,
+                track.acknowledged,
+            )
+            if reason:
+                track.lost = reason
+                lost_now.append(name)
+                self.get_logger().error(f'{name} lost: {reason}')
+        if not lost_now:
+            return
+        detected = time.monotonic()
+        unfinished = [n for n in lost_now if self._tracker.unfinished(n)]
+        if unfinished and self._params.replan_on_loss:
+            reason = '; '.join(f'{n} lost: {self._tracker.tracks[n].lost}' for n in unfinished)
+            if self._replan(reason):
+                self.last_replan_latency_ms = (time.monotonic() - detected) * 1e3
+                self.get_logger().info(
+                    f'replan {self._replans} published {self.last_replan_latency_ms:.0f} ms '
+                    'after the loss was detected'
+                )
+        self._publish_markers()
+
+    def _maybe_plan(self, now: float) -> None:
+        if self._area is None:
+            return
+        ready = [n for n in self._vehicles if self._known(n)]
+        waited = now - self._area_since_s >= self._params.fleet_wait_s
+        if len(ready) < len(self._vehicles) and not (waited and ready):
+            return
+        healthy = []
+        for name in ready:
+            vehicle = self._vehicles[name]
+            assert vehicle.status is not None
+            reason = loss_reason(
+                vehicle.status, now - vehicle.status_at_s, self._params.status_timeout_s, False
+            )
+            if reason:
+                self.get_logger().warning(
+                    f'{name} left out of the plan: {reason}', throttle_duration_sec=WARN_THROTTLE_S
+                )
+            else:
+                healthy.append(name)
+        if not healthy:
+            return
+        area = self._area
+        try:
+            plan = plan_coverage(area, self._drones(healthy), self._params.plan)
+        except UavFloodError as exc:
+            if self._error != f'planning failed: {exc}':
+                self._error = f'planning failed: {exc}'
+                self.get_logger().error(self._error)
+            self._area = None  # planned again when a new area arrives
+            return
+        self._error = ''
+        self._plan = plan
+        self._tracker = CoverageTracker(plan.region, plan.swath_m, list(self._vehicles))
+        for name in self._vehicles:
+            vehicle = self._vehicles[name]
+            if vehicle.position is not None:
+                self._tracker.set_position(name, vehicle.position[:2])
+            if name not in healthy:
+                self._tracker.tracks[name].lost = 'not in the fleet when planning'
+        self._publish_plan(plan)
+        m = plan.metrics
+        self.get_logger().info(
+            f'plan: {len(healthy)} drones, {m.area_m2 / 1e6:.3f} km2, coverage '
+            f'{m.coverage * 100:.1f} %, path {m.total_length_m:.0f} m ({m.length_ratio:.2f} x '
+            f'lower bound), expected {m.makespan_s:.0f} s'
+        )
+
+    def _drones(self, healthy: list[str]) -> list[Drone]:
+        drones = []
+        for name in healthy:
+            v = self._vehicles[name]
+            assert v.position is not None
+            airborne = v.position[2] > AIRBORNE_M
+            drones.append(
+                Drone(
+                    name,
+                    (v.position[0], v.position[1]),
+                    v.battery_pct if v.battery_pct is not None else 100.0,
+                    self._params.cruise_speed_m_s,
+                    home=v.home,
+                    flying_altitude_m=v.position[2] if airborne else None,
+                    layer=v.index,
+                )
+            )
+        return drones
+
+    def _replan(self, reason: str) -> bool:
+        assert self._tracker is not None and self._plan is not None
+        healthy = [
+            n for n in self._vehicles if not self._tracker.tracks[n].lost and self._known(n)
+        ]
+        self._replans += 1
+        self._last_replan_reason = reason
+        if not healthy:
+            self._error = f'no healthy drone left to cover the remainder ({reason})'
+            self.get_logger().error(self._error)
+            return False
+        try:
+            plan = replan_coverage(
+                self._plan, self._tracker.covered(), self._drones(healthy), self._params.plan
+            )
+        except UavFloodError as exc:
+            self._error = f'replanning failed: {exc}'
+            self.get_logger().error(self._error)
+            return False
+        self._plan = plan
+        self._publish_plan(plan)
+        self.get_logger().info(
+            f'replanned {plan.metrics.area_m2 / 1e6:.4f} km2 left for {", ".join(healthy)}'
+        )
+        return True
+
+    def _publish_plan(self, plan: CoveragePlan) -> None:
+        assert self._tracker is not None
+        now = self._now_s()
+        stamp = self.get_clock().now().to_msg()
+        for drone in plan.drones:
+            if not drone.path:
+                self.get_logger().info(f'{drone.drone}: nothing to cover in this plan')
+                continue
+            self._tracker.set_path(drone.drone, drone.path, now)
+            self._path_pubs[drone.drone].publish(path_msg(drone.path, stamp))
+            self.get_logger().info(
+                f'{drone.drone}: path of {len(drone.path)} waypoints, {drone.length_m:.0f} m at '
+                f'{drone.altitude_m:.0f} m, expected {drone.expected_time_s:.0f} s'
+            )
+        self._publish_markers()
+
+    # -- outputs ----------------------------------------------------------------------------------
+
+    def _publish_markers(self) -> None:
+        if self._plan is None or self._tracker is None:
+            return
+        stamp = self.get_clock().now().to_msg()
+        markers = MarkerArray()
+        area = self._plan.area
+        outline = _outline_points(area.region)
+        markers.markers.append(
+            _marker('area', 0, Marker.LINE_LIST, outline, (1.0, 1.0, 1.0, 1.0), 1.0, stamp)
+        )
+        if area.no_fly is not None:
+            markers.markers.append(
+                _marker(
+                    'no_fly',
+                    0,
+                    Marker.LINE_LIST,
+                    _outline_points(area.no_fly),
+                    (1.0, 0.0, 0.0, 1.0),
+                    1.0,
+                    stamp,
+                )
+            )
+        plans = {d.drone: d for d in self._plan.drones}
+        for name, vehicle in self._vehicles.items():
+            track = self._tracker.tracks[name]
+            r, g, b = COLOURS[vehicle.index % len(COLOURS)]
+            flown = self._tracker.flown(name)
+            segments = [
+                (*p, 0.0)
+                for line in flown
+                for a, b2 in zip(line, line[1:], strict=False)
+                for p in (a, b2)
+            ]
+            if segments:
+                markers.markers.append(
+                    _marker(
+                        'covered',
+                        vehicle.index,
+                        Marker.LINE_LIST,
+                        segments,
+                        (r, g, b, 0.3),
+                        self._plan.swath_m,
+                        stamp,
+                    )
+                )
+            plan = plans.get(name)
+            if track.lost:
+                # In every array (the topic is latched with depth 1): RViz removes the lost
+                # drone's path and part whichever array it sees first.
+                markers.markers += [_delete(ns, vehicle.index, stamp) for ns in ('path', 'part')]
+                continue
+            if plan is None or not plan.path:
+                continue
+            points = [(float(p[0]), float(p[1]), float(p[2])) for p in plan.path]
+            markers.markers.append(
+                _marker(
+                    'path', vehicle.index, Marker.LINE_STRIP, points, (r, g, b, 1.0), 1.0, stamp
+                )
+            )
+            markers.markers.append(
+                _marker(
+                    'part',
+                    vehicle.index,
+                    Marker.LINE_LIST,
+                    _outline_points(plan.part),
+                    (r, g, b, 0.8),
+                    2.0,
+                    stamp,
+                )
+            )
+        self._markers_pub.publish(markers)
+
+    def _publish_status(self) -> None:
+        try:
+            self._status_pub.publish(self._status())
+            if self._tracker is not None:
+                self._publish_markers()
+        except Exception as exc:  # noqa: BLE001  (log at the callback boundary, keep running)
+            self.get_logger().error(f'status failed: {exc}', throttle_duration_sec=WARN_THROTTLE_S)
+
+    def _status(self) -> DiagnosticArray:
+        tracker = self._tracker
+        values: dict[str, str] = {}
+        if tracker is None:
+            coverage = 0.0
+            time_left = math.nan
+            if self._area is None:
+                state = 'waiting for the area of interest'
+            else:
+                known = sum(self._known(n) for n in self._vehicles)
+                state = f'waiting for the fleet ({known}/{len(self._vehicles)} reporting)'
+            for name in self._vehicles:
+                values[name] = 'reporting' if self._known(name) else 'not heard'
+        else:
+            coverage = tracker.coverage()
+            speeds = dict.fromkeys(self._vehicles, self._params.cruise_speed_m_s)
+            time_left = tracker.time_left_s(speeds)
+            states = {n: t.state for n, t in tracker.tracks.items()}
+            for name, track in tracker.tracks.items():
+                values[name] = f'lost: {track.lost}' if track.lost else states[name]
+            active = [s for s in states.values() if s in ('flying', 'sent')]
+            state = 'mapping' if active else 'done'
+        values.update(
+            {
+                'state': state,
+                'coverage_pct': f'{coverage * 100.0:.1f}',
+                'time_left_s': f'{time_left:.0f}' if math.isfinite(time_left) else 'unknown',
+                'replans': str(self._replans),
+                'last_replan_reason': self._last_replan_reason,
+                'last_replan_latency_ms': (
+                    f'{self.last_replan_latency_ms:.0f}'
+                    if math.isfinite(self.last_replan_latency_ms)
+                    else ''
+                ),
+                'area_m2': f'{self._plan.metrics.area_m2:.0f}' if self._plan else '',
+                'swath_m': f'{self._params.plan.swath_m:.1f}',
+                'error': self._error,
+            }
+        )
+        if self._error:
+            level, message = 'ERROR', self._error
+        elif tracker is not None and any(t.lost for t in tracker.tracks.values()):
+            level, message = 'WARN', f'{state}, {coverage * 100:.0f} % covered, drone(s) lost'
+        else:
+            level, message = 'OK', f'{state}, {coverage * 100:.0f} % covered'
+        return conversions.diagnostic_array(
+            self.get_fully_qualified_name(),
+            'swarm',
+            level,
+            message,
+            values,
+            self.get_clock().now().to_msg(),
+        )
+
+
+def _outline_points(geometry: BaseGeometry) -> list[tuple[float, float, float]]:
+    points: list[tuple[float, float, float]] = []
+    for poly in polygons_of(geometry):
+        for ring in (poly.exterior, *poly.interiors):
+            coords = list(ring.coords)
+            for a, b in zip(coords, coords[1:], strict=False):
+                points += [(a[0], a[1], 0.0), (b[0], b[1], 0.0)]
+    return points
+
+
+def _marker(
+    ns: str,
+    marker_id: int,
+    kind: int,
+    points: list[tuple[float, float, float]],
+    rgba: tuple[float, float, float, float],
+    width_m: float,
+    stamp: Any,
+) -> Marker:
+    marker = Marker()
+    marker.header.frame_id = names.MAP_FRAME
+    marker.header.stamp = stamp
+    marker.ns = ns
+    marker.id = marker_id
+    marker.type = kind
+    marker.action = Marker.ADD
+    marker.pose.orientation.w = 1.0
+    marker.scale.x = float(width_m)
+    marker.color.r, marker.color.g, marker.color.b, marker.color.a = (float(c) for c in rgba)
+    marker.points = [PointMsg(x=float(x), y=float(y), z=float(z)) for x, y, z in points]
+    return marker
+
+
+def _delete(ns: str, marker_id: int, stamp: Any) -> Marker:
+    marker = Marker()
+    marker.header.frame_id = names.MAP_FRAME
+    marker.header.stamp = stamp
+    marker.ns = ns
+    marker.id = marker_id
+    marker.action = Marker.DELETE
+    return marker
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run swarm_coordinator until shut down (Ctrl-C, SIGTERM or context shutdown)."""
+    # Single-threaded: planning in the check timer is short, the subscriptions store only.
+    spin_node('swarm_coordinator', SwarmCoordinatorNode, args)
+
+
+if __name__ == '__main__':
+    main()

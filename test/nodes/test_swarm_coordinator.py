@@ -1,0 +1,389 @@
+"""swarm_coordinator under real rclpy, in process: plan, progress, losses and re-plans, bad input.
+
+A probe plays three flight_control nodes (/uav0../uav2: status, pose, battery; it takes their
+mission/path and reports reached waypoints as a mission that flies them).
+"""
+
+import json
+import math
+import subprocess
+import time
+
+import pytest
+from shapely.geometry import box
+
+from uav_flood.core.coverage.progress import swath_geometry
+from uav_flood.core.errors import ConfigError
+from uav_flood.core.geo import GeoPoint, LocalFrame
+from uav_flood.testing import spin_until
+
+VEHICLES = ['uav0', 'uav1', 'uav2']
+ORIGIN = GeoPoint(47.397742, 8.545594, 488.0)
+AREA = box(20.0, 20.0, 320.0, 220.0)  # map ENU (m)
+ALTITUDE_M = 20.0
+TIMEOUT_S = 1.0
+
+
+class FleetProbe:
+    """Three fake flight_control nodes: publish status/pose/battery, take and fly paths."""
+
+    def __init__(self, node):
+        from diagnostic_msgs.msg import DiagnosticArray
+        from geometry_msgs.msg import PolygonStamped, PoseStamped
+        from nav_msgs.msg import Path
+        from sensor_msgs.msg import BatteryState
+        from visualization_msgs.msg import MarkerArray
+
+        from uav_flood.nodes import names
+
+        self.node = node
+        self.vehicles = {}
+        for i, name in enumerate(VEHICLES):
+            v = {
+                'path': [],
+                'paths': [],
+                'reached': -1,
+                'flown': [],
+                'state': 'none',
+                'mode': 'hold',
+                'failsafe': 'none',
+                'position': (0.0, -10.0 * i, 0.0),
+                'silent': False,
+                'status_pub': node.create_publisher(DiagnosticArray, f'/{name}/status', 10),
+                'pose_pub': node.create_publisher(PoseStamped, f'/{name}/pose', 10),
+                'battery_pub': node.create_publisher(BatteryState, f'/{name}/battery', 10),
+            }
+            node.create_subscription(
+                Path,
+                f'/{name}/mission/path',
+                lambda msg, n=name: self._on_path(n, msg),
+                names.MISSION_PATH.qos,
+            )
+            self.vehicles[name] = v
+        self.statuses = []
+        self.markers = []
+        node.create_subscription(DiagnosticArray, '/swarm/status', self.statuses.append, 10)
+        node.create_subscription(MarkerArray, '/swarm/markers', self.markers.append, 10)
+        self.aoi_pub = node.create_publisher(
+            PolygonStamped, '/swarm/area_of_interest', names.AREA_OF_INTEREST.qos
+        )
+        node.create_timer(0.1, self.tick)
+
+    def _on_path(self, name, msg):
+        v = self.vehicles[name]
+        if v['reached'] >= 0:
+            v['flown'].append(self._flown(v))
+        v['path'] = [(p.pose.position.x, p.pose.position.y, p.pose.position.z) for p in msg.poses]
+        v['paths'].append((time.monotonic(), v['path']))
+        v['reached'] = -1
+        v['state'] = 'uploaded'
+
+    def advance(self, name, metres):
+        """Fly `metres` further along the path (waypoint 0 is reached on the first call)."""
+        v = self.vehicles[name]
+        if not v['path'] or v['state'] == 'completed':
+            return
+        v['mode'] = 'mission'
+        v['state'] = 'active'
+        if v['reached'] < 0:
+            v['reached'], v['position'] = 0, v['path'][0]
+        left = metres
+        while left > 0.0 and v['reached'] < len(v['path']) - 1:
+            target = v['path'][v['reached'] + 1]
+            gap = math.dist(v['position'][:2], target[:2])
+            if gap <= left:
+                v['reached'] += 1
+                v['position'] = target
+                left -= gap
+            else:
+                f = left / gap
+                v['position'] = tuple(
+                    a + f * (b - a) for a, b in zip(v['position'], target, strict=True)
+                )
+                left = 0.0
+        if v['reached'] == len(v['path']) - 1:
+            v['state'] = 'completed'
+
+    def _flown(self, v):
+        line = [p[:2] for p in v['path'][: v['reached'] + 1]]
+        if v['reached'] >= 0 and v['state'] != 'completed':
+            line.append(v['position'][:2])
+        return line
+
+    def flown(self):
+        lines = []
+        for v in self.vehicles.values():
+            lines += v['flown']
+            if v['reached'] >= 0:
+                lines.append(self._flown(v))
+        return lines
+
+    def tick(self):
+        from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+        from geometry_msgs.msg import PoseStamped
+        from sensor_msgs.msg import BatteryState
+
+        stamp = self.node.get_clock().now().to_msg()
+        for name, v in self.vehicles.items():
+            if v['silent']:
+                continue
+            values = {
+                'connection': 'connected',
+                'link_age_s': '0.05',
+                'armed': 'true',
+                'flight_mode': v['mode'],
+                'landed_state': 'in air',
+                'battery_pct': '80.0',
+                'failsafe': v['failsafe'],
+                'mission_state': v['state'],
+                'mission_waypoint_current': str(v['reached'] + 1),
+                'mission_waypoint_total': str(len(v['path'])),
+                'mission_waypoints_reached': ','.join(str(w) for w in range(v['reached'] + 1)),
+                'last_refusal': '',
+            }
+            status = DiagnosticStatus(
+                name=f'/{name}/flight_control',
+                values=[KeyValue(key=k, value=val) for k, val in values.items()],
+            )
+            array = DiagnosticArray(status=[status])
+            array.header.stamp = stamp
+            v['status_pub'].publish(array)
+            pose = PoseStamped()
+            pose.header.stamp = stamp
+            pose.header.frame_id = 'map'
+            pos = pose.pose.position
+            pos.x, pos.y, pos.z = v['position']
+            pose.pose.orientation.w = 1.0
+            v['pose_pub'].publish(pose)
+            battery = BatteryState(percentage=0.8)
+            battery.header.stamp = stamp
+            v['battery_pub'].publish(battery)
+
+    def status(self):
+        if not self.statuses:
+            return {}
+        s = self.statuses[-1].status[0]
+        return {'level': s.level, 'message': s.message, **{kv.key: kv.value for kv in s.values}}
+
+
+def area_file(tmp_path, polygon=AREA):
+    frame = LocalFrame(ORIGIN)
+    ring = []
+    for x, y in polygon.exterior.coords:
+        p = frame.enu_to_point(x, y)
+        ring.append([p.lon_deg, p.lat_deg])
+    path = tmp_path / 'area.geojson'
+    path.write_text(json.dumps({'type': 'Polygon', 'coordinates': [ring]}))
+    return path
+
+
+def make_nodes(ros_context, executor, overrides=()):
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from uav_flood.nodes.swarm_coordinator import SwarmCoordinatorNode
+
+    params = [
+        Parameter('vehicles', value=VEHICLES),
+        Parameter('altitude_m', value=ALTITUDE_M),
+        Parameter('status_timeout_s', value=TIMEOUT_S),
+        Parameter('fleet_wait_s', value=5.0),
+        *overrides,
+    ]
+    node = SwarmCoordinatorNode(context=ros_context, parameter_overrides=params)
+    probe = FleetProbe(rclpy.create_node('fleet_probe', context=ros_context))
+    executor.add_node(node)
+    executor.add_node(probe.node)
+    return node, probe
+
+
+def coverage_of(lines, swath, extra=None):
+    covered = swath_geometry(lines, swath)
+    if extra is not None:
+        covered = covered.union(extra)
+    return covered.intersection(AREA).area / AREA.area
+
+
+def planned(executor, probe, timeout=10.0):
+    ok = spin_until(executor, lambda: all(v['paths'] for v in probe.vehicles.values()), timeout)
+    assert ok, f'no paths for every vehicle; status {probe.status()}'
+    assert spin_until(executor, lambda: 'swath_m' in probe.status(), 3.0)
+    return float(probe.status()['swath_m'])
+
+
+def wait_replan(executor, probe, survivors, since, timeout):
+    def arrived():
+        return all(probe.vehicles[n]['paths'][-1][0] > since for n in survivors)
+
+    assert spin_until(executor, arrived, timeout), f'no new paths; status {probe.status()}'
+    return max(probe.vehicles[n]['paths'][-1][0] for n in survivors) - since
+
+
+def test_plan_progress_loss_and_replan(ros_context, executor, tmp_path):
+    from rclpy.parameter import Parameter
+    from visualization_msgs.msg import Marker
+
+    node, probe = make_nodes(
+        ros_context, executor, [Parameter('area_file', value=str(area_file(tmp_path)))]
+    )
+    swath = planned(executor, probe)
+    paths = [v['path'] for v in probe.vehicles.values()]
+    assert all(p[0][2] == pytest.approx(ALTITUDE_M + 5.0 * i) for i, p in enumerate(paths))
+    assert coverage_of([[q[:2] for q in p] for p in paths], swath) >= 0.995
+
+    checks = []
+    for target in (0.2, 0.4):
+        while coverage_of(probe.flown(), swath) < target:
+            for name in VEHICLES:
+                probe.advance(name, 10.0)
+        expected = coverage_of(probe.flown(), swath) * 100.0
+
+        def matches(expected=expected):
+            value = probe.status().get('coverage_pct')
+            return value is not None and abs(float(value) - expected) < 2.0
+
+        assert spin_until(executor, matches, 3.0), (expected, probe.status())
+        checks.append(float(probe.status()['coverage_pct']))
+    assert checks[1] > checks[0] >= 15.0
+
+    probe.vehicles['uav1']['silent'] = True
+    silenced = time.monotonic()
+    elapsed = wait_replan(executor, probe, ['uav0', 'uav2'], silenced, TIMEOUT_S + 1.5)
+    assert elapsed <= TIMEOUT_S + 1.0
+    assert len(probe.vehicles['uav1']['paths']) == 1
+    assert node.last_replan_latency_ms < 1000.0
+
+    new = swath_geometry([[q[:2] for q in probe.vehicles[n]['path']] for n in ('uav0', 'uav2')],
+                         swath)  # fmt: skip
+    assert coverage_of(probe.flown(), swath, new) >= 0.995
+
+    def reported():
+        s = probe.status()
+        return s.get('replans') == '1' and s.get('uav1', '').startswith('lost: status silent')
+
+    assert spin_until(executor, reported, 2.5), probe.status()
+    assert probe.status()['last_replan_reason'].startswith('uav1 lost')
+
+    def deleted():
+        return {(m.ns, m.id) for m in probe.markers[-1].markers if m.action == Marker.DELETE}
+
+    assert spin_until(executor, lambda: deleted() == {('path', 1), ('part', 1)}, 2.5)
+    assert all(m.header.frame_id == 'map' for m in probe.markers[-1].markers)
+    last = {(m.ns, m.id): m for m in probe.markers[-1].markers if m.action == Marker.ADD}
+    assert {('area', 0), ('path', 0), ('path', 2), ('covered', 1)} <= set(last)
+    assert ('path', 1) not in last
+    assert last[('path', 0)].points[0].x == pytest.approx(probe.vehicles['uav0']['path'][0][0])
+
+
+@pytest.mark.parametrize(
+    ('victim', 'change', 'reason'),
+    [
+        ('uav2', {'mode': 'return', 'failsafe': 'energy reserve: returning to launch'}, 'energy'),
+        ('uav0', {'state': 'failed'}, 'mission failed'),
+    ],
+)
+def test_loss_by_battery_rtl_or_failure_replans(ros_context, executor, tmp_path, victim, change,
+                                                reason):  # fmt: skip
+    from rclpy.parameter import Parameter
+
+    node, probe = make_nodes(
+        ros_context, executor, [Parameter('area_file', value=str(area_file(tmp_path)))]
+    )
+    planned(executor, probe)
+    for name in VEHICLES:
+        probe.advance(name, 150.0)
+    assert spin_until(executor, lambda: float(probe.status().get('coverage_pct', 0)) > 5.0, 3.0)
+    probe.vehicles[victim].update(change)
+    start = time.monotonic()
+    survivors = [n for n in VEHICLES if n != victim]
+    assert wait_replan(executor, probe, survivors, start, 1.5) < 1.0
+    assert spin_until(executor, lambda: reason in probe.status().get(victim, ''), 2.5)
+    assert probe.status()['level'] == b'\x01'  # WARN: a drone is lost
+
+
+def test_area_on_the_topic_and_bad_areas(ros_context, executor):
+    from geometry_msgs.msg import Point32, PolygonStamped
+
+    node, probe = make_nodes(ros_context, executor)
+    assert spin_until(executor, lambda: 'waiting for the area' in probe.status().get('state', ''),
+                      3.0)  # fmt: skip
+
+    def polygon(points):
+        msg = PolygonStamped()
+        msg.header.frame_id = 'map'
+        msg.polygon.points = [Point32(x=float(x), y=float(y), z=0.0) for x, y in points]
+        return msg
+
+    probe.aoi_pub.publish(polygon([(0, 0), (100, 100), (100, 0), (0, 100)]))  # bow tie
+    assert spin_until(executor, lambda: probe.status().get('level') == b'\x02', 3.0)
+    assert 'area of interest refused' in probe.status()['message']
+    assert not any(v['paths'] for v in probe.vehicles.values())
+    probe.aoi_pub.publish(polygon(list(AREA.exterior.coords)[:-1]))
+    swath = planned(executor, probe)
+    assert spin_until(executor, lambda: probe.status().get('level') == b'\x00', 2.5)
+    paths = [[q[:2] for q in v['path']] for v in probe.vehicles.values()]
+    assert coverage_of(paths, swath) >= 0.995
+
+
+def test_bad_area_file_is_an_error_status_not_a_crash(ros_context, executor, tmp_path):
+    from rclpy.parameter import Parameter
+
+    bad = tmp_path / 'bad.geojson'
+    bad.write_text('{"type": "Polygon", "coordinates": [[[8.5, 47.3], [8.6, 47.3]')
+    node, probe = make_nodes(ros_context, executor, [Parameter('area_file', value=str(bad))])
+    assert spin_until(executor, lambda: len(probe.statuses) >= 2, 3.5)
+    status = probe.status()
+    assert status['level'] == b'\x02'
+    assert 'area file unusable' in status['message'] and 'bad.geojson' in status['message']
+    assert not any(v['paths'] for v in probe.vehicles.values())
+
+
+@pytest.mark.parametrize(
+    ('name', 'value', 'source'),
+    [
+        ('overlap', 0.95, 'planning parameters'),
+        ('vehicles', ['uav0', 'uav0'], 'vehicles'),
+        ('vehicles', ['uav 0'], 'vehicles'),
+        ('status_timeout_s', 0.0, 'status_timeout_s'),
+        ('altitude_m', 60, 'altitude_m'),
+        ('origin_lat_deg', 95.0, 'origin'),
+    ],
+)
+def test_bad_parameter_is_a_config_error(ros_context, name, value, source):
+    from rclpy.parameter import Parameter
+
+    from uav_flood.nodes.swarm_coordinator import SwarmCoordinatorNode
+
+    with pytest.raises(ConfigError) as info:
+        SwarmCoordinatorNode(
+            context=ros_context, parameter_overrides=[Parameter(name, value=value)]
+        )
+    assert source in str(info.value)
+
+
+def test_main_exits_2_with_one_line_on_bad_parameter(bin_dir, child_env):
+    result = subprocess.run(
+        [str(bin_dir / 'swarm_coordinator'), '--ros-args', '-p', 'overlap:=0.95'],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=child_env,
+    )
+    assert result.returncode == 2
+    assert 'Traceback' not in result.stderr + result.stdout
+    output = (result.stdout + result.stderr).strip().splitlines()
+    assert len(output) == 1
+    assert 'bad configuration: planning parameters: overlap' in output[0]
+
+
+def test_config_file_defaults_equal_the_declared_defaults():
+    from pathlib import Path
+
+    import yaml
+
+    from uav_flood.nodes.swarm_coordinator import PARAMETERS
+
+    root = Path(__file__).resolve().parents[2]
+    config = yaml.safe_load((root / 'config' / 'swarm_coordinator.yaml').read_text())
+    values = config['/**']['ros__parameters']
+    assert values == {name: default for name, (default, _) in PARAMETERS.items()}

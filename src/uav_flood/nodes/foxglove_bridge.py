@@ -1,0 +1,96 @@
+"""foxglove_bridge: the live view for browsers (docs/recording.md).
+
+Serves the mission's topics over the Foxglove SDK's WebSocket server as ROS 2 channels
+(schema encoding 'ros2msg', message encoding 'cdr'): Foxglove (app.foxglove.dev or the desktop
+app, "Open connection" ws://HOST:PORT) draws /flood_map, markers, paths, poses and camera
+images with no plugin. Topics are discovered and subscribed like the recorder's, raw (no
+decode). Start it by running this node (or adding it to a graph) when a live view is wanted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import foxglove
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.node import Node
+from rclpy.topic_endpoint_info import TopicEndpointInfo
+
+from uav_flood.core.errors import ConfigError
+from uav_flood.nodes.recorder import TopicDiscovery
+from uav_flood.nodes.spin import spin_node
+from uav_flood.recording.schema import message_definition
+
+#: Parameter defaults, equal to config/foxglove_bridge.yaml.
+DEFAULTS: dict[str, Any] = {
+    'host': '127.0.0.1',
+    'port': 8765,
+    'topics': [''],
+    'topic_regex': '',
+    'exclude_regex': '^/rosout$|^/parameter_events$',
+    'discovery_period_s': 1.0,
+}
+
+
+class FoxgloveBridgeNode(Node):
+    """Forwards discovered topics to a Foxglove WebSocket server as ros2msg/cdr channels."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        """Declare parameters, start the WebSocket server and discover topics."""
+        super().__init__('foxglove_bridge', **kwargs)
+        read_only = ParameterDescriptor(read_only=True)
+        for name, default in DEFAULTS.items():
+            self.declare_parameter(name, default, read_only)
+        port = int(self.get_parameter('port').value)
+        if not 0 <= port <= 65535:
+            raise ConfigError(f'port must be 0..65535, got {port}')
+        period = float(self.get_parameter('discovery_period_s').value)
+        if not period > 0.0:
+            raise ConfigError(f'discovery_period_s must be positive, got {period}')
+        # One context per node: channels of two bridges in one process stay apart.
+        self._foxglove_context = foxglove.Context()
+        self._channels: dict[str, foxglove.Channel] = {}
+        try:
+            self.server = foxglove.start_server(
+                name='uav_flood',
+                host=str(self.get_parameter('host').value),
+                port=port,
+                context=self._foxglove_context,
+            )
+        except Exception as exc:  # the SDK raises its own error types for bind failures
+            raise ConfigError(f'cannot start the Foxglove server on port {port}: {exc}') from exc
+        self.discovery = TopicDiscovery(
+            self,
+            list(self.get_parameter('topics').value),
+            str(self.get_parameter('topic_regex').value),
+            str(self.get_parameter('exclude_regex').value),
+            self._new_topic,
+            self._forward,
+        )
+        self.get_logger().info(
+            f'Foxglove live view on ws://{self.get_parameter("host").value}:{self.server.port}'
+        )
+        self.discovery.poll()
+        self.create_timer(period, self.discovery.poll)
+
+    def _new_topic(self, topic: str, type_name: str, infos: list[TopicEndpointInfo]) -> bool:
+        schema = foxglove.Schema(
+            name=type_name, encoding='ros2msg', data=message_definition(type_name).encode('utf-8')
+        )
+        self._channels[topic] = foxglove.Channel(
+            topic, schema=schema, message_encoding='cdr', context=self._foxglove_context
+        )
+        return True
+
+    def _forward(self, topic: str, data: bytes, now_ns: int) -> None:
+        self._channels[topic].log(data, log_time=now_ns)
+
+    def destroy_node(self) -> None:
+        """Stop the WebSocket server, then destroy the node."""
+        self.server.stop()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> None:
+    """Run the bridge until Ctrl-C or SIGTERM."""
+    spin_node('foxglove_bridge', FoxgloveBridgeNode, args)

@@ -62,6 +62,9 @@ setup(
             'sim_camera = uav_flood.nodes.sim_camera:main',
             'segmentation = uav_flood.nodes.segmentation:main',
             'swarm_coordinator = uav_flood.nodes.swarm_coordinator:main',
+            'flood_mapper = uav_flood.nodes.flood_mapper:main',
+            'recorder = uav_flood.nodes.recorder:main',
+            'foxglove_bridge = uav_flood.nodes.foxglove_bridge:main',
         ],
     },
 )

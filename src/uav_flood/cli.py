@@ -80,6 +80,20 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return plan_cli.run(args)
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Rebuild the flood map from an MCAP recording (see docs/recording.md)."""
+    from uav_flood import replay_cli
+
+    return replay_cli.run(args)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a flood map as GeoJSON, raster, figure and web page (see docs/flood_map.md)."""
+    from uav_flood import export_cli
+
+    return export_cli.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of `uav-flood` and its subcommands."""
     parser = argparse.ArgumentParser(
@@ -162,6 +176,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan_cli.add_arguments(plan)
     plan.set_defaults(func=cmd_plan)
+
+    from uav_flood import replay_cli
+
+    replay = sub.add_parser(
+        'replay',
+        help='rebuild the flood map from an MCAP recording',
+        description='Fuse every /uavN/flood_observation of FILE.mcap with the recorded '
+        "flood_mapper's fusion parameters (or the options), compare the map with the last "
+        'recorded /flood_map (identical / N cells differ) and write OUT/flood_map.npz (input '
+        'of `uav-flood export`) and OUT/replay.json. Exit 2 with one line on a missing or '
+        'corrupt file or one without observations. See docs/recording.md.',
+    )
+    replay_cli.add_arguments(replay)
+    replay.set_defaults(func=cmd_replay)
+
+    from uav_flood import export_cli
+
+    export = sub.add_parser(
+        'export',
+        help='export a flood map for responders and GIS',
+        description='Export a flood_mapper checkpoint: OUT/flood.geojson (flood polygons, '
+        'WGS84, area_m2 and mean_confidence), OUT/flood_grid.png + .pgw + .prj (georeferenced '
+        'raster), OUT/flood_map.png (figure) and OUT/map.html (self-contained page). Exit 2 '
+        'with one line on bad input. See docs/flood_map.md.',
+    )
+    export_cli.add_arguments(export)
+    export.set_defaults(func=cmd_export)
     return parser
 
 

@@ -87,24 +87,51 @@ def test_conflicts_are_resolved_by_evidence(sequence: list[int], expected_water:
         flood_map.apply(patch(3, 4, np.full((2, 2), value)))
     assert flood_map.water_mask().all() == expected_water
     assert not flood_map.water_mask().any() != expected_water
-    # The clamp at 3.5 makes the value depend on the order: replay it.
-    log_odds = 0.0
+    # Counts, not a running clamp: the value is that of the net evidence, whatever the order.
     step = math.log(0.85 / 0.15)
-    for value in sequence:
-        log_odds = min(3.5, max(-3.5, log_odds + (step if value == 100 else -step)))
+    net = sum(1 if value == 100 else -1 for value in sequence)
+    log_odds = min(3.5, max(-3.5, net * step))
     expected_p = 1.0 / (1.0 + math.exp(-log_odds))
     assert np.all(flood_map.to_occupancy().data == round(100 * expected_p))
     assert np.all(flood_map.observation_count() == 4)
 
 
-def test_clamp_lets_the_map_change_its_mind() -> None:
+def test_fusion_is_order_independent_bit_for_bit() -> None:
+    rng = np.random.default_rng(11)
+    truth = truth_grid(60)
+    patches = []
+    for k in range(12):
+        obs = noisy(truth, rng, systematic=k % 3 == 0)
+        patches.append(patch(-30 + 3 * k, -20 + 2 * (k % 5), obs))
+    reference = FloodMap()
+    for p in patches:
+        reference.apply(p)
+    for seed in range(6):
+        order = np.random.default_rng(seed).permutation(len(patches))
+        other = FloodMap()
+        for index in order:
+            other.apply(patches[int(index)])
+        assert other.bounds_cells == reference.bounds_cells
+        for mine, theirs in zip(other.evidence_counts(), reference.evidence_counts(), strict=True):
+            assert np.array_equal(mine, theirs)
+        assert other.log_odds().tobytes() == reference.log_odds().tobytes()
+        assert np.array_equal(other.to_occupancy().data, reference.to_occupancy().data)
+
+
+def test_saturated_cell_follows_the_net_evidence() -> None:
     flood_map = FloodMap()
     for _ in range(30):
         flood_map.apply(patch(0, 0, np.full((1, 1), 100)))
     assert flood_map.log_odds()[0, 0] == pytest.approx(3.5)
+    # Counts keep every observation: 3 dry ones do not outweigh 30 wet ones (no "forgetting").
     for _ in range(3):
         flood_map.apply(patch(0, 0, np.full((1, 1), 0)))
+    assert flood_map.water_mask()[0, 0]
+    for _ in range(28):
+        flood_map.apply(patch(0, 0, np.full((1, 1), 0)))
     assert not flood_map.water_mask()[0, 0]
+    water, dry = flood_map.evidence_counts()
+    assert (int(water[0, 0]), int(dry[0, 0])) == (30, 31)
 
 
 def test_unknown_cells_stay_unknown_and_outputs_cover_the_observed_box() -> None:

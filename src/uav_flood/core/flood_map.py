@@ -52,7 +52,7 @@ __all__ = [
 _LOG = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = 'uav_flood.flood_map'
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
 # An origin may be off the grid by this much (cells) and still count as aligned: float32
 # resolutions in OccupancyGrid (0.1 is 0.10000000149) must not be refused far from the origin.
 _ALIGN_TOL_CELLS = 1e-3
@@ -112,8 +112,11 @@ class FusionConfig:
     """The sensor model and the grid's size limits.
 
     An observation of water adds log(p_hit / p_false) to a cell's log-odds, one of dry adds
-    log((1 - p_hit) / (1 - p_false)); the sum is clamped to [-clamp, clamp] so a map that has
-    seen a cell many times can still change its mind when the flood moves.
+    log((1 - p_hit) / (1 - p_false)). The map keeps integer counts of water and dry observations
+    per cell and computes the log-odds from them when read, clamped to [-clamp, clamp]: the
+    result does not depend on the order of the observations (replay reproduces the live map bit
+    for bit), at the price that a saturated cell no longer changes its mind faster than the
+    evidence against it accumulates (see docs/flood_map.md).
 
     :param resolution_m: cell edge length (m); fixed for the map's life.
     :param p_hit: P(observe water | water).
@@ -189,20 +192,22 @@ class _Window:
 
     col0: int
     row0: int
-    log_odds: NDArray[np.float32]
-    count: NDArray[np.uint16]
+    water: NDArray[np.uint16]
+    dry: NDArray[np.uint16]
 
     @property
     def shape(self) -> tuple[int, int]:
-        return (int(self.log_odds.shape[0]), int(self.log_odds.shape[1]))
+        return (int(self.water.shape[0]), int(self.water.shape[1]))
 
 
 @dataclass
 class FloodMap:
     """A map-frame grid of flood log-odds that grows with the observed area.
 
-    Cells never observed keep count 0 and are unknown. Outputs cover the bounding box of every
-    observed cell (`bounds_cells`).
+    Each cell holds the number of water and of dry observations (uint16, saturating at 65535);
+    integer addition is commutative and associative, so any order of the same observations
+    gives the same arrays. Cells never observed keep count 0 and are unknown. Outputs cover the
+    bounding box of every observed cell (`bounds_cells`).
 
     :param config: the sensor model, resolution and maximum extent.
     """
@@ -214,14 +219,9 @@ class FloodMap:
     _window: _Window | None = field(default=None, init=False, repr=False)
     # Observed bounding box in global cells: (col0, row0, col1, row1), [0, 1) half-open.
     _seen: tuple[int, int, int, int] | None = field(default=None, init=False, repr=False)
-    _lut: NDArray[np.float32] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        """Build the lookup of log-odds increments by cell value (as uint8)."""
-        lut = np.zeros(256, dtype=np.float32)
-        lut[DRY] = self.config.dry_log_odds
-        lut[WATER] = self.config.water_log_odds
-        self._lut = lut
+        """Give every reject reason a count."""
         for reason in RejectReason:
             self.rejected.setdefault(reason.value, 0)
 
@@ -362,12 +362,10 @@ class FloodMap:
         height, width = codes.shape
         window = self._ensure(col0, row0, col0 + width, row0 + height)
         r, c = row0 - window.row0, col0 - window.col0
-        logs = window.log_odds[r : r + height, c : c + width]
-        logs += self._lut[codes]
-        limit = np.float32(self.config.clamp_log_odds)
-        np.clip(logs, -limit, limit, out=logs)
-        counts = window.count[r : r + height, c : c + width]
-        counts += observed & (counts < _COUNT_MAX)
+        water = window.water[r : r + height, c : c + width]
+        water += (codes == WATER) & (water < _COUNT_MAX)
+        dry = window.dry[r : r + height, c : c + width]
+        dry += (codes == DRY) & (dry < _COUNT_MAX)
         seen = (col0, row0, col0 + width, row0 + height)
         if self._seen is not None:
             seen = (
@@ -398,17 +396,15 @@ class FloodMap:
         else:
             new_c0, new_c1 = self._grow(col0, col0, col0, col1)
             new_r0, new_r1 = self._grow(row0, row0, row0, row1)
-        log_odds = np.zeros((new_r1 - new_r0, new_c1 - new_c0), dtype=np.float32)
-        count = np.zeros(log_odds.shape, dtype=np.uint16)
+        water = np.zeros((new_r1 - new_r0, new_c1 - new_c0), dtype=np.uint16)
+        dry = np.zeros(water.shape, dtype=np.uint16)
         if window is not None:
             rows, cols = window.shape
             r, c = window.row0 - new_r0, window.col0 - new_c0
-            log_odds[r : r + rows, c : c + cols] = window.log_odds
-            count[r : r + rows, c : c + cols] = window.count
-            _LOG.debug(
-                'flood map grown from %dx%d to %dx%d cells', cols, rows, *log_odds.shape[::-1]
-            )
-        self._window = _Window(new_c0, new_r0, log_odds, count)
+            water[r : r + rows, c : c + cols] = window.water
+            dry[r : r + rows, c : c + cols] = window.dry
+            _LOG.debug('flood map grown from %dx%d to %dx%d cells', cols, rows, *water.shape[::-1])
+        self._window = _Window(new_c0, new_r0, water, dry)
         return self._window
 
     def _grow(self, have0: int, have1: int, need0: int, need1: int) -> tuple[int, int]:
@@ -445,9 +441,20 @@ class FloodMap:
             raise FloodMapError(f'observed cells {self._seen} leave the extent of {config}')
         self.config = config
         self.__post_init__()
-        if self._window is not None:
-            limit = np.float32(config.clamp_log_odds)
-            np.clip(self._window.log_odds, -limit, limit, out=self._window.log_odds)
+
+    def copy(self) -> FloodMap:
+        """Return an independent copy (e.g. a snapshot to extract polygons on another thread)."""
+        other = FloodMap(
+            self.config,
+            observations_applied=self.observations_applied,
+            cells_observed=self.cells_observed,
+            rejected=dict(self.rejected),
+        )
+        if self._window is not None and self._seen is not None:
+            water, dry = self._counts()
+            other._window = _Window(self._seen[0], self._seen[1], water.copy(), dry.copy())
+            other._seen = self._seen
+        return other
 
     # ---- outputs -----------------------------------------------------------------------------
 
@@ -461,17 +468,30 @@ class FloodMap:
         """Return the memory held by the grid arrays (bytes)."""
         if self._window is None:
             return 0
-        return int(self._window.log_odds.nbytes + self._window.count.nbytes)
+        return int(self._window.water.nbytes + self._window.dry.nbytes)
 
-    def _view(self) -> tuple[NDArray[np.float32], NDArray[np.uint16]]:
-        """Return log-odds and counts over the observed bounding box (views, not copies)."""
+    def _counts(self) -> tuple[NDArray[np.uint16], NDArray[np.uint16]]:
+        """Return water and dry counts over the observed bounding box (views, not copies)."""
         if self._window is None or self._seen is None:
-            return np.zeros((0, 0), np.float32), np.zeros((0, 0), np.uint16)
+            return np.zeros((0, 0), np.uint16), np.zeros((0, 0), np.uint16)
         c0, r0, c1, r1 = self._seen
         w = self._window
         rows = slice(r0 - w.row0, r1 - w.row0)
         cols = slice(c0 - w.col0, c1 - w.col0)
-        return w.log_odds[rows, cols], w.count[rows, cols]
+        return w.water[rows, cols], w.dry[rows, cols]
+
+    def _view(self) -> tuple[NDArray[np.float32], NDArray[np.uint16]]:
+        """Return the clamped log-odds and observation counts over the observed bounding box.
+
+        Computed from the integer counts in float64, then rounded once to float32: the same
+        counts always give the same values.
+        """
+        water, dry = self._counts()
+        config = self.config
+        logs = water * config.water_log_odds + dry * config.dry_log_odds
+        np.clip(logs, -config.clamp_log_odds, config.clamp_log_odds, out=logs)
+        counts = np.minimum(water.astype(np.int32) + dry, _COUNT_MAX).astype(np.uint16)
+        return logs.astype(np.float32), counts
 
     def _origin(self) -> tuple[float, float]:
         if self._seen is None:
@@ -479,12 +499,17 @@ class FloodMap:
         return self._seen[0] * self.resolution_m, self._seen[1] * self.resolution_m
 
     def log_odds(self) -> NDArray[np.float32]:
-        """Return a copy of the log-odds over the observed bounding box (rows from the south)."""
-        return self._view()[0].copy()
+        """Return the clamped log-odds over the observed bounding box (rows from the south)."""
+        return self._view()[0]
 
     def observation_count(self) -> NDArray[np.uint16]:
-        """Return a copy of the per-cell observation counts (saturating at 65535)."""
-        return self._view()[1].copy()
+        """Return the per-cell observation counts (saturating at 65535)."""
+        return self._view()[1]
+
+    def evidence_counts(self) -> tuple[NDArray[np.uint16], NDArray[np.uint16]]:
+        """Return copies of the water and dry observation counts per cell (bounding box)."""
+        water, dry = self._counts()
+        return water.copy(), dry.copy()
 
     def probability(self) -> NDArray[np.float32]:
         """Return P(water) over the observed bounding box; 0.5 where never observed."""
@@ -633,7 +658,7 @@ class FloodMap:
         :param compress: deflate the arrays (smaller, slower).
         """
         target = Path(path)
-        logs, counts = self._view()
+        water, dry = self._counts()
         header = {
             'format': CHECKPOINT_FORMAT,
             'version': CHECKPOINT_VERSION,
@@ -644,7 +669,7 @@ class FloodMap:
             'clamp_log_odds': self.config.clamp_log_odds,
             'max_extent_m': self.config.max_extent_m,
             'bounds_cells': list(self._seen) if self._seen is not None else None,
-            'shape': list(logs.shape),
+            'shape': list(water.shape),
             'observations_applied': self.observations_applied,
             'cells_observed': self.cells_observed,
             'rejected': dict(self.rejected),
@@ -654,8 +679,8 @@ class FloodMap:
         save(
             buffer,
             header=np.frombuffer(json.dumps(header).encode('utf-8'), dtype=np.uint8),
-            log_odds=np.ascontiguousarray(logs),
-            count=np.ascontiguousarray(counts),
+            water=np.ascontiguousarray(water),
+            dry=np.ascontiguousarray(dry),
         )
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(prefix=f'.{target.name}.', suffix='.tmp', dir=target.parent)
@@ -685,11 +710,11 @@ class FloodMap:
         try:
             with np.load(source, allow_pickle=False) as archive:
                 names = set(archive.files)
-                if not {'header', 'log_odds', 'count'} <= names:
+                if not {'header', 'water', 'dry'} <= names:
                     raise CheckpointError(source, f'missing arrays; has {sorted(names)}')
                 header = json.loads(archive['header'].tobytes().decode('utf-8'))
-                logs = archive['log_odds']
-                counts = archive['count']
+                water = archive['water']
+                dry = archive['dry']
         except CheckpointError:
             raise
         except (
@@ -704,11 +729,11 @@ class FloodMap:
             raise CheckpointError(
                 source, f'unreadable ({type(error).__name__}: {error})'
             ) from None
-        return cls._from_checkpoint(source, header, logs, counts)
+        return cls._from_checkpoint(source, header, water, dry)
 
     @classmethod
     def _from_checkpoint(
-        cls, source: Path, header: Any, logs: NDArray[Any], counts: NDArray[Any]
+        cls, source: Path, header: Any, water: NDArray[Any], dry: NDArray[Any]
     ) -> FloodMap:
         if not isinstance(header, dict) or header.get('format') != CHECKPOINT_FORMAT:
             raise CheckpointError(source, f'not a {CHECKPOINT_FORMAT} checkpoint')
@@ -736,11 +761,11 @@ class FloodMap:
             )
         except (KeyError, TypeError, ValueError, FloodMapError) as error:
             raise CheckpointError(source, f'bad header ({error})') from None
-        if logs.dtype != np.float32 or counts.dtype != np.uint16:
-            raise CheckpointError(source, f'array types {logs.dtype}, {counts.dtype}')
-        if logs.shape != shape or counts.shape != shape or len(shape) != 2:
+        if water.dtype != np.uint16 or dry.dtype != np.uint16:
+            raise CheckpointError(source, f'array types {water.dtype}, {dry.dtype}')
+        if water.shape != shape or dry.shape != shape or len(shape) != 2:
             raise CheckpointError(
-                source, f'array shapes {logs.shape}, {counts.shape}; header says {shape}'
+                source, f'array shapes {water.shape}, {dry.shape}; header says {shape}'
             )
         if bounds is None:
             if shape != (0, 0):
@@ -752,9 +777,7 @@ class FloodMap:
         low, high = config.extent_cells
         if min(c0, r0) < low or max(c1, r1) > high:
             raise CheckpointError(source, f'bounds {bounds} leave the extent')
-        if not np.all(np.isfinite(logs)) or np.any(np.abs(logs) > config.clamp_log_odds):
-            raise CheckpointError(source, 'log-odds not finite or beyond the clamp')
-        flood_map._window = _Window(c0, r0, logs.copy(), counts.copy())
+        flood_map._window = _Window(c0, r0, water.copy(), dry.copy())
         flood_map._seen = (c0, r0, c1, r1)
         return flood_map
 

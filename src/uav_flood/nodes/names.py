@@ -124,3 +124,13 @@ SWARM_MARKERS = Topic('/swarm/markers', LATCHED_QOS)
 #: swarm_coordinator: coverage done, time left, per-drone state (diagnostic_msgs/DiagnosticArray,
 #: 1 Hz).
 SWARM_STATUS = Topic('/swarm/status', STATE_QOS)
+
+#: flood_mapper: the fused flood map (nav_msgs/OccupancyGrid in MAP_FRAME: -1 unknown, else
+#: round(100 P(water)); latched so RViz started late sees it).
+FLOOD_MAP = Topic('/flood_map', LATCHED_QOS)
+#: flood_mapper: flood polygon outlines with their areas and the drone tracks
+#: (visualization_msgs/MarkerArray in MAP_FRAME, latched).
+FLOOD_MAP_MARKERS = Topic('/flood_map/markers', LATCHED_QOS)
+#: flood_mapper: observations applied and refused, cells known, water area, checkpoint age
+#: (diagnostic_msgs/DiagnosticArray, 1 Hz).
+FLOOD_MAP_STATUS = Topic('/flood_map/status', STATE_QOS)

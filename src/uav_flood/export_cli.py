@@ -1,0 +1,342 @@
+"""`uav-flood export`: turn a flood map into files for responders and GIS.
+
+Input: a flood_mapper checkpoint (.npz; another source that yields a core FloodMap, such as a
+replayed recording, plugs in at `load_map`), the mission origin (--origin LAT,LON,ALT) and
+optionally drone tracks (--tracks, default the checkpoint's <name>.tracks.json if present).
+Writes, in --out:
+
+- ``flood.geojson``: flood polygons in WGS84 (RFC 7946), properties area_m2, mean_confidence;
+- ``flood_grid.png`` + ``flood_grid.pgw`` (world file) + ``flood_grid.prj``: the grid as a
+  georeferenced raster in the map frame's own CRS (azimuthal equidistant about the origin, m):
+  0..100 = P(water) in %, 255 = unknown;
+- ``flood_map.png``: a figure for people: water, dry and unknown, tracks, scale bar, north arrow,
+  title and legend;
+- ``map.html``: one self-contained page (the figure embedded, polygons in SVG, no network).
+
+Exit 0 on success, 2 with one line on stderr for bad input (see docs/flood_map.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime
+import html
+import json
+import math
+from pathlib import Path
+import sys
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+import pyproj
+
+from uav_flood.core.errors import UavFloodError
+from uav_flood.core.flood_map import CheckpointError, FloodMap, FloodPolygon
+from uav_flood.core.geo import GeoPoint, LocalFrame
+
+#: Figure colours (BGR): water, dry, unknown, outline, tracks.
+WATER_BGR = (200, 110, 20)
+DRY_BGR = (150, 215, 170)
+UNKNOWN_BGR = (215, 215, 215)
+OUTLINE_BGR = (120, 40, 0)
+TRACK_BGR = [(14, 127, 255), (40, 39, 214), (189, 103, 148), (34, 189, 188)]
+#: Raster value of unknown cells.
+RASTER_UNKNOWN = 255
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of `uav-flood export` to `parser`."""
+    parser.add_argument('input', metavar='MAP.npz', help='flood_mapper checkpoint file')
+    parser.add_argument(
+        '--origin', required=True, metavar='LAT,LON,ALT', help='mission origin (deg, deg, m)'
+    )
+    parser.add_argument('--out', required=True, metavar='DIR', help='output folder (created)')
+    parser.add_argument(
+        '--tracks',
+        metavar='TRACKS.json',
+        help="drone tracks (default: the checkpoint's <name>.tracks.json when present)",
+    )
+    parser.add_argument(
+        '--threshold', type=float, default=0.5, help='P(water) above which a cell is water'
+    )
+    parser.add_argument(
+        '--min-area', type=float, default=10.0, metavar='M2', help='smallest polygon (m2)'
+    )
+    parser.add_argument('--title', default='Flood map', help='figure and page title')
+
+
+def load_map(path: Path) -> FloodMap:
+    """Return the flood map in path (a checkpoint; the seam for other sources).
+
+    :raises UavFloodError: when the file is missing or unreadable.
+    """
+    try:
+        return FloodMap.load(path)
+    except FileNotFoundError:
+        raise UavFloodError(f'no such file: {path}') from None
+    except CheckpointError as exc:
+        raise UavFloodError(str(exc)) from None
+
+
+def load_tracks(path: Path) -> dict[str, list[tuple[float, float]]]:
+    """Read a tracks file ({"tracks": {name: [[east, north, up], ...]}}, map ENU m).
+
+    :raises UavFloodError: when it is unreadable.
+    """
+    try:
+        raw = json.loads(path.read_text(encoding='utf-8'))['tracks']
+        return {str(k): [(float(p[0]), float(p[1])) for p in v] for k, v in raw.items()}
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        raise UavFloodError(f'tracks {path}: unreadable ({exc})') from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export the map; return the exit code."""
+    try:
+        origin = GeoPoint.parse(args.origin)
+        source = Path(args.input)
+        flood_map = load_map(source)
+        if flood_map.bounds_cells is None:
+            raise UavFloodError(f'{source}: the map is empty (no observation yet)')
+        if not 0.0 <= args.threshold < 1.0:
+            raise UavFloodError(f'--threshold must be in [0, 1), got {args.threshold}')
+        tracks_file = (
+            Path(args.tracks) if args.tracks else source.with_name(source.name + '.tracks.json')
+        )
+        tracks = load_tracks(tracks_file) if args.tracks or tracks_file.exists() else {}
+        out = Path(args.out)
+        written = export(flood_map, origin, out, tracks, args.threshold, args.min_area, args.title)
+    except UavFloodError as exc:
+        print(f'uav-flood export: error: {exc}', file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f'uav-flood export: error: cannot write: {exc}', file=sys.stderr)
+        return 2
+    for path in written:
+        print(f'wrote {path}')
+    return 0
+
+
+def export(
+    flood_map: FloodMap,
+    origin: GeoPoint,
+    out: Path,
+    tracks: dict[str, list[tuple[float, float]]],
+    threshold: float = 0.5,
+    min_area_m2: float = 10.0,
+    title: str = 'Flood map',
+) -> list[Path]:
+    """Write every output file to out; return their paths.
+
+    :param flood_map: the map (map ENU about origin).
+    :param origin: the mission origin: map (0, 0, 0).
+    :param out: the output folder (created).
+    :param tracks: drone name -> track points (m, map ENU).
+    :param threshold: P(water) above which a cell is water.
+    :param min_area_m2: smallest flood polygon written (m2).
+    :param title: figure and page title.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    frame = LocalFrame(origin)
+    polygons = flood_map.flood_polygons(threshold, min_area_m2=min_area_m2)
+    geojson = out / 'flood.geojson'
+    geojson.write_text(json.dumps(to_geojson(polygons, frame), indent=1), encoding='utf-8')
+    raster = write_raster(flood_map, origin, out / 'flood_grid.png')
+    figure, geometry = render_figure(flood_map, polygons, tracks, threshold, title)
+    png = out / 'flood_map.png'
+    if not cv2.imwrite(str(png), figure):
+        raise OSError(f'OpenCV could not write {png}')
+    page = out / 'map.html'
+    page.write_text(html_page(png.read_bytes(), polygons, geometry, title), encoding='utf-8')
+    return [geojson, *raster, png, page]
+
+
+def to_geojson(polygons: list[FloodPolygon], frame: LocalFrame) -> dict[str, Any]:
+    """Return the polygons as an RFC 7946 FeatureCollection (lon, lat; outer rings CCW)."""
+
+    def ring(coords: Any, ccw: bool) -> list[list[float]]:
+        xy = np.asarray(coords, dtype=np.float64)
+        # Shoelace sign: > 0 is counter-clockwise in ENU (and in lon/lat).
+        area = float(np.sum(xy[:-1, 0] * xy[1:, 1] - xy[1:, 0] * xy[:-1, 1]))
+        if (area > 0) != ccw:
+            xy = xy[::-1]
+        lat, lon, _ = frame.to_geodetic(xy[:, 0], xy[:, 1])
+        return [[round(float(a), 8), round(float(b), 8)] for a, b in zip(lon, lat, strict=True)]
+
+    features = []
+    for flood in polygons:
+        rings = [ring(flood.polygon.exterior.coords, True)]
+        rings += [ring(hole.coords, False) for hole in flood.polygon.interiors]
+        features.append(
+            {
+                'type': 'Feature',
+                'geometry': {'type': 'Polygon', 'coordinates': rings},
+                'properties': {
+                    'area_m2': round(flood.area_m2, 2),
+                    'mean_confidence': round(flood.mean_confidence, 4),
+                },
+            }
+        )
+    return {'type': 'FeatureCollection', 'features': features}
+
+
+def write_raster(flood_map: FloodMap, origin: GeoPoint, path: Path) -> list[Path]:
+    """Write the grid as PNG + world file + .prj; return the three paths.
+
+    North up: image row 0 is the northern row. Values 0..100 are P(water) in %, 255 unknown.
+    """
+    occupancy = flood_map.to_occupancy()
+    grid = np.asarray(occupancy.data, dtype=np.int16).reshape(occupancy.height, occupancy.width)
+    image = np.where(grid < 0, RASTER_UNKNOWN, grid).astype(np.uint8)[::-1]
+    if not cv2.imwrite(str(path), image):
+        raise OSError(f'OpenCV could not write {path}')
+    res = occupancy.resolution_m
+    north_top = occupancy.origin_north + occupancy.height * res
+    # World file: pixel size x, rotation, rotation, -pixel size y, centre of the top-left pixel.
+    world = path.with_suffix('.pgw')
+    world.write_text(
+        f'{res!r}\n0.0\n0.0\n{-res!r}\n{occupancy.origin_east + res / 2!r}\n'
+        f'{north_top - res / 2!r}\n',
+        encoding='ascii',
+    )
+    crs = pyproj.CRS.from_proj4(
+        f'+proj=aeqd +lat_0={origin.lat_deg!r} +lon_0={origin.lon_deg!r} '
+        '+x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs'
+    )
+    prj = path.with_suffix('.prj')
+    prj.write_text(crs.to_wkt('WKT1_ESRI'), encoding='ascii')
+    return [path, world, prj]
+
+
+def render_figure(
+    flood_map: FloodMap,
+    polygons: list[FloodPolygon],
+    tracks: dict[str, list[tuple[float, float]]],
+    threshold: float,
+    title: str,
+    max_side_px: int = 1000,
+) -> tuple[NDArray[np.uint8], dict[str, float]]:
+    """Draw the map for people; return the BGR image and its geometry (for the SVG overlay).
+
+    The geometry maps map ENU (m) to figure pixels: x = x0 + (east - east0) * scale,
+    y = y0 + (north1 - north) * scale.
+    """
+    occupancy = flood_map.to_occupancy()
+    res = occupancy.resolution_m
+    rows, cols = occupancy.height, occupancy.width
+    scale = min(max_side_px / max(rows, cols), 20.0) / res  # px per m
+    width_px, height_px = max(1, round(cols * res * scale)), max(1, round(rows * res * scale))
+    margin, header, footer = 20, 60, 70
+    canvas = np.full((header + height_px + footer, width_px + 2 * margin, 3), 255, np.uint8)
+    known = flood_map.seen()[::-1]
+    water = flood_map.water_mask(threshold)[::-1]
+    cells = np.empty((rows, cols, 3), np.uint8)
+    cells[:] = UNKNOWN_BGR
+    cells[known & ~water] = DRY_BGR
+    cells[water] = WATER_BGR
+    canvas[header : header + height_px, margin : margin + width_px] = cv2.resize(
+        cells, (width_px, height_px), interpolation=cv2.INTER_NEAREST
+    )
+    east0 = occupancy.origin_east
+    north1 = occupancy.origin_north + rows * res
+    geometry = {'x0': margin, 'y0': header, 'east0': east0, 'north1': north1, 'scale': scale}
+
+    def pixels(xy: Any) -> NDArray[np.int32]:
+        pts = np.asarray(xy, dtype=np.float64)[:, :2]
+        x = margin + (pts[:, 0] - east0) * scale
+        y = header + (north1 - pts[:, 1]) * scale
+        return np.round(np.stack([x, y], axis=1)).astype(np.int32)
+
+    for flood in polygons:
+        for ring in (flood.polygon.exterior, *flood.polygon.interiors):
+            cv2.polylines(canvas, [pixels(ring.coords)], True, OUTLINE_BGR, 2, cv2.LINE_AA)
+    for i, (_name, track) in enumerate(sorted(tracks.items())):
+        if len(track) >= 2:
+            colour = TRACK_BGR[i % len(TRACK_BGR)]
+            cv2.polylines(canvas, [pixels(track)], False, colour, 2, cv2.LINE_AA)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    water_m2 = sum(p.area_m2 for p in polygons)
+    stamp = datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')
+    cv2.putText(canvas, title, (margin, 28), font, 0.8, (0, 0, 0), 2, cv2.LINE_AA)
+    cv2.putText(
+        canvas,
+        f'{water_m2:,.0f} m2 of water in {len(polygons)} region(s); {stamp}',
+        (margin, 50),
+        font,
+        0.45,
+        (60, 60, 60),
+        1,
+        cv2.LINE_AA,
+    )
+    _scale_bar(canvas, scale, margin, header + height_px + 40)
+    _legend(canvas, margin + 200, header + height_px + 25, bool(tracks))
+    _north_arrow(canvas, canvas.shape[1] - margin - 20, header + 10)
+    return canvas, geometry
+
+
+def _scale_bar(canvas: NDArray[np.uint8], px_per_m: float, x: int, y: int) -> None:
+    target_m = 150.0 / px_per_m
+    step = 10 ** math.floor(math.log10(target_m))
+    length_m = max(s * step for s in (1, 2, 5) if s * step <= target_m)
+    length_px = round(length_m * px_per_m)
+    cv2.rectangle(canvas, (x, y), (x + length_px, y + 6), (0, 0, 0), -1)
+    cv2.rectangle(canvas, (x + length_px // 2, y + 1), (x + length_px - 1, y + 5), (255,) * 3, -1)
+    label = f'{length_m:g} m'
+    cv2.putText(canvas, label, (x, y - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1)
+
+
+def _legend(canvas: NDArray[np.uint8], x: int, y: int, tracks: bool) -> None:
+    items = [('water', WATER_BGR), ('dry', DRY_BGR), ('unknown', UNKNOWN_BGR)]
+    if tracks:
+        items.append(('drone track', TRACK_BGR[0]))
+    for name, colour in items:
+        cv2.rectangle(canvas, (x, y), (x + 16, y + 16), colour, -1)
+        cv2.rectangle(canvas, (x, y), (x + 16, y + 16), (80, 80, 80), 1)
+        cv2.putText(canvas, name, (x + 22, y + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1)
+        x += 40 + 9 * len(name)
+
+
+def _north_arrow(canvas: NDArray[np.uint8], x: int, y: int) -> None:
+    points = np.array([[x, y], [x - 10, y + 30], [x, y + 22], [x + 10, y + 30]], np.int32)
+    cv2.fillPoly(canvas, [points], (0, 0, 0), cv2.LINE_AA)
+    cv2.putText(canvas, 'N', (x - 6, y + 48), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 2)
+
+
+def html_page(
+    png: bytes, polygons: list[FloodPolygon], geometry: dict[str, float], title: str
+) -> str:
+    """Return a self-contained page: the figure as base64 with the outlines in SVG on top."""
+    image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise OSError('the figure PNG does not decode')
+    height, width = image.shape[:2]
+    paths = []
+    for k, flood in enumerate(polygons):
+        rings = []
+        for ring in (flood.polygon.exterior, *flood.polygon.interiors):
+            xy = np.asarray(ring.coords)
+            x = geometry['x0'] + (xy[:, 0] - geometry['east0']) * geometry['scale']
+            y = geometry['y0'] + (geometry['north1'] - xy[:, 1]) * geometry['scale']
+            rings.append('M' + ' L'.join(f'{a:.1f},{b:.1f}' for a, b in zip(x, y, strict=True)))
+        label = f'region {k + 1}: {flood.area_m2:,.0f} m2, {flood.mean_confidence:.0%} confidence'
+        paths.append(
+            f'<path d="{" ".join(rings)} Z" fill-rule="evenodd"><title>{html.escape(label)}'
+            '</title></path>'
+        )
+    data = base64.b64encode(png).decode('ascii')
+    safe = html.escape(title)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{safe}</title>
+<style>body{{margin:0;font-family:sans-serif;background:#fff}}
+#map{{position:relative;width:{width}px;height:{height}px}}
+#map img,#map svg{{position:absolute;left:0;top:0}}
+svg path{{fill:rgba(20,110,200,0.0);stroke:#00287a;stroke-width:2}}
+svg path:hover{{fill:rgba(255,200,0,0.35)}}</style></head>
+<body><div id="map"><img alt="{safe}" width="{width}" height="{height}"
+src="data:image/png;base64,{data}">
+<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}">{''.join(paths)}</svg>
+</div></body></html>
+"""

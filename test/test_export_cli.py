@@ -1,0 +1,95 @@
+"""`uav-flood export`: GeoJSON in WGS84, georeferenced raster, figure, page; bad input exit 2."""
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from shapely.geometry import shape
+
+from uav_flood.cli import main
+from uav_flood.core.flood_map import FloodMap
+from uav_flood.core.geo import GeoPoint, LocalFrame
+from uav_flood.core.georef import GridPatch
+
+ORIGIN = GeoPoint(47.397742, 8.545594, 488.0)
+
+
+def make_checkpoint(tmp_path: Path) -> Path:
+    """Return a checkpoint: an 80 m x 50 m lake with a 10 m island, inside a 150 m x 100 m area."""
+    flood_map = FloodMap()
+    data = np.zeros((200, 300), np.int8)
+    data[50:150, 40:200] = 100
+    data[90:110, 90:110] = 0
+    for _ in range(3):
+        flood_map.apply(GridPatch(-50.0, -30.0, 0.5, 300, 200, data))
+    path = flood_map.save(tmp_path / 'map.npz')
+    tracks = {'tracks': {'uav0': [[-40.0, -20.0, 30.0], [90.0, 60.0, 30.0]]}}
+    (tmp_path / 'map.npz.tracks.json').write_text(json.dumps(tracks))
+    return path
+
+
+def test_export_writes_every_file_georeferenced(tmp_path, capsys):
+    path = make_checkpoint(tmp_path)
+    out = tmp_path / 'out'
+    assert (
+        main(['export', str(path), '--origin', '47.397742,8.545594,488', '--out', str(out)]) == 0
+    )
+    assert 'map.html' in capsys.readouterr().out
+    collection = json.loads((out / 'flood.geojson').read_text())
+    (feature,) = collection['features']
+    assert feature['properties']['area_m2'] == pytest.approx(80 * 50 - 10 * 10)
+    assert feature['properties']['mean_confidence'] > 0.95
+    rings = feature['geometry']['coordinates']
+    assert len(rings) == 2  # the island is a hole
+    frame = LocalFrame(ORIGIN)
+    lon, lat = np.asarray(rings[0]).T
+    east, north, _ = frame.to_enu(lat, lon)
+    assert east.min() == pytest.approx(-30.0, abs=0.01)
+    assert east.max() == pytest.approx(50.0, abs=0.01)
+    assert north.min() == pytest.approx(-5.0, abs=0.01) and north.max() == pytest.approx(
+        45.0, abs=0.01
+    )
+    assert shape(feature['geometry']).exterior.is_ccw  # RFC 7946 right-hand rule
+    # Raster: north up, world file maps pixel centres to map ENU metres; 255 unknown.
+    raster = cv2.imread(str(out / 'flood_grid.png'), cv2.IMREAD_UNCHANGED)
+    assert raster.shape == (200, 300) and raster.dtype == np.uint8
+    a, _, _, e, c, f = (float(v) for v in (out / 'flood_grid.pgw').read_text().split())
+    assert (a, e, c, f) == (0.5, -0.5, -49.75, 69.75)
+    col, row = round((10.0 - c) / a), round((20.0 - f) / e)  # (10, 20) m ENU: lake
+    assert raster[row, col] > 90
+    col, row = round((-45.0 - c) / a), round((60.0 - f) / e)  # dry corner
+    assert raster[row, col] < 10
+    assert 'Azimuthal_Equidistant' in (out / 'flood_grid.prj').read_text()
+    figure = cv2.imread(str(out / 'flood_map.png'))
+    assert figure is not None and figure.shape[1] >= 900
+    page = (out / 'map.html').read_text()
+    assert 'data:image/png;base64,' in page and '<path d="M' in page and 'http' not in page
+
+
+def test_tracks_are_drawn(tmp_path):
+    from uav_flood.export_cli import TRACK_BGR
+
+    path = make_checkpoint(tmp_path)
+    out = tmp_path / 'out'
+    assert main(['export', str(path), '--origin', '47.4,8.5,0', '--out', str(out)]) == 0
+    figure = cv2.imread(str(out / 'flood_map.png'))
+    assert np.count_nonzero(np.all(figure == TRACK_BGR[0], axis=2)) > 100
+
+
+@pytest.mark.parametrize('how', ['missing', 'corrupt', 'bad_origin', 'empty'])
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys, how):
+    path = tmp_path / 'map.npz'
+    origin = '47.4,8.5,0'
+    if how == 'corrupt':
+        path.write_bytes(b'not a checkpoint')
+    elif how == 'bad_origin':
+        make_checkpoint(tmp_path)
+        origin = '147.4,8.5'
+    elif how == 'empty':
+        FloodMap().save(path)
+    code = main(['export', str(path), '--origin', origin, '--out', str(tmp_path / 'o')])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith('uav-flood export: error:') and err.count('\n') == 1

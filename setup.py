@@ -65,6 +65,8 @@ setup(
             'flood_mapper = uav_flood.nodes.flood_mapper:main',
             'recorder = uav_flood.nodes.recorder:main',
             'foxglove_bridge = uav_flood.nodes.foxglove_bridge:main',
+            'edge_server = uav_flood.nodes.edge_server:main',
+            'link_emulator = uav_flood.nodes.link_emulator:main',
         ],
     },
 )

@@ -134,3 +134,28 @@ FLOOD_MAP_MARKERS = Topic('/flood_map/markers', LATCHED_QOS)
 #: flood_mapper: observations applied and refused, cells known, water area, checkpoint age
 #: (diagnostic_msgs/DiagnosticArray, 1 Hz).
 FLOOD_MAP_STATUS = Topic('/flood_map/status', STATE_QOS)
+
+#: Edge offloading (docs/offloading.md): frames and masks between a drone and the ground edge
+#: server are sensor_msgs/CompressedImage (JPEG in, PNG mask or a refusal out); the header stamp
+#: is the frame's and correlates request and result. Reliable: a lost request costs a timeout.
+EDGE_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=10,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
+#: Drone (or link emulator) -> edge_server: frames to segment.
+EDGE_REQUEST = Topic('edge/request', EDGE_QOS)
+#: edge_server -> drone (or link emulator): masks (format 'mono8; png compressed; ...') or
+#: refusals (format 'refused: <reason>', no data).
+EDGE_RESULT = Topic('edge/result', EDGE_QOS)
+#: With the link emulator between them: drone -> emulator (relayed to EDGE_REQUEST) ...
+EDGE_UPLINK = Topic('edge/uplink', EDGE_QOS)
+#: ... and emulator -> drone (relayed from EDGE_RESULT).
+EDGE_DOWNLINK = Topic('edge/downlink', EDGE_QOS)
+#: edge_server: its load for the drones' policies and the operator (DiagnosticArray, ~2 Hz:
+#: queue_length, service_ms_mean, refusals by reason, frames_per_s).
+EDGE_STATUS = Topic('/edge/status', STATE_QOS)
+#: link_emulator: messages relayed, dropped by reason and mean delay per vehicle and direction
+#: (DiagnosticArray, 1 Hz).
+EDGE_LINK_STATUS = Topic('/edge/link_status', STATE_QOS)

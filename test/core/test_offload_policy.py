@@ -1,0 +1,198 @@
+"""core.offload: the per-frame policy on synthetic traces, its estimators and result formats."""
+
+import heapq
+import math
+
+import pytest
+
+from uav_flood.core.errors import ConfigError
+from uav_flood.core.offload import (
+    NetworkEstimator,
+    OffloadPolicy,
+    parse_result_format,
+    PolicyConfig,
+    refusal_format,
+    result_format,
+    ResultInfo,
+)
+
+FRAME_BYTES = 60_000
+MASK_BYTES = 8_000
+LOCAL_S = 0.2
+
+
+class World:
+    """A synthetic drone + link + edge: frames every `period` s, results as the link allows."""
+
+    def __init__(self, policy, rtt=0.06, bw=20e6, service=0.03, queue=0, up=lambda t: True):
+        self.policy, self.rtt, self.bw, self.service = policy, rtt, bw, service
+        self.queue, self.up = queue, up
+        self.events = []  # (time, seq, key)
+        self.seq = 0
+        self.log = []  # (t, decision)
+        self.fallbacks = []  # (key, t)
+        self.edge_results = []  # (key, t, outcome)
+        self.captured = {}
+        self.unanswered = set()  # edge requests the link lost
+
+    def edge_latency(self, t):
+        net = self.rtt + 8 * (FRAME_BYTES + MASK_BYTES) / self.bw
+        return net + (self.queue + 1) * self.service
+
+    def run(self, until, period=0.1, step=0.01, battery=None):
+        t, next_frame, next_status, k = 0.0, 0.0, 0.0, 0
+        while t < until:
+            while self.events and self.events[0][0] <= t:
+                _, _, key = heapq.heappop(self.events)
+                info = ResultInfo('', self.queue * self.service, self.service)
+                self.edge_results.append((key, t, self.policy.result(key, t, MASK_BYTES, info)))
+            for key in self.policy.expire(t):
+                self.fallbacks.append((key, t))
+            if t >= next_status - 1e-9:
+                self.policy.observe_edge_status(t, self.queue, self.service)
+                next_status += 0.5
+            if t >= next_frame - 1e-9:
+                decision = self.policy.decide(t, FRAME_BYTES, 0, battery)
+                self.log.append((t, decision))
+                self.captured[k] = t
+                if decision.target in ('local', 'probe'):
+                    self.policy.observe_local(LOCAL_S)
+                if decision.target in ('edge', 'probe'):
+                    self.policy.sent(k, t, FRAME_BYTES, decision)
+                    if self.up(t) and self.up(t + self.edge_latency(t)):
+                        self.seq += 1
+                        heapq.heappush(self.events, (t + self.edge_latency(t), self.seq, k))
+                    elif decision.target == 'edge':
+                        self.unanswered.add(k)
+                k += 1
+                next_frame += period
+            t = round(t + step, 6)
+
+    def targets(self, start, end):
+        return [d.target for t, d in self.log if start <= t < end]
+
+
+def test_good_link_mostly_edge_and_results_before_the_deadline():
+    policy = OffloadPolicy()
+    world = World(policy)
+    world.run(10.0)
+    targets = world.targets(0, 10)
+    assert targets.count('edge') / len(targets) > 0.9
+    hits = [(k, t) for k, t, outcome in world.edge_results if outcome == 'hit']
+    assert len(hits) >= 0.9 * len(targets)
+    assert all(t - world.captured[k] <= 0.5 for k, t in hits)
+    assert not world.fallbacks
+    # The estimates learned the link: predicted edge latency within 10 ms of the truth.
+    assert policy.expected_edge_s(10.0, FRAME_BYTES) == pytest.approx(
+        world.edge_latency(10.0), abs=0.01
+    )
+
+
+def test_outage_all_local_within_one_timeout_then_recovery():
+    policy = OffloadPolicy(PolicyConfig(probe_interval_s=1.0))
+    world = World(policy, up=lambda t: not 5.0 <= t < 8.0)
+    world.run(12.0)
+    timeout = max(d.timeout_s for _, d in world.log)
+    # After one timeout into the outage, no frame relies on the edge any more.
+    assert set(world.targets(5.0 + timeout + 0.01, 8.0)) <= {'local', 'probe'}
+    assert 'local' in world.targets(5.0 + timeout, 8.0)
+    # Every edge frame lost in the outage got a local fallback no later than its timeout.
+    lost = world.unanswered
+    assert lost and {k for k, _ in world.fallbacks} == lost
+    for key, t in world.fallbacks:
+        assert t - world.captured[key] <= timeout + 0.011
+    assert policy.misses == {'timeout': len(lost)}
+    # Recovery: a probe after the link returns succeeds, and the policy offloads again.
+    after = world.targets(8.0, 12.0)
+    first_edge = next(t for t, d in world.log if t >= 8.0 and d.target == 'edge')
+    assert first_edge < 8.0 + 1.0 + 0.5
+    assert after[-10:] == ['edge'] * 10
+    assert not policy.edge_down
+
+
+def test_overloaded_edge_goes_local():
+    policy = OffloadPolicy()
+    world = World(policy, service=0.05, queue=12)  # ~0.7 s at the edge
+    world.run(5.0)
+    targets = world.targets(0.5, 5.0)
+    assert targets.count('local') / len(targets) > 0.9
+    assert policy.decide(5.0, FRAME_BYTES).target == 'local'
+    policy.edge_down, policy._last_good = False, 5.0
+    assert policy.decide(5.0, FRAME_BYTES).reason == 'edge misses the deadline'
+
+
+def test_deadline_too_tight_goes_local():
+    # The edge would be faster (~90 ms) but neither meets a 50 ms deadline: local is certain.
+    policy = OffloadPolicy(PolicyConfig(deadline_s=0.05))
+    world = World(policy)
+    world.run(3.0)
+    assert set(world.targets(0.0, 3.0)) <= {'local', 'probe'}
+    assert world.targets(0.0, 3.0).count('local') > 20
+    # Local meets a 150 ms deadline on a slow link, the edge does not: local.
+    policy = OffloadPolicy(PolicyConfig(deadline_s=0.15, prior_local_s=0.1))
+    world = World(policy, rtt=0.3, bw=3e6)
+    world.run(3.0)
+    assert world.targets(1.0, 3.0).count('local') >= 0.9 * len(world.targets(1.0, 3.0))
+
+
+def test_local_queue_and_low_battery_favour_the_edge():
+    policy = OffloadPolicy(PolicyConfig(prior_rtt_s=0.05, prior_bandwidth_bps=20e6))
+    policy.observe_edge_status(0.0, 0, 0.15)
+    policy.observe_local(0.15)
+    edge = policy.expected_edge_s(0.0, FRAME_BYTES)
+    assert policy.expected_local_s(0) < edge < policy.expected_local_s(1)
+    policy._last_good = 0.0  # fresh estimates: no probe
+    assert policy.decide(0.0, FRAME_BYTES).target == 'local'
+    assert policy.decide(0.0, FRAME_BYTES, local_queue=1).target == 'edge'
+    low = policy.decide(0.0, FRAME_BYTES, battery=0.1)
+    assert (low.target, low.reason) == ('edge', 'battery low')
+    assert policy.decide(0.0, FRAME_BYTES, battery=0.9).target == 'local'
+
+
+def test_refusal_is_a_miss_and_a_late_result_is_not_used():
+    policy = OffloadPolicy()
+    d = policy.decide(0.0, FRAME_BYTES)
+    assert d.target == 'probe'  # no estimates yet: the first edge contact is a probe
+    assert policy.result('x', 0.1, 0, ResultInfo('queue full')) == 'unknown'
+    policy._last_good = 0.0
+    policy.observe_local(0.4)
+    d = policy.decide(0.0, FRAME_BYTES)
+    assert d.target == 'edge' and 0 < d.timeout_s <= 0.5
+    policy.sent(1, 0.0, FRAME_BYTES, d)
+    assert policy.result(1, 0.1, 0, parse_result_format(refusal_format('queue full'))) == 'refused'
+    assert policy.misses == {'refused: queue full': 1} and policy.edge_down
+    policy.sent(2, 1.0, FRAME_BYTES, d)
+    assert policy.expire(1.0 + d.timeout_s) == [2]
+    assert policy.result(2, 2.0, MASK_BYTES, ResultInfo('', 0.0, 0.01)) == 'late'
+    assert policy.late == 1 and policy.hits == 0
+    stats = policy.stats()
+    assert stats['misses'] == '2' and stats['misses_refused_queue_full'] == '1'
+
+
+def test_fixed_modes_ignore_the_estimates():
+    assert OffloadPolicy(PolicyConfig(mode='local')).decide(0.0, 1).target == 'local'
+    edge = OffloadPolicy(PolicyConfig(mode='edge', deadline_s=0.01)).decide(0.0, 10**7)
+    assert edge.target == 'edge' and edge.timeout_s == 0.01
+
+
+def test_network_estimator_separates_rtt_and_bandwidth_with_varied_sizes():
+    est = NetworkEstimator(0.1, 5e6)
+    for i in range(40):
+        nbytes = 20_000 + (i % 5) * 40_000
+        est.update(nbytes, 0.04 + nbytes * 8 / 10e6)
+    assert est.rtt_s == pytest.approx(0.04, abs=0.005)
+    assert est.bandwidth_bps == pytest.approx(10e6, rel=0.03)
+    est.update(1000, math.nan)  # ignored
+    assert est.samples == 20
+
+
+def test_result_format_round_trip_and_config_errors():
+    info = parse_result_format(result_format(0.004, 0.0123))
+    assert info.refused == '' and info.queue_s == pytest.approx(0.004)
+    assert info.service_s == pytest.approx(0.0123)
+    assert parse_result_format('refused: bad jpeg').refused == 'bad jpeg'
+    assert math.isnan(parse_result_format('png').service_s)
+    with pytest.raises(ConfigError, match='deadline_s'):
+        PolicyConfig(deadline_s=0)
+    with pytest.raises(ConfigError, match='mode'):
+        PolicyConfig(mode='sometimes')

@@ -146,3 +146,19 @@ def test_binary_metrics_by_hand():
     assert empty.iou == empty.f1 == empty.accuracy == 1.0
     with pytest.raises(SegmentationError, match='differ in shape'):
         binary_metrics(np.zeros(3), np.zeros(4))
+
+
+def test_a_batch_gives_the_same_masks_as_one_by_one(segmenter, photo):
+    rgb, _ = photo
+    frames = [
+        np.ascontiguousarray(rgb[y : y + 240, x : x + 320])
+        for y, x in ((0, 0), (300, 400), (100, 200))
+    ]
+    batch = segmenter.segment_batch(frames)
+    for frame, result in zip(frames, batch, strict=True):
+        single = segmenter.segment(frame)
+        assert np.mean(single.mask == result.mask) > 0.999
+        np.testing.assert_allclose(single.probability, result.probability, atol=1e-4)
+    assert segmenter.segment_batch([]) == []
+    with pytest.raises(SegmentationError, match='one size'):
+        segmenter.segment_batch([frames[0], rgb[:100, :100]])

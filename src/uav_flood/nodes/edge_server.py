@@ -52,7 +52,6 @@ from uav_flood.core.segmentation import (
     PROVIDERS,
     SegmentationError,
     SegmenterConfig,
-    STRIDE,
 )
 from uav_flood.nodes import names
 from uav_flood.nodes.conversions import diagnostic_array
@@ -125,35 +124,8 @@ def jpeg_size(data: bytes) -> tuple[int, int] | None:
 def segment_batch(
     segmenter: FloodSegmenter, frames: list[NDArray[np.uint8]]
 ) -> list[NDArray[np.uint8]]:
-    """Segment same-size BGR frames in one onnxruntime run; return mono8 masks (255 water).
-
-    Resizes exactly as FloodSegmenter.segment does in resize mode, so the masks equal its
-    (up to float rounding at the threshold). Falls back to one call per frame in tile mode.
-    """
-    config = segmenter.config
-    if len(frames) == 1 or config.mode != 'resize':
-        return [segmenter.segment(f, 'bgr8').mask_mono8() for f in frames]
-    h, w = frames[0].shape[:2]
-    scale = config.max_side / max(h, w)
-    size = (
-        max(STRIDE, int(round(w * scale / STRIDE)) * STRIDE),
-        max(STRIDE, int(round(h * scale / STRIDE)) * STRIDE),
-    )
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    smalls = [
-        f[:, :, ::-1] if size == (w, h) else cv2.resize(f[:, :, ::-1], size, interpolation=interp)
-        for f in frames
-    ]
-    batch = np.ascontiguousarray(np.stack(smalls).transpose(0, 3, 1, 2), dtype=np.float32)
-    # FloodSegmenter has no batch call yet; its session takes any N (the model's batch axis).
-    session = segmenter._session  # noqa: SLF001
-    out = np.asarray(session.run(None, {segmenter._input: batch})[0], dtype=np.float32)  # noqa: SLF001
-    masks = []
-    for prob in out[:, 0]:
-        if prob.shape != (h, w):
-            prob = np.asarray(cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR))
-        masks.append((prob >= config.threshold).astype(np.uint8) * np.uint8(255))
-    return masks
+    """Segment same-size BGR frames in one onnxruntime run; return mono8 masks (255 water)."""
+    return [result.mask_mono8() for result in segmenter.segment_batch(frames, 'bgr8')]
 
 
 @dataclass(frozen=True)

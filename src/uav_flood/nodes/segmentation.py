@@ -16,6 +16,14 @@ dropped: when inference is slower than the camera, only the newest frame is segm
 (unknown encoding, truncated data, a size that differs from CameraInfo, no CameraInfo or no pose
 at the frame's stamp, a NaN pose) is logged (throttled), counted and skipped; an exception while
 processing a frame is logged and counted and the worker goes on.
+
+Edge offloading (docs/offloading.md), off by default (`offload_mode: off`). With `local`, `edge`
+or `adaptive` every frame goes through core.offload.OffloadPolicy: the worker decides per frame;
+an edge frame is JPEG-encoded and published on edge/uplink (edge/request with
+`offload_direct`), kept in a pending table keyed by its stamp, and its PNG mask, when it comes
+back on edge/downlink (edge/result), is georeferenced with the stored pose and published exactly
+like a local result. A refusal or a timeout sends the frame to the local model (a fallback):
+no frame's result is lost. /edge/status feeds the policy the server's load.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import time
 from typing import Any
 
 from builtin_interfaces.msg import Time as TimeMsg
+import cv2
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import OccupancyGrid
@@ -38,7 +47,7 @@ from numpy.typing import NDArray
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.node import Node
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from uav_flood.core.errors import ConfigError
@@ -51,6 +60,12 @@ from uav_flood.core.georef import (
     mask_to_patch,
     VehiclePose,
 )
+from uav_flood.core.offload import (
+    Decision,
+    OffloadPolicy,
+    parse_result_format,
+    PolicyConfig,
+)
 from uav_flood.core.pose_history import PoseHistory, PoseHistoryError
 from uav_flood.core.segmentation import (
     ENCODINGS,
@@ -62,7 +77,7 @@ from uav_flood.core.segmentation import (
     STRIDE,
 )
 from uav_flood.nodes import names
-from uav_flood.nodes.conversions import diagnostic_array
+from uav_flood.nodes.conversions import diagnostic_array, diagnostic_values
 from uav_flood.nodes.sim_camera import image_msg, vehicle_pose
 from uav_flood.nodes.spin import spin_node
 
@@ -91,7 +106,44 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         0.25,
         'Longest time (s) between two poses that a frame stamp may be interpolated across.',
     ),
+    'offload_mode': (
+        'off',
+        'Edge offloading: off (on board, without the policy), or through the offload policy: '
+        'local, edge (always that target) or adaptive (per frame, whichever is sooner).',
+    ),
+    'offload_direct': (
+        False,
+        'Talk to the edge server on edge/request and edge/result directly instead of '
+        'edge/uplink and edge/downlink (through a link_emulator).',
+    ),
+    'deadline_ms': (500.0, 'A frame result is wanted within this time of its arrival (ms).'),
+    'jpeg_quality': (80, 'JPEG quality (1-100) of the frames sent to the edge.'),
+    'local_compute_scale': (
+        1.0,
+        'EMULATION for simulation and benchmarks only, never on real hardware: after each '
+        'local inference the worker waits (scale - 1) x its measured time, as a computer that '
+        'many times slower would (>= 1.0; e.g. 4.0 for a Jetson-class CPU).',
+    ),
+    'offload_alpha': (0.3, 'EWMA weight of new samples in the offload policy, in (0, 1].'),
+    'offload_prior_rtt_ms': (100.0, 'Round-trip time assumed before any measurement (ms).'),
+    'offload_prior_bandwidth_mbit_s': (5.0, 'Bandwidth assumed before any measurement (Mbit/s).'),
+    'offload_prior_local_ms': (200.0, 'Local inference time assumed before measuring it (ms).'),
+    'offload_prior_service_ms': (50.0, 'Edge service time assumed before it reports one (ms).'),
+    'offload_timeout_factor': (0.5, 'Relative margin of an edge request timeout (>= 0).'),
+    'offload_timeout_margin_ms': (50.0, 'Absolute margin of an edge request timeout (ms).'),
+    'offload_probe_interval_s': (2.0, 'Time between probes while the edge is down (s).'),
+    'offload_stale_after_s': (5.0, 'Estimates with no edge result for this long are stale (s).'),
+    'offload_status_stale_s': (2.0, 'An /edge/status older than this is ignored (s).'),
 }
+#: offload_mode values: off, or a core.offload mode.
+OFFLOAD_MODES = ('off', 'local', 'edge', 'adaptive')
+#: At most this many frames wait for the local model after an edge miss; older ones are dropped
+#: (counted as fallbacks_dropped) so that a long outage cannot grow the queue without bound.
+FALLBACK_LIMIT = 16
+#: At most this many edge results wait for the worker; more are counted and dropped.
+INBOX_LIMIT = 64
+#: Latency percentiles in the status are over this many results per source.
+LATENCY_FRAMES = 200
 
 #: Why a frame was skipped; each has a counter `skipped_<reason>` in the status.
 SKIP_REASONS = (
@@ -101,6 +153,20 @@ SKIP_REASONS = (
     'no_camera_info',
     'no_pose',
     'bad_pose',
+)
+#: Edge offloading counters in the status: results used (hits) and not, and why.
+EDGE_COUNTERS = (
+    'edge_hits',  # an edge mask in time, published
+    'fallbacks',  # frames segmented locally after a timeout or a refusal
+    'fallbacks_dropped',  # frames dropped because FALLBACK_LIMIT frames waited already
+    'results_late',  # a result after its frame's timeout (done locally already)
+    'results_unknown',  # a result for a stamp never sent
+    'results_duplicate',  # a second result for a stamp already answered
+    'results_malformed',  # undecodable, oversized or wrong-size mask (ignored: it times out)
+    'results_overflow',  # results dropped because INBOX_LIMIT waited for the worker
+    'bytes_sent',  # JPEG bytes published to the edge
+    'bytes_received',  # result bytes received
+    'send_errors',  # a frame that could not be encoded or published (segmented locally)
 )
 #: Skip warnings are throttled to one per this many seconds.
 WARN_THROTTLE_S = 5.0
@@ -114,6 +180,60 @@ POSE_TOLERANCE_S = 0.05
 
 
 @dataclass(frozen=True)
+class OffloadParams:
+    """The edge offloading parameters (see PARAMETERS); `policy` is None when offload is off."""
+
+    policy: PolicyConfig | None
+    direct: bool
+    jpeg_quality: int
+    local_compute_scale: float
+
+    @classmethod
+    def from_values(cls, values: dict[str, Any]) -> OffloadParams:
+        """Build and check the offload parameters.
+
+        :raises ConfigError: a value is out of range.
+        """
+        mode = str(values['offload_mode']).strip().lower()
+        if mode not in OFFLOAD_MODES:
+            raise ConfigError(
+                f'must be one of {", ".join(OFFLOAD_MODES)}, got {values["offload_mode"]!r}',
+                'offload_mode',
+            )
+        quality = int(values['jpeg_quality'])
+        if not 1 <= quality <= 100:
+            raise ConfigError(f'must be in 1..100, got {quality}', 'jpeg_quality')
+        scale = float(values['local_compute_scale'])
+        if not (math.isfinite(scale) and scale >= 1.0):
+            raise ConfigError(f'must be >= 1.0, got {scale}', 'local_compute_scale')
+        policy = None
+        if mode != 'off':
+            names_ = {
+                'deadline_s': ('deadline_ms', 1e-3),
+                'alpha': ('offload_alpha', 1.0),
+                'prior_rtt_s': ('offload_prior_rtt_ms', 1e-3),
+                'prior_bandwidth_bps': ('offload_prior_bandwidth_mbit_s', 1e6),
+                'prior_local_s': ('offload_prior_local_ms', 1e-3),
+                'prior_service_s': ('offload_prior_service_ms', 1e-3),
+                'timeout_factor': ('offload_timeout_factor', 1.0),
+                'timeout_margin_s': ('offload_timeout_margin_ms', 1e-3),
+                'probe_interval_s': ('offload_probe_interval_s', 1.0),
+                'stale_after_s': ('offload_stale_after_s', 1.0),
+                'status_stale_s': ('offload_status_stale_s', 1.0),
+            }
+            kwargs = {key: float(values[name]) * k for key, (name, k) in names_.items()}
+            try:
+                policy = PolicyConfig(mode=mode, **kwargs)
+            except ConfigError as exc:
+                # Name the node's parameter (its unit may differ), not the policy field.
+                field = exc.source or ''
+                text = str(exc).removeprefix(f'{field}: ')
+                name = names_[field][0] if field in names_ else 'offload_mode'
+                raise ConfigError(f'{text} (in the policy unit of {field})', name) from None
+        return cls(policy, bool(values['offload_direct']), quality, scale)
+
+
+@dataclass(frozen=True)
 class SegmentationParams:
     """segmentation's parameters, read once (see PARAMETERS for their meaning)."""
 
@@ -122,6 +242,7 @@ class SegmentationParams:
     mount: CameraMount
     pose_history_s: float
     max_pose_gap_s: float
+    offload: OffloadParams
 
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> SegmentationParams:
@@ -184,6 +305,7 @@ class SegmentationParams:
             mount=mount,
             pose_history_s=float(values['pose_history_s']),
             max_pose_gap_s=gap,
+            offload=OffloadParams.from_values(values),
         )
 
     @classmethod
@@ -195,6 +317,11 @@ class SegmentationParams:
 def stamp_s(stamp: TimeMsg) -> float:
     """Return a builtin_interfaces/Time as seconds (float)."""
     return float(stamp.sec) + float(stamp.nanosec) * 1e-9
+
+
+def _key(stamp: TimeMsg) -> int:
+    """Return a stamp as integer nanoseconds: the key that pairs a frame and its edge result."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 def image_array(msg: Image) -> NDArray[np.uint8]:
@@ -232,6 +359,16 @@ class _Frame:
     pose: VehiclePose
     camera: CameraModel
     received: float  # time.monotonic() when the image callback started
+
+
+@dataclass
+class _Sent:
+    """A frame sent to the edge, waiting for its result."""
+
+    frame: _Frame
+    probe: bool
+    sent: float  # time.monotonic()
+    timeout_at: float
 
 
 class SegmentationNode(Node):
@@ -287,6 +424,36 @@ class SegmentationNode(Node):
         self._wake = threading.Condition(self._lock)
         self._stopping = False
 
+        # Edge offloading: the policy, the frames at the edge (by stamp in ns), the results the
+        # downlink callback stored for the worker and the frames waiting for the local model
+        # after an edge miss. All under _lock.
+        offload = params.offload
+        self._policy = OffloadPolicy(offload.policy) if offload.policy is not None else None
+        self._pending: dict[int, _Sent] = {}
+        self._inbox: collections.deque[tuple[CompressedImage, float]] = collections.deque()
+        self._fallback: collections.deque[_Frame] = collections.deque()
+        self._done_keys: collections.OrderedDict[int, None] = collections.OrderedDict()
+        self._jpeg_estimate = 0
+        self.edge = dict.fromkeys(EDGE_COUNTERS, 0)
+        self._latency_by: dict[str, collections.deque[float]] = {
+            'local': collections.deque(maxlen=LATENCY_FRAMES),
+            'edge': collections.deque(maxlen=LATENCY_FRAMES),
+        }
+        if self._policy is not None:
+            up, down = (
+                (names.EDGE_REQUEST, names.EDGE_RESULT)
+                if offload.direct
+                else (names.EDGE_UPLINK, names.EDGE_DOWNLINK)
+            )
+            self._uplink_pub = self.create_publisher(CompressedImage, up.name, up.qos)
+            self.create_subscription(CompressedImage, down.name, self._on_edge_result, down.qos)
+            self.create_subscription(
+                DiagnosticArray,
+                names.EDGE_STATUS.name,
+                self._on_edge_status,
+                names.EDGE_STATUS.qos,
+            )
+
         self._mask_pub = self.create_publisher(Image, names.MASK.name, names.MASK.qos)
         self._observation_pub = self.create_publisher(
             OccupancyGrid, names.FLOOD_OBSERVATION.name, names.FLOOD_OBSERVATION.qos
@@ -315,6 +482,18 @@ class SegmentationNode(Node):
             f'pitch {params.mount.pitch_deg:g} yaw {params.mount.yaw_deg:g} roll '
             f'{params.mount.roll_deg:g} deg'
         )
+        if self._policy is not None:
+            c = self._policy.config
+            self.get_logger().info(
+                f'offload {c.mode}: frames to {self.resolve_topic_name(up.name)}, results from '
+                f'{self.resolve_topic_name(down.name)}, deadline {c.deadline_s * 1e3:g} ms, JPEG '
+                f'quality {offload.jpeg_quality}'
+            )
+        if offload.local_compute_scale > 1.0:
+            self.get_logger().warning(
+                f'local_compute_scale {offload.local_compute_scale:g}: EMULATING an on-board '
+                'computer that many times slower (simulation and benchmarks only)'
+            )
 
     # -- executor side: callbacks only store, check and convert ------------------------------
 
@@ -412,29 +591,236 @@ class SegmentationNode(Node):
         self._last_problem = text
         self.get_logger().warning(text, throttle_duration_sec=WARN_THROTTLE_S)
 
-    # -- worker thread: segment, georeference, publish ---------------------------------------
+    def _on_edge_result(self, msg: CompressedImage) -> None:
+        # Only store it and wake the worker: decoding and georeferencing run there.
+        with self._wake:
+            if len(self._inbox) >= INBOX_LIMIT:
+                self.edge['results_overflow'] += 1
+                return
+            self._inbox.append((msg, time.monotonic()))
+            self._wake.notify()
+
+    def _on_edge_status(self, msg: DiagnosticArray) -> None:
+        values = diagnostic_values(msg)
+        try:
+            queue = int(values.get('queue_length', '0'))
+            service_s = float(values.get('service_ms_mean', 'nan')) * 1e-3
+        except ValueError:
+            self._problem(f'unreadable /edge/status: {values}')
+            return
+        if self._policy is not None:
+            with self._lock:
+                self._policy.observe_edge_status(time.monotonic(), queue, service_s)
+
+    # -- worker thread: decide, segment or offload, georeference, publish ---------------------
 
     def _work(self) -> None:
         while True:
             with self._wake:
-                while self._mailbox is None and not self._stopping:
-                    self._wake.wait()
-                frame, self._mailbox = self._mailbox, None
-                if self._stopping or frame is None:
+                while not self._stopping and not self._has_work(time.monotonic()):
+                    self._wake.wait(self._wait_s(time.monotonic()))
+                if self._stopping:
                     return
+                results = list(self._inbox)
+                self._inbox.clear()
             try:
-                self._process(frame)
+                self._step(results)
             except Exception as exc:  # noqa: BLE001  (one bad frame must not end the worker)
                 with self._lock:
                     self.errors += 1
                 self._last_problem = f'frame failed: {exc}'
                 self.get_logger().error(self._last_problem, throttle_duration_sec=WARN_THROTTLE_S)
 
+    def _has_work(self, now: float) -> bool:
+        """Return True if the worker has something to do; caller holds the lock."""
+        return bool(
+            self._mailbox is not None
+            or self._inbox
+            or self._fallback
+            or any(s.timeout_at <= now for s in self._pending.values())
+        )
+
+    def _wait_s(self, now: float) -> float | None:
+        """Return how long the worker may sleep: until the next edge timeout, or for ever."""
+        if not self._pending:
+            return None
+        return max(0.0, min(s.timeout_at for s in self._pending.values()) - now)
+
+    def _step(self, results: list[tuple[CompressedImage, float]]) -> None:
+        """Handle edge results and timeouts, then segment or dispatch one frame."""
+        for msg, at in results:
+            try:
+                self._on_result(msg, at)
+            except Exception as exc:  # noqa: BLE001  (a bad result must not end the worker)
+                with self._lock:
+                    self.edge['results_malformed'] += 1
+                self._problem(f'edge result ignored: {exc}')
+        expired: list[object] = []
+        if self._policy is not None:
+            with self._lock:
+                expired = self._policy.expire(time.monotonic())
+                for key in expired:
+                    sent = self._pending.pop(key, None) if isinstance(key, int) else None
+                    if sent is not None:
+                        self._to_fallback(sent.frame)
+                # Probes that timed out: forgotten by the policy, forget them here too.
+                now = time.monotonic()
+                for key in [
+                    k for k, s in self._pending.items() if s.probe and s.timeout_at <= now
+                ]:
+                    del self._pending[key]
+            if expired:
+                self._problem(f'edge timeout: {len(expired)} frame(s) segmented on board')
+        frame: _Frame | None
+        with self._wake:
+            if self._fallback:
+                frame, fallback = self._fallback.popleft(), True
+            else:
+                frame, self._mailbox, fallback = self._mailbox, None, False
+        if frame is None:
+            return
+        if fallback or self._policy is None:
+            self._process(frame)
+        else:
+            self._dispatch(frame)
+
+    def _to_fallback(self, frame: _Frame) -> None:
+        """Queue a frame the edge missed for the local model; caller holds the lock."""
+        if len(self._fallback) >= FALLBACK_LIMIT:
+            self._fallback.popleft()
+            self.edge['fallbacks_dropped'] += 1
+        self._fallback.append(frame)
+        self.edge['fallbacks'] += 1
+
+    def _dispatch(self, frame: _Frame) -> None:
+        """Decide where one frame is segmented and do it (or send it)."""
+        assert self._policy is not None
+        now = time.monotonic()
+        with self._lock:
+            estimate = self._jpeg_estimate or frame.pixels.shape[0] * frame.pixels.shape[1] // 8
+            decision = self._policy.decide(now, estimate, local_queue=len(self._fallback))
+        if decision.target == 'local':
+            self._process(frame)
+            return
+        sent = self._send(frame, decision)
+        if decision.target == 'probe' or not sent:
+            # A probe only measures the edge; the frame is segmented here as usual.
+            self._process(frame)
+
+    def _send(self, frame: _Frame, decision: Decision) -> bool:
+        """JPEG-encode a frame and publish it to the edge; return False if that failed."""
+        assert self._policy is not None
+        try:
+            bgr = frame.pixels if frame.encoding == 'bgr8' else frame.pixels[..., ::-1]
+            ok, jpeg = cv2.imencode(
+                '.jpg',
+                np.ascontiguousarray(bgr),
+                [cv2.IMWRITE_JPEG_QUALITY, self._params.offload.jpeg_quality],
+            )
+            if not ok:
+                raise SegmentationError('JPEG encoding failed')
+            data = jpeg.tobytes()
+            msg = CompressedImage(header=frame.header, format='jpeg', data=data)
+            key = _key(frame.header.stamp)
+            now = time.monotonic()
+            with self._lock:
+                if key in self._pending:
+                    raise SegmentationError(f'a frame with stamp {key} ns is at the edge already')
+                self._policy.sent(key, now, len(data), decision)
+                self._pending[key] = _Sent(
+                    frame, decision.target == 'probe', now, now + decision.timeout_s
+                )
+                self._jpeg_estimate = len(data)
+                self.edge['bytes_sent'] += len(data)
+            self._uplink_pub.publish(msg)
+        except Exception as exc:  # noqa: BLE001  (the frame is then segmented on board)
+            with self._lock:
+                self.edge['send_errors'] += 1
+            self._problem(f'could not send a frame to the edge: {exc}')
+            return False
+        return True
+
+    def _on_result(self, msg: CompressedImage, at: float) -> None:
+        """Handle one edge result (a mask or a refusal) on the worker thread."""
+        assert self._policy is not None
+        key = _key(msg.header.stamp)
+        info = parse_result_format(msg.format)
+        with self._lock:
+            self.edge['bytes_received'] += len(msg.data)
+            sent = self._pending.get(key)
+            if sent is None:
+                if key in self._done_keys:
+                    self.edge['results_duplicate'] += 1
+                    return
+                outcome = self._policy.result(key, at, len(msg.data), info)
+                self.edge['results_late' if outcome == 'late' else 'results_unknown'] += 1
+                return
+        mask: NDArray[np.uint8] | None = None
+        if not info.refused and not sent.probe:
+            mask = self._decode_mask(msg, sent.frame)
+            if mask is None:
+                return  # counted; the frame times out and is segmented on board
+        with self._lock:
+            del self._pending[key]
+            self._done_keys[key] = None
+            while len(self._done_keys) > 4 * INBOX_LIMIT:
+                self._done_keys.popitem(last=False)
+            outcome = self._policy.result(key, at, len(msg.data), info)
+            if outcome == 'refused' and not sent.probe:
+                self._to_fallback(sent.frame)
+        if outcome == 'refused':
+            self._problem(f'edge refused a frame: {info.refused}')
+        elif outcome == 'hit' and mask is not None:
+            self._publish(sent.frame, mask > 127, mask, None, 'edge')
+
+    def _decode_mask(self, msg: CompressedImage, frame: _Frame) -> NDArray[np.uint8] | None:
+        """Return the PNG mono8 mask of a result, or None after counting why it is unusable."""
+        height, width = frame.pixels.shape[:2]
+        why = ''
+        if len(msg.data) > width * height + 65536:
+            why = f'{len(msg.data)} bytes for a {width}x{height} mask'
+        else:
+            data = np.frombuffer(bytes(msg.data), np.uint8)
+            mask = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+            if mask is None:
+                why = 'not a PNG'
+            elif mask.dtype != np.uint8 or mask.shape != (height, width):
+                why = f'mask {mask.shape} {mask.dtype}, frame {height}x{width}'
+            else:
+                return np.asarray(mask, np.uint8)
+        with self._lock:
+            self.edge['results_malformed'] += 1
+        self._problem(f'edge result ignored: {why}')
+        return None
+
     def _process(self, frame: _Frame) -> None:
+        """Segment a frame on board and publish its result."""
         result = self._segmenter.segment(frame.pixels, frame.encoding)
-        self._mask_pub.publish(image_msg(result.mask_mono8(), 'mono8', frame.header))
+        scale = self._params.offload.local_compute_scale
+        if scale > 1.0:
+            # EMULATION (simulation, benchmarks): a computer `scale` times slower would still
+            # be busy for this long. Wait on the condition so that destroy_node is not held up.
+            until = time.monotonic() + (scale - 1.0) * result.inference_ms * 1e-3
+            with self._wake:
+                while not self._stopping and time.monotonic() < until:
+                    self._wake.wait(until - time.monotonic())
+        if self._policy is not None:
+            with self._lock:
+                self._policy.observe_local(scale * result.inference_ms * 1e-3)
+        self._publish(frame, result.mask, result.mask_mono8(), result.inference_ms, 'local')
+
+    def _publish(
+        self,
+        frame: _Frame,
+        mask: NDArray[np.bool_],
+        mono8: NDArray[np.uint8],
+        inference_ms: float | None,
+        source: str,
+    ) -> None:
+        """Publish a frame's mask and observation (from the local model or the edge)."""
+        self._mask_pub.publish(image_msg(mono8, 'mono8', frame.header))
         patch = mask_to_patch(
-            result.mask, frame.camera, self._params.mount, frame.pose, self._params.grid
+            mask, frame.camera, self._params.mount, frame.pose, self._params.grid
         )
         if patch is not None:
             self._observation_pub.publish(occupancy_grid(patch, frame.header.stamp))
@@ -445,17 +831,21 @@ class SegmentationNode(Node):
                 self.no_ground += 1
             else:
                 self.observations_published += 1
-            self._inference_ms.append(result.inference_ms)
+            if inference_ms is not None:
+                self._inference_ms.append(inference_ms)
+            else:
+                self.edge['edge_hits'] += 1
             self._latency_ms.append((done - frame.received) * 1e3)
+            self._latency_by[source].append((done - frame.received) * 1e3)
             self._done_times.append(done)
             while self._done_times and self._done_times[0] < done - FPS_WINDOW_S:
                 self._done_times.popleft()
             first = self.frames_processed == 1
         self._last_problem = ''
         if first:
+            how = f'{inference_ms:.0f} ms inference' if inference_ms is not None else 'at the edge'
             self.get_logger().info(
-                f'first frame segmented: {result.inference_ms:.0f} ms inference, '
-                f'{(done - frame.received) * 1e3:.0f} ms end to end'
+                f'first frame segmented: {how}, {(done - frame.received) * 1e3:.0f} ms end to end'
             )
 
     # -- status ------------------------------------------------------------------------------
@@ -481,6 +871,8 @@ class SegmentationNode(Node):
         def mean(xs: list[float]) -> str:
             return f'{sum(xs) / len(xs):.1f}' if xs else 'nan'
 
+        if self._policy is not None:
+            values.update(self._offload_values())
         values.update(
             {
                 'fps': f'{fps:.2f}',
@@ -493,6 +885,35 @@ class SegmentationNode(Node):
             }
         )
         return {k: str(v) for k, v in values.items()}
+
+    def _offload_values(self) -> dict[str, Any]:
+        """Return the edge offloading part of the status."""
+        assert self._policy is not None
+        with self._lock:
+            values: dict[str, Any] = {'offload_mode': self._policy.config.mode}
+            values.update(self._policy.stats())
+            values.update(self.edge)
+            latency = {k: sorted(v) for k, v in self._latency_by.items()}
+            values['edge_misses'] = (
+                sum(self._policy.misses.values())
+                + self.edge['results_malformed']
+                + self.edge['send_errors']
+            )
+            values['pending'] = len(self._pending)
+            values['fallback_queue'] = len(self._fallback)
+            processed = self.frames_processed
+        for source, ordered in latency.items():
+            for name, q in (('p50', 0.5), ('p95', 0.95)):
+                values[f'latency_{source}_ms_{name}'] = (
+                    f'{ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]:.1f}'
+                    if ordered
+                    else 'nan'
+                )
+        values['offload_ratio'] = (
+            f'{self.edge["edge_hits"] / processed:.3f}' if processed else '0.000'
+        )
+        values['local_compute_scale'] = f'{self._params.offload.local_compute_scale:g}'
+        return values
 
     def _publish_status(self) -> None:
         values = self.status_values()

@@ -84,7 +84,7 @@ def test_model_finds_water_in_a_real_tile(segmenter, photo):
 
 def test_tile_mode_matches_resize_mode_where_the_scale_is_the_same(photo):
     rgb, _ = photo
-    tiled = FloodSegmenter(SegmenterConfig(mode='tile', tile=256, overlap=32, threads=1))
+    tiled = FloodSegmenter(SegmenterConfig(mode='tile', tile=512, overlap=64, threads=1))
     whole = FloodSegmenter(SegmenterConfig(mode='resize', max_side=800, threads=1))
     a = tiled.segment(rgb).mask
     b = whole.segment(rgb).mask

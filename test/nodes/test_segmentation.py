@@ -21,8 +21,12 @@ from uav_flood.sim.camera import SimCamera
 from uav_flood.sim.scene import FloodScene
 from uav_flood.testing import spin_until
 
-#: Fused IoU of the straight flight against the scene truth must exceed this.
-IOU_FLOOR = 0.0  # set by the lead once the trained model lands
+#: Fused IoU of the straight flight against the scene truth must exceed this. Measured with the
+#: shipped model: 0.597 (its FloodNet test-split IoU is 0.626, and the scene is built from test
+#: tiles). The run is deterministic up to onnxruntime's float rounding, so the floor sits 0.05
+#: below the measurement: it fails on a worse model, a pre-processing slip (channel order,
+#: normalisation, resize) or georeferencing that puts the mask in the wrong cells.
+IOU_FLOOR = 0.55
 RES_M = 0.5
 ALTITUDE_M = 60.0
 HFOV_DEG = 70.0

@@ -135,6 +135,28 @@ def test_deadline_too_tight_goes_local():
     assert world.targets(1.0, 3.0).count('local') >= 0.9 * len(world.targets(1.0, 3.0))
 
 
+def test_edge_expected_just_inside_the_deadline_is_not_feasible():
+    # A slow (or still cold) on-board model misses the 500 ms deadline; the edge answered a probe
+    # in 470 ms (a degraded link): within the deadline, but within its jitter of it. Neither is
+    # feasible with the 50 ms margin, so the frame is segmented on board (its result is certain).
+    def measured(network_s, **config):
+        policy = OffloadPolicy(PolicyConfig(**config))
+        policy.observe_local(0.7)
+        first = policy.decide(0.0, FRAME_BYTES)
+        assert first.target == 'probe'
+        policy.sent(1, 0.0, FRAME_BYTES, first)
+        assert policy.result(1, network_s + 0.02, MASK_BYTES, ResultInfo('', 0.0, 0.02)) == 'probe'
+        return policy, policy.decide(0.1, FRAME_BYTES)
+
+    policy, decision = measured(0.45)
+    assert 0.45 < policy.expected_edge_s(0.1, FRAME_BYTES) < 0.5
+    assert (decision.target, decision.reason) == ('local', 'edge misses the deadline')
+    assert measured(0.45, deadline_margin_s=0.0)[1].target == 'edge'
+    assert measured(0.3)[1].target == 'edge'  # comfortably inside: the edge
+    with pytest.raises(ConfigError, match='deadline_margin_s'):
+        PolicyConfig(deadline_margin_s=-0.1)
+
+
 def test_local_queue_and_low_battery_favour_the_edge():
     policy = OffloadPolicy(PolicyConfig(prior_rtt_s=0.05, prior_bandwidth_bps=20e6))
     policy.observe_edge_status(0.0, 0, 0.15)

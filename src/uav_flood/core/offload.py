@@ -17,7 +17,9 @@ Expected latencies::
     edge  = up_bytes / bw + rtt/2 + queue * service + service + down_bytes / bw + rtt/2
     local = (local_queue + 1) * local_inference
 
-A target is feasible when its expected latency is within the frame's deadline. Exactly one
+A target is feasible when its expected latency plus ``deadline_margin_s`` is within the frame's
+deadline (a target expected to finish just before the deadline misses it about half the time:
+jitter, loss, and the time the frame already waited on board). Exactly one
 feasible: take it; both: the faster (with a low battery, the edge whenever it is feasible, since
 radio costs the battery less than running the model); neither: local (its result is certain).
 
@@ -209,6 +211,8 @@ class PolicyConfig:
     :param stale_after_s: estimates older than this (no edge result) are stale (s).
     :param status_stale_s: an edge status older than this is ignored (queue taken as empty) (s).
     :param battery_low: state of charge (0..1) below which the edge wins whenever feasible.
+    :param deadline_margin_s: a target is feasible only if expected within the deadline minus
+        this (s).
     """
 
     mode: str = 'adaptive'
@@ -224,6 +228,7 @@ class PolicyConfig:
     stale_after_s: float = 5.0
     status_stale_s: float = 2.0
     battery_low: float = 0.25
+    deadline_margin_s: float = 0.05
 
     def __post_init__(self) -> None:
         """Check every value; raise ConfigError naming the bad one."""
@@ -245,7 +250,7 @@ class PolicyConfig:
                 raise ConfigError(f'must be > 0, got {value}', name)
         if not 0 < self.alpha <= 1:
             raise ConfigError(f'must be in (0, 1], got {self.alpha}', 'alpha')
-        for name in ('timeout_factor', 'timeout_margin_s', 'battery_low'):
+        for name in ('timeout_factor', 'timeout_margin_s', 'battery_low', 'deadline_margin_s'):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f'must be >= 0, got {value}', name)
@@ -368,7 +373,8 @@ class OffloadPolicy:
                 return self._count(Decision('probe', f'{why}: probe', edge, local, timeout))
             if self.edge_down:
                 return self._count(Decision('local', 'edge down', edge, local))
-        edge_ok, local_ok = edge <= c.deadline_s, local <= c.deadline_s
+        latest = c.deadline_s - c.deadline_margin_s
+        edge_ok, local_ok = edge <= latest, local <= latest
         low = battery is not None and battery < c.battery_low
         if edge_ok and (not local_ok or edge < local or low):
             why = 'battery low' if low and edge >= local and local_ok else 'edge faster'

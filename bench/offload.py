@@ -1,0 +1,320 @@
+#!/usr/bin/env python3
+"""Benchmark edge offloading: always local vs always edge vs adaptive, over emulated links.
+
+For each (policy, link profile) one in-process rig runs: edge_server (1 onnxruntime thread),
+link_emulator (the profile, a fixed seed), the segmentation node with its offload client
+(`offload_mode` local / edge / adaptive) and a probe that publishes rendered 640x480 sim frames
+(SimCamera over the shipped scene, along a flight line at 60 m) with their poses at the camera
+rate, stamped on the ROS clock, and records when each frame's mask comes back.
+
+The on-board computer is EMULATED with `local_compute_scale`: after each local inference the
+node waits (scale - 1) x its measured time, as a computer `scale` times slower than one core of
+this machine would. The default, 25, turns ~13 ms here into ~330 ms: an assumed (not measured)
+small ARM companion computer running the model on its CPU while busy with other work. The
+camera rate (5 Hz) is then more than the on-board computer alone can segment (~2.7 frames/s),
+while the edge server (the other core) is ~25x faster. Scales 4-8 would keep up with 5 Hz here.
+
+Per configuration: frames offered, results, results within the deadline (500 ms from the frame's
+capture to its mask being published) per second of run, p50/p95 of that latency, bytes sent up
+(JPEG), the edge's share of the results, and fallbacks (edge timeouts/refusals done on board).
+
+    .venv/bin/python bench/offload.py            # 3 policies x 3 profiles, 20 s each
+    .venv/bin/python bench/offload.py --quick    # smoke run, 4 s each
+
+Prints the machine, the exact command and a Markdown table (copy into docs/BENCHMARKS.md).
+Run it alone: it measures wall-clock latencies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+import platform
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / 'src'))
+os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+os.environ.setdefault('ROS_LOG_DIR', tempfile.mkdtemp(prefix='uav-flood-bench-roslog-'))
+
+import numpy as np  # noqa: E402
+
+from uav_flood.core.georef import VehiclePose  # noqa: E402
+from uav_flood.sim.camera import SimCamera  # noqa: E402
+from uav_flood.sim.scene import FloodScene  # noqa: E402
+from uav_flood.testing import spin_until  # noqa: E402
+
+DOMAIN_BASE = 71
+WIDTH, HEIGHT, HFOV_DEG, ALTITUDE_M = 640, 480, 70.0, 60.0
+POLICIES = ('local', 'edge', 'adaptive')
+PROFILES = ('good', 'degraded', 'outages')
+
+
+def pct(values: list[float], q: float) -> float:
+    """Return the q-quantile (0..1) of `values` (NaN if empty)."""
+    if not values:
+        return float('nan')
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def cpu_model() -> str:
+    """Return the CPU model name from /proc/cpuinfo (or platform's guess)."""
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'):
+                return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or 'unknown'
+
+
+def render_frames(count: int) -> tuple[dict[str, Any], list[tuple[VehiclePose, bytes]]]:
+    """Render `count` nadir frames along an east-west flight line over the shipped scene."""
+    scene = FloodScene.load()
+    camera = SimCamera.default(scene, WIDTH, HEIGHT, HFOV_DEG)
+    min_e, min_n, max_e, max_n = scene.bounds_enu
+    north = (min_n + max_n) / 2.0
+    frames = []
+    for east in np.linspace(min_e + 40.0, max_e - 40.0, count):
+        pose = VehiclePose((float(east), north, ALTITUDE_M))
+        frames.append((pose, camera.render(pose)[0].tobytes()))
+    return camera.camera_info_fields(), frames
+
+
+def stamp_ns(stamp: Any) -> int:
+    """Return a builtin_interfaces/Time as integer nanoseconds."""
+    return int(stamp.sec) * 10**9 + int(stamp.nanosec)
+
+
+def run_one(
+    index: int,
+    policy: str,
+    profile: str,
+    frames: tuple[dict[str, Any], list[tuple[VehiclePose, bytes]]],
+    args: argparse.Namespace,
+) -> dict[str, float]:
+    """Run one (policy, profile) configuration; return its numbers."""
+    from geometry_msgs.msg import PoseStamped
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.parameter import Parameter
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from uav_flood.nodes import names
+    from uav_flood.nodes.edge_server import EdgeServerNode
+    from uav_flood.nodes.link_emulator import LinkEmulatorNode
+    from uav_flood.nodes.segmentation import SegmentationNode
+
+    info_fields, renders = frames
+    context = Context()
+    rclpy.init(context=context, domain_id=DOMAIN_BASE + index % 20)
+    executor = SingleThreadedExecutor(context=context)
+    nodes: list[Any] = []
+
+    def add(node: Any) -> Any:
+        executor.add_node(node)
+        nodes.append(node)
+        return node
+
+    try:
+        add(
+            EdgeServerNode(
+                context=context,
+                parameter_overrides=[
+                    Parameter('vehicles', value=['uav0']),
+                    Parameter('threads', value=1),
+                    Parameter('status_period_s', value=0.5),
+                ],
+            )
+        )
+        seg = add(
+            SegmentationNode(
+                context=context,
+                namespace='/uav0',
+                parameter_overrides=[
+                    Parameter('threads', value=1),
+                    Parameter('offload_mode', value=policy),
+                    Parameter('local_compute_scale', value=args.scale),
+                    Parameter('deadline_ms', value=args.deadline_ms),
+                ],
+            )
+        )
+        probe = add(rclpy.create_node('offload_bench_probe', context=context))
+        pose_pub = probe.create_publisher(PoseStamped, '/uav0/pose', names.POSE.qos)
+        image_pub = probe.create_publisher(Image, '/uav0/camera/image_raw', names.CAMERA_IMAGE.qos)
+        info_pub = probe.create_publisher(
+            CameraInfo, '/uav0/camera/camera_info', names.CAMERA_INFO.qos
+        )
+        masks: dict[int, float] = {}  # stamp ns -> first arrival (monotonic)
+        probe.create_subscription(
+            Image,
+            '/uav0/segmentation/mask',
+            lambda m: masks.setdefault(stamp_ns(m.header.stamp), time.monotonic()),
+            names.MASK.qos,
+        )
+        if not spin_until(
+            executor,
+            lambda: (
+                image_pub.get_subscription_count() > 0
+                and info_pub.get_subscription_count() > 0
+                and pose_pub.get_subscription_count() > 0
+            ),
+            5.0,
+        ):
+            sys.exit('the segmentation node did not subscribe within 5 s')
+        info = CameraInfo()
+        info.width, info.height = info_fields['width'], info_fields['height']
+        info.distortion_model, info.d, info.k, info.r, info.p = (
+            info_fields['distortion_model'],
+            info_fields['d'],
+            info_fields['k'],
+            info_fields['r'],
+            info_fields['p'],
+        )
+        info_pub.publish(info)
+        if not spin_until(executor, lambda: seg.camera_infos_received > 0, 5.0):
+            sys.exit('the segmentation node got no CameraInfo within 5 s')
+        # The link starts last, so its outage schedule runs from the first frame.
+        add(
+            LinkEmulatorNode(
+                context=context,
+                parameter_overrides=[
+                    Parameter('vehicles', value=['uav0']),
+                    Parameter('profile', value=profile),
+                    Parameter('seed', value=args.seed),
+                ],
+            )
+        )
+        spin_until(executor, lambda: False, 0.3)  # discovery of the relay topics
+
+        sent: dict[int, float] = {}
+        start = time.monotonic()
+        k = 0
+        while time.monotonic() - start < args.seconds:
+            pose, data = renders[k % len(renders)]
+            now = probe.get_clock().now().to_msg()
+            msg = PoseStamped()
+            msg.header.frame_id, msg.header.stamp = 'map', now
+            msg.pose.position.x, msg.pose.position.y, msg.pose.position.z = pose.position_enu_m
+            q = msg.pose.orientation
+            q.w, q.x, q.y, q.z = pose.orientation_wxyz
+            pose_pub.publish(msg)
+            image = Image(encoding='rgb8', height=HEIGHT, width=WIDTH, step=WIDTH * 3)
+            image.header.stamp, image.header.frame_id = now, 'uav0/camera_optical'
+            image.data = data
+            image_pub.publish(image)
+            sent[stamp_ns(now)] = time.monotonic()
+            k += 1
+            spin_until(executor, lambda k=k: time.monotonic() - start >= k / args.rate, 2.0)
+        elapsed = time.monotonic() - start
+        # Let the last frames finish (bounded): on board, at the edge or after a timeout.
+        spin_until(
+            executor,
+            lambda: len(masks) + seg.frames_dropped >= len(sent),
+            args.deadline_ms / 1e3 + 3.0,
+        )
+        values = seg.status_values()
+        latencies = [masks[s] - t for s, t in sent.items() if s in masks]
+        hits = int(values.get('edge_hits', '0'))
+        return {
+            'offered': len(sent),
+            'results': len(latencies),
+            'in_time_per_s': sum(x <= args.deadline_ms / 1e3 for x in latencies) / elapsed,
+            'p50_ms': pct(latencies, 0.5) * 1e3,
+            'p95_ms': pct(latencies, 0.95) * 1e3,
+            'bytes_sent': int(values.get('bytes_sent', '0')),
+            'edge_share': hits / max(len(latencies), 1),
+            'fallbacks': int(values.get('fallbacks', '0')),
+            'dropped': seg.frames_dropped,
+            'local_ms': float(values.get('local_inference_ms', 'nan')),
+            'mean_ms': statistics.fmean(latencies) * 1e3 if latencies else float('nan'),
+        }
+    finally:
+        for node in reversed(nodes):
+            executor.remove_node(node)
+            node.destroy_node()
+        executor.shutdown(timeout_sec=1.0)
+        rclpy.try_shutdown(context=context)
+
+
+def main() -> None:
+    """Parse arguments, run every (policy, profile), print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--seconds', type=float, default=20.0, help='frames per run (s)')
+    parser.add_argument('--rate', type=float, default=5.0, help='camera rate (Hz)')
+    parser.add_argument(
+        '--scale', type=float, default=25.0, help='local_compute_scale: on board vs this core'
+    )
+    parser.add_argument('--deadline-ms', type=float, default=500.0, help='result deadline (ms)')
+    parser.add_argument('--seed', type=int, default=7, help='link emulator seed')
+    parser.add_argument('--policies', nargs='+', default=list(POLICIES), choices=POLICIES)
+    parser.add_argument('--profiles', nargs='+', default=list(PROFILES), help='link profiles')
+    parser.add_argument('--quick', action='store_true', help='smoke run: 4 s per configuration')
+    args = parser.parse_args()
+    if args.quick:
+        args.seconds = 4.0
+    if not (args.seconds > 0 and args.rate > 0 and args.scale >= 1 and args.deadline_ms > 0):
+        parser.error('--seconds, --rate and --deadline-ms must be > 0, --scale >= 1')
+    from uav_flood.core.errors import UavFloodError
+    from uav_flood.core.link import load_profile
+
+    try:
+        for profile in args.profiles:
+            load_profile(profile)
+    except UavFloodError as exc:
+        parser.error(f'--profiles: {exc}')
+    command = ' '.join(
+        shlex.quote(a) for a in ['.venv/bin/python', 'bench/offload.py', *sys.argv[1:]]
+    )
+    print(f'machine: {cpu_model()}, {len(os.sched_getaffinity(0))} cores, Python '
+          f'{platform.python_version()}')  # fmt: skip
+    print(f'command: {command}')
+    print(f'camera {args.rate:g} Hz, 640x480, {args.seconds:g} s per run, deadline '
+          f'{args.deadline_ms:g} ms, local_compute_scale {args.scale:g}, link seed {args.seed}',
+          flush=True)  # fmt: skip
+    print('rendering frames...', flush=True)
+    frames = render_frames(8)
+    rows = []
+    index = 0
+    for profile in args.profiles:
+        for policy in args.policies:
+            print(f'running {policy} over {profile}...', file=sys.stderr, flush=True)
+            rows.append((profile, policy, run_one(index, policy, profile, frames, args)))
+            index += 1
+    print()
+    print(f'| link | policy | offered | results | in {args.deadline_ms:g} ms (frames/s) | '
+          'p50 (ms) | p95 (ms) | sent up (MB) | edge share | fallbacks | dropped | '
+          'local inference (ms) |')  # fmt: skip
+    print('|---|---|---|---|---|---|---|---|---|---|---|---|')
+    for profile, policy, r in rows:
+        print(f'| {profile} | {policy} | {r["offered"]:.0f} | {r["results"]:.0f} | '
+              f'{r["in_time_per_s"]:.2f} | {r["p50_ms"]:.0f} | {r["p95_ms"]:.0f} | '
+              f'{r["bytes_sent"] / 1e6:.2f} | {100 * r["edge_share"]:.0f} % | '
+              f'{r["fallbacks"]:.0f} | {r["dropped"]:.0f} | {r["local_ms"]:.0f} |')  # fmt: skip
+    print()
+    if args.quick:
+        print('(smoke run: too short to judge the policies; the start-up probe alone is one frame')
+        print(' in 20, and the first on-board inference is cold)')
+    for profile in args.profiles:
+        got = {p: r['in_time_per_s'] for f, p, r in rows if f == profile}
+        if 'adaptive' not in got or len(got) < 2:
+            continue
+        best = max(v for p, v in got.items() if p != 'adaptive')
+        # "Matches": within 5 % (one frame in 20), the run-to-run noise of these rows.
+        verdict = 'matches or beats' if got['adaptive'] >= 0.95 * best else 'MISSES'
+        line = f'{profile}: adaptive {got["adaptive"]:.2f}/s {verdict} best fixed {best:.2f}/s'
+        if 'local' in got and got['local'] > 0:
+            line += f', {got["adaptive"] / got["local"]:.2f}x always-local'
+        print(line)
+
+
+if __name__ == '__main__':
+    main()

@@ -132,6 +132,10 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'offload_timeout_factor': (0.5, 'Relative margin of an edge request timeout (>= 0).'),
     'offload_timeout_margin_ms': (50.0, 'Absolute margin of an edge request timeout (ms).'),
     'offload_probe_interval_s': (2.0, 'Time between probes while the edge is down (s).'),
+    'offload_deadline_margin_ms': (
+        50.0,
+        'A target must be expected this long before the deadline to be chosen (ms, >= 0).',
+    ),
     'offload_stale_after_s': (5.0, 'Estimates with no edge result for this long are stale (s).'),
     'offload_status_stale_s': (2.0, 'An /edge/status older than this is ignored (s).'),
 }
@@ -218,6 +222,7 @@ class OffloadParams:
                 'timeout_factor': ('offload_timeout_factor', 1.0),
                 'timeout_margin_s': ('offload_timeout_margin_ms', 1e-3),
                 'probe_interval_s': ('offload_probe_interval_s', 1.0),
+                'deadline_margin_s': ('offload_deadline_margin_ms', 1e-3),
                 'stale_after_s': ('offload_stale_after_s', 1.0),
                 'status_stale_s': ('offload_status_stale_s', 1.0),
             }
@@ -396,6 +401,9 @@ class SegmentationNode(Node):
             self._segmenter = FloodSegmenter(params.segmenter)
         except SegmentationError as exc:
             raise ConfigError(str(exc), 'model_path/providers') from None
+        # One warm-up run at the usual network size, so the first frame's inference time (and
+        # the offload policy's first local estimate) is not onnxruntime's one-off set-up.
+        self._segmenter.segment(np.zeros((384, 512, 3), np.uint8))
         self._history = PoseHistory(params.pose_history_s, params.max_pose_gap_s, POSE_TOLERANCE_S)
         self._frame_id = names.frame_id(self.get_namespace(), 'camera_optical')
 

@@ -191,6 +191,82 @@ def test_dry_run_prints_each_command_line(bin_dir, child_env):
     ]
 
 
+def test_live_view_and_record_add_their_nodes(bin_dir, child_env, tmp_path):
+    result = subprocess.run(
+        [
+            *runner_command(bin_dir),
+            '--dry-run',
+            '--live-view',
+            '9123',
+            '--record',
+            str(tmp_path / 'mission.mcap'),
+            str(FLEET),
+        ],
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[-4] == '# foxglove_bridge'
+    assert lines[-3].endswith('foxglove_bridge --ros-args -p port:=9123')
+    assert lines[-2] == '# recorder'
+    assert f'output_file:="{tmp_path / "mission.mcap"}"' in lines[-1]
+    missing = subprocess.run(
+        [*runner_command(bin_dir), '--dry-run', '--record', '/no/such/dir/x.mcap', str(FLEET)],
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == (
+        'uav-flood launch: error: --record: folder /no/such/dir does not exist'
+    )
+
+
+def test_record_writes_a_readable_mcap_of_the_graph(bin_dir, child_env, tmp_path):
+    import socket
+
+    from uav_flood.recording.mcap_io import topic_summary
+
+    port = free_tcp_port()
+    out = tmp_path / 'mission.mcap'
+    proc = subprocess.Popen(
+        [*runner_command(bin_dir), '--live-view', str(port), '--record', str(out), str(FLEET)],
+        env=child_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        listening = False
+        while time.monotonic() < deadline and not (listening and out.exists()):
+            with socket.socket() as probe:
+                listening = probe.connect_ex(('127.0.0.1', port)) == 0
+            time.sleep(0.2)
+        assert listening, 'foxglove_bridge never listened'
+        assert out.exists(), 'recorder never opened its file'
+        time.sleep(2.0)  # let discovery subscribe to the graph's topics
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output[-3000:]
+    topics = topic_summary(out)  # the summary exists only if the recorder closed the file
+    assert '/parameter_events' in topics, topics
+
+
+def free_tcp_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
 @pytest.mark.parametrize(
     'graph_text, message',
     [

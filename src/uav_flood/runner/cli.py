@@ -5,6 +5,7 @@
 
 import argparse
 from collections.abc import Callable
+import dataclasses
 import math
 import os
 from pathlib import Path
@@ -16,7 +17,13 @@ from types import FrameType
 from typing import Any, TypeAlias
 
 from uav_flood.core.errors import ConfigError
-from uav_flood.runner.spec import build_command, GraphSpec, load_graph
+from uav_flood.runner.spec import (
+    build_command,
+    GraphSpec,
+    load_graph,
+    NodeSpec,
+    ParameterOverrides,
+)
 from uav_flood.runner.supervisor import EXIT_FAILED, Supervisor
 
 PROG = 'uav-flood launch'
@@ -81,6 +88,72 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action='store_true',
         help="check the graph, print each node's command line and exit",
     )
+    parser.add_argument(
+        '--live-view',
+        nargs='?',
+        type=_port,
+        const=8765,
+        metavar='PORT',
+        help='also start foxglove_bridge: every topic for Foxglove on ws://127.0.0.1:PORT '
+        '(default port 8765)',
+    )
+    parser.add_argument(
+        '--record',
+        type=Path,
+        metavar='FILE.mcap',
+        help='also start recorder: every topic of the graph into FILE.mcap (ROS 2 encodings)',
+    )
+
+
+def _port(text: str) -> int:
+    """Parse a TCP port for argparse."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'not a port number: {text!r}') from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f'must be 1..65535: {text!r}')
+    return value
+
+
+def add_viewers(graph: GraphSpec, live_view: int | None, record: Path | None) -> GraphSpec:
+    """Return `graph` with a foxglove_bridge and/or a recorder node appended.
+
+    :param live_view: the WebSocket port of foxglove_bridge, or None for none.
+    :param record: the MCAP file the recorder writes, or None for none.
+    :raises ConfigError: the graph already has a node with the label used, or the file's folder
+        is missing.
+    """
+    extra: list[NodeSpec] = []
+    labels = {node.label for node in graph.nodes}
+    if live_view is not None:
+        extra.append(
+            NodeSpec(
+                label='foxglove_bridge',
+                executable='foxglove_bridge',
+                parameters=(ParameterOverrides((('port', live_view),)),),
+                source='--live-view',
+            )
+        )
+    if record is not None:
+        folder = record.resolve().parent
+        if not folder.is_dir():
+            raise ConfigError(f'folder {folder} does not exist', '--record')
+        extra.append(
+            NodeSpec(
+                label='recorder',
+                executable='recorder',
+                parameters=(ParameterOverrides((('output_file', str(record.resolve())),)),),
+                source='--record',
+            )
+        )
+    for node in extra:
+        if node.label in labels:
+            raise ConfigError(f'the graph already has a node labelled {node.label!r}', node.source)
+    nodes = graph.nodes + tuple(
+        dataclasses.replace(node, index=len(graph.nodes) + i) for i, node in enumerate(extra)
+    )
+    return dataclasses.replace(graph, nodes=nodes)
 
 
 def use_color(choice: str) -> bool:
@@ -123,7 +196,9 @@ def run(args: argparse.Namespace) -> int:
     :param args: the namespace built from add_arguments()' options.
     """
     try:
-        graph = load_graph(args.graph)
+        graph = add_viewers(
+            load_graph(args.graph), getattr(args, 'live_view', None), getattr(args, 'record', None)
+        )
         if args.dry_run:
             print(format_dry_run(graph), flush=True)
             return 0

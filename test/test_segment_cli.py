@@ -20,7 +20,10 @@ def photos(tmp_path_factory):
     bgr = scene.rgb[:, :, ::-1]
     cv2.imwrite(str(folder / 'a.jpg'), bgr[:600, :800])
     cv2.imwrite(str(folder / 'b.png'), bgr[600:1000, 800:1400])
-    (folder / 'broken.jpg').write_bytes(b'\xff\xd8\xff\xe0 truncated')
+    (folder / 'broken.jpg').write_bytes(b'\x89PNG not really')
+    # A real JPEG cut short: libjpeg would decode the rest as grey; it must be skipped.
+    whole = cv2.imencode('.jpg', bgr[:300, :400])[1].tobytes()
+    (folder / 'cut.jpg').write_bytes(whole[: len(whole) // 2])
     (folder / 'notes.txt').write_text('not an image, not looked at')
     sub = folder / 'sub'
     sub.mkdir()
@@ -45,9 +48,11 @@ def read_summary(out):
 def test_masks_overlays_and_summary(photos, tmp_path):
     out = tmp_path / 'out'
     code, log = run_segment(str(photos), '--out', str(out), '--threads', '1')
-    assert code == 1  # broken.jpg was skipped
+    assert code == 1  # broken.jpg and cut.jpg were skipped
     assert 'skipped' in log and 'broken.jpg' in log and 'not a readable image' in log
-    assert '[3/3]' in log and 'done: 2 segmented, 1 skipped' in log
+    assert 'cut.jpg: truncated JPEG (no end-of-image marker)' in log
+    assert '[4/4]' in log and 'done: 2 segmented, 2 skipped' in log
+    assert not (out / 'cut.png').exists()
     for stem, src in (('a', photos / 'a.jpg'), ('b', photos / 'b.png')):
         mask = cv2.imread(str(out / f'{stem}.png'), cv2.IMREAD_UNCHANGED)
         photo = cv2.imread(str(src))

@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 import sys
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.tif', '.tiff', '.bmp', '.webp')
 WATER_TINT_BGR = (255, 140, 0)
@@ -165,6 +165,30 @@ class Progress:
         self.stream.flush()
 
 
+def read_image(path: Path) -> tuple[Any, str]:
+    """Return (BGR image, '') or (None, why it cannot be used).
+
+    A JPEG without its end-of-image marker is refused: libjpeg would decode the missing part as
+    grey and the model would segment that as if it were ground.
+    """
+    import cv2
+    import numpy as np
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return None, f'cannot read it ({exc.strerror})'
+    if data[:2] == b'\xff\xd8' and b'\xff\xd9' not in data.rstrip(b'\x00')[-1024:]:
+        return None, 'truncated JPEG (no end-of-image marker)'
+    try:
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    except cv2.error:
+        bgr = None
+    if bgr is None or bgr.size == 0:  # cv2 returns None for what it cannot decode
+        return None, 'not a readable image'
+    return bgr, ''
+
+
 def overlay(bgr: object, mask: object) -> object:
     """Return the photo with water tinted and outlined (BGR uint8)."""
     import cv2
@@ -234,13 +258,10 @@ def run(args: argparse.Namespace, stream: TextIO = sys.stderr) -> int:
     for done, path in enumerate(files, start=1):
         outcome = Outcome(path, 'ok')
         outcomes.append(outcome)
-        try:
-            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        except cv2.error:
-            bgr = None
-        if bgr is None or bgr.size == 0:  # cv2 returns None for what it cannot decode
-            outcome.status = 'skipped: not a readable image'
-            progress.note(f'skipped {path}: not a readable image')
+        bgr, problem = read_image(path)
+        if bgr is None:
+            outcome.status = f'skipped: {problem}'
+            progress.note(f'skipped {path}: {problem}')
             progress.update(done, path.name, 'skipped')
             continue
         try:

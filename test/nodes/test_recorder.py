@@ -219,3 +219,62 @@ def test_replay_reproduces_the_live_map(ros_context, executor, tmp_path, capsys)
     )
     printed = capsys.readouterr().out
     assert code == 1 and 'cells differ from the last recorded /flood_map' in printed
+
+
+def test_replay_reproduces_the_real_flood_mappers_map(ros_context, executor, tmp_path, capsys):
+    """The real flood_mapper node and the recorder hear the same observations from two vehicles;
+    the replay of the recording equals the mapper's last /flood_map cell for cell."""
+    from uav_flood.nodes.flood_mapper import FloodMapperNode
+
+    out = tmp_path / 'mission.mcap'
+    mapper = FloodMapperNode(
+        context=ros_context,
+        parameter_overrides=[
+            Parameter('vehicles', value=['rec0', 'rec1']),
+            Parameter('p_hit', value=0.8),
+            Parameter('publish_rate_hz', value=20.0),
+            Parameter('tracks', value=False),
+        ],
+    )
+    probe = rclpy.create_node('probe', context=ros_context)
+    executor.add_node(mapper)
+    executor.add_node(probe)
+    pubs = [
+        probe.create_publisher(OccupancyGrid, f'/rec{i}/flood_observation', STATE_QOS)
+        for i in range(2)
+    ]
+    maps = []
+    probe.create_subscription(OccupancyGrid, '/flood_map', maps.append, LATCHED_QOS)
+    recorder = start_recorder(ros_context, executor, out)
+    rng = np.random.default_rng(5)
+    try:
+        assert spin_until(executor, lambda: all(p.get_subscription_count() >= 2 for p in pubs), 10)
+        assert spin_until(
+            executor, lambda: recorder.parameters_recorded == ['/flood_mapper'], 10.0
+        )
+        for k in range(20):
+            data = rng.choice([0, 100, -1], size=(6, 8), p=[0.4, 0.4, 0.2]).astype(np.int8)
+            origin = (0.5 * int(rng.integers(-6, 6)), 0.5 * int(rng.integers(-6, 6)))
+            pubs[k % 2].publish(grid(origin, 8, 6, data, stamp_s=k))
+        writer = recorder.writer
+        assert spin_until(executor, lambda: mapper.map.observations_applied == 20, 10.0)
+        assert spin_until(
+            executor,
+            lambda: sum(writer.topic_count(f'/rec{i}/flood_observation') for i in range(2)) == 20,
+            10.0,
+        )
+        # A map published after the last observation, and recorded.
+        maps_seen, recorded = len(maps), writer.topic_count('/flood_map')
+        assert spin_until(executor, lambda: len(maps) > maps_seen, 5.0)
+        assert spin_until(executor, lambda: writer.topic_count('/flood_map') > recorded, 5.0)
+    finally:
+        stop_recorder(executor, recorder)
+    capsys.readouterr()
+    code = cli.main(['replay', str(out), '--out', str(tmp_path / 'replay'), '--check'])
+    captured = capsys.readouterr()
+    printed = captured.out
+    assert code == 0, printed + captured.err
+    assert 'fused 20 observations' in printed
+    assert 'identical to the last recorded /flood_map' in printed
+    rebuilt = FloodMap.load(tmp_path / 'replay' / 'flood_map.npz')
+    assert list(rebuilt.to_occupancy().data.ravel()) == list(maps[-1].data)

@@ -86,6 +86,10 @@ class McapRecordingWriter:
             self._sequence[topic] = 0
             return channel_id
 
+    def topic_count(self, topic: str) -> int:
+        """Return how many messages of `topic` were written (0 for an unknown topic)."""
+        return self._sequence.get(topic, 0)
+
     def has_channel(self, topic: str) -> bool:
         """Return whether `topic` has a channel."""
         return topic in self._channels

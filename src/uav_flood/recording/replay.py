@@ -145,11 +145,17 @@ def replay(
     :raises FloodMapError: when the fusion configuration is invalid.
     """
     topics = topic_summary(path)
-    observation_topics = sorted(t for t in topics if OBSERVATION_TOPIC.match(t))
-    if not observation_topics or not any(topics[t][1] for t in observation_topics):
-        raise RecordingError(f'{path}: no /uavN/flood_observation messages in the recording')
     params = recorded_parameters(path)
     mapper = params.get('/flood_mapper', {})
+    vehicles = mapper.get('vehicles')
+    if isinstance(vehicles, list) and vehicles:
+        # The mapper fused exactly its vehicles' observations: so does the replay.
+        wanted_topics = {f'/{str(v).strip("/")}/flood_observation' for v in vehicles}
+        observation_topics = sorted(t for t in topics if t in wanted_topics)
+    else:
+        observation_topics = sorted(t for t in topics if OBSERVATION_TOPIC.match(t))
+    if not observation_topics or not any(topics[t][1] for t in observation_topics):
+        raise RecordingError(f'{path}: no /uavN/flood_observation messages in the recording')
     config = _config_from(mapper, dict(overrides or {}))
     if mapper:
         source = 'recorded /flood_mapper parameters' + (' + options' if overrides else '')

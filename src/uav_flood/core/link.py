@@ -169,12 +169,17 @@ class LinkProfile:
 
 
 def profile_dirs() -> list[Path]:
-    """Directories searched for a profile given by name: the source tree's, then installed."""
+    """Directories searched for a profile given by name: the source tree's, then installed ones."""
     here = Path(__file__).resolve()
-    return [
-        here.parents[3] / 'config' / 'links',
-        Path(sys.prefix) / 'share' / 'uav_flood' / 'config' / 'links',
-    ]
+    dirs = [here.parents[3] / 'config' / 'links']
+    try:  # a colcon install: share/ is where the ament index says
+        from ament_index_python.packages import get_package_share_directory
+
+        dirs.append(Path(get_package_share_directory('uav_flood')) / 'config' / 'links')
+    except (ImportError, LookupError, OSError, ValueError):
+        pass
+    dirs.append(Path(sys.prefix) / 'share' / 'uav_flood' / 'config' / 'links')
+    return dirs
 
 
 def load_profile(name_or_path: str) -> LinkProfile:

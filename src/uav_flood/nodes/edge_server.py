@@ -39,8 +39,6 @@ import cv2
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 from numpy.typing import NDArray
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.node import Node
 from rclpy.publisher import Publisher
 from sensor_msgs.msg import CompressedImage
@@ -55,6 +53,7 @@ from uav_flood.core.segmentation import (
 )
 from uav_flood.nodes import names
 from uav_flood.nodes.conversions import diagnostic_array
+from uav_flood.nodes.params import declare_read_only, parse_vehicles
 from uav_flood.nodes.spin import spin_node
 
 # name: (default, description). Defaults equal config/edge_server.yaml; all are read-only.
@@ -77,7 +76,6 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'discover_period_s': (1.0, 'Period (s) of the scan for requests from unknown drones.'),
     'status_period_s': (0.5, 'Period (s) of /edge/status.'),
 }
-VEHICLE_NAME = re.compile(r'^[A-Za-z][A-Za-z0-9_]*$')
 REQUEST_TOPIC = re.compile(
     r'^/([A-Za-z][A-Za-z0-9_]*)/' + re.escape(names.EDGE_REQUEST.name) + '$'
 )
@@ -148,11 +146,7 @@ class EdgeServerParams:
 
         :raises ConfigError: a value is out of range or the model file does not exist.
         """
-        vehicles = tuple(str(v).strip().strip('/') for v in values['vehicles'])
-        if not vehicles or any(not VEHICLE_NAME.match(v) for v in vehicles):
-            raise ConfigError(f'must list valid namespaces, got {list(vehicles)}', 'vehicles')
-        if len(set(vehicles)) != len(vehicles):
-            raise ConfigError(f'names must be unique, got {list(vehicles)}', 'vehicles')
+        vehicles = parse_vehicles(values['vehicles'])
         model_path = str(values['model_path']).strip()
         if model_path and not Path(model_path).is_file():
             raise ConfigError(f'model file {model_path!r} not found', 'model_path')
@@ -208,13 +202,7 @@ class EdgeServerNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('edge_server', **kwargs)
-        for name, (default, description) in PARAMETERS.items():
-            try:
-                self.declare_parameter(
-                    name, default, ParameterDescriptor(description=description, read_only=True)
-                )
-            except InvalidParameterTypeException:
-                raise ConfigError(f'must have the type of the default {default!r}', name) from None
+        declare_read_only(self, PARAMETERS)
         self.params = EdgeServerParams.from_values(
             {name: self.get_parameter(name).value for name in PARAMETERS}
         )

@@ -23,7 +23,6 @@ import json
 import math
 import os
 from pathlib import Path
-import re
 import tempfile
 import time
 from typing import Any
@@ -33,8 +32,6 @@ from geometry_msgs.msg import Point as PointMsg
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import OccupancyGrid
 import numpy as np
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.node import Node
 from visualization_msgs.msg import Marker, MarkerArray
 
@@ -50,6 +47,7 @@ from uav_flood.core.flood_map import (
 )
 from uav_flood.core.georef import GridPatch
 from uav_flood.nodes import conversions, names
+from uav_flood.nodes.params import declare_read_only, parse_vehicles
 from uav_flood.nodes.spin import spin_node
 
 # name: (default, description). Defaults equal config/flood_mapper.yaml; all are read-only.
@@ -80,7 +78,6 @@ STATUS_PERIOD_S = 1.0
 WARN_THROTTLE_S = 5.0
 #: How often the worker thread's polygons are collected (s).
 POLL_PERIOD_S = 0.1
-VEHICLE_NAME = re.compile(r'^[A-Za-z][A-Za-z0-9_]*$')
 #: Marker namespaces (stable: RViz lists them).
 NS_FLOOD, NS_AREA, NS_TRACK = 'flood_outline', 'flood_area', 'track'
 #: Outline, text and track colours (RGBA, 0..1).
@@ -112,14 +109,7 @@ class MapperParams:
         :param values: parameter name -> value, every key of PARAMETERS.
         :raises ConfigError: a value is out of range.
         """
-        vehicles = tuple(str(v).strip().strip('/') for v in values['vehicles'])
-        if not vehicles:
-            raise ConfigError('must name at least one vehicle', 'vehicles')
-        bad = [v for v in vehicles if not VEHICLE_NAME.match(v)]
-        if bad:
-            raise ConfigError(f'not valid namespace names: {bad}', 'vehicles')
-        if len(set(vehicles)) != len(vehicles):
-            raise ConfigError(f'names must be unique, got {list(vehicles)}', 'vehicles')
+        vehicles = parse_vehicles(values['vehicles'])
         try:
             fusion = FusionConfig(
                 resolution_m=float(values['resolution_m']),
@@ -192,20 +182,7 @@ class FloodMapperNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('flood_mapper', **kwargs)
-        for name, (default, description) in PARAMETERS.items():
-            try:
-                self.declare_parameter(
-                    name, default, ParameterDescriptor(description=description, read_only=True)
-                )
-            except InvalidParameterTypeException:
-                kind = {
-                    bool: 'true/false',
-                    int: 'an integer',
-                    float: 'a number with a decimal point',
-                    str: 'a string',
-                    list: 'a list of strings',
-                }[type(default)]
-                raise ConfigError(f'must be {kind}, like the default {default!r}', name) from None
+        declare_read_only(self, PARAMETERS)
         self._params = params = MapperParams.from_node(self)
         self.set_aside = ''
         self.last_checkpoint = ''

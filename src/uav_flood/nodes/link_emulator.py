@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import re
 import threading
 import time
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.node import Node
 from rclpy.publisher import Publisher
 from sensor_msgs.msg import CompressedImage
@@ -33,6 +30,7 @@ from uav_flood.core.errors import ConfigError
 from uav_flood.core.link import DROP_REASONS, LinkProfile, LinkScheduler, load_profile
 from uav_flood.nodes import names
 from uav_flood.nodes.conversions import diagnostic_array
+from uav_flood.nodes.params import declare_read_only, parse_vehicles
 from uav_flood.nodes.spin import spin_node
 
 # name: (default, description). Defaults equal config/link_emulator.yaml; all are read-only.
@@ -46,7 +44,6 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'overhead_bytes': (64, 'Bytes added to each message on the wire (headers).'),
     'status_period_s': (1.0, 'Period (s) of /edge/link_status.'),
 }
-VEHICLE_NAME = re.compile(r'^[A-Za-z][A-Za-z0-9_]*$')
 DIRECTIONS = ('uplink', 'downlink')
 
 
@@ -65,17 +62,8 @@ class LinkEmulatorNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('link_emulator', **kwargs)
-        for name, (default, description) in PARAMETERS.items():
-            try:
-                self.declare_parameter(
-                    name, default, ParameterDescriptor(description=description, read_only=True)
-                )
-            except InvalidParameterTypeException:
-                raise ConfigError(f'must have the type of the default {default!r}', name) from None
-        values = {name: self.get_parameter(name).value for name in PARAMETERS}
-        vehicles = [str(v).strip().strip('/') for v in values['vehicles']]
-        if not vehicles or any(not VEHICLE_NAME.match(v) for v in vehicles):
-            raise ConfigError(f'must list valid namespaces, got {vehicles}', 'vehicles')
+        values = declare_read_only(self, PARAMETERS)
+        vehicles = list(parse_vehicles(values['vehicles']))
         if int(values['overhead_bytes']) < 0 or not float(values['status_period_s']) > 0:
             raise ConfigError('overhead_bytes must be >= 0 and status_period_s > 0')
         self.profile = load_profile(str(values['profile']))

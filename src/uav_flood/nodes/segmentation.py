@@ -44,8 +44,6 @@ from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import OccupancyGrid
 import numpy as np
 from numpy.typing import NDArray
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
@@ -78,6 +76,7 @@ from uav_flood.core.segmentation import (
 )
 from uav_flood.nodes import names
 from uav_flood.nodes.conversions import diagnostic_array, diagnostic_values
+from uav_flood.nodes.params import declare_read_only
 from uav_flood.nodes.sim_camera import image_msg, vehicle_pose
 from uav_flood.nodes.spin import spin_node
 
@@ -381,20 +380,7 @@ class SegmentationNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('segmentation', **kwargs)
-        for name, (default, description) in PARAMETERS.items():
-            try:
-                self.declare_parameter(
-                    name, default, ParameterDescriptor(description=description, read_only=True)
-                )
-            except InvalidParameterTypeException:
-                kind = {
-                    bool: 'true/false',
-                    int: 'an integer',
-                    float: 'a number with a decimal point',
-                    str: 'a string',
-                    list: 'a list of strings, like [cuda, cpu]',
-                }[type(default)]
-                raise ConfigError(f'must be {kind}, like the default {default!r}', name) from None
+        declare_read_only(self, PARAMETERS)
         self._params = SegmentationParams.from_node(self)
         params = self._params
         try:

@@ -23,8 +23,6 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
 import numpy as np
 from numpy.typing import NDArray
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.node import Node
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
@@ -33,6 +31,7 @@ from std_msgs.msg import Header
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.georef import CameraMount, GeoreferenceError, VehiclePose
 from uav_flood.nodes import names
+from uav_flood.nodes.params import declare_read_only
 from uav_flood.nodes.spin import spin_node
 from uav_flood.sim.camera import SimCamera
 from uav_flood.sim.scene import FloodScene
@@ -158,19 +157,7 @@ class SimCameraNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('sim_camera', **kwargs)
-        for name, (default, description) in PARAMETERS.items():
-            try:
-                self.declare_parameter(
-                    name, default, ParameterDescriptor(description=description, read_only=True)
-                )
-            except InvalidParameterTypeException:
-                kind = {
-                    bool: 'true/false',
-                    int: 'an integer',
-                    float: 'a number with a decimal point',
-                    str: 'a string',
-                }[type(default)]
-                raise ConfigError(f'must be {kind}, like the default {default!r}', name) from None
+        declare_read_only(self, PARAMETERS)
         self._params = CameraParams.from_node(self)
         params = self._params
         # FloodScene.load raises ConfigError itself for a missing or malformed scene.

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import math
-import re
 import time
 from typing import Any
 
@@ -26,8 +25,6 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Point as PointMsg
 from geometry_msgs.msg import PolygonStamped, PoseStamped
 from nav_msgs.msg import Path
-from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.node import Node
 from rclpy.publisher import Publisher
 from sensor_msgs.msg import BatteryState
@@ -52,6 +49,7 @@ from uav_flood.core.geo import GeoPoint, LocalFrame
 from uav_flood.core.mission import Enu, MissionError, PathLimits
 from uav_flood.core.safety import EnergyModel
 from uav_flood.nodes import conversions, names
+from uav_flood.nodes.params import declare_read_only, parse_vehicles
 from uav_flood.nodes.spin import spin_node
 
 DEFAULT_ORIGIN = (47.397742, 8.545594, 488.0)  # as flight_control's
@@ -102,7 +100,6 @@ STATUS_PERIOD_S = 1.0
 WARN_THROTTLE_S = 5.0
 #: A drone higher than this above the origin is taken as flying (m).
 AIRBORNE_M = 2.0
-VEHICLE_NAME = re.compile(r'^[A-Za-z][A-Za-z0-9_]*$')
 #: Marker colours (RGB, 0..1), one per vehicle index (cycled).
 COLOURS = [
     (0.12, 0.47, 0.71),
@@ -139,14 +136,7 @@ class CoordinatorParams:
         :param values: parameter name -> value, every key of PARAMETERS.
         :raises ConfigError: a value is out of range.
         """
-        vehicles = tuple(str(v).strip().strip('/') for v in values['vehicles'])
-        if not vehicles:
-            raise ConfigError('must name at least one vehicle', 'vehicles')
-        bad = [v for v in vehicles if not VEHICLE_NAME.match(v)]
-        if bad:
-            raise ConfigError(f'not valid namespace names: {bad}', 'vehicles')
-        if len(set(vehicles)) != len(vehicles):
-            raise ConfigError(f'names must be unique, got {list(vehicles)}', 'vehicles')
+        vehicles = parse_vehicles(values['vehicles'])
         try:
             origin = GeoPoint(
                 values['origin_lat_deg'], values['origin_lon_deg'], values['origin_alt_m']
@@ -261,20 +251,7 @@ class SwarmCoordinatorNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('swarm_coordinator', **kwargs)
-        for name, (default, description) in PARAMETERS.items():
-            try:
-                self.declare_parameter(
-                    name, default, ParameterDescriptor(description=description, read_only=True)
-                )
-            except InvalidParameterTypeException:
-                kind = {
-                    bool: 'true/false',
-                    int: 'an integer',
-                    float: 'a number with a decimal point',
-                    str: 'a string',
-                    list: 'a list of strings',
-                }[type(default)]
-                raise ConfigError(f'must be {kind}, like the default {default!r}', name) from None
+        declare_read_only(self, PARAMETERS)
         self._params = params = CoordinatorParams.from_node(self)
         self._frame = LocalFrame(params.origin)
         self._vehicles = {name: Vehicle(i) for i, name in enumerate(params.vehicles)}

@@ -18,6 +18,7 @@ import platform
 import sys
 import time
 
+from benchlib import cpu_model  # noqa: E402
 from shapely import affinity
 from shapely.geometry import box
 
@@ -54,15 +55,7 @@ def timed_plan(area: Area, drones: list[Drone], config: PlanConfig) -> tuple[Cov
 
 def machine() -> str:
     """Return a line naming the CPU and Python."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path('/proc/cpuinfo').read_text(encoding='utf-8').splitlines():
-            if line.startswith('model name'):
-                cpu = line.split(':', 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f'machine: {cpu}, python {platform.python_version()}'
+    return f'machine: {cpu_model()}, python {platform.python_version()}'
 
 
 def scaling() -> None:

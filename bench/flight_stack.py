@@ -38,6 +38,8 @@ BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / 'src'))
 
+from benchlib import pct  # noqa: E402
+
 from uav_flood.core.geo import GeoPoint, LocalFrame  # noqa: E402
 from uav_flood.sim import SimConfig, Simulator  # noqa: E402
 from uav_flood.testing import UdpPortAllocator  # noqa: E402
@@ -53,12 +55,6 @@ def wait_for(predicate, timeout_s: float, what: str) -> None:
         if time.monotonic() > deadline:
             sys.exit(f'timed out after {timeout_s} s waiting for {what}')
         time.sleep(0.02)
-
-
-def pct(values: list[float], q: float) -> float:
-    """Return the q-quantile (0..1) of `values`."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def bench_upload(waypoints: list[int], repeat: int) -> None:

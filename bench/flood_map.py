@@ -22,6 +22,7 @@ import platform
 import tempfile
 import time
 
+from benchlib import cpu_model  # noqa: E402
 import cv2
 import numpy as np
 
@@ -33,15 +34,7 @@ RES = 0.5
 
 def machine() -> str:
     """Return a line naming the CPU and Python."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path('/proc/cpuinfo').read_text(encoding='utf-8').splitlines():
-            if line.startswith('model name'):
-                cpu = line.split(':', 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f'machine: {cpu}, python {platform.python_version()}, numpy {np.__version__}'
+    return f'machine: {cpu_model()}, python {platform.python_version()}, numpy {np.__version__}'
 
 
 def flood_truth(cells: int, rng: np.random.Generator) -> np.ndarray:

@@ -43,6 +43,7 @@ sys.path.insert(0, str(REPO / 'src'))
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 os.environ.setdefault('ROS_LOG_DIR', tempfile.mkdtemp(prefix='uav-flood-bench-roslog-'))
 
+from benchlib import cpu_model, pct  # noqa: E402
 import numpy as np  # noqa: E402
 
 from uav_flood.core.georef import VehiclePose  # noqa: E402
@@ -54,25 +55,6 @@ DOMAIN_BASE = 71
 WIDTH, HEIGHT, HFOV_DEG, ALTITUDE_M = 640, 480, 70.0, 60.0
 POLICIES = ('local', 'edge', 'adaptive')
 PROFILES = ('good', 'degraded', 'outages')
-
-
-def pct(values: list[float], q: float) -> float:
-    """Return the q-quantile (0..1) of `values` (NaN if empty)."""
-    if not values:
-        return float('nan')
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-def cpu_model() -> str:
-    """Return the CPU model name from /proc/cpuinfo (or platform's guess)."""
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or 'unknown'
 
 
 def render_frames(count: int) -> tuple[dict[str, Any], list[tuple[VehiclePose, bytes]]]:

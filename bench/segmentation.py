@@ -31,25 +31,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / 'src'))
 
+from benchlib import cpu_model, pct  # noqa: E402
+
 from uav_flood.core.segmentation import cpu_count, FloodSegmenter, SegmenterConfig  # noqa: E402
 from uav_flood.sim.scene import FloodScene  # noqa: E402
-
-
-def cpu_model() -> str:
-    """Return the CPU's marketing name from /proc/cpuinfo, else platform.processor()."""
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def pct(values: list[float], q: float) -> float:
-    """Return the q-quantile (0..1) of `values`."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def measure(segmenter: FloodSegmenter, image: np.ndarray, warmup: int, repeat: int, inner: bool):

@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO / 'src'))
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 os.environ.setdefault('ROS_LOG_DIR', tempfile.mkdtemp(prefix='uav-flood-bench-roslog-'))
 
+from benchlib import cpu_model, pct  # noqa: E402
 import numpy as np  # noqa: E402
 
 from uav_flood.core.georef import VehiclePose  # noqa: E402
@@ -41,23 +42,6 @@ from uav_flood.testing import spin_until  # noqa: E402
 
 DOMAIN_ID = 97
 WIDTH, HEIGHT, HFOV_DEG, ALTITUDE_M = 640, 480, 70.0, 60.0
-
-
-def pct(values: list[float], q: float) -> float:
-    """Return the q-quantile (0..1) of `values`."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-def cpu_model() -> str:
-    """Return the CPU model name from /proc/cpuinfo (or platform's guess)."""
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or 'unknown'
 
 
 def stamp(t_s: float):

@@ -12,23 +12,23 @@ from __future__ import annotations
 from typing import Any
 
 import foxglove
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.topic_endpoint_info import TopicEndpointInfo
 
 from uav_flood.core.errors import ConfigError
+from uav_flood.nodes.params import declare_read_only
 from uav_flood.nodes.recorder import TopicDiscovery
 from uav_flood.nodes.spin import spin_node
 from uav_flood.recording.schema import message_definition
 
-#: Parameter defaults, equal to config/foxglove_bridge.yaml.
-DEFAULTS: dict[str, Any] = {
-    'host': '127.0.0.1',
-    'port': 8765,
-    'topics': [''],
-    'topic_regex': '',
-    'exclude_regex': '^/rosout$|^/parameter_events$',
-    'discovery_period_s': 1.0,
+#: name: (default, description). Defaults equal config/foxglove_bridge.yaml; all are read-only.
+PARAMETERS: dict[str, tuple[Any, str]] = {
+    'host': ('127.0.0.1', "WebSocket address; '0.0.0.0' serves other machines too."),
+    'port': (8765, 'WebSocket port (0..65535; 0 = any free port).'),
+    'topics': ([''], "Explicit topic names to serve; [''] = every discovered topic."),
+    'topic_regex': ('', "Serve only topics matching this regular expression ('' = all)."),
+    'exclude_regex': ('^/rosout$|^/parameter_events$', 'Never serve topics matching this.'),
+    'discovery_period_s': (1.0, 'How often to look for new topics (s).'),
 }
 
 
@@ -38,9 +38,7 @@ class FoxgloveBridgeNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         """Declare parameters, start the WebSocket server and discover topics."""
         super().__init__('foxglove_bridge', **kwargs)
-        read_only = ParameterDescriptor(read_only=True)
-        for name, default in DEFAULTS.items():
-            self.declare_parameter(name, default, read_only)
+        declare_read_only(self, PARAMETERS)
         port = int(self.get_parameter('port').value)
         if not 0 <= port <= 65535:
             raise ConfigError(f'port must be 0..65535, got {port}')

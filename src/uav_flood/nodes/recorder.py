@@ -19,7 +19,7 @@ import re
 import time
 from typing import Any
 
-from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rcl_interfaces.msg import ParameterType
 from rcl_interfaces.srv import GetParameters, ListParameters
 from rclpy.node import Node
 from rclpy.qos import (
@@ -32,19 +32,23 @@ from rclpy.task import Future
 from rclpy.topic_endpoint_info import TopicEndpointInfo
 
 from uav_flood.core.errors import ConfigError
+from uav_flood.nodes.params import declare_read_only
 from uav_flood.nodes.spin import spin_node
 from uav_flood.recording.mcap_io import McapRecordingWriter
 from uav_flood.recording.replay import PARAMETERS_PREFIX
 from uav_flood.recording.schema import SchemaError
 
-#: Parameter defaults, equal to config/recorder.yaml.
-DEFAULTS: dict[str, Any] = {
-    'output_file': '',
-    'topics': [''],
-    'topic_regex': '',
-    'exclude_regex': '^/rosout$',
-    'discovery_period_s': 1.0,
-    'parameter_nodes': ['/flood_mapper'],
+#: name: (default, description). Defaults equal config/recorder.yaml; all are read-only.
+PARAMETERS: dict[str, tuple[Any, str]] = {
+    'output_file': ('', "The .mcap file; '' = recordings/mission-<UTC time>.mcap here."),
+    'topics': ([''], "Explicit topic names to record; [''] = every discovered topic."),
+    'topic_regex': ('', "Record only topics matching this regular expression ('' = all)."),
+    'exclude_regex': ('^/rosout$', "Never record topics matching this ('' = none)."),
+    'discovery_period_s': (1.0, 'How often to look for new topics and nodes (s).'),
+    'parameter_nodes': (
+        ['/flood_mapper'],
+        'Nodes whose parameters are written as MCAP metadata (replay reads the mapper).',
+    ),
 }
 #: Queue depth of every recording subscription: a recorder should not drop a burst.
 RECORD_DEPTH = 100
@@ -197,9 +201,7 @@ class RecorderNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         """Declare parameters, open the MCAP file and start discovering topics."""
         super().__init__('recorder', **kwargs)
-        read_only = ParameterDescriptor(read_only=True)
-        for name, default in DEFAULTS.items():
-            self.declare_parameter(name, default, read_only)
+        declare_read_only(self, PARAMETERS)
         out = str(self.get_parameter('output_file').value)
         if not out:
             stamp = datetime.datetime.now(datetime.UTC).strftime('%Y%m%dT%H%M%SZ')

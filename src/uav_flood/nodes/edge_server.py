@@ -346,6 +346,8 @@ class EdgeServerNode(Node):
             try:
                 self._serve(batch)
             except Exception as exc:  # noqa: BLE001  (one bad batch must not end the worker)
+                if not self.context.ok():
+                    return  # shutting down (Ctrl-C): publishers are gone, nothing is wrong
                 with self._lock:
                     self.errors += 1
                 self._problem(f'batch failed: {exc}')

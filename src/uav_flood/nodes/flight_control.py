@@ -446,6 +446,8 @@ class FlightControlNode(Node):
         try:
             self._tick()
         except Exception as exc:  # noqa: BLE001  # nothing may escape into the executor
+            if not self.context.ok():
+                return  # shutting down (Ctrl-C): publishers are gone, nothing is wrong
             self.get_logger().error(f'telemetry tick failed: {exc!r}', throttle_duration_sec=5.0)
 
     def _tick(self) -> None:

@@ -177,6 +177,14 @@ class Supervisor:
         """Return each node's command line (without the setpriv wrapper), by label."""
         return {node.label: list(node.command) for node in self._nodes}
 
+    def outcomes(self) -> dict[str, tuple[int | None, int]]:
+        """Return (last exit code, restarts) per node label.
+
+        The exit code is None while the node runs or if it never ran.
+        """
+        with self._lock:
+            return {node.label: (node.last_code, node.restarts) for node in self._nodes}
+
     def request_shutdown(self, reason: str = 'shutdown requested') -> None:
         """Ask the running supervisor to shut the graph down; a second request forces SIGKILL.
 

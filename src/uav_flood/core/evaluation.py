@@ -1,0 +1,120 @@
+"""Score a flood map against ground truth inside an area of interest.
+
+Used by the demo's live progress and its report (docs/demo.md). Unlike `FloodMap.iou`, which
+compares only cells both grids know, this scores the whole area: a cell of the area the drones
+never observed counts as "not water" in the map, so a gap in coverage lowers recall instead of
+vanishing from the score. Cells outside the truth (beyond the labelled scene) are left out of
+IoU, precision and recall but still count for coverage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import math
+
+import numpy as np
+from numpy.typing import NDArray
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from uav_flood.core.georef import GridPatch, UNSEEN
+
+
+@dataclass(frozen=True)
+class MapScore:
+    """How a map compares with the truth inside an area.
+
+    :param area_cells: grid cells whose centre lies in the area.
+    :param observed_cells: of those, cells the map observed at least once.
+    :param truth_cells: area cells the truth labels (inside the scene).
+    :param true_positive: truth-labelled area cells that are water in both.
+    :param false_positive: water in the map, dry in the truth.
+    :param false_negative: water in the truth, not water in the map (dry or unobserved).
+    """
+
+    area_cells: int
+    observed_cells: int
+    truth_cells: int
+    true_positive: int
+    false_positive: int
+    false_negative: int
+
+    @property
+    def coverage_pct(self) -> float:
+        """Return the observed share of the area (%)."""
+        return 100.0 * self.observed_cells / self.area_cells if self.area_cells else 0.0
+
+    @property
+    def iou(self) -> float:
+        """Return the water IoU (nan without water in either)."""
+        union = self.true_positive + self.false_positive + self.false_negative
+        return self.true_positive / union if union else math.nan
+
+    @property
+    def precision(self) -> float:
+        """Return the share of mapped water that is water (nan if none mapped)."""
+        mapped = self.true_positive + self.false_positive
+        return self.true_positive / mapped if mapped else math.nan
+
+    @property
+    def recall(self) -> float:
+        """Return the share of true water that is mapped (nan if the truth has none)."""
+        water = self.true_positive + self.false_negative
+        return self.true_positive / water if water else math.nan
+
+
+def area_cells(truth: GridPatch, area: BaseGeometry) -> NDArray[np.bool_]:
+    """Return which cells of `truth`'s patch have their centre inside `area` (map ENU).
+
+    :param truth: a patch of the global grid (its geometry only).
+    :param area: polygon(s) in map ENU (m).
+    """
+    res = truth.resolution_m
+    east = truth.origin_east + (np.arange(truth.width) + 0.5) * res
+    north = truth.origin_north + (np.arange(truth.height) + 0.5) * res
+    grid_e, grid_n = np.meshgrid(east, north)
+    inside: NDArray[np.bool_] = shapely.contains_xy(area, grid_e, grid_n)
+    return inside
+
+
+def score_map(
+    estimate: GridPatch, truth: GridPatch, inside: NDArray[np.bool_], threshold_pct: int = 50
+) -> MapScore:
+    """Score a map patch against a truth patch on the truth patch's cells that are `inside`.
+
+    :param estimate: the map: -1 unobserved, else P(water) in percent (FloodMap.to_occupancy,
+        or a /flood_map OccupancyGrid).
+    :param truth: 100 water, 0 dry, -1 unlabelled, on the same global grid.
+    :param inside: (truth.height, truth.width) cells of the area (see area_cells).
+    :param threshold_pct: a map cell is water above this (percent).
+    :raises ValueError: on grids of other resolutions or a mask of another shape.
+    """
+    res = truth.resolution_m
+    if abs(estimate.resolution_m - res) > 1e-6 * res:
+        raise ValueError(f'map at {estimate.resolution_m} m, truth at {res} m')
+    if inside.shape != (truth.height, truth.width):
+        raise ValueError(f'area mask {inside.shape}, truth {truth.height}x{truth.width}')
+    truth_data = np.asarray(truth.data, np.int16).reshape(truth.height, truth.width)
+    mapped = np.full(truth_data.shape, UNSEEN, np.int16)
+    if estimate.width and estimate.height:
+        # Both patches sit on the global grid: cell indices differ by a whole offset.
+        dc = round((estimate.origin_east - truth.origin_east) / res)
+        dr = round((estimate.origin_north - truth.origin_north) / res)
+        est = np.asarray(estimate.data, np.int16).reshape(estimate.height, estimate.width)
+        c0, r0 = max(dc, 0), max(dr, 0)
+        c1 = min(dc + estimate.width, truth.width)
+        r1 = min(dr + estimate.height, truth.height)
+        if c1 > c0 and r1 > r0:
+            mapped[r0:r1, c0:c1] = est[r0 - dr : r1 - dr, c0 - dc : c1 - dc]
+    observed = inside & (mapped != UNSEEN)
+    labelled = inside & (truth_data != UNSEEN)
+    water_map = labelled & (mapped > threshold_pct)
+    water_truth = labelled & (truth_data > 50)
+    return MapScore(
+        area_cells=int(np.count_nonzero(inside)),
+        observed_cells=int(np.count_nonzero(observed)),
+        truth_cells=int(np.count_nonzero(labelled)),
+        true_positive=int(np.count_nonzero(water_map & water_truth)),
+        false_positive=int(np.count_nonzero(water_map & ~water_truth)),
+        false_negative=int(np.count_nonzero(water_truth & ~water_map)),
+    )

@@ -1,0 +1,618 @@
+"""`uav-flood demo`: fly a simulated swarm over the labelled flood and write a mission folder.
+
+The whole stack runs, each node in its own process (the node-graph runner, runner/), on the
+built-in simulator: plan, upload, fly, segment on board and at the edge, fuse, land. This process
+watches the statuses (demo/monitor.py), shows a progress table, injects the optional fault,
+stops the graph when every drone is at rest and writes the map, the recording and the report.
+See docs/demo.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+from pathlib import Path
+import signal
+import socket
+import sys
+import threading
+import time
+from types import FrameType
+from typing import Any, TextIO
+
+import numpy as np
+from numpy.typing import NDArray
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+
+from uav_flood import __version__
+from uav_flood.core.errors import ConfigError, UavFloodError
+from uav_flood.core.evaluation import area_cells, MapScore, score_map
+from uav_flood.core.geo import GeoPoint, LocalFrame
+from uav_flood.core.georef import GridPatch, GridSpec
+from uav_flood.demo.gcs import GroundStation
+from uav_flood.demo.graph import demo_graph, DemoGraphConfig, graph_yaml
+from uav_flood.demo.progress import FailPlan, Fleet
+from uav_flood.demo.report import build_report, recording_summary, RunFacts, write_report
+from uav_flood.runner.spec import load_graph
+from uav_flood.runner.supervisor import Supervisor
+
+PROG = 'uav-flood demo'
+#: PX4 SITL's home, where the built-in simulator puts vehicle 0 by default.
+DEFAULT_ORIGIN = '47.397742,8.545594,488.0'
+#: The --quick variant: the middle of the scene, a faster clock, a shorter timeout.
+QUICK_AREA_M = (150.0, 90.0)
+CONTROL_PERIOD_S = 0.25
+#: Altitude of the lowest layer (m).
+ALTITUDE_M = 60.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of `uav-flood demo` to `parser`."""
+    parser.add_argument('--drones', type=int, default=3, metavar='N', help='drones (default 3)')
+    parser.add_argument(
+        '--area',
+        metavar='FILE.geojson',
+        help='area of interest (GeoJSON polygon, WGS84); default: the labelled flood scene',
+    )
+    parser.add_argument(
+        '--fail',
+        metavar='NAME@PCT%[:FAULT]',
+        help="fail a drone when the swarm's coverage reaches PCT percent, e.g. uav2@40%%; "
+        'FAULT battery (default: PX4 battery failure, it lands) or kill',
+    )
+    parser.add_argument(
+        '--out',
+        type=Path,
+        metavar='DIR',
+        help='mission folder, new or empty (default: ./mission-<UTC time>)',
+    )
+    parser.add_argument(
+        '--quick',
+        action='store_true',
+        help=f'the middle {QUICK_AREA_M[0]:g} m x {QUICK_AREA_M[1]:g} m of the scene at 8x '
+        '(about a minute; the tests run this)',
+    )
+    parser.add_argument(
+        '--speed-factor',
+        type=float,
+        metavar='X',
+        help='simulated seconds per wall second (default 5, --quick 8)',
+    )
+    parser.add_argument(
+        '--link',
+        default='good',
+        metavar='PROFILE',
+        help='drone-to-edge link: good, degraded, outages or a profile file (default good)',
+    )
+    parser.add_argument(
+        '--onboard-slowdown',
+        type=float,
+        default=6.0,
+        metavar='X',
+        help="EMULATION: the drones' computer is X times slower than this machine's CPU "
+        '(default 6, about a Jetson-class CPU core), which is what makes offloading pay',
+    )
+    parser.add_argument(
+        '--camera-rate',
+        type=float,
+        default=2.0,
+        metavar='HZ',
+        help='camera frames per wall second per drone (default 2)',
+    )
+    parser.add_argument(
+        '--origin',
+        metavar='LAT,LON,ALT',
+        help=f'map origin and home of uav0 (default {DEFAULT_ORIGIN}, or the centre of --area)',
+    )
+    parser.add_argument(
+        '--base-port',
+        type=int,
+        default=14540,
+        metavar='P',
+        help='MAVLink: drone i on UDP P+i and P+40+i, as PX4 SITL (default 14540)',
+    )
+    parser.add_argument(
+        '--gcs-port',
+        type=int,
+        default=14550,
+        metavar='P',
+        help="the simulator's ground-station port, where the demo listens (default 14550)",
+    )
+    parser.add_argument(
+        '--timeout',
+        type=float,
+        metavar='S',
+        help='give up after S wall seconds (default 600, --quick 240)',
+    )
+    parser.add_argument(
+        '--status-period',
+        type=float,
+        default=5.0,
+        metavar='S',
+        help='seconds between progress tables (default 5)',
+    )
+    parser.add_argument(
+        '--verbose', action='store_true', help="show every node's log lines, not only warnings"
+    )
+    parser.add_argument(
+        '--write-graph',
+        type=Path,
+        metavar='FILE.yaml',
+        help='write the node graph (for uav-flood launch or ros2 launch) and exit',
+    )
+
+
+class _NodeOutput:
+    """Where node output goes: warnings, errors and the runner's own lines (all with --verbose)."""
+
+    def __init__(self, out: TextIO, verbose: bool) -> None:
+        self._out, self._verbose = out, verbose
+
+    def write(self, text: str) -> int:
+        keep = self._verbose or any(
+            word in text for word in ('[WARN]', '[ERROR]', '[FATAL]', '[launch]')
+        )
+        if keep and '] started ' not in text:
+            self._out.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        self._out.flush()
+
+
+def _scene_area(origin: GeoPoint, quick: bool) -> dict[str, Any]:
+    """Return the scene's area (or its quick middle part) as GeoJSON in WGS84."""
+    from uav_flood.sim.scene import FloodScene
+
+    e0, n0, e1, n1 = FloodScene.load().bounds_enu
+    if quick:
+        ce, cn = (e0 + e1) / 2, (n0 + n1) / 2
+        half_e, half_n = QUICK_AREA_M[0] / 2, QUICK_AREA_M[1] / 2
+        e0, e1, n0, n1 = ce - half_e, ce + half_e, cn - half_n, cn + half_n
+    frame = LocalFrame(origin)
+    ring = []
+    for east, north in ((e0, n0), (e1, n0), (e1, n1), (e0, n1), (e0, n0)):
+        point = frame.enu_to_point(east, north)
+        ring.append([round(point.lon_deg, 8), round(point.lat_deg, 8)])
+    name = 'the middle of the flood scene' if quick else 'the flood scene'
+    return {
+        'type': 'FeatureCollection',
+        'features': [
+            {
+                'type': 'Feature',
+                'properties': {'name': name},
+                'geometry': {'type': 'Polygon', 'coordinates': [ring]},
+            }
+        ],
+    }
+
+
+def _read_area(path: Path) -> tuple[dict[str, Any], BaseGeometry]:
+    """Return a GeoJSON area file and its (multi)polygon in WGS84; ConfigError if unusable."""
+    try:
+        data = json.loads(path.read_text(encoding='utf-8'))
+    except OSError as exc:
+        raise ConfigError(f'cannot read {path}: {exc.strerror}', '--area') from None
+    except ValueError as exc:
+        raise ConfigError(f'{path} is not JSON: {exc}', '--area') from None
+    features = data.get('features', [data]) if isinstance(data, dict) else []
+    polygons = []
+    for feature in features:
+        geometry = feature.get('geometry', feature) if isinstance(feature, dict) else None
+        if not isinstance(geometry, dict) or geometry.get('type') not in (
+            'Polygon',
+            'MultiPolygon',
+        ):
+            continue
+        if isinstance(feature, dict) and (feature.get('properties') or {}).get('no_fly'):
+            continue
+        try:
+            polygons.append(shape(geometry))
+        except (ValueError, TypeError, AttributeError, IndexError) as exc:
+            raise ConfigError(f'{path}: bad polygon: {exc}', '--area') from None
+    if not polygons:
+        raise ConfigError(f'{path}: no Polygon or MultiPolygon in it', '--area')
+    area = polygons[0] if len(polygons) == 1 else polygons[0].union(*polygons[1:])
+    if not area.is_valid or area.is_empty:
+        raise ConfigError(f'{path}: the polygon is empty or invalid', '--area')
+    return data, area
+
+
+def _to_enu(area_wgs84: BaseGeometry, origin: GeoPoint) -> BaseGeometry:
+    """Return a WGS84 (lon, lat) polygon in map ENU about `origin`."""
+    from shapely.ops import transform
+
+    frame = LocalFrame(origin)
+
+    def project(lon: Any, lat: Any, z: Any = None) -> tuple[Any, Any]:
+        east, north, _ = frame.to_enu(np.asarray(lat), np.asarray(lon), np.zeros_like(lat))
+        return east, north
+
+    return transform(project, area_wgs84)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind(('127.0.0.1', port))
+        except OSError:
+            return False
+    return True
+
+
+def _prepare_out(out: Path) -> None:
+    """Create the mission folder; refuse one that holds files (never overwrite a mission)."""
+    if out.exists():
+        if not out.is_dir():
+            raise ConfigError(f'{out} exists and is not a folder', '--out')
+        if any(out.iterdir()):
+            raise ConfigError(
+                f'{out} is not empty; give a new folder (a mission is never overwritten)', '--out'
+            )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f'cannot create {out}: {exc.strerror}', '--out') from None
+
+
+class _Mission:
+    """The control loop, in a thread beside the supervisor: progress, fault, completion."""
+
+    def __init__(
+        self,
+        supervisor: Supervisor,
+        fleet: Fleet,
+        lock: threading.Lock,
+        gcs: GroundStation,
+        timeout_s: float,
+        status_period_s: float,
+        out: TextIO,
+    ) -> None:
+        self.supervisor, self.fleet, self.lock, self.gcs = supervisor, fleet, lock, gcs
+        self.timeout_s, self.status_period_s, self.out = timeout_s, status_period_s, out
+        self.start = time.monotonic()
+        self.complete = False
+        self.stop_reason = ''
+        self.sim_first_armed: float | None = None
+        self.sim_last_busy: float | None = None
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name='demo-control', daemon=True)
+
+    def print(self, text: str) -> None:
+        self.out.write(f'[demo] {text}\n')
+        self.out.flush()
+
+    def _run(self) -> None:
+        next_table = self.start + min(self.status_period_s, 5.0)
+        while not self._stop.wait(CONTROL_PERIOD_S):
+            now = time.monotonic()
+            sim = self.gcs.sim_time_s()
+            with self.lock:
+                fault = self.fleet.fault_due()
+                finished = self.fleet.finished(now)
+                flew = any(d.flew for d in self.fleet.drones.values())
+                at_rest = all(d.at_rest() for d in self.fleet.drones.values())
+                table = self.fleet.table(now - self.start, sim) if now >= next_table else None
+            if sim is not None and flew:
+                if self.sim_first_armed is None:
+                    self.sim_first_armed = sim
+                if not at_rest or self.sim_last_busy is None:
+                    self.sim_last_busy = sim
+            if table is not None:
+                self.print('\n'.join(table))
+                next_table = now + self.status_period_s
+            if fault is not None:
+                self._inject(fault)
+            if finished:
+                self.complete = True
+                self.stop_reason = 'every drone landed and disarmed'
+                self.print('mission complete: every drone is on the ground, disarmed')
+                self.supervisor.request_shutdown('mission complete')
+                return
+            if now - self.start > self.timeout_s:
+                self.stop_reason = f'timeout after {self.timeout_s:.0f} s'
+                self.print(f'giving up: {self.stop_reason} (see the logs in the mission folder)')
+                self.supervisor.request_shutdown('demo timeout')
+                return
+
+    def _inject(self, plan: FailPlan) -> None:
+        system_id = int(plan.vehicle.removeprefix('uav')) + 1
+        try:
+            result = self.gcs.inject(system_id, plan.fault)
+        except ValueError as exc:
+            result = f'not injected: {exc}'
+        with self.lock:
+            self.fleet.mark_failed(plan.vehicle, plan.fault, time.monotonic(), result)
+            coverage = self.fleet.coverage_pct
+        self.print(f'FAULT {plan.vehicle} at {coverage:.1f} % coverage: {result}')
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=2.0)
+
+
+def _final_score(
+    checkpoint: Path, truth: GridPatch, inside: NDArray[np.bool_]
+) -> tuple[MapScore | None, Any]:
+    """Return the score of the mapper's final checkpoint and the map (None, None if absent)."""
+    from uav_flood.export_cli import load_map
+
+    if not checkpoint.is_file():
+        return None, None
+    flood_map = load_map(checkpoint)
+    if flood_map.bounds_cells is None:
+        return None, flood_map
+    return score_map(flood_map.to_occupancy(), truth, inside), flood_map
+
+
+def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence of steps)
+    """Run the demo; return the exit code (0 complete, 1 incomplete or a node failed, 2 usage)."""
+    out_stream = sys.stdout
+    try:
+        quick = bool(args.quick)
+        speed = args.speed_factor if args.speed_factor is not None else (8.0 if quick else 5.0)
+        timeout = args.timeout if args.timeout is not None else (240.0 if quick else 600.0)
+        if not timeout > 0:
+            raise ConfigError(f'{timeout}: must be > 0', '--timeout')
+        if not args.status_period > 0:
+            raise ConfigError(f'{args.status_period}: must be > 0', '--status-period')
+        if args.area:
+            area_json, area_wgs84 = _read_area(Path(args.area))
+            centre = area_wgs84.centroid
+            origin = (
+                GeoPoint.parse(args.origin)
+                if args.origin
+                else GeoPoint(float(centre.y), float(centre.x), 0.0)
+            )
+            area_name = Path(args.area).name
+        else:
+            origin = GeoPoint.parse(args.origin or DEFAULT_ORIGIN)
+            area_json = _scene_area(origin, quick)
+            area_wgs84 = shape(area_json['features'][0]['geometry'])
+            area_name = area_json['features'][0]['properties']['name']
+        vehicles = [f'uav{i}' for i in range(args.drones)]
+        fail = FailPlan.parse(args.fail, vehicles) if args.fail else None
+        out = args.out or Path(
+            datetime.datetime.now(datetime.UTC).strftime('mission-%Y%m%d-%H%M%S')
+        )
+        out = out.resolve()
+        config_dir = _config_dir()
+        speeds = _speeds(config_dir)
+        graph_config = DemoGraphConfig(
+            drones=args.drones,
+            area_file=out / 'area.geojson',
+            out_dir=out,
+            origin=origin,
+            speed_factor=speed,
+            base_port=args.base_port,
+            gcs_port=args.gcs_port,
+            link_profile=args.link,
+            onboard_slowdown=args.onboard_slowdown,
+            camera_rate_hz=args.camera_rate,
+            altitude_m=ALTITUDE_M,
+            config_dir=config_dir,
+        )
+        graph = demo_graph(graph_config)
+        if args.write_graph is not None:
+            header = (
+                f'The demo mission graph ({args.drones} drones), written by {PROG} '
+                f'--write-graph.\nIt expects the area in {out / "area.geojson"} and writes '
+                f'into {out}.'
+            )
+            args.write_graph.write_text(graph_yaml(graph, header), encoding='utf-8')
+            print(f'wrote {args.write_graph}')
+            return 0
+        from uav_flood.core.link import load_profile
+
+        load_profile(args.link)  # a bad profile is a usage error here, not a dead node later
+        ports = [args.gcs_port] + [
+            p for i in range(args.drones) for p in (args.base_port + i, args.base_port + 40 + i)
+        ]
+        busy = [p for p in ports if not _port_free(p)]
+        if busy:
+            raise ConfigError(
+                f'UDP port(s) {", ".join(map(str, busy))} in use (PX4 SITL or another demo '
+                'running?); choose others with --base-port and --gcs-port',
+                'ports',
+            )
+        _prepare_out(out)
+        (out / 'area.geojson').write_text(json.dumps(area_json, indent=1), encoding='utf-8')
+        (out / 'graph.yaml').write_text(
+            graph_yaml(graph, f'Node graph of this mission, written by {PROG}.'),
+            encoding='utf-8',
+        )
+        spec = load_graph(out / 'graph.yaml')
+        area_enu = _to_enu(area_wgs84, origin)
+        truth, inside = _truth(area_enu)
+    except (ConfigError, UavFloodError) as exc:
+        print(f'{PROG}: error: {exc}', file=sys.stderr, flush=True)
+        return 2
+
+    fleet = Fleet(vehicles, fail)
+    lock = threading.Lock()
+    (out / 'logs').mkdir(exist_ok=True)
+    supervisor = Supervisor(
+        spec,
+        out=_NodeOutput(out_stream, args.verbose),  # type: ignore[arg-type]
+        log_dir=out / 'logs',
+    )
+    settings = {
+        'drones': args.drones,
+        'area': area_name,
+        'area_m2': round(float(area_enu.area), 1),
+        'speed_factor': speed,
+        'link_profile': args.link,
+        'onboard_slowdown': args.onboard_slowdown,
+        'camera_rate_hz': args.camera_rate,
+        'quick': quick,
+        'fail': args.fail or '',
+        'origin': f'{origin.lat_deg},{origin.lon_deg},{origin.alt_m}',
+        'uav_flood_version': __version__,
+        'started_utc': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds'),
+    }
+    print(
+        f'[demo] {args.drones} drones over {area_name} ({area_enu.area / 1e4:.2f} ha), '
+        f'simulator at {speed:g}x, link {args.link}; mission folder {out}',
+        flush=True,
+    )
+    print(f'[demo] starting {len(spec.nodes)} node processes (logs in {out / "logs"})', flush=True)
+    started = time.monotonic()
+    try:
+        gcs = GroundStation(args.gcs_port)
+    except OSError as exc:
+        print(f'{PROG}: error: ground-station port {args.gcs_port}: {exc}', file=sys.stderr)
+        return 2
+    from uav_flood.demo.monitor import MonitorThread
+
+    monitor = MonitorThread(fleet, lock, truth, inside)
+    mission = _Mission(supervisor, fleet, lock, gcs, timeout, args.status_period, out_stream)
+    previous = _install_signals(supervisor, mission)
+    mission.thread.start()
+    try:
+        supervisor.run()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        mission.stop()
+        monitor.close()
+        gcs.close()
+    wall = time.monotonic() - started
+    if not mission.stop_reason:
+        mission.stop_reason = 'the node graph stopped (a required node exited or Ctrl-C)'
+
+    print('[demo] writing the map and the report', flush=True)
+    notes = []
+    score, flood_map = _final_score(out / 'flood_map.npz', truth, inside)
+    if flood_map is not None and flood_map.bounds_cells is not None:
+        from uav_flood.export_cli import export, load_tracks
+
+        tracks_file = out / 'flood_map.npz.tracks.json'
+        tracks = load_tracks(tracks_file) if tracks_file.exists() else {}
+        export(flood_map, origin, out / 'map', tracks, title='Flood map (uav-flood demo)')
+    else:
+        notes.append('the mapper left no map: nothing was observed')
+    sim_time = (
+        mission.sim_last_busy - mission.sim_first_armed
+        if mission.sim_first_armed is not None and mission.sim_last_busy is not None
+        else math.nan
+    )
+    facts = RunFacts(
+        settings=settings,
+        complete=mission.complete,
+        stop_reason=mission.stop_reason,
+        wall_time_s=wall,
+        mission_time_s=sim_time,
+        lower_bound_time_s=_lower_bound(fleet, args.drones, ALTITUDE_M, speeds),
+        processes=supervisor.outcomes(),
+        notes=notes,
+    )
+    report = build_report(facts, fleet, score, recording_summary(out / 'mission.mcap'))
+    paths = write_report(report, out)
+    _print_summary(report, out, paths, out_stream)
+    ok = report['complete'] and not report['nodes_failed']
+    return 0 if ok else 1
+
+
+def _config_dir() -> Path:
+    """Return the folder of the node parameter files: the source tree's, else an installed one."""
+    from uav_flood.runner.spec import share_dirs
+
+    candidates = [Path(__file__).resolve().parents[3] / 'config']
+    candidates += [d / 'config' for d in share_dirs('uav_flood')]
+    for folder in candidates:
+        if (folder / 'flight_control.yaml').is_file():
+            return folder
+    looked = ', '.join(str(c) for c in candidates)
+    raise ConfigError(f'node parameter files not found (looked in {looked})', 'config')
+
+
+def _truth(area_enu: BaseGeometry) -> tuple[GridPatch, NDArray[np.bool_]]:
+    """Return the scene's ground truth over the area's bounds and the area's cells."""
+    from uav_flood.sim.scene import FloodScene
+
+    grid = GridSpec(resolution_m=0.5)
+    truth = FloodScene.load().truth_patch(grid, tuple(area_enu.bounds))
+    return truth, area_cells(truth, area_enu)
+
+
+def _speeds(config_dir: Path) -> tuple[float, float, float]:
+    """Return the coordinator's cruise, climb and descent speeds (m/s) from its parameter file."""
+    import yaml
+
+    try:
+        text = (config_dir / 'swarm_coordinator.yaml').read_text(encoding='utf-8')
+        params = yaml.safe_load(text)['/**']['ros__parameters']
+        return (
+            float(params['cruise_speed_m_s']),
+            float(params['climb_speed_m_s']),
+            float(params['descent_speed_m_s']),
+        )
+    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
+        raise ConfigError(f'unreadable speeds: {exc}', str(config_dir)) from None
+
+
+def _lower_bound(
+    fleet: Fleet, drones: int, altitude_m: float, speeds: tuple[float, float, float]
+) -> float:
+    """Return the shortest conceivable mission time (simulated s).
+
+    Climb to the altitude, sweep the area with the drones together at cruise speed without a
+    single turn or transit (area / swath / (drones x cruise speed)), descend: no plan can be
+    faster. Speeds are the coordinator's (config/swarm_coordinator.yaml), which the demo keeps.
+    """
+    try:
+        area = float(fleet.swarm['area_m2'])
+        swath = float(fleet.swarm['swath_m'])
+    except (KeyError, ValueError):
+        return math.nan
+    cruise, climb, descent = speeds
+    return area / swath / (drones * cruise) + altitude_m / climb + altitude_m / descent
+
+
+def _install_signals(supervisor: Supervisor, mission: _Mission) -> dict[int, Any]:
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        mission.stop_reason = f'stopped by {signal.Signals(signum).name}'
+        supervisor.request_shutdown(signal.Signals(signum).name)
+
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            previous[signum] = signal.signal(signum, on_signal)
+    return previous
+
+
+def _print_summary(report: dict[str, Any], out: Path, paths: list[Path], stream: TextIO) -> None:
+    lat = report['latency_ms']
+
+    def f(value: Any, digits: int = 3) -> str:
+        return f'{value:.{digits}f}' if isinstance(value, float) else str(value)
+
+    lines = [
+        'mission complete'
+        if report['complete']
+        else f'mission NOT complete: {report["stop_reason"]}',
+        f'coverage {f(report["coverage_pct"], 2)} % of the area, map IoU {f(report["map_iou"])} '
+        f'(precision {f(report["map_precision"])}, recall {f(report["map_recall"])})',
+        f'mission time {f(report["mission_time_s"], 0)} s simulated (lower bound '
+        f'{f(report["lower_bound_time_s"], 0)} s), wall {f(report["wall_time_s"], 0)} s',
+        f'frames local/edge {report["frames"]["local"]}/{report["frames"]["edge"]}, latency ms '
+        f'local p50/p95 {lat["local_p50"]}/{lat["local_p95"]}, edge p50/p95 '
+        f'{lat["edge_p50"]}/{lat["edge_p95"]}',
+        'drones: '
+        + ', '.join(
+            f'{d["name"]} {"landed" if d["landed"] else "NOT landed"}'
+            f'{" disarmed" if d["disarmed"] else " ARMED"}'
+            f'{" (failed: " + d["fault"] + ")" if d["failed"] else ""}'
+            for d in report['drones']
+        ),
+    ]
+    if report['nodes_failed']:
+        lines.append(f'nodes that failed or were restarted: {", ".join(report["nodes_failed"])}')
+    lines += [f'wrote {p}' for p in paths]
+    lines.append(f'map: {out / "map" / "flood_map.png"}, {out / "map" / "flood.geojson"}')
+    stream.write(''.join(f'[demo] {line}\n' for line in lines))
+    stream.flush()

@@ -1,0 +1,255 @@
+"""The demo mission's node graph: N simulated drones and the whole ground side, as graph YAML.
+
+The graph is plain data in the format of `uav-flood launch` (docs/node_graph.md), so the demo,
+`uav-flood launch` and `ros2 launch uav_flood graph.launch.py` all run the same thing. It imports
+no ROS module.
+
+Per drone /uavN: flight_control (auto_start: flies each path the coordinator sends), sim_camera,
+segmentation (adaptive offloading through the link emulator). Once: the built-in simulator
+(`uav-flood sim`, required), edge_server, link_emulator, swarm_coordinator, flood_mapper,
+recorder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from uav_flood.core.errors import ConfigError
+from uav_flood.core.geo import GeoPoint
+
+#: Topics the recorder leaves out: raw frames, masks and edge traffic would make the recording
+#: hundreds of MB per minute; the observations, poses, statuses and the map are all kept.
+RECORD_EXCLUDE = (
+    r'^/rosout$|/camera/image_raw$|/camera/ground_truth$|/segmentation/mask$'
+    r'|/edge/(request|result|uplink|downlink)$'
+)
+
+
+@dataclass(frozen=True)
+class DemoGraphConfig:
+    """What the demo graph is built from.
+
+    :param drones: number of drones (/uav0 ... /uav{N-1}).
+    :param area_file: the area of interest (GeoJSON, WGS84).
+    :param out_dir: the mission folder (checkpoint, recording).
+    :param origin: the map origin, where /uav0 stands.
+    :param speed_factor: simulated seconds per wall second.
+    :param base_port: MAVLink: vehicle i sends to base_port + i (PX4 SITL: 14540).
+    :param gcs_port: the simulator's ground-station port (the demo listens there).
+    :param link_profile: the link emulator's profile (good, degraded, outages or a file).
+    :param onboard_slowdown: EMULATION: the on-board computer is this many times slower than
+        this machine's CPU (segmentation's local_compute_scale).
+    :param camera_rate_hz: camera frames per wall second per drone.
+    :param altitude_m: altitude of the lowest layer (m above home).
+    :param config_dir: where the node parameter files are; relative paths are written as given.
+    :param record: start the recorder.
+    """
+
+    drones: int
+    area_file: Path
+    out_dir: Path
+    origin: GeoPoint
+    speed_factor: float
+    base_port: int
+    gcs_port: int
+    link_profile: str
+    onboard_slowdown: float
+    camera_rate_hz: float
+    altitude_m: float
+    config_dir: Path
+    record: bool = True
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.drones <= 10:
+            raise ConfigError(f'{self.drones} drones: the demo flies 1 to 10', 'drones')
+        if not 0.1 <= self.speed_factor <= 20.0:
+            raise ConfigError(f'{self.speed_factor}: must be in [0.1, 20]', 'speed_factor')
+        for name in ('base_port', 'gcs_port'):
+            port = getattr(self, name)
+            if not 1024 <= port <= 65535 - 100:
+                raise ConfigError(f'port {port} out of range [1024, 65435]', name)
+        if self.onboard_slowdown < 1.0:
+            raise ConfigError(f'{self.onboard_slowdown}: must be >= 1', 'onboard_slowdown')
+        if not 0.2 <= self.camera_rate_hz <= 30.0:
+            raise ConfigError(f'{self.camera_rate_hz}: must be in [0.2, 30]', 'camera_rate_hz')
+
+    @property
+    def vehicles(self) -> list[str]:
+        """Return the vehicle namespaces without the leading slash."""
+        return [f'uav{i}' for i in range(self.drones)]
+
+
+def _origin(origin: GeoPoint) -> dict[str, float]:
+    return {
+        'origin_lat_deg': origin.lat_deg,
+        'origin_lon_deg': origin.lon_deg,
+        'origin_alt_m': origin.alt_m,
+    }
+
+
+def demo_graph(config: DemoGraphConfig) -> dict[str, Any]:
+    """Return the demo's node graph as a graph-file mapping (``{'nodes': [...]}``).
+
+    :param config: drones, ports, files and emulation settings.
+    """
+    conf = config.config_dir
+    vehicles = config.vehicles
+    origin = _origin(config.origin)
+    area = str(config.area_file)
+    nodes: list[dict[str, Any]] = [
+        {
+            'executable': 'uav-flood',
+            'label': 'sim',
+            'arguments': [
+                'sim',
+                '--vehicles',
+                str(config.drones),
+                '--origin',
+                f'{config.origin.lat_deg},{config.origin.lon_deg},{config.origin.alt_m}',
+                '--base-port',
+                str(config.base_port),
+                '--gcs-port',
+                str(config.gcs_port),
+                '--speed-factor',
+                f'{config.speed_factor:g}',
+                '--quiet',
+            ],
+            'required': True,
+        }
+    ]
+    for name in vehicles:
+        ns = f'/{name}'
+        nodes += [
+            {
+                'executable': 'flight_control',
+                'namespace': ns,
+                'parameters': [
+                    str(conf / 'flight_control.yaml'),
+                    {
+                        **origin,
+                        'mavlink_base_port': config.base_port,
+                        'auto_start': True,
+                        'geofence_file': area,
+                    },
+                ],
+            },
+            {
+                'executable': 'sim_camera',
+                'namespace': ns,
+                'parameters': [
+                    str(conf / 'sim_camera.yaml'),
+                    {'rate_hz': config.camera_rate_hz},
+                ],
+            },
+            {
+                'executable': 'segmentation',
+                'namespace': ns,
+                'parameters': [
+                    str(conf / 'segmentation.yaml'),
+                    {
+                        'threads': 1,
+                        'offload_mode': 'adaptive',
+                        'local_compute_scale': config.onboard_slowdown,
+                    },
+                ],
+            },
+        ]
+    nodes += [
+        {
+            'executable': 'edge_server',
+            'parameters': [
+                str(conf / 'edge_server.yaml'),
+                {'vehicles': vehicles, 'threads': 1},
+            ],
+        },
+        {
+            'executable': 'link_emulator',
+            'parameters': [
+                str(conf / 'link_emulator.yaml'),
+                {'vehicles': vehicles, 'profile': config.link_profile},
+            ],
+        },
+        {
+            'executable': 'swarm_coordinator',
+            'parameters': [
+                str(conf / 'swarm_coordinator.yaml'),
+                {
+                    **origin,
+                    'vehicles': vehicles,
+                    'area_file': area,
+                    'altitude_m': config.altitude_m,
+                },
+            ],
+        },
+        {
+            'executable': 'flood_mapper',
+            'parameters': [
+                str(conf / 'flood_mapper.yaml'),
+                {
+                    'vehicles': vehicles,
+                    'checkpoint_file': str(config.out_dir / 'flood_map.npz'),
+                },
+            ],
+        },
+    ]
+    if config.record:
+        nodes.append(
+            {
+                'executable': 'recorder',
+                'parameters': [
+                    str(conf / 'recorder.yaml'),
+                    {
+                        'output_file': str(config.out_dir / 'mission.mcap'),
+                        'exclude_regex': RECORD_EXCLUDE,
+                    },
+                ],
+            }
+        )
+    return {'nodes': nodes}
+
+
+def graph_yaml(graph: dict[str, Any], header: str = '') -> str:
+    """Return a graph mapping as YAML text, with `header` lines as comments on top."""
+    comments = ''.join(f'# {line}\n'.replace('# \n', '#\n') for line in header.splitlines())
+    return comments + yaml.safe_dump(graph, sort_keys=False, width=99)
+
+
+#: The header of config/graphs/demo.yaml.
+SHIPPED_HEADER = """The demo mission's node graph with the defaults of `uav-flood demo`
+(3 drones over the labelled flood scene), for `uav-flood launch` and
+`ros2 launch uav_flood graph.launch.py graph:=config/graphs/demo.yaml`.
+Generated by uav_flood.demo.graph.shipped_config(); a test checks it is current.
+
+It flies and maps like the demo, without the demo's progress table, fault injection and report.
+Parameter values that are files (the area, the checkpoint, the recording) are relative to the
+working directory: start it from the repository root, or write a graph with absolute paths for
+your own folder with `uav-flood demo --write-graph FILE.yaml --out DIR` (then copy the area
+there). Uses PX4 SITL's MAVLink ports (14540+, 14550): nothing else may hold them."""
+
+#: Where the shipped graph finds the area (relative to the working directory).
+SHIPPED_AREA = Path('config/areas/flood_scene.geojson')
+
+
+def shipped_config(origin: GeoPoint) -> DemoGraphConfig:
+    """Return the configuration of config/graphs/demo.yaml: the demo's defaults.
+
+    :param origin: the map origin (the demo's default: PX4 SITL's home).
+    """
+    return DemoGraphConfig(
+        drones=3,
+        area_file=SHIPPED_AREA,
+        out_dir=Path('demo_mission'),
+        origin=origin,
+        speed_factor=5.0,
+        base_port=14540,
+        gcs_port=14550,
+        link_profile='good',
+        onboard_slowdown=6.0,
+        camera_rate_hz=2.0,
+        altitude_m=60.0,
+        config_dir=Path('..'),
+    )

@@ -1,0 +1,247 @@
+"""The demo's mission report: report.json and report.md, from measurements of the run.
+
+Everything here is computed from what the run left behind (the mapper's final checkpoint, the
+MCAP recording) and what the demo observed while it ran (statuses, the ground station's clock).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from uav_flood.core.evaluation import MapScore
+from uav_flood.demo.progress import Fleet
+from uav_flood.recording.mcap_io import read_messages, RecordingError
+
+
+@dataclass
+class RunFacts:
+    """What the demo measured besides the map (see build_report).
+
+    :param settings: the options of the run (drones, area, speed factor ...).
+    :param complete: the fleet finished (every drone at rest) before the timeout.
+    :param stop_reason: why the demo stopped.
+    :param wall_time_s: from the start of the first node to the end of the shutdown (s).
+    :param mission_time_s: simulated time from the first arming to the whole fleet at rest.
+    :param lower_bound_time_s: climb + area / swath / (drones x cruise speed) + descent (s).
+    :param processes: label -> (exit code or None, restarts).
+    """
+
+    settings: dict[str, Any]
+    complete: bool
+    stop_reason: str
+    wall_time_s: float
+    mission_time_s: float
+    lower_bound_time_s: float
+    processes: dict[str, tuple[int | None, int]]
+    notes: list[str] = field(default_factory=list)
+
+
+def recording_summary(path: Path) -> dict[str, Any]:
+    """Decode every message of the recording; return counts per topic, or the error."""
+    if not path.is_file():
+        return {'file': str(path), 'decoded': False, 'error': 'no recording'}
+    topics: dict[str, int] = {}
+    try:
+        for record in read_messages(path):
+            topics[record.topic] = topics.get(record.topic, 0) + 1
+    except RecordingError as exc:
+        return {'file': str(path), 'decoded': False, 'error': str(exc)}
+    return {
+        'file': str(path),
+        'decoded': True,
+        'messages': sum(topics.values()),
+        'topics': dict(sorted(topics.items())),
+        'size_mb': round(path.stat().st_size / 1e6, 2),
+    }
+
+
+def _num(value: float, digits: int = 3) -> float | None:
+    """Return a JSON-safe rounded number (None for nan/inf)."""
+    return round(value, digits) if math.isfinite(value) else None
+
+
+def build_report(
+    facts: RunFacts, fleet: Fleet, score: MapScore | None, recording: dict[str, Any]
+) -> dict[str, Any]:
+    """Return report.json's content.
+
+    :param facts: timings, settings and process outcomes.
+    :param fleet: the statuses collected during the run.
+    :param score: the final map against the truth inside the area (None: no map).
+    :param recording: recording_summary() of the MCAP file.
+    """
+    local_hist, edge_hist = fleet.histogram('local'), fleet.histogram('edge')
+    local, edge = fleet.frames()
+    drones = []
+    for drone in fleet.drones.values():
+        drones.append(
+            {
+                'name': drone.name,
+                'landed': drone.landed,
+                'disarmed': drone.status.get('armed') == 'false',
+                'energy_used_pct': _num(drone.energy_used_pct, 1),
+                'battery_start_pct': _num(drone.first_battery_pct, 1),
+                'battery_end_pct': _num(drone.last_battery_pct, 1),
+                'failed': bool(drone.failed),
+                'fault': drone.failed,
+                'failsafes': list(drone.failsafes),
+                'flight_mode': drone.status.get('flight_mode', 'unknown'),
+                'mission_state': drone.status.get('mission_state', 'none'),
+                'frames_local': _int(drone.segmentation.get('frames_processed'))
+                - _int(drone.segmentation.get('edge_hits')),
+                'frames_edge': _int(drone.segmentation.get('edge_hits')),
+            }
+        )
+    crashed = sorted(
+        label
+        for label, (code, restarts) in facts.processes.items()
+        if (code is not None and code != 0) or restarts
+    )
+    return {
+        'complete': facts.complete,
+        'stop_reason': facts.stop_reason,
+        'settings': facts.settings,
+        'coverage_pct': _num(score.coverage_pct, 2) if score else 0.0,
+        'coordinator_coverage_pct': _num(fleet.coverage_pct, 2),
+        'map_iou': _num(score.iou) if score else None,
+        'map_precision': _num(score.precision) if score else None,
+        'map_recall': _num(score.recall) if score else None,
+        'map_cells': (
+            {
+                'area': score.area_cells,
+                'observed': score.observed_cells,
+                'labelled': score.truth_cells,
+                'true_positive': score.true_positive,
+                'false_positive': score.false_positive,
+                'false_negative': score.false_negative,
+            }
+            if score
+            else None
+        ),
+        'mission_time_s': _num(facts.mission_time_s, 1),
+        'lower_bound_time_s': _num(facts.lower_bound_time_s, 1),
+        'wall_time_s': _num(facts.wall_time_s, 1),
+        'latency_ms': {
+            'local_p50': _num(local_hist.quantile(0.5), 0),
+            'local_p95': _num(local_hist.quantile(0.95), 0),
+            'edge_p50': _num(edge_hist.quantile(0.5), 0),
+            'edge_p95': _num(edge_hist.quantile(0.95), 0),
+        },
+        'frames': {'local': local, 'edge': edge},
+        'offload_ratio': _num(edge / (local + edge)) if local + edge else 0.0,
+        'replans': _int(fleet.swarm.get('replans')),
+        'last_replan_reason': fleet.swarm.get('last_replan_reason', ''),
+        'fault_injected': fleet.fail_result,
+        'drones': drones,
+        'recording': recording,
+        'processes': {
+            label: {'exit_code': code, 'restarts': restarts}
+            for label, (code, restarts) in sorted(facts.processes.items())
+        },
+        'nodes_failed': crashed,
+        'notes': facts.notes,
+    }
+
+
+def _int(text: str | None) -> int:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return 0
+
+
+def _fmt(value: Any, unit: str = '', digits: int = 1) -> str:
+    if value is None:
+        return 'n/a'
+    if isinstance(value, float):
+        return f'{value:.{digits}f}{unit}'
+    return f'{value}{unit}'
+
+
+def report_markdown(report: dict[str, Any]) -> str:
+    """Return report.md: the same figures as report.json, for people."""
+    s = report['settings']
+    lat = report['latency_ms']
+    verdict = 'complete' if report['complete'] else f'NOT complete ({report["stop_reason"]})'
+    lines = [
+        '# Flood mapping mission report',
+        '',
+        f'Mission {verdict}. {s["drones"]} drones over {s["area"]} '
+        f'({_fmt(s["area_m2"], " m²", 0)}), '
+        f'built-in simulator at {s["speed_factor"]}x, link profile `{s["link_profile"]}`, '
+        f'on-board computer emulated {s["onboard_slowdown"]}x slower than this machine.',
+        '',
+        '![flood map](map/flood_map.png)',
+        '',
+        '| figure | value |',
+        '|---|---|',
+        f'| area covered by camera footprints (map) | {_fmt(report["coverage_pct"], " %", 2)} |',
+        f'| coverage by the coordinator (flown swaths) | '
+        f'{_fmt(report["coordinator_coverage_pct"], " %", 1)} |',
+        f'| map IoU / precision / recall vs ground truth | {_fmt(report["map_iou"], "", 3)} / '
+        f'{_fmt(report["map_precision"], "", 3)} / {_fmt(report["map_recall"], "", 3)} |',
+        f'| mission time (simulated) | {_fmt(report["mission_time_s"], " s")} |',
+        f'| lower bound: climb + area / swath / (drones x speed) + descent | '
+        f'{_fmt(report["lower_bound_time_s"], " s")} |',
+        f'| wall time of the run | {_fmt(report["wall_time_s"], " s")} |',
+        f'| frames segmented on board / at the edge | {report["frames"]["local"]} / '
+        f'{report["frames"]["edge"]} (offload ratio {_fmt(report["offload_ratio"], "", 2)}) |',
+        f'| latency on board p50 / p95 | {_fmt(lat["local_p50"], " ms", 0)} / '
+        f'{_fmt(lat["local_p95"], " ms", 0)} |',
+        f'| latency at the edge p50 / p95 | {_fmt(lat["edge_p50"], " ms", 0)} / '
+        f'{_fmt(lat["edge_p95"], " ms", 0)} |',
+        f'| re-plans | {report["replans"]}'
+        + (f' ({report["last_replan_reason"]})' if report['last_replan_reason'] else '')
+        + ' |',
+        f'| fault injected | {report["fault_injected"] or "none"} |',
+        '',
+        '## Drones',
+        '',
+        '| drone | landed | disarmed | energy used | battery end | failed | failsafes |',
+        '|---|---|---|---|---|---|---|',
+    ]
+    for d in report['drones']:
+        lines.append(
+            f'| {d["name"]} | {"yes" if d["landed"] else "no"} | '
+            f'{"yes" if d["disarmed"] else "no"} | {_fmt(d["energy_used_pct"], " %")} | '
+            f'{_fmt(d["battery_end_pct"], " %")} | {d["fault"] or "no"} | '
+            f'{"; ".join(d["failsafes"]) or "none"} |'
+        )
+    rec = report['recording']
+    lines += [
+        '',
+        '## Recording and processes',
+        '',
+        (
+            f'- `{Path(rec["file"]).name}`: {rec["messages"]} messages on {len(rec["topics"])} '
+            f'topics, {rec["size_mb"]} MB, every message decoded.'
+            if rec.get('decoded')
+            else f'- recording: {rec.get("error", "none")}'
+        ),
+        f'- {len(report["processes"])} node processes; '
+        + (
+            'every one exited cleanly and none was restarted.'
+            if not report['nodes_failed']
+            else f'failed or restarted: {", ".join(report["nodes_failed"])}.'
+        ),
+    ]
+    lines += [f'- {note}' for note in report['notes']]
+    lines += [
+        '',
+        'Latencies are from a frame reaching the segmentation node to its result (5 ms bins, '
+        "every frame of the run). Mission time is read from the autopilots' clock.",
+        '',
+    ]
+    return '\n'.join(lines)
+
+
+def write_report(report: dict[str, Any], out: Path) -> list[Path]:
+    """Write report.json and report.md into `out`; return their paths."""
+    json_path, md_path = out / 'report.json', out / 'report.md'
+    json_path.write_text(json.dumps(report, indent=2) + '\n', encoding='utf-8')
+    md_path.write_text(report_markdown(report), encoding='utf-8')
+    return [json_path, md_path]

@@ -1,0 +1,310 @@
+"""The demo's parts without ROS: fail plans, fleet rules, the table, map scores, latency
+histograms, the shipped graph, the report, and the ground-station link against the simulator."""
+
+import json
+import math
+from pathlib import Path
+import time
+
+import numpy as np
+import pytest
+from shapely.geometry import box
+
+from uav_flood.core.errors import ConfigError
+from uav_flood.core.evaluation import area_cells, score_map
+from uav_flood.core.geo import GeoPoint
+from uav_flood.core.georef import GridPatch
+from uav_flood.core.latency import BIN_MS, LatencyHistogram
+from uav_flood.demo import cli as demo_cli
+from uav_flood.demo.gcs import GroundStation
+from uav_flood.demo.graph import (
+    demo_graph,
+    graph_yaml,
+    SHIPPED_AREA,
+    shipped_config,
+    SHIPPED_HEADER,
+)
+from uav_flood.demo.progress import FailPlan, Fleet, SETTLE_S
+from uav_flood.demo.report import build_report, report_markdown, RunFacts
+from uav_flood.sim import SimConfig, Simulator
+
+ROOT = Path(__file__).resolve().parents[2]
+VEHICLES = ['uav0', 'uav1', 'uav2']
+
+
+@pytest.mark.parametrize(
+    ('text', 'expected'),
+    [
+        ('uav2@40%', FailPlan('uav2', 40.0, 'battery')),
+        ('uav0@12.5', FailPlan('uav0', 12.5, 'battery')),
+        ('uav1@60%:kill', FailPlan('uav1', 60.0, 'kill')),
+    ],
+)
+def test_fail_plan_parses(text, expected):
+    assert FailPlan.parse(text, VEHICLES) == expected
+
+
+@pytest.mark.parametrize(
+    ('text', 'why'),
+    [
+        ('uav7@40%', 'no drone uav7'),
+        ('uav2', 'expected NAME@PCT%'),
+        ('uav2@0%', 'must be in (0, 100)'),
+        ('uav2@100%', 'must be in (0, 100)'),
+        ('uav2@40%:melt', "unknown fault 'melt'"),
+        ('uav2@4.0.0%', 'is not a number'),
+    ],
+)
+def test_bad_fail_plan_is_a_config_error(text, why):
+    with pytest.raises(ConfigError, match=why.replace('(', r'\(').replace(')', r'\)')):
+        FailPlan.parse(text, VEHICLES)
+
+
+def status(**values):
+    base = {
+        'armed': 'false',
+        'landed_state': 'on_ground',
+        'flight_mode': 'hold',
+        'mission_state': 'none',
+        'battery_pct': '100.0',
+        'failsafe': 'none',
+        'connection': 'connected',
+    }
+    return {**base, **{k: str(v) for k, v in values.items()}}
+
+
+def test_fleet_finishes_only_after_every_drone_flew_and_settled():
+    fleet = Fleet(['uav0', 'uav1'])
+    for name in fleet.drones:
+        fleet.on_drone_status(name, status())
+    assert not fleet.finished(0.0)  # never flew: waiting for the plan, not done
+    for name in fleet.drones:
+        fleet.on_drone_status(
+            name, status(armed='true', landed_state='in_air', mission_state='active')
+        )
+    fleet.on_drone_status('uav0', status(mission_state='completed', battery_pct=91.5))
+    assert not fleet.finished(1.0)
+    fleet.on_drone_status('uav1', status(mission_state='completed'))
+    assert not fleet.finished(2.0)  # at rest, settling
+    # a re-plan hands uav1 a new path: busy again, the settle clock restarts
+    fleet.on_drone_status('uav1', status(mission_state='uploading'))
+    assert not fleet.finished(2.0 + SETTLE_S)
+    fleet.on_drone_status('uav1', status(mission_state='completed'))
+    assert not fleet.finished(3.0 + SETTLE_S - 0.1)
+    assert fleet.finished(3.0 + 2 * SETTLE_S)
+    assert fleet.drones['uav0'].energy_used_pct == pytest.approx(8.5)
+
+
+def test_failed_drone_counts_at_rest_on_the_ground_even_with_its_mission_active():
+    fleet = Fleet(['uav0'], FailPlan('uav0', 40.0))
+    fleet.on_drone_status('uav0', status(armed='true', landed_state='in_air'))
+    fleet.swarm = {'coverage_pct': '39.9'}
+    assert fleet.fault_due() is None
+    fleet.swarm = {'coverage_pct': '40.0'}
+    assert fleet.fault_due() == FailPlan('uav0', 40.0)
+    fleet.mark_failed('uav0', 'battery', 10.0, 'battery failure injected')
+    assert fleet.fault_due() is None  # once
+    fleet.on_drone_status('uav0', status(mission_state='active', failsafe='autopilot: land'))
+    assert fleet.drones['uav0'].at_rest()
+    assert fleet.drones['uav0'].failsafes == ['autopilot: land']
+
+
+def test_killed_drone_is_at_rest_once_its_link_is_lost():
+    fleet = Fleet(['uav0'])
+    fleet.on_drone_status('uav0', status(armed='true', landed_state='in_air'))
+    fleet.mark_failed('uav0', 'kill', 1.0, 'killed')
+    assert not fleet.drones['uav0'].at_rest()
+    fleet.on_drone_status('uav0', status(connection='link lost', armed='true'))
+    assert fleet.drones['uav0'].at_rest()
+
+
+def test_table_has_a_line_per_drone_with_frames_and_notes():
+    fleet = Fleet(VEHICLES)
+    fleet.on_drone_status(
+        'uav1',
+        status(
+            armed='true',
+            landed_state='in_air',
+            flight_mode='mission',
+            mission_waypoints_reached='0,1',
+            mission_waypoint_total=4,
+            battery_pct=87.0,
+        ),
+    )
+    fleet.on_segmentation_status(
+        'uav1', {'frames_processed': '30', 'edge_hits': '21', 'latency_ms_mean': '118.4'}
+    )
+    fleet.swarm = {'coverage_pct': '42.0', 'replans': '1'}
+    fleet.map_score = (55.5, 0.512)
+    fleet.mark_failed('uav2', 'battery', 0.0, 'x')
+    lines = fleet.table(12.0, 60.0)
+    assert len(lines) == 2 + len(VEHICLES)
+    assert 'coverage  42.0 %' in lines[0] and 'frames local/edge 9/21' in lines[0]
+    assert 'IoU 0.512' in lines[0] and '(sim 60 s)' in lines[0]
+    uav1 = lines[3].split()
+    assert uav1[:4] == ['uav1', 'mission', 'in_air', 'true']
+    assert '87.0%' in uav1 and '2/4' in uav1 and '9/21' in uav1 and '118' in uav1
+    assert lines[4].rstrip().endswith('FAILED (battery)')
+
+
+def test_latency_histogram_quantiles_merge_and_text():
+    a, b = LatencyHistogram(), LatencyHistogram()
+    for ms in range(100):  # 0..99 ms
+        a.add(float(ms))
+    b.add(1e9)  # slower than the last bin: counted there
+    b.add(float('nan'))  # ignored
+    assert a.quantile(0.5) == pytest.approx(50.0)
+    assert a.quantile(0.95) == pytest.approx(95.0)
+    assert a.quantile(0.0) == BIN_MS
+    back = LatencyHistogram.from_text(a.to_text())
+    assert back.counts == a.counts and back.total == 100
+    a.merge(b)
+    assert a.total == 101 and a.quantile(1.0) == pytest.approx(5000.0)
+    assert math.isnan(LatencyHistogram().quantile(0.5))
+    with pytest.raises(ValueError):
+        LatencyHistogram.from_text('12:x')
+    with pytest.raises(ValueError):
+        a.quantile(1.5)
+
+
+def patch(east, north, rows, res=1.0):
+    rows = np.asarray(rows, np.int8)
+    return GridPatch(east, north, res, rows.shape[1], rows.shape[0], rows.ravel())
+
+
+def test_map_score_counts_unobserved_area_cells_as_missed_water():
+    # truth 4x4 over [0, 4) m: left half water; the area is the left 3 columns
+    truth = patch(0.0, 0.0, [[100, 100, 0, 0]] * 4)
+    inside = area_cells(truth, box(0.0, 0.0, 3.0, 4.0))
+    assert inside.sum() == 12 and not inside[:, 3].any()
+    # the map starts one cell east: column 0 unobserved; it calls column 2 water in one row
+    estimate = patch(1.0, 0.0, [[90, 10, 0], [90, 10, 0], [90, 80, 0], [90, 10, -1]])
+    score = score_map(estimate, truth, inside)
+    assert (score.area_cells, score.observed_cells, score.truth_cells) == (12, 8, 12)
+    assert (score.true_positive, score.false_positive, score.false_negative) == (4, 1, 4)
+    assert score.coverage_pct == pytest.approx(100 * 8 / 12)
+    assert score.iou == pytest.approx(4 / 9)
+    assert score.precision == pytest.approx(4 / 5) and score.recall == pytest.approx(0.5)
+    with pytest.raises(ValueError, match='truth at'):
+        score_map(patch(0.0, 0.0, [[0]], res=0.5), truth, inside)
+
+
+def test_shipped_graph_and_area_are_what_the_demo_generates():
+    origin = GeoPoint.parse(demo_cli.DEFAULT_ORIGIN)
+    expected = graph_yaml(demo_graph(shipped_config(origin)), SHIPPED_HEADER)
+    assert (ROOT / 'config' / 'graphs' / 'demo.yaml').read_text() == expected
+    area = json.loads((ROOT / SHIPPED_AREA).read_text())
+    assert area == demo_cli._scene_area(origin, quick=False)
+    # and the shipped defaults are the command's defaults
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    demo_cli.add_arguments(parser)
+    args = parser.parse_args([])
+    config = shipped_config(origin)
+    assert (args.drones, args.link, args.onboard_slowdown, args.camera_rate) == (
+        config.drones,
+        config.link_profile,
+        config.onboard_slowdown,
+        config.camera_rate_hz,
+    )
+    assert (args.base_port, args.gcs_port) == (config.base_port, config.gcs_port)
+
+
+def test_graph_has_every_node_per_drone_and_the_ground_side(tmp_path):
+    config = shipped_config(GeoPoint.parse(demo_cli.DEFAULT_ORIGIN))
+    labels = [
+        n.get('label') or f'{n.get("namespace", "")}/{n["executable"]}'
+        for n in demo_graph(config)['nodes']
+    ]
+    for name in VEHICLES:
+        for exe in ('flight_control', 'sim_camera', 'segmentation'):
+            assert f'/{name}/{exe}' in labels
+    for exe in ('edge_server', 'link_emulator', 'swarm_coordinator', 'flood_mapper', 'recorder'):
+        assert f'/{exe}' in labels
+    assert labels[0] == 'sim'
+    with pytest.raises(ConfigError, match='1 to 10'):
+        demo_graph(type(config)(**{**vars(config), 'drones': 0}))
+
+
+def test_report_figures_and_markdown():
+    fleet = Fleet(['uav0', 'uav1'])
+    for name, end in (('uav0', 90.0), ('uav1', 88.0)):
+        fleet.on_drone_status(name, status(battery_pct=100))
+        fleet.on_drone_status(name, status(armed='true', landed_state='in_air'))
+        fleet.on_drone_status(name, status(battery_pct=end, mission_state='completed'))
+    hist = LatencyHistogram()
+    for ms in (100.0, 120.0, 140.0):
+        hist.add(ms)
+    fleet.on_segmentation_status(
+        'uav0',
+        {'frames_processed': '10', 'edge_hits': '7', 'latency_edge_hist': hist.to_text()},
+    )
+    fleet.swarm = {'coverage_pct': '100.0', 'replans': '0'}
+    facts = RunFacts(
+        settings={
+            'drones': 2,
+            'area': 'the flood scene',
+            'area_m2': 54000.0,
+            'speed_factor': 5.0,
+            'link_profile': 'good',
+            'onboard_slowdown': 6.0,
+        },
+        complete=True,
+        stop_reason='every drone landed and disarmed',
+        wall_time_s=61.0,
+        mission_time_s=180.0,
+        lower_bound_time_s=110.0,
+        processes={'sim': (0, 0), 'uav0/segmentation': (-9, 0), 'flood_mapper': (0, 1)},
+    )
+    report = build_report(facts, fleet, None, {'file': 'x.mcap', 'decoded': False, 'error': 'e'})
+    assert report['frames'] == {'local': 3, 'edge': 7}
+    assert report['offload_ratio'] == pytest.approx(0.7)
+    assert report['latency_ms']['edge_p50'] == 125.0 and report['latency_ms']['local_p50'] is None
+    assert [d['energy_used_pct'] for d in report['drones']] == [10.0, 12.0]
+    assert all(d['landed'] and d['disarmed'] for d in report['drones'])
+    assert report['nodes_failed'] == ['flood_mapper', 'uav0/segmentation']
+    assert report['map_iou'] is None and report['coverage_pct'] == 0.0
+    text = report_markdown(report)
+    assert 'Mission complete' in text and '| uav1 | yes | yes | 12.0 % |' in text
+    assert 'failed or restarted: flood_mapper, uav0/segmentation' in text
+    json.dumps(report)  # JSON-safe: no nan
+
+
+def test_ground_station_reads_sim_time_and_injects_faults(udp_ports):
+    first = udp_ports(5)
+    sim = Simulator(
+        SimConfig(
+            vehicles=2,
+            base_port=first,
+            local_base_port=first + 2,
+            gcs_port=first + 4,
+            speed_factor=5.0,
+        )
+    ).start()
+    gcs = GroundStation(first + 4)
+    try:
+        deadline = time.monotonic() + 5.0
+        while len(gcs.vehicles()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sorted(gcs.vehicles()) == [1, 2]
+        t0 = gcs.sim_time_s()
+        time.sleep(0.4)
+        assert gcs.sim_time_s() - t0 == pytest.approx(2.0, abs=1.0)  # 5x the wall clock
+        assert gcs.vehicles()[1].landed_state == 'on_ground' and not gcs.vehicles()[1].armed
+        assert 'battery failure injected' in gcs.inject(2, 'battery')
+        assert sim.vehicles[1].autopilot.battery.failed
+        assert not sim.vehicles[0].autopilot.battery.failed
+        assert 'killed' in gcs.inject(1, 'kill')
+        deadline = time.monotonic() + 3.0
+        while not sim.vehicles[0].killed and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sim.vehicles[0].killed and not sim.vehicles[1].killed
+        with pytest.raises(ValueError, match='never heard'):
+            gcs.inject(9, 'kill')
+        with pytest.raises(ValueError, match='unknown fault'):
+            gcs.inject(2, 'melt')
+    finally:
+        gcs.close()
+        sim.stop()
+    assert sim.errors == []

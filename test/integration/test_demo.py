@@ -1,0 +1,158 @@
+"""`uav-flood demo --quick` end to end: every node its own process, the built-in simulator.
+
+The quick variant flies 3 drones over the middle 150 m x 90 m of the labelled flood scene at 8x.
+Asserted on its report and its mission folder: every drone landed and disarmed, coverage of the
+area >= 99 %, map IoU against the scene's ground truth above MAP_IOU_FLOOR, a recording that
+decodes, no node failed or was restarted, no process left behind; and the same with a drone
+failed mid-mission.
+"""
+
+import json
+import os
+from pathlib import Path
+import subprocess
+
+import pytest
+
+from uav_flood.recording.mcap_io import read_messages
+
+#: Floor of the quick demo's map IoU. Measured: 0.557 to 0.567 over the quick runs so far
+#: (docs/demo.md); the model's own IoU on FloodNet's test split is 0.626 and the straight-flight
+#: node test gets 0.597. The floor sits 0.1 below the runs: a broken georeference, pose pairing
+#: or fusion drops IoU far below it (a map of all-dry is 0, all-water about 0.3 here).
+MAP_IOU_FLOOR = 0.45
+
+
+def left_behind(marker: str) -> list[str]:
+    """Return the command lines of processes that mention `marker` (the mission folder)."""
+    found = []
+    for entry in Path('/proc').iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / 'cmdline').read_bytes().replace(b'\0', b' ').decode()
+        except OSError:
+            continue
+        if marker in cmdline:
+            found.append(f'{entry.name}: {cmdline}')
+    return found
+
+
+def run_demo(bin_dir, child_env, udp_ports, out, *extra):
+    first = udp_ports(50)
+    command = [
+        str(bin_dir / 'uav-flood'),
+        'demo',
+        '--quick',
+        '--out',
+        str(out),
+        '--base-port',
+        str(first),
+        '--gcs-port',
+        str(first + 49),
+        *extra,
+    ]
+    result = subprocess.run(
+        command, env=child_env, capture_output=True, text=True, timeout=300, check=False
+    )
+    print(result.stdout[-6000:])
+    print(result.stderr[-3000:])
+    return result
+
+
+def check_mission(out, result):
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((out / 'report.json').read_text())
+    assert report['complete'], report['stop_reason']
+    for drone in report['drones']:
+        assert drone['landed'] and drone['disarmed'], drone
+    assert report['coverage_pct'] >= 99.0
+    assert report['map_iou'] >= MAP_IOU_FLOOR
+    assert report['nodes_failed'] == []
+    assert len(report['processes']) == 15
+    assert all(p == {'exit_code': 0, 'restarts': 0} for p in report['processes'].values())
+    # the recording decodes, message by message, and holds the mission
+    topics = {}
+    for message in read_messages(out / 'mission.mcap'):
+        topics[message.topic] = topics.get(message.topic, 0) + 1
+    assert report['recording']['decoded'] and report['recording']['topics'] == topics
+    for topic in ('/flood_map', '/uav0/flood_observation', '/swarm/status', '/uav2/pose'):
+        assert topics.get(topic, 0) > 0, topic
+    # real figures of this run
+    assert report['mission_time_s'] > report['lower_bound_time_s'] > 0
+    assert report['frames']['local'] + report['frames']['edge'] > 30
+    assert report['latency_ms']['edge_p50'] is not None or report['latency_ms']['local_p50']
+    for name in ('flood_map.png', 'flood.geojson', 'flood_grid.png', 'map.html'):
+        assert (out / 'map' / name).stat().st_size > 0
+    assert '# Flood mapping mission report' in (out / 'report.md').read_text()
+    assert left_behind(str(out)) == []
+    print(
+        f'demo: IoU {report["map_iou"]}, coverage {report["coverage_pct"]} %, mission '
+        f'{report["mission_time_s"]} s (bound {report["lower_bound_time_s"]} s), wall '
+        f'{report["wall_time_s"]} s, offload {report["offload_ratio"]}'
+    )
+    return report
+
+
+def test_quick_demo_maps_the_flood_and_lands_everyone(bin_dir, child_env, udp_ports, tmp_path):
+    out = tmp_path / 'mission'
+    result = run_demo(bin_dir, child_env, udp_ports, out)
+    report = check_mission(out, result)
+    assert report['replans'] == 0 and not any(d['failed'] for d in report['drones'])
+    assert '[demo] mission complete' in result.stdout
+    assert 'coverage' in result.stdout and 'uav2' in result.stdout  # the progress table
+
+
+def test_quick_demo_with_a_failed_drone_still_covers_the_area(
+    bin_dir, child_env, udp_ports, tmp_path
+):
+    out = tmp_path / 'mission'
+    result = run_demo(bin_dir, child_env, udp_ports, out, '--fail', 'uav2@40%')
+    report = check_mission(out, result)
+    failed = [d for d in report['drones'] if d['failed']]
+    assert [d['name'] for d in failed] == ['uav2']
+    assert failed[0]['failsafes']  # PX4's battery failsafe, seen through flight_control
+    assert report['replans'] >= 1
+    assert 'battery failure injected' in report['fault_injected']
+
+
+@pytest.mark.parametrize(
+    ('args', 'message'),
+    [
+        (['--drones', '0'], '1 to 10'),
+        (['--fail', 'uav9@40%'], 'no drone uav9'),
+        (['--link', 'no-such-profile'], 'no-such-profile'),
+        (['--area', 'missing.geojson'], 'cannot read'),
+    ],
+)
+def test_bad_options_exit_2_with_one_line(bin_dir, child_env, tmp_path, args, message):
+    result = subprocess.run(
+        [str(bin_dir / 'uav-flood'), 'demo', '--out', str(tmp_path / 'm'), *args],
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('uav-flood demo: error:'), result.stderr
+    assert message in lines[0]
+    assert not (tmp_path / 'm').exists()  # nothing started, nothing written
+
+
+def test_an_existing_mission_is_never_overwritten(bin_dir, child_env, tmp_path):
+    out = tmp_path / 'm'
+    out.mkdir()
+    (out / 'report.json').write_text('{}')
+    result = subprocess.run(
+        [str(bin_dir / 'uav-flood'), 'demo', '--out', str(out)],
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2 and 'is not empty' in result.stderr
+    assert (out / 'report.json').read_text() == '{}'

@@ -123,9 +123,12 @@ def test_frames_match_the_pose_and_the_renderer(ros_context, executor, scene):
     assert int(status_values(got)['frames_published']) >= 1
     assert node.frames_published >= 1
 
-    for topic in ('/uav0/camera/image_raw', '/uav0/camera/camera_info'):
+    for topic, reliability in (
+        ('/uav0/camera/image_raw', ReliabilityPolicy.RELIABLE),  # names.CAMERA_IMAGE says why
+        ('/uav0/camera/camera_info', ReliabilityPolicy.BEST_EFFORT),
+    ):
         infos = probe.get_publishers_info_by_topic(topic)
-        assert [i.qos_profile.reliability for i in infos] == [ReliabilityPolicy.BEST_EFFORT]
+        assert [i.qos_profile.reliability for i in infos] == [reliability]
 
 
 def test_no_pose_and_stale_pose_skip_frames(ros_context, executor, scene):

@@ -116,13 +116,14 @@ def test_overloaded_edge_goes_local():
     world.run(5.0)
     targets = world.targets(0.5, 5.0)
     assert targets.count('local') / len(targets) > 0.9
-    assert policy.decide(5.0, FRAME_BYTES).target == 'local'
+    assert policy.decide(5.0, FRAME_BYTES).target in ('local', 'probe')  # on board either way
     policy.edge_down, policy._last_good = False, 5.0
     assert policy.decide(5.0, FRAME_BYTES).reason == 'edge misses the deadline'
 
 
 def test_deadline_too_tight_goes_local():
-    # The edge would be faster (~90 ms) but neither meets a 50 ms deadline: local is certain.
+    # The edge would be faster (~90 ms) but a 50 ms deadline caps its timeout: edge requests
+    # time out, the edge is marked down and frames stay on board (probes aside).
     policy = OffloadPolicy(PolicyConfig(deadline_s=0.05))
     world = World(policy)
     world.run(3.0)
@@ -136,12 +137,12 @@ def test_deadline_too_tight_goes_local():
 
 
 def test_edge_expected_just_inside_the_deadline_is_not_feasible():
-    # A slow (or still cold) on-board model misses the 500 ms deadline; the edge answered a probe
-    # in 470 ms (a degraded link): within the deadline, but within its jitter of it. Neither is
-    # feasible with the 50 ms margin, so the frame is segmented on board (its result is certain).
-    def measured(network_s, **config):
+    # The edge answered a probe in 470 ms (a degraded link): within the 500 ms deadline, but
+    # within its jitter of it, so not feasible with the 50 ms margin. An on-board model that
+    # meets the deadline wins; one that misses it too loses to the sooner edge.
+    def measured(network_s, local_s=0.44, **config):
         policy = OffloadPolicy(PolicyConfig(**config))
-        policy.observe_local(0.7)
+        policy.observe_local(local_s)
         first = policy.decide(0.0, FRAME_BYTES)
         assert first.target == 'probe'
         policy.sent(1, 0.0, FRAME_BYTES, first)
@@ -151,7 +152,11 @@ def test_edge_expected_just_inside_the_deadline_is_not_feasible():
     policy, decision = measured(0.45)
     assert 0.45 < policy.expected_edge_s(0.1, FRAME_BYTES) < 0.5
     assert (decision.target, decision.reason) == ('local', 'edge misses the deadline')
-    assert measured(0.45, deadline_margin_s=0.0)[1].target == 'edge'
+    slow = measured(0.45, local_s=0.7)[1]
+    assert (slow.target, slow.reason) == ('edge', 'both late, edge sooner')
+    assert measured(0.45, local_s=0.7, deadline_margin_s=0.0)[1].reason == (
+        'local misses the deadline'
+    )
     assert measured(0.3)[1].target == 'edge'  # comfortably inside: the edge
     with pytest.raises(ConfigError, match='deadline_margin_s'):
         PolicyConfig(deadline_margin_s=-0.1)
@@ -191,6 +196,41 @@ def test_refusal_is_a_miss_and_a_late_result_is_not_used():
     assert stats['misses'] == '2' and stats['misses_refused_queue_full'] == '1'
 
 
+def test_hedge_time_and_a_hedged_answer_still_measures_the_edge():
+    policy = OffloadPolicy(PolicyConfig(mode='edge', hedge_margin_s=0.05))
+    d = policy.decide(0.0, FRAME_BYTES)
+    assert d.hedge_s == pytest.approx(d.expected_edge_s + 0.05) and d.hedge_s < d.timeout_s
+    policy.sent('a', 0.0, FRAME_BYTES, d)
+    assert policy.hedge('a') and not policy.hedge('a') and not policy.hedge('nothing')
+    # Answered before its timeout (after the on-board result): a hit that measures the edge.
+    assert policy.result('a', d.hedge_s + 0.01, MASK_BYTES, ResultInfo('', 0.0, 0.01)) == 'hit'
+    assert policy.hits == 1 and policy.hedges == 1 and policy.hedges_answered == 1
+    assert policy.network.samples == 1 and not policy.edge_down
+    # Not answered: the timeout still marks the edge down, and a late answer does not re-open it.
+    policy.sent('b', 1.0, FRAME_BYTES, d)
+    assert policy.hedge('b')
+    assert policy.expire(1.0 + d.timeout_s) == ['b'] and policy.edge_down
+    assert policy.result('b', 1.0 + d.timeout_s + 0.1, MASK_BYTES, ResultInfo('')) == 'late'
+    assert policy.edge_down and policy.hits == 1 and policy.misses == {'timeout': 1}
+    stats = policy.stats()
+    assert stats['hedges'] == '2' and stats['hedges_answered'] == '1'
+
+
+def test_hedge_never_after_the_timeout_nor_for_probes_nor_when_off():
+    capped = OffloadPolicy(PolicyConfig(mode='edge', timeout_factor=0.0, timeout_margin_s=0.0))
+    d = capped.decide(0.0, FRAME_BYTES)
+    assert d.hedge_s == d.timeout_s == pytest.approx(d.expected_edge_s)
+    off = OffloadPolicy(PolicyConfig(mode='edge', hedge=False)).decide(0.0, FRAME_BYTES)
+    assert math.isinf(off.hedge_s)
+    policy = OffloadPolicy()
+    probe = policy.decide(0.0, FRAME_BYTES)
+    assert probe.target == 'probe' and math.isinf(probe.hedge_s)
+    policy.sent('p', 0.0, FRAME_BYTES, probe)
+    assert not policy.hedge('p') and policy.hedges == 0
+    with pytest.raises(ConfigError, match='hedge_margin_s'):
+        PolicyConfig(hedge_margin_s=-0.01)
+
+
 def test_fixed_modes_ignore_the_estimates():
     assert OffloadPolicy(PolicyConfig(mode='local')).decide(0.0, 1).target == 'local'
     edge = OffloadPolicy(PolicyConfig(mode='edge', deadline_s=0.01)).decide(0.0, 10**7)
@@ -218,3 +258,26 @@ def test_result_format_round_trip_and_config_errors():
         PolicyConfig(deadline_s=0)
     with pytest.raises(ConfigError, match='mode'):
         PolicyConfig(mode='sometimes')
+
+
+def test_local_wait_counts_towards_the_local_latency():
+    policy = OffloadPolicy()
+    policy.observe_local(0.2)
+    assert policy.expected_local_s(1, 0.1) == pytest.approx(0.5)
+    assert policy.expected_local_s(0, math.nan) == pytest.approx(0.2)
+    policy._last_good = 0.0
+    assert policy.decide(0.0, FRAME_BYTES).target == 'local'  # both feasible, local faster
+    busy = policy.decide(0.0, FRAME_BYTES, local_wait_s=0.3)  # on board busy 0.3 s more
+    assert busy.target == 'edge' and busy.expected_local_s == pytest.approx(0.5)
+
+
+def test_a_random_loss_does_not_mark_a_working_edge_down():
+    policy = OffloadPolicy(PolicyConfig(mode='edge'))
+    d = policy.decide(0.0, FRAME_BYTES)
+    policy.sent(1, 0.0, FRAME_BYTES, d)
+    policy.sent(2, 0.1, FRAME_BYTES, d)
+    assert policy.result(2, 0.1 + d.timeout_s / 2, MASK_BYTES, ResultInfo('', 0.0, 0.01)) == 'hit'
+    assert policy.expire(d.timeout_s) == [1]  # lost, but the edge answered frame 2 meanwhile
+    assert not policy.edge_down and policy.misses == {'timeout': 1}
+    policy.sent(3, 1.0, FRAME_BYTES, d)  # nothing answered within its timeout: down
+    assert policy.expire(1.0 + d.timeout_s) == [3] and policy.edge_down

@@ -10,25 +10,34 @@ sooner (see docs/offloading.md):
   prior but the predicted transfer time of a typical frame is what was measured;
 - edge load: queue length and mean service time from the server's /edge/status;
 - local: EWMA of the measured on-board inference time; the local queue is the number of frames
-  already waiting for the on-board model.
+  already waiting for the on-board model, the local wait the time until it finishes the frame
+  it is segmenting.
 
 Expected latencies::
 
     edge  = up_bytes / bw + rtt/2 + queue * service + service + down_bytes / bw + rtt/2
-    local = (local_queue + 1) * local_inference
+    local = local_wait + (local_queue + 1) * local_inference
 
 A target is feasible when its expected latency plus ``deadline_margin_s`` is within the frame's
 deadline (a target expected to finish just before the deadline misses it about half the time:
 jitter, loss, and the time the frame already waited on board). Exactly one
 feasible: take it; both: the faster (with a low battery, the edge whenever it is feasible, since
-radio costs the battery less than running the model); neither: local (its result is certain).
+radio costs the battery less than running the model); neither: the sooner (a lost edge frame is
+still segmented on board: hedge or timeout).
 
 Failures: each edge request has a timeout (expected edge latency * (1 + timeout_factor) +
 timeout_margin, capped by the deadline); a timeout or a refusal is a miss: the caller segments
-that frame locally, so no frame's result is lost, and the edge is marked down. While down (or
+that frame locally, so no frame's result is lost, and the edge is marked down (a timeout only if
+the edge answered nothing else within that timeout: else it was a random loss). While down (or
 while the estimates are stale) the policy sends a *probe* every ``probe_interval_s``: the frame
 is segmented locally as usual and a copy goes to the edge only to measure it, so the policy
 recovers when the link returns without risking the frame.
+
+Hedging (``hedge``, on by default): a frame still at the edge ``hedge_margin_s`` after its
+expected edge latency is probably lost or stuck, so the caller may start segmenting it on board
+at once (:meth:`OffloadPolicy.hedge`) instead of waiting for the timeout; the first result is
+used, the other discarded. The request stays in flight here, so its answer (or its timeout)
+still updates the estimates and the edge-down judgement.
 
 The edge server's result format string carries its timings (:func:`result_format`); refusals
 read ``refused: <reason>``. No rclpy here.
@@ -213,6 +222,9 @@ class PolicyConfig:
     :param battery_low: state of charge (0..1) below which the edge wins whenever feasible.
     :param deadline_margin_s: a target is feasible only if expected within the deadline minus
         this (s).
+    :param hedge: segment an edge frame on board too when it is ``hedge_margin_s`` past its
+        expected edge latency (spends on-board compute on frames the edge may still answer).
+    :param hedge_margin_s: how long past its expected edge latency a frame is hedged (s).
     """
 
     mode: str = 'adaptive'
@@ -224,11 +236,13 @@ class PolicyConfig:
     prior_service_s: float = 0.05
     timeout_factor: float = 0.5
     timeout_margin_s: float = 0.05
-    probe_interval_s: float = 2.0
+    probe_interval_s: float = 1.0
     stale_after_s: float = 5.0
     status_stale_s: float = 2.0
     battery_low: float = 0.25
     deadline_margin_s: float = 0.05
+    hedge: bool = True
+    hedge_margin_s: float = 0.05
 
     def __post_init__(self) -> None:
         """Check every value; raise ConfigError naming the bad one."""
@@ -250,7 +264,13 @@ class PolicyConfig:
                 raise ConfigError(f'must be > 0, got {value}', name)
         if not 0 < self.alpha <= 1:
             raise ConfigError(f'must be in (0, 1], got {self.alpha}', 'alpha')
-        for name in ('timeout_factor', 'timeout_margin_s', 'battery_low', 'deadline_margin_s'):
+        for name in (
+            'timeout_factor',
+            'timeout_margin_s',
+            'battery_low',
+            'deadline_margin_s',
+            'hedge_margin_s',
+        ):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f'must be >= 0, got {value}', name)
@@ -265,6 +285,8 @@ class Decision:
     :param expected_edge_s: expected edge latency (s).
     :param expected_local_s: expected local latency (s).
     :param timeout_s: how long to wait for the edge before segmenting locally (s); 0 if local.
+    :param hedge_s: after this long at the edge, segment the frame on board too (s); infinite
+        if hedging is off or for ``local`` and ``probe`` (a probe is segmented locally anyway).
     """
 
     target: str
@@ -272,6 +294,7 @@ class Decision:
     expected_edge_s: float
     expected_local_s: float
     timeout_s: float = 0.0
+    hedge_s: float = math.inf
 
 
 @dataclass
@@ -280,6 +303,7 @@ class _Pending:
     timeout_at: float
     up_bytes: int
     probe: bool
+    hedged: bool = False
 
 
 class OffloadPolicy:
@@ -310,6 +334,8 @@ class OffloadPolicy:
         self.misses: dict[str, int] = {}
         self.late = 0
         self.probes_answered = 0
+        self.hedges = 0
+        self.hedges_answered = 0
 
     # -- observations ------------------------------------------------------------------------
 
@@ -339,9 +365,14 @@ class OffloadPolicy:
         queue = self.edge_queue if fresh else 0
         return self.network.transfer_s(total) + (queue + 1) * self.service_s.value
 
-    def expected_local_s(self, local_queue: int = 0) -> float:
-        """Return the expected local latency with `local_queue` frames already waiting (s)."""
-        return (max(0, local_queue) + 1) * self.local_s.value
+    def expected_local_s(self, local_queue: int = 0, local_wait_s: float = 0.0) -> float:
+        """Return the expected local latency (s).
+
+        :param local_queue: frames waiting for the on-board model before this one.
+        :param local_wait_s: time until the on-board model finishes its current frame (s).
+        """
+        wait = local_wait_s if math.isfinite(local_wait_s) and local_wait_s > 0 else 0.0
+        return wait + (max(0, local_queue) + 1) * self.local_s.value
 
     def decide(
         self,
@@ -349,6 +380,7 @@ class OffloadPolicy:
         frame_bytes: int,
         local_queue: int = 0,
         battery: float | None = None,
+        local_wait_s: float = 0.0,
     ) -> Decision:
         """Decide where to segment one frame.
 
@@ -356,15 +388,17 @@ class OffloadPolicy:
         :param frame_bytes: the size of the frame's JPEG (bytes).
         :param local_queue: frames already waiting for the on-board model.
         :param battery: state of charge in [0, 1], or None if unknown.
+        :param local_wait_s: time until the on-board model finishes its current frame (s).
         """
         c = self.config
         edge = self.expected_edge_s(now, frame_bytes)
-        local = self.expected_local_s(local_queue)
+        local = self.expected_local_s(local_queue, local_wait_s)
         timeout = min(edge * (1.0 + c.timeout_factor) + c.timeout_margin_s, c.deadline_s)
         if c.mode == 'local':
             return self._count(Decision('local', 'mode local', edge, local))
+        hedge = min(edge + c.hedge_margin_s, timeout) if c.hedge else math.inf
         if c.mode == 'edge':
-            return self._count(Decision('edge', 'mode edge', edge, local, timeout))
+            return self._count(Decision('edge', 'mode edge', edge, local, timeout, hedge))
         stale = now - self._last_good > c.stale_after_s
         if self.edge_down or stale:
             if now - self._last_probe >= c.probe_interval_s:
@@ -380,7 +414,13 @@ class OffloadPolicy:
             why = 'battery low' if low and edge >= local and local_ok else 'edge faster'
             if not local_ok:
                 why = 'local misses the deadline'
-            return self._count(Decision('edge', why, edge, local, timeout))
+            return self._count(Decision('edge', why, edge, local, timeout, hedge))
+        if not edge_ok and not local_ok and edge < local:
+            # Neither is expected in time: the sooner result has the better chance. A lost or
+            # late edge frame is hedged or falls back on board, so its result is certain too.
+            return self._count(
+                Decision('edge', 'both late, edge sooner', edge, local, timeout, hedge)
+            )
         why = 'local faster' if edge_ok else 'edge misses the deadline'
         return self._count(Decision('local', why, edge, local))
 
@@ -396,13 +436,30 @@ class OffloadPolicy:
             now, now + decision.timeout_s, up_bytes, decision.target == 'probe'
         )
 
+    def hedge(self, key: object) -> bool:
+        """Record that the caller started segmenting an edge frame on board too.
+
+        The request stays in flight: its answer still measures the edge (and counts as a hit,
+        whichever result the caller used), its timeout still marks the edge down.
+
+        :returns: False if `key` is not an edge request in flight (then there is nothing to
+            hedge: it was answered, timed out or is a probe).
+        """
+        pending = self._pending.get(key)
+        if pending is None or pending.probe or pending.hedged:
+            return False
+        pending.hedged = True
+        self.hedges += 1
+        return True
+
     def result(self, key: object, now: float, down_bytes: int, info: ResultInfo) -> str:
         """Record an edge answer (a mask or a refusal); return what it was.
 
         :returns: ``hit`` (a mask in time: use it), ``probe`` (a probe's mask: the frame was
             segmented locally anyway), ``refused`` (the caller segments the frame locally; a
             refused probe needs nothing), ``late`` (after its timeout: already done locally) or
-            ``unknown`` (no such request in flight).
+            ``unknown`` (no such request in flight). A hedged frame's answer is ``hit`` (or
+            ``refused``): the caller uses it only if its on-board result is not out yet.
         """
         pending = self._pending.pop(key, None)
         if pending is None:
@@ -431,6 +488,8 @@ class OffloadPolicy:
         if pending.probe:
             self.probes_answered += 1
             return 'probe'
+        if pending.hedged:
+            self.hedges_answered += 1
         self.hits += 1
         return 'hit'
 
@@ -438,14 +497,18 @@ class OffloadPolicy:
         """Return the keys of edge requests past their timeout (segment those frames locally).
 
         Probes that time out are forgotten without being returned: their frames were segmented
-        locally already. A timeout marks the edge down.
+        locally already. A timeout marks the edge down, unless the edge answered another request
+        within the timeout (then the request was lost at random, the edge is up).
         """
         due = [k for k, p in self._pending.items() if now >= p.timeout_at]
         fallback = []
         for key in due:
             pending = self._pending.pop(key)
             self._expired.add(key)
-            self.edge_down = True
+            # The edge answered another request within this one's timeout: a random loss
+            # (lossy link, jitter), not an outage; the frame is still segmented on board.
+            if now - self._last_good > pending.timeout_at - pending.sent_at:
+                self.edge_down = True
             if not pending.probe:
                 self._miss('timeout')
                 fallback.append(key)
@@ -475,6 +538,8 @@ class OffloadPolicy:
                 'misses': str(sum(self.misses.values())),
                 'late_results': str(self.late),
                 'probes_answered': str(self.probes_answered),
+                'hedges': str(self.hedges),
+                'hedges_answered': str(self.hedges_answered),
                 'edge_down': str(self.edge_down).lower(),
                 'rtt_ms': f'{self.network.rtt_s * 1e3:.1f}',
                 'bandwidth_mbit_s': f'{self.network.bandwidth_bps / 1e6:.2f}',

@@ -17,13 +17,18 @@ dropped: when inference is slower than the camera, only the newest frame is segm
 at the frame's stamp, a NaN pose) is logged (throttled), counted and skipped; an exception while
 processing a frame is logged and counted and the worker goes on.
 
-Edge offloading (docs/offloading.md), off by default (`offload_mode: off`). With `local`, `edge`
-or `adaptive` every frame goes through core.offload.OffloadPolicy: the worker decides per frame;
-an edge frame is JPEG-encoded and published on edge/uplink (edge/request with
-`offload_direct`), kept in a pending table keyed by its stamp, and its PNG mask, when it comes
-back on edge/downlink (edge/result), is georeferenced with the stored pose and published exactly
-like a local result. A refusal or a timeout sends the frame to the local model (a fallback):
-no frame's result is lost. /edge/status feeds the policy the server's load.
+Edge offloading (docs/offloading.md), off by default (`offload_mode: off`). With `local`, `edge` or
+`adaptive` every frame goes through core.offload.OffloadPolicy: the image callback decides per
+frame (so a frame goes to the edge at once, also while the worker segments another on board) and
+leaves the frames kept on board in the mailbox; an edge frame is JPEG-encoded and published on
+edge/uplink (edge/request with `offload_direct`), kept in a pending table keyed by its stamp, and
+its PNG mask, when it comes back on edge/downlink (edge/result), is georeferenced with the stored
+pose and published exactly like a local result, in the result callback (an edge result never waits
+behind an on-board inference). A refusal or a timeout sends the frame to the local model (a
+fallback): no frame's result is lost. With `offload_hedge`, a frame still at the edge
+`offload_hedge_margin_ms` past its expected edge latency is also segmented on board as soon as the
+worker is free; the first of the two results is published, the other counted and discarded.
+/edge/status feeds the policy the server's load.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ from uav_flood.core.georef import (
     mask_to_patch,
     VehiclePose,
 )
+from uav_flood.core.latency import LatencyHistogram
 from uav_flood.core.offload import (
     Decision,
     OffloadPolicy,
@@ -130,21 +136,31 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'offload_prior_service_ms': (50.0, 'Edge service time assumed before it reports one (ms).'),
     'offload_timeout_factor': (0.5, 'Relative margin of an edge request timeout (>= 0).'),
     'offload_timeout_margin_ms': (50.0, 'Absolute margin of an edge request timeout (ms).'),
-    'offload_probe_interval_s': (2.0, 'Time between probes while the edge is down (s).'),
+    'offload_probe_interval_s': (1.0, 'Time between probes while the edge is down (s).'),
     'offload_deadline_margin_ms': (
         50.0,
         'A target must be expected this long before the deadline to be chosen (ms, >= 0).',
     ),
     'offload_stale_after_s': (5.0, 'Estimates with no edge result for this long are stale (s).'),
     'offload_status_stale_s': (2.0, 'An /edge/status older than this is ignored (s).'),
+    'offload_hedge': (
+        True,
+        'Segment an edge frame on board too when it is offload_hedge_margin_ms past its '
+        'expected edge latency and the on-board model is free; the first result is used. '
+        'Costs on-board compute (energy) on frames the edge may still answer.',
+    ),
+    'offload_hedge_margin_ms': (
+        50.0,
+        'How long past its expected edge latency a frame is hedged on board (ms, >= 0).',
+    ),
 }
 #: offload_mode values: off, or a core.offload mode.
 OFFLOAD_MODES = ('off', 'local', 'edge', 'adaptive')
 #: At most this many frames wait for the local model after an edge miss; older ones are dropped
 #: (counted as fallbacks_dropped) so that a long outage cannot grow the queue without bound.
 FALLBACK_LIMIT = 16
-#: At most this many edge results wait for the worker; more are counted and dropped.
-INBOX_LIMIT = 64
+#: Stamps of this many answered frames are kept to tell a duplicate result from an unknown one.
+DONE_KEYS = 256
 #: Latency percentiles in the status are over this many results per source.
 LATENCY_FRAMES = 200
 
@@ -166,7 +182,8 @@ EDGE_COUNTERS = (
     'results_unknown',  # a result for a stamp never sent
     'results_duplicate',  # a second result for a stamp already answered
     'results_malformed',  # undecodable, oversized or wrong-size mask (ignored: it times out)
-    'results_overflow',  # results dropped because INBOX_LIMIT waited for the worker
+    'hedges_won_local',  # hedged frames whose on-board result came first (edge answer unused)
+    'hedges_won_edge',  # hedged frames whose edge result came first (on-board result unused)
     'bytes_sent',  # JPEG bytes published to the edge
     'bytes_received',  # result bytes received
     'send_errors',  # a frame that could not be encoded or published (segmented locally)
@@ -224,10 +241,11 @@ class OffloadParams:
                 'deadline_margin_s': ('offload_deadline_margin_ms', 1e-3),
                 'stale_after_s': ('offload_stale_after_s', 1.0),
                 'status_stale_s': ('offload_status_stale_s', 1.0),
+                'hedge_margin_s': ('offload_hedge_margin_ms', 1e-3),
             }
             kwargs = {key: float(values[name]) * k for key, (name, k) in names_.items()}
             try:
-                policy = PolicyConfig(mode=mode, **kwargs)
+                policy = PolicyConfig(mode=mode, hedge=bool(values['offload_hedge']), **kwargs)
             except ConfigError as exc:
                 # Name the node's parameter (its unit may differ), not the policy field.
                 field = exc.source or ''
@@ -373,6 +391,8 @@ class _Sent:
     probe: bool
     sent: float  # time.monotonic()
     timeout_at: float
+    hedge_at: float  # segment it on board too from then on (inf: never)
+    hedged: bool = False  # the worker is segmenting it on board too
 
 
 class SegmentationNode(Node):
@@ -413,18 +433,20 @@ class SegmentationNode(Node):
         self._camera_key: tuple[Any, ...] | None = None
         self._camera_problem = ''
 
-        # The one-slot mailbox between the image callback and the worker.
+        # The one-slot mailbox between the image callback and the worker (with offload on: the
+        # frames the policy keeps on board); _busy_since: when the worker started segmenting
+        # the frame it is on (monotonic s), None when idle.
         self._mailbox: _Frame | None = None
+        self._busy_since: float | None = None
         self._wake = threading.Condition(self._lock)
         self._stopping = False
 
-        # Edge offloading: the policy, the frames at the edge (by stamp in ns), the results the
-        # downlink callback stored for the worker and the frames waiting for the local model
-        # after an edge miss. All under _lock.
+        # Edge offloading: the policy, the frames at the edge without a published result yet (by
+        # stamp in ns; whoever removes a frame from it publishes its result) and the frames
+        # waiting for the local model after an edge miss. All under _lock.
         offload = params.offload
         self._policy = OffloadPolicy(offload.policy) if offload.policy is not None else None
         self._pending: dict[int, _Sent] = {}
-        self._inbox: collections.deque[tuple[CompressedImage, float]] = collections.deque()
         self._fallback: collections.deque[_Frame] = collections.deque()
         self._done_keys: collections.OrderedDict[int, None] = collections.OrderedDict()
         self._jpeg_estimate = 0
@@ -433,6 +455,8 @@ class SegmentationNode(Node):
             'local': collections.deque(maxlen=LATENCY_FRAMES),
             'edge': collections.deque(maxlen=LATENCY_FRAMES),
         }
+        # Every frame since start, in 5 ms bins: merges exactly across drones (the demo report).
+        self._histogram_by = {'local': LatencyHistogram(), 'edge': LatencyHistogram()}
         if self._policy is not None:
             up, down = (
                 (names.EDGE_REQUEST, names.EDGE_RESULT)
@@ -533,6 +557,8 @@ class SegmentationNode(Node):
             return
         if frame is None:
             return
+        if self._policy is not None and not self._dispatch(frame):
+            return  # at the edge
         with self._wake:
             if self._mailbox is not None:
                 self.frames_dropped += 1
@@ -586,13 +612,14 @@ class SegmentationNode(Node):
         self.get_logger().warning(text, throttle_duration_sec=WARN_THROTTLE_S)
 
     def _on_edge_result(self, msg: CompressedImage) -> None:
-        # Only store it and wake the worker: decoding and georeferencing run there.
-        with self._wake:
-            if len(self._inbox) >= INBOX_LIMIT:
-                self.edge['results_overflow'] += 1
-                return
-            self._inbox.append((msg, time.monotonic()))
-            self._wake.notify()
+        # Handled here, not on the worker, so that an edge result never waits behind an on-board
+        # inference: PNG decoding and georeferencing take a few ms.
+        try:
+            self._on_result(msg, time.monotonic())
+        except Exception as exc:  # noqa: BLE001  (log at the callback boundary, keep running)
+            with self._lock:
+                self.edge['results_malformed'] += 1
+            self._problem(f'edge result ignored: {exc}')
 
     def _on_edge_status(self, msg: DiagnosticArray) -> None:
         values = diagnostic_values(msg)
@@ -615,10 +642,8 @@ class SegmentationNode(Node):
                     self._wake.wait(self._wait_s(time.monotonic()))
                 if self._stopping:
                     return
-                results = list(self._inbox)
-                self._inbox.clear()
             try:
-                self._step(results)
+                self._step()
             except Exception as exc:  # noqa: BLE001  (one bad frame must not end the worker)
                 with self._lock:
                     self.errors += 1
@@ -627,36 +652,35 @@ class SegmentationNode(Node):
 
     def _has_work(self, now: float) -> bool:
         """Return True if the worker has something to do; caller holds the lock."""
+        due = self._due_s()
         return bool(
-            self._mailbox is not None
-            or self._inbox
-            or self._fallback
-            or any(s.timeout_at <= now for s in self._pending.values())
+            self._mailbox is not None or self._fallback or (due is not None and due <= now)
         )
 
-    def _wait_s(self, now: float) -> float | None:
-        """Return how long the worker may sleep: until the next edge timeout, or for ever."""
-        if not self._pending:
-            return None
-        return max(0.0, min(s.timeout_at for s in self._pending.values()) - now)
+    def _due_s(self) -> float | None:
+        """Return the next edge timeout or hedge time (monotonic s), or None; caller locks."""
+        times = [min(s.timeout_at, s.hedge_at) for s in self._pending.values() if not s.hedged]
+        return min(times) if times else None
 
-    def _step(self, results: list[tuple[CompressedImage, float]]) -> None:
-        """Handle edge results and timeouts, then segment or dispatch one frame."""
-        for msg, at in results:
-            try:
-                self._on_result(msg, at)
-            except Exception as exc:  # noqa: BLE001  (a bad result must not end the worker)
-                with self._lock:
-                    self.edge['results_malformed'] += 1
-                self._problem(f'edge result ignored: {exc}')
-        expired: list[object] = []
+    def _wait_s(self, now: float) -> float | None:
+        """Return how long the worker may sleep: until the next edge timeout or hedge."""
+        due = self._due_s()
+        return None if due is None else max(0.0, due - now)
+
+    def _step(self) -> None:
+        """Handle edge timeouts, then segment one frame: a fallback, a hedge or a new frame."""
+        expired = 0
         if self._policy is not None:
             with self._lock:
-                expired = self._policy.expire(time.monotonic())
-                for key in expired:
-                    sent = self._pending.pop(key, None) if isinstance(key, int) else None
-                    if sent is not None:
+                for key in self._policy.expire(time.monotonic()):
+                    if not isinstance(key, int):
+                        continue
+                    # None: its result is out already (a hedge that won on board).
+                    sent = self._pending.get(key)
+                    if sent is not None and not sent.hedged:
+                        del self._pending[key]
                         self._to_fallback(sent.frame)
+                        expired += 1
                 # Probes that timed out: forgotten by the policy, forget them here too.
                 now = time.monotonic()
                 for key in [
@@ -664,19 +688,52 @@ class SegmentationNode(Node):
                 ]:
                     del self._pending[key]
             if expired:
-                self._problem(f'edge timeout: {len(expired)} frame(s) segmented on board')
+                self._problem(f'edge timeout: {expired} frame(s) segmented on board')
         frame: _Frame | None
+        hedge: int | None = None
         with self._wake:
             if self._fallback:
-                frame, fallback = self._fallback.popleft(), True
+                frame = self._fallback.popleft()
+            elif (hedge := self._hedge_due(time.monotonic())) is not None:
+                # The on-board model is free and this frame is overdue at the edge: segment it
+                # here too; the edge request stays in flight (the first result wins).
+                sent = self._pending[hedge]
+                sent.hedged = True
+                assert self._policy is not None
+                self._policy.hedge(hedge)
+                frame = sent.frame
             else:
-                frame, self._mailbox, fallback = self._mailbox, None, False
+                frame, self._mailbox = self._mailbox, None
         if frame is None:
             return
-        if fallback or self._policy is None:
-            self._process(frame)
-        else:
-            self._dispatch(frame)
+        with self._lock:
+            self._busy_since = time.monotonic()
+        try:
+            self._process(frame, hedge)
+        finally:
+            with self._lock:
+                self._busy_since = None
+
+    def _hedge_due(self, now: float) -> int | None:
+        """Return the oldest edge frame due for a hedge, or None; caller holds the lock."""
+        due = [
+            (s.sent, key)
+            for key, s in self._pending.items()
+            if not s.hedged and not s.probe and s.hedge_at <= now
+        ]
+        return min(due)[1] if due else None
+
+    def _claim(self, key: int) -> _Sent | None:
+        """Take a frame out of the pending table to publish its result; caller holds the lock.
+
+        :returns: the frame, or None if its result was published already (or it is not pending).
+        """
+        sent = self._pending.pop(key, None)
+        if sent is not None:
+            self._done_keys[key] = None
+            while len(self._done_keys) > DONE_KEYS:
+                self._done_keys.popitem(last=False)
+        return sent
 
     def _to_fallback(self, frame: _Frame) -> None:
         """Queue a frame the edge missed for the local model; caller holds the lock."""
@@ -686,20 +743,30 @@ class SegmentationNode(Node):
         self._fallback.append(frame)
         self.edge['fallbacks'] += 1
 
-    def _dispatch(self, frame: _Frame) -> None:
-        """Decide where one frame is segmented and do it (or send it)."""
+    def _dispatch(self, frame: _Frame) -> bool:
+        """Decide where one frame is segmented; send it to the edge if so.
+
+        Runs in the image callback, so that a frame goes to the edge at once even while the
+        worker is busy with an on-board inference (a hedge, a fallback).
+
+        :returns: True if the on-board model must segment it (local, a probe, a failed send).
+        """
         assert self._policy is not None
         now = time.monotonic()
         with self._lock:
             estimate = self._jpeg_estimate or frame.pixels.shape[0] * frame.pixels.shape[1] // 8
-            decision = self._policy.decide(now, estimate, local_queue=len(self._fallback))
+            # Ahead of this frame on board: the rest of the current frame, the fallbacks and
+            # the frame in the mailbox (kept on board: it would be dropped for this one).
+            wait = 0.0
+            if self._busy_since is not None:
+                wait = max(0.0, self._policy.local_s.value - (now - self._busy_since))
+            queue = len(self._fallback) + int(self._mailbox is not None)
+            decision = self._policy.decide(now, estimate, local_queue=queue, local_wait_s=wait)
         if decision.target == 'local':
-            self._process(frame)
-            return
+            return True
         sent = self._send(frame, decision)
-        if decision.target == 'probe' or not sent:
-            # A probe only measures the edge; the frame is segmented here as usual.
-            self._process(frame)
+        # A probe only measures the edge; the frame is segmented on board as usual.
+        return decision.target == 'probe' or not sent
 
     def _send(self, frame: _Frame, decision: Decision) -> bool:
         """JPEG-encode a frame and publish it to the edge; return False if that failed."""
@@ -722,10 +789,15 @@ class SegmentationNode(Node):
                     raise SegmentationError(f'a frame with stamp {key} ns is at the edge already')
                 self._policy.sent(key, now, len(data), decision)
                 self._pending[key] = _Sent(
-                    frame, decision.target == 'probe', now, now + decision.timeout_s
+                    frame,
+                    decision.target == 'probe',
+                    now,
+                    now + decision.timeout_s,
+                    now + decision.hedge_s,
                 )
                 self._jpeg_estimate = len(data)
                 self.edge['bytes_sent'] += len(data)
+                self._wake.notify()  # the worker waits for its hedge time or timeout
             self._uplink_pub.publish(msg)
         except Exception as exc:  # noqa: BLE001  (the frame is then segmented on board)
             with self._lock:
@@ -735,36 +807,51 @@ class SegmentationNode(Node):
         return True
 
     def _on_result(self, msg: CompressedImage, at: float) -> None:
-        """Handle one edge result (a mask or a refusal) on the worker thread."""
+        """Handle one edge result (a mask or a refusal) on the executor thread.
+
+        The policy hears of every answer to a request in flight, also one whose frame was
+        published from the on-board model first (a hedge), so its estimates keep learning. The
+        mask is published only if the frame is still pending: exactly one result per frame.
+        """
         assert self._policy is not None
         key = _key(msg.header.stamp)
         info = parse_result_format(msg.format)
         with self._lock:
             self.edge['bytes_received'] += len(msg.data)
             sent = self._pending.get(key)
-            if sent is None:
-                if key in self._done_keys:
-                    self.edge['results_duplicate'] += 1
-                    return
-                outcome = self._policy.result(key, at, len(msg.data), info)
-                self.edge['results_late' if outcome == 'late' else 'results_unknown'] += 1
-                return
         mask: NDArray[np.uint8] | None = None
-        if not info.refused and not sent.probe:
+        if sent is not None and not info.refused and not sent.probe:
             mask = self._decode_mask(msg, sent.frame)
             if mask is None:
-                return  # counted; the frame times out and is segmented on board
+                return  # counted; the frame times out (or its hedge) and is segmented on board
         with self._lock:
-            del self._pending[key]
-            self._done_keys[key] = None
-            while len(self._done_keys) > 4 * INBOX_LIMIT:
-                self._done_keys.popitem(last=False)
             outcome = self._policy.result(key, at, len(msg.data), info)
-            if outcome == 'refused' and not sent.probe:
-                self._to_fallback(sent.frame)
-        if outcome == 'refused':
+            sent = self._pending.get(key)  # again: the worker may have published it meanwhile
+            if sent is None:
+                # Its result is out already (a hedge that won on board: the answer only
+                # measured the edge), or after its timeout, or never sent.
+                if outcome == 'late':
+                    self.edge['results_late'] += 1
+                elif outcome == 'unknown':
+                    duplicate = key in self._done_keys
+                    self.edge['results_duplicate' if duplicate else 'results_unknown'] += 1
+                return
+            if sent.probe:
+                del self._pending[key]  # measured; the frame was segmented on board anyway
+                sent = None
+            elif info.refused:
+                if not sent.hedged:  # hedged: the on-board result, under way, is the answer
+                    del self._pending[key]
+                    self._to_fallback(sent.frame)
+                    self._wake.notify()
+                sent = None
+            else:
+                sent = self._claim(key)
+                if sent is not None and sent.hedged:
+                    self.edge['hedges_won_edge'] += 1
+        if info.refused:
             self._problem(f'edge refused a frame: {info.refused}')
-        elif outcome == 'hit' and mask is not None:
+        if sent is not None and mask is not None:
             self._publish(sent.frame, mask > 127, mask, None, 'edge')
 
     def _decode_mask(self, msg: CompressedImage, frame: _Frame) -> NDArray[np.uint8] | None:
@@ -787,8 +874,12 @@ class SegmentationNode(Node):
         self._problem(f'edge result ignored: {why}')
         return None
 
-    def _process(self, frame: _Frame) -> None:
-        """Segment a frame on board and publish its result."""
+    def _process(self, frame: _Frame, hedge: int | None = None) -> None:
+        """Segment a frame on board and publish its result.
+
+        :param hedge: the frame's key if it is also at the edge: the result is published only
+            if the edge's is not out yet.
+        """
         result = self._segmenter.segment(frame.pixels, frame.encoding)
         scale = self._params.offload.local_compute_scale
         if scale > 1.0:
@@ -799,8 +890,15 @@ class SegmentationNode(Node):
                 while not self._stopping and time.monotonic() < until:
                     self._wake.wait(until - time.monotonic())
         if self._policy is not None:
+            won = True
             with self._lock:
                 self._policy.observe_local(scale * result.inference_ms * 1e-3)
+                if hedge is not None:
+                    won = self._claim(hedge) is not None
+                    if won:
+                        self.edge['hedges_won_local'] += 1
+            if hedge is not None and not won:
+                return  # the edge's mask was published first; counted there
         self._publish(frame, result.mask, result.mask_mono8(), result.inference_ms, 'local')
 
     def _publish(
@@ -831,6 +929,7 @@ class SegmentationNode(Node):
                 self.edge['edge_hits'] += 1
             self._latency_ms.append((done - frame.received) * 1e3)
             self._latency_by[source].append((done - frame.received) * 1e3)
+            self._histogram_by[source].add((done - frame.received) * 1e3)
             self._done_times.append(done)
             while self._done_times and self._done_times[0] < done - FPS_WINDOW_S:
                 self._done_times.popleft()
@@ -860,6 +959,7 @@ class SegmentationNode(Node):
                 'frames_without_ground': self.no_ground,
                 'errors': self.errors,
                 **{f'skipped_{reason}': n for reason, n in self.skipped.items()},
+                **{f'latency_{k}_hist': h.to_text() for k, h in self._histogram_by.items()},
             }
 
         def mean(xs: list[float]) -> str:
@@ -872,6 +972,7 @@ class SegmentationNode(Node):
                 'fps': f'{fps:.2f}',
                 'inference_ms_mean': mean(inference),
                 'inference_ms_last': f'{inference[-1]:.1f}' if inference else 'nan',
+                'inference_ms_max': f'{max(inference):.1f}' if inference else 'nan',
                 'latency_ms_mean': mean(latency),
                 'latency_ms_last': f'{latency[-1]:.1f}' if latency else 'nan',
                 'providers': ','.join(self._segmenter.providers),

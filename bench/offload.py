@@ -16,10 +16,20 @@ while the edge server (the other core) is ~25x faster. Scales 4-8 would keep up 
 
 Per configuration: frames offered, results, results within the deadline (500 ms from the frame's
 capture to its mask being published) per second of run, p50/p95 of that latency, bytes sent up
-(JPEG), the edge's share of the results, and fallbacks (edge timeouts/refusals done on board).
+(JPEG), the edge's share of the results, fallbacks (edge timeouts/refusals done on board) and
+hedges (edge frames also segmented on board because overdue, and how many of those the on-board
+result won).
 
-    .venv/bin/python bench/offload.py            # 3 policies x 3 profiles, 20 s each
-    .venv/bin/python bench/offload.py --quick    # smoke run, 4 s each
+Every configuration runs `--repeats` times, interleaved (round r runs every profile and every
+policy, the policies in a rotated order) so that load from elsewhere on the machine hits each
+policy alike. A cell shows the mean over the repeats and, for the score, its min-max. The verdict
+per profile compares adaptive with the best fixed policy (best mean) by their paired difference
+per round: its mean and 95 % confidence interval (Student t, repeats - 1 degrees of freedom).
+"beats" = the interval is above 0, "MISSES" = below 0, "matches" = it contains 0 (the difference
+is within the run-to-run noise).
+
+    .venv/bin/python bench/offload.py            # 3 policies x 3 profiles x 3 repeats, 15 s each
+    .venv/bin/python bench/offload.py --quick    # smoke run, 4 s each, 1 repeat
 
 Prints the machine, the exact command and a Markdown table (copy into docs/BENCHMARKS.md).
 Run it alone: it measures wall-clock latencies.
@@ -28,6 +38,7 @@ Run it alone: it measures wall-clock latencies.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from pathlib import Path
 import platform
@@ -55,6 +66,8 @@ DOMAIN_BASE = 71
 WIDTH, HEIGHT, HFOV_DEG, ALTITUDE_M = 640, 480, 70.0, 60.0
 POLICIES = ('local', 'edge', 'adaptive')
 PROFILES = ('good', 'degraded', 'outages')
+#: Two-sided 95 % Student t quantiles by degrees of freedom (1..10); 1.96 beyond.
+T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
 
 
 def render_frames(count: int) -> tuple[dict[str, Any], list[tuple[VehiclePose, bytes]]]:
@@ -216,6 +229,8 @@ def run_one(
             'edge_share': hits / max(len(latencies), 1),
             'fallbacks': int(values.get('fallbacks', '0')),
             'dropped': seg.frames_dropped,
+            'hedges': int(values.get('hedges', '0')),
+            'hedges_won_local': int(values.get('hedges_won_local', '0')),
             'local_ms': float(values.get('local_inference_ms', 'nan')),
             'mean_ms': statistics.fmean(latencies) * 1e3 if latencies else float('nan'),
         }
@@ -230,7 +245,10 @@ def run_one(
 def main() -> None:
     """Parse arguments, run every (policy, profile), print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--seconds', type=float, default=20.0, help='frames per run (s)')
+    parser.add_argument('--seconds', type=float, default=15.0, help='frames per run (s)')
+    parser.add_argument(
+        '--repeats', type=int, default=3, help='runs of every configuration, interleaved'
+    )
     parser.add_argument('--rate', type=float, default=5.0, help='camera rate (Hz)')
     parser.add_argument(
         '--scale', type=float, default=25.0, help='local_compute_scale: on board vs this core'
@@ -239,12 +257,16 @@ def main() -> None:
     parser.add_argument('--seed', type=int, default=7, help='link emulator seed')
     parser.add_argument('--policies', nargs='+', default=list(POLICIES), choices=POLICIES)
     parser.add_argument('--profiles', nargs='+', default=list(PROFILES), help='link profiles')
-    parser.add_argument('--quick', action='store_true', help='smoke run: 4 s per configuration')
+    parser.add_argument(
+        '--quick', action='store_true', help='smoke run: 4 s per configuration, 1 repeat'
+    )
     args = parser.parse_args()
     if args.quick:
-        args.seconds = 4.0
+        args.seconds, args.repeats = 4.0, 1
     if not (args.seconds > 0 and args.rate > 0 and args.scale >= 1 and args.deadline_ms > 0):
         parser.error('--seconds, --rate and --deadline-ms must be > 0, --scale >= 1')
+    if args.repeats < 1:
+        parser.error('--repeats must be >= 1')
     from uav_flood.core.errors import UavFloodError
     from uav_flood.core.link import load_profile
 
@@ -259,42 +281,91 @@ def main() -> None:
     print(f'machine: {cpu_model()}, {len(os.sched_getaffinity(0))} cores, Python '
           f'{platform.python_version()}')  # fmt: skip
     print(f'command: {command}')
-    print(f'camera {args.rate:g} Hz, 640x480, {args.seconds:g} s per run, deadline '
-          f'{args.deadline_ms:g} ms, local_compute_scale {args.scale:g}, link seed {args.seed}',
-          flush=True)  # fmt: skip
+    print(f'camera {args.rate:g} Hz, 640x480, {args.seconds:g} s per run, {args.repeats} '
+          f'repeat(s), deadline {args.deadline_ms:g} ms, local_compute_scale {args.scale:g}, '
+          f'link seed {args.seed}', flush=True)  # fmt: skip
     print('rendering frames...', flush=True)
     frames = render_frames(8)
-    rows = []
+    runs: dict[tuple[str, str], list[dict[str, float]]] = {}
     index = 0
+    started = time.monotonic()
+    for round_ in range(args.repeats):
+        for profile in args.profiles:
+            # Rotate the order each round: no policy always runs first (cold) or last.
+            k = round_ % len(args.policies)
+            for policy in args.policies[k:] + args.policies[:k]:
+                print(f'round {round_ + 1}/{args.repeats}: {policy} over {profile}...',
+                      file=sys.stderr, flush=True)  # fmt: skip
+                result = run_one(index, policy, profile, frames, args)
+                runs.setdefault((profile, policy), []).append(result)
+                index += 1
+    print(f'{index} runs in {time.monotonic() - started:.0f} s')
+    print_table(args, runs)
+    print_verdicts(args, runs)
+
+
+def mean(runs: list[dict[str, float]], key: str) -> float:
+    """Return the mean of one number over the repeats of a configuration."""
+    return statistics.fmean(r[key] for r in runs)
+
+
+def print_table(
+    args: argparse.Namespace, runs: dict[tuple[str, str], list[dict[str, float]]]
+) -> None:
+    """Print the Markdown table: means over the repeats, the score's min-max."""
+    print()
+    print(f'| link | policy | offered | results | in {args.deadline_ms:g} ms (frames/s), mean '
+          '[min-max] | p50 (ms) | p95 (ms) | sent up (MB) | edge share | fallbacks | hedges '
+          '(won on board) | dropped | local inference (ms) |')  # fmt: skip
+    print('|---|---|---|---|---|---|---|---|---|---|---|---|---|')
     for profile in args.profiles:
         for policy in args.policies:
-            print(f'running {policy} over {profile}...', file=sys.stderr, flush=True)
-            rows.append((profile, policy, run_one(index, policy, profile, frames, args)))
-            index += 1
-    print()
-    print(f'| link | policy | offered | results | in {args.deadline_ms:g} ms (frames/s) | '
-          'p50 (ms) | p95 (ms) | sent up (MB) | edge share | fallbacks | dropped | '
-          'local inference (ms) |')  # fmt: skip
-    print('|---|---|---|---|---|---|---|---|---|---|---|---|')
-    for profile, policy, r in rows:
-        print(f'| {profile} | {policy} | {r["offered"]:.0f} | {r["results"]:.0f} | '
-              f'{r["in_time_per_s"]:.2f} | {r["p50_ms"]:.0f} | {r["p95_ms"]:.0f} | '
-              f'{r["bytes_sent"] / 1e6:.2f} | {100 * r["edge_share"]:.0f} % | '
-              f'{r["fallbacks"]:.0f} | {r["dropped"]:.0f} | {r["local_ms"]:.0f} |')  # fmt: skip
+            r = runs[(profile, policy)]
+            score = [x['in_time_per_s'] for x in r]
+            print(f'| {profile} | {policy} | {mean(r, "offered"):.0f} | {mean(r, "results"):.0f} '
+                  f'| {statistics.fmean(score):.2f} [{min(score):.2f}-{max(score):.2f}] | '
+                  f'{mean(r, "p50_ms"):.0f} | {mean(r, "p95_ms"):.0f} | '
+                  f'{mean(r, "bytes_sent") / 1e6:.2f} | {100 * mean(r, "edge_share"):.0f} % | '
+                  f'{mean(r, "fallbacks"):.1f} | {mean(r, "hedges"):.1f} '
+                  f'({mean(r, "hedges_won_local"):.1f}) | {mean(r, "dropped"):.1f} | '
+                  f'{mean(r, "local_ms"):.0f} |')  # fmt: skip
     print()
     if args.quick:
         print('(smoke run: too short to judge the policies; the start-up probe alone is one frame')
         print(' in 20, and the first on-board inference is cold)')
+
+
+def print_verdicts(
+    args: argparse.Namespace, runs: dict[tuple[str, str], list[dict[str, float]]]
+) -> None:
+    """Print per profile: adaptive vs the best fixed policy, paired by round, with a 95 % CI."""
     for profile in args.profiles:
-        got = {p: r['in_time_per_s'] for f, p, r in rows if f == profile}
+        got = {p: [r['in_time_per_s'] for r in runs[(profile, p)]] for p in args.policies}
         if 'adaptive' not in got or len(got) < 2:
             continue
-        best = max(v for p, v in got.items() if p != 'adaptive')
-        # "Matches": within 5 % (one frame in 20), the run-to-run noise of these rows.
-        verdict = 'matches or beats' if got['adaptive'] >= 0.95 * best else 'MISSES'
-        line = f'{profile}: adaptive {got["adaptive"]:.2f}/s {verdict} best fixed {best:.2f}/s'
-        if 'local' in got and got['local'] > 0:
-            line += f', {got["adaptive"] / got["local"]:.2f}x always-local'
+        fixed = {p: statistics.fmean(v) for p, v in got.items() if p != 'adaptive'}
+        best = max(fixed, key=lambda p: fixed[p])
+        diffs = [a - b for a, b in zip(got['adaptive'], got[best], strict=True)]
+        diff = statistics.fmean(diffs)
+        if len(diffs) >= 2:
+            t = T95[len(diffs) - 2] if len(diffs) - 1 <= len(T95) else 1.96
+            half = t * statistics.stdev(diffs) / math.sqrt(len(diffs))
+            low, high = diff - half, diff + half
+            verdict = 'beats' if low > 0 else 'MISSES' if high < 0 else 'matches (within noise)'
+            ci = f', 95 % CI [{low:+.2f}, {high:+.2f}]'
+        else:
+            verdict, ci = 'not judged (1 repeat)', ''
+        rounds = ', '.join(
+            f'{a:.2f}/{b:.2f}' for a, b in zip(got['adaptive'], got[best], strict=True)
+        )
+        line = (
+            f'{profile}: adaptive {statistics.fmean(got["adaptive"]):.2f}/s vs best fixed '
+            f'({best}) {fixed[best]:.2f}/s (per round {rounds}): difference {diff:+.2f}/s{ci}: '
+            f'{verdict}'
+        )
+        if 'local' in got and statistics.fmean(got['local']) > 0:
+            ratio = statistics.fmean(got['adaptive']) / statistics.fmean(got['local'])
+            line += f'; {ratio:.2f}x always-local'
         print(line)
 
 

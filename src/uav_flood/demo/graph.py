@@ -249,7 +249,7 @@ def shipped_config(origin: GeoPoint) -> DemoGraphConfig:
         gcs_port=14550,
         link_profile='good',
         onboard_slowdown=6.0,
-        camera_rate_hz=2.0,
+        camera_rate_hz=3.0,
         altitude_m=60.0,
         config_dir=Path('..'),
     )

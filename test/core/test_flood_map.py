@@ -453,3 +453,16 @@ def test_iou_against_truth_and_its_errors() -> None:
         grid_iou(truth, patch(0, 0, np.zeros((1, 1)), res=1.0))
     with pytest.raises(FloodMapError, match='threshold'):
         flood_map.water_mask(1.5)
+
+
+def test_forget_outside_clears_only_observed_cells_beyond_the_area():
+    flood_map = FloodMap(FusionConfig(resolution_m=1.0))
+    patch = GridPatch(0.0, 0.0, 1.0, 4, 2, np.array([100, 100, 0, 0, 100, 0, 100, -1], np.int8))
+    flood_map.apply(patch)
+    before = flood_map.to_occupancy()
+    cleared = flood_map.forget_outside(lambda e, n: shapely.contains_xy(box(0, 0, 2, 2), e, n))
+    assert cleared == 3  # columns 2 and 3 observed, minus the unseen cell
+    after = np.asarray(flood_map.to_occupancy().data).reshape(2, 4)
+    assert (after[:, 2:] == -1).all()
+    assert np.array_equal(after[:, :2], np.asarray(before.data).reshape(2, 4)[:, :2])
+    assert flood_map.forget_outside(lambda e, n: np.ones_like(e, bool)) == 0

@@ -9,6 +9,7 @@ atomically and scores itself against a truth grid. See docs/flood_map.md.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 import datetime
 import enum
@@ -497,6 +498,31 @@ class FloodMap:
         if self._seen is None:
             return 0.0, 0.0
         return self._seen[0] * self.resolution_m, self._seen[1] * self.resolution_m
+
+    def forget_outside(
+        self, inside: Callable[[NDArray[np.float64], NDArray[np.float64]], Any]
+    ) -> int:
+        """Clear every observed cell whose centre is not `inside`; return how many were cleared.
+
+        For products of one area of interest: the cameras also see beyond it, and what they see
+        there (the edge of a simulated scene, say) is not part of the answer. The bounding box
+        stays as it was.
+
+        :param inside: (east, north) cell-centre arrays (m, map ENU) -> True where kept, e.g.
+            ``lambda e, n: shapely.contains_xy(area, e, n)``.
+        """
+        water, dry = self._counts()
+        if water.size == 0:
+            return 0
+        east0, north0 = self._origin()
+        res = self.resolution_m
+        east = east0 + (np.arange(water.shape[1]) + 0.5) * res
+        north = north0 + (np.arange(water.shape[0]) + 0.5) * res
+        grid_e, grid_n = np.meshgrid(east, north)
+        outside = ~np.asarray(inside(grid_e, grid_n), bool) & ((water > 0) | (dry > 0))
+        water[outside] = 0  # views into the window: clears the map itself
+        dry[outside] = 0
+        return int(np.count_nonzero(outside))
 
     def log_odds(self) -> NDArray[np.float32]:
         """Return the clamped log-odds over the observed bounding box (rows from the south)."""

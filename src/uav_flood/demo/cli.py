@@ -24,12 +24,13 @@ from typing import Any, TextIO
 
 import numpy as np
 from numpy.typing import NDArray
+import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from uav_flood import __version__
 from uav_flood.core.errors import ConfigError, UavFloodError
-from uav_flood.core.evaluation import area_cells, MapScore, score_map
+from uav_flood.core.evaluation import area_cells, score_map
 from uav_flood.core.geo import GeoPoint, LocalFrame
 from uav_flood.core.georef import GridPatch, GridSpec
 from uav_flood.demo.gcs import GroundStation
@@ -336,18 +337,11 @@ class _Mission:
             self.thread.join(timeout=2.0)
 
 
-def _final_score(
-    checkpoint: Path, truth: GridPatch, inside: NDArray[np.bool_]
-) -> tuple[MapScore | None, Any]:
-    """Return the score of the mapper's final checkpoint and the map (None, None if absent)."""
+def _final_map(checkpoint: Path) -> Any:
+    """Return the mapper's final checkpoint as a FloodMap, or None if there is none."""
     from uav_flood.export_cli import load_map
 
-    if not checkpoint.is_file():
-        return None, None
-    flood_map = load_map(checkpoint)
-    if flood_map.bounds_cells is None:
-        return None, flood_map
-    return score_map(flood_map.to_occupancy(), truth, inside), flood_map
+    return load_map(checkpoint) if checkpoint.is_file() else None
 
 
 def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence of steps)
@@ -487,8 +481,14 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence 
 
     print('[demo] writing the map and the report', flush=True)
     notes = []
-    score, flood_map = _final_score(out / 'flood_map.npz', truth, inside)
+    flood_map = _final_map(out / 'flood_map.npz')
+    score = None
     if flood_map is not None and flood_map.bounds_cells is not None:
+        # The answer is about the area: what the cameras saw beyond it (here, the grey around
+        # the simulated scene) stays in flood_map.npz and mission.mcap, not in the product.
+        cleared = flood_map.forget_outside(lambda e, n: shapely.contains_xy(area_enu, e, n))
+        notes.append(f'{cleared} observed cells outside the area are left out of map/')
+        score = score_map(flood_map.to_occupancy(), truth, inside)
         from uav_flood.export_cli import export, load_tracks
 
         tracks_file = out / 'flood_map.npz.tracks.json'

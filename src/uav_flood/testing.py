@@ -80,7 +80,8 @@ PORT_MIN = 20000
 PORT_MAX = 32000
 
 
-def _udp_port_free(port: int) -> bool:
+def udp_port_free(port: int) -> bool:
+    """Return True if UDP `port` can be bound on 127.0.0.1 now."""
     import socket
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -116,6 +117,6 @@ class UdpPortAllocator:
         for _ in range(self._size // count + 1):
             start = self._first + self._next % (self._size - count)
             self._next += count
-            if all(_udp_port_free(p) for p in range(start, start + count)):
+            if all(udp_port_free(p) for p in range(start, start + count)):
                 return start
         raise RuntimeError(f'no {count} consecutive free UDP ports in {self._first}+{self._size}')

@@ -15,7 +15,6 @@ import json
 import math
 from pathlib import Path
 import signal
-import socket
 import sys
 import threading
 import time
@@ -39,6 +38,7 @@ from uav_flood.demo.progress import FailPlan, Fleet
 from uav_flood.demo.report import build_report, recording_summary, RunFacts, write_report
 from uav_flood.runner.spec import load_graph
 from uav_flood.runner.supervisor import Supervisor
+from uav_flood.testing import udp_port_free
 
 PROG = 'uav-flood demo'
 #: PX4 SITL's home, where the built-in simulator puts vehicle 0 by default.
@@ -236,15 +236,6 @@ def _to_enu(area_wgs84: BaseGeometry, origin: GeoPoint) -> BaseGeometry:
     return transform(project, area_wgs84)
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.bind(('127.0.0.1', port))
-        except OSError:
-            return False
-    return True
-
-
 def _prepare_out(out: Path) -> None:
     """Create the mission folder; refuse one that holds files (never overwrite a mission)."""
     if out.exists():
@@ -407,7 +398,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence 
         ports = [args.gcs_port] + [
             p for i in range(args.drones) for p in (args.base_port + i, args.base_port + 40 + i)
         ]
-        busy = [p for p in ports if not _port_free(p)]
+        busy = [p for p in ports if not udp_port_free(p)]
         if busy:
             raise ConfigError(
                 f'UDP port(s) {", ".join(map(str, busy))} in use (PX4 SITL or another demo '

@@ -103,8 +103,9 @@ class DemoMonitor(Node):
 class MonitorThread:
     """Run a DemoMonitor on its own context and executor in a background thread.
 
+    It joins the environment's ROS_DOMAIN_ID, like the nodes the runner starts.
+
     :param fleet, lock, truth, inside: as DemoMonitor.
-    :param domain_id: the ROS_DOMAIN_ID (None: the environment's).
     """
 
     def __init__(

@@ -386,6 +386,22 @@ def good_mask():
     return cv2.imencode('.png', np.full((480, 640), 255, np.uint8))[1].tobytes()
 
 
+def hand_answered_rig(ros_context, executor, tmp_path, scale, **seg):
+    """Return a rig without an edge server (the test answers), always-edge, deadline 2 s."""
+    return Rig(
+        ros_context,
+        executor,
+        tmp_path,
+        direct=True,
+        edge=False,
+        offload_mode='edge',
+        local_compute_scale=scale,
+        deadline_ms=2000.0,
+        offload_timeout_factor=3.0,
+        **seg,
+    )
+
+
 def answer(rig, request, data):
     from sensor_msgs.msg import CompressedImage
 
@@ -401,17 +417,7 @@ def test_hedge_on_board_result_first_edge_answer_only_measures(
 ):
     # No edge server: the test answers by hand. Expected edge latency from the priors ~0.25 s:
     # the frame is hedged ~0.3 s after it is sent; the timeout (deadline 2 s) is ~1 s.
-    rig = Rig(
-        ros_context,
-        executor,
-        tmp_path,
-        direct=True,
-        edge=False,
-        offload_mode='edge',
-        local_compute_scale=1.0,
-        deadline_ms=2000.0,
-        offload_timeout_factor=3.0,
-    )
+    rig = hand_answered_rig(ros_context, executor, tmp_path, 1.0)
     info, pose, rgb = frames
     node = rig.node
     rig.publish_frame(info, pose, rgb[0])
@@ -433,17 +439,7 @@ def test_hedge_edge_result_first_on_board_result_discarded(
     ros_context, executor, tmp_path, frames
 ):
     # A slow on-board computer (~40 x 13 ms): the edge answers while the hedge runs.
-    rig = Rig(
-        ros_context,
-        executor,
-        tmp_path,
-        direct=True,
-        edge=False,
-        offload_mode='edge',
-        local_compute_scale=40.0,
-        deadline_ms=2000.0,
-        offload_timeout_factor=3.0,
-    )
+    rig = hand_answered_rig(ros_context, executor, tmp_path, 40.0)
     info, pose, rgb = frames
     node = rig.node
     rig.publish_frame(info, pose, rgb[0])
@@ -462,18 +458,7 @@ def test_hedge_edge_result_first_on_board_result_discarded(
 
 
 def test_hedge_off_waits_for_the_timeout(ros_context, executor, tmp_path, frames):
-    rig = Rig(
-        ros_context,
-        executor,
-        tmp_path,
-        direct=True,
-        edge=False,
-        offload_mode='edge',
-        local_compute_scale=1.0,
-        deadline_ms=2000.0,
-        offload_timeout_factor=3.0,
-        offload_hedge=False,
-    )
+    rig = hand_answered_rig(ros_context, executor, tmp_path, 1.0, offload_hedge=False)
     info, pose, rgb = frames
     rig.publish_frame(info, pose, rgb[0])
     assert spin_until(executor, lambda: len(rig.masks) == 1, 5.0)

@@ -24,10 +24,10 @@ from typing import Any, TextIO
 import numpy as np
 from numpy.typing import NDArray
 import shapely
-from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from uav_flood import __version__
+from uav_flood.core.coverage import Area, first_vertex
 from uav_flood.core.errors import ConfigError, UavFloodError
 from uav_flood.core.evaluation import area_cells, score_map
 from uav_flood.core.geo import GeoPoint, LocalFrame
@@ -192,48 +192,23 @@ def _scene_area(origin: GeoPoint, quick: bool) -> dict[str, Any]:
     }
 
 
-def _read_area(path: Path) -> tuple[dict[str, Any], BaseGeometry]:
-    """Return a GeoJSON area file and its (multi)polygon in WGS84; ConfigError if unusable."""
+def _user_area(path: Path, origin_text: str | None) -> tuple[dict[str, Any], GeoPoint]:
+    """Return an --area file's GeoJSON and the origin: --origin, else the area's centre.
+
+    :raises UavFloodError: unreadable file, no area polygon in it, a bad --origin.
+    """
     try:
-        data = json.loads(path.read_text(encoding='utf-8'))
+        document = json.loads(path.read_text(encoding='utf-8'))
     except OSError as exc:
         raise ConfigError(f'cannot read {path}: {exc.strerror}', '--area') from None
     except ValueError as exc:
         raise ConfigError(f'{path} is not JSON: {exc}', '--area') from None
-    features = data.get('features', [data]) if isinstance(data, dict) else []
-    polygons = []
-    for feature in features:
-        geometry = feature.get('geometry', feature) if isinstance(feature, dict) else None
-        if not isinstance(geometry, dict) or geometry.get('type') not in (
-            'Polygon',
-            'MultiPolygon',
-        ):
-            continue
-        if isinstance(feature, dict) and (feature.get('properties') or {}).get('no_fly'):
-            continue
-        try:
-            polygons.append(shape(geometry))
-        except (ValueError, TypeError, AttributeError, IndexError) as exc:
-            raise ConfigError(f'{path}: bad polygon: {exc}', '--area') from None
-    if not polygons:
-        raise ConfigError(f'{path}: no Polygon or MultiPolygon in it', '--area')
-    area = polygons[0] if len(polygons) == 1 else polygons[0].union(*polygons[1:])
-    if not area.is_valid or area.is_empty:
-        raise ConfigError(f'{path}: the polygon is empty or invalid', '--area')
-    return data, area
-
-
-def _to_enu(area_wgs84: BaseGeometry, origin: GeoPoint) -> BaseGeometry:
-    """Return a WGS84 (lon, lat) polygon in map ENU about `origin`."""
-    from shapely.ops import transform
-
-    frame = LocalFrame(origin)
-
-    def project(lon: Any, lat: Any, z: Any = None) -> tuple[Any, Any]:
-        east, north, _ = frame.to_enu(np.asarray(lat), np.asarray(lon), np.zeros_like(lat))
-        return east, north
-
-    return transform(project, area_wgs84)
+    if origin_text:
+        return document, GeoPoint.parse(origin_text)
+    # The same reader as the coordinator, in a frame about a vertex, to find the centre.
+    frame = LocalFrame(first_vertex(document))
+    centre = Area.from_geojson(document, frame).region.centroid
+    return document, frame.enu_to_point(float(centre.x), float(centre.y))
 
 
 def _prepare_out(out: Path) -> None:
@@ -347,19 +322,13 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence 
         if not args.status_period > 0:
             raise ConfigError(f'{args.status_period}: must be > 0', '--status-period')
         if args.area:
-            area_json, area_wgs84 = _read_area(Path(args.area))
-            centre = area_wgs84.centroid
-            origin = (
-                GeoPoint.parse(args.origin)
-                if args.origin
-                else GeoPoint(float(centre.y), float(centre.x), 0.0)
-            )
+            area_json, origin = _user_area(Path(args.area), args.origin)
             area_name = Path(args.area).name
         else:
             origin = GeoPoint.parse(args.origin or DEFAULT_ORIGIN)
             area_json = _scene_area(origin, quick)
-            area_wgs84 = shape(area_json['features'][0]['geometry'])
             area_name = area_json['features'][0]['properties']['name']
+        area_enu = Area.from_geojson(area_json, LocalFrame(origin)).region
         vehicles = [f'uav{i}' for i in range(args.drones)]
         fail = FailPlan.parse(args.fail, vehicles) if args.fail else None
         out = args.out or Path(
@@ -412,7 +381,6 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence 
             encoding='utf-8',
         )
         spec = load_graph(out / 'graph.yaml')
-        area_enu = _to_enu(area_wgs84, origin)
         truth, inside = _truth(area_enu)
     except (ConfigError, UavFloodError) as exc:
         print(f'{PROG}: error: {exc}', file=sys.stderr, flush=True)

@@ -1,6 +1,7 @@
 """The shared body of every node's main(): init, spin, shut down, bad configuration -> exit 2."""
 
 from collections.abc import Callable
+import faulthandler
 import signal
 import threading
 from types import FrameType
@@ -45,6 +46,11 @@ def spin_node(
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            # Asked again (the runner's SIGTERM after SIGINT): still stopping. Say where, so a
+            # slow or stuck shutdown can be found in the node's log.
+            get_logger(name).warning('still stopping; where each thread is:')
+            faulthandler.dump_traceback(all_threads=True)
         stop.set()
 
     previous = {signum: signal.signal(signum, on_signal) for signum in STOP_SIGNALS}

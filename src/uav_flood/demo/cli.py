@@ -46,6 +46,8 @@ DEFAULT_ORIGIN = '47.397742,8.545594,488.0'
 #: The --quick variant: the middle of the scene and a shorter timeout.
 QUICK_AREA_M = (150.0, 90.0)
 CONTROL_PERIOD_S = 0.25
+#: How long nodes get to stop after SIGINT before SIGTERM (s).
+SIGINT_TIMEOUT_S = 10.0
 #: Altitude of the lowest layer (m).
 ALTITUDE_M = 60.0
 
@@ -393,6 +395,9 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence 
         spec,
         out=_NodeOutput(out_stream, args.verbose),  # type: ignore[arg-type]
         log_dir=out / 'logs',
+        # 15 processes stopping at once on 2 loaded cores: a node finishing an on-board
+        # inference can take more than the runner's default 3 s.
+        sigint_timeout=SIGINT_TIMEOUT_S,
     )
     settings = {
         'drones': args.drones,

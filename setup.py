@@ -67,6 +67,7 @@ setup(
             'foxglove_bridge = uav_flood.nodes.foxglove_bridge:main',
             'edge_server = uav_flood.nodes.edge_server:main',
             'link_emulator = uav_flood.nodes.link_emulator:main',
+            'gz_camera_bridge = uav_flood.nodes.gz_camera_bridge:main',
         ],
     },
 )

@@ -149,9 +149,16 @@ def test_edge_expected_just_inside_the_deadline_is_not_feasible():
         assert policy.result(1, network_s + 0.02, MASK_BYTES, ResultInfo('', 0.0, 0.02)) == 'probe'
         return policy, policy.decide(0.1, FRAME_BYTES)
 
-    policy, decision = measured(0.45)
+    policy, decision = measured(0.45, hedge=False)
     assert 0.45 < policy.expected_edge_s(0.1, FRAME_BYTES) < 0.5
     assert (decision.target, decision.reason) == ('local', 'edge misses the deadline')
+    # With hedging (the default) a marginal edge and a free on-board model both take the frame
+    # at once: sent to the edge and hedged on board from the start, the first result wins.
+    decision = measured(0.45)[1]
+    assert (decision.target, decision.reason) == ('edge', 'edge marginal: hedged on board at once')
+    assert decision.hedge_s == 0.0 and decision.timeout_s <= 0.5
+    # An edge expected well past the deadline (+ margin) is not worth the link: on board only.
+    assert measured(0.6)[1].reason == 'edge misses the deadline'
     slow = measured(0.45, local_s=0.7)[1]
     assert (slow.target, slow.reason) == ('edge', 'both late, edge sooner')
     assert measured(0.45, local_s=0.7, deadline_margin_s=0.0)[1].reason == (

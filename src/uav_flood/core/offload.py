@@ -421,6 +421,15 @@ class OffloadPolicy:
             return self._count(
                 Decision('edge', 'both late, edge sooner', edge, local, timeout, hedge)
             )
+        if not edge_ok and c.hedge and edge <= c.deadline_s + c.deadline_margin_s:
+            # The edge is marginal (expected about at the deadline) and the on-board model is
+            # free: do both at once, the first result wins. The link carries the frame as it
+            # would under always-edge, so the frame does at least as well as either alone.
+            return self._count(
+                Decision(
+                    'edge', 'edge marginal: hedged on board at once', edge, local, timeout, 0.0
+                )
+            )
         why = 'local faster' if edge_ok else 'edge misses the deadline'
         return self._count(Decision('local', why, edge, local))
 

@@ -101,6 +101,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo_cli.run(args)
 
 
+def cmd_gz_assets(args: argparse.Namespace) -> int:
+    """Generate the Gazebo flood world and camera model (see docs/gazebo_assets.md)."""
+    from uav_flood import gz_cli
+
+    return gz_cli.run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser of `uav-flood` and its subcommands."""
     parser = argparse.ArgumentParser(
@@ -226,6 +233,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo_cli.add_arguments(demo)
     demo.set_defaults(func=cmd_demo)
+
+    from uav_flood import gz_cli
+
+    gz_assets = sub.add_parser(
+        'gz-assets',
+        help='generate the Gazebo flood world and x500 camera model for PX4 SITL',
+        description='Write OUT/worlds/flood_world.sdf (+ its ground texture) and '
+        'OUT/models/uav_flood_x500/ (model.sdf, model.config) from a flood scene, a map origin '
+        'and the camera settings, as shipped in worlds/ and models/. Refuses a non-empty OUT '
+        'unless --force. Exit 2 with one line on bad input. See docs/gazebo_assets.md.',
+    )
+    gz_cli.add_arguments(gz_assets)
+    gz_assets.set_defaults(func=cmd_gz_assets)
     return parser
 
 

@@ -10,46 +10,19 @@ when they exit, `respawn`/`respawn_delay`/`respawn_max` map to launch's respawn 
 format is documented in docs/node_graph.md.
 """
 
-import inspect
-
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction, Shutdown
-import launch.logging
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
 
-from uav_flood.runner.spec import find_graph_file, load_graph, to_launch_node_kwargs
+from uav_flood.deploy.launch_actions import node_actions
+from uav_flood.runner.spec import find_graph_file, load_graph
 
 DEFAULT_GRAPH = 'config/graphs/ping_fleet.yaml'
 
 
-def _supports_respawn_max_retries():
-    """Return whether the installed launch knows respawn_max_retries (Humble does not)."""
-    for cls in inspect.getmro(ExecuteProcess):
-        init = cls.__dict__.get('__init__')
-        if init is not None and 'respawn_max_retries' in inspect.signature(init).parameters:
-            return True
-    return False
-
-
 def _graph_nodes(context):
     """Build one Node action per node of the graph named by the `graph` argument."""
-    graph = load_graph(find_graph_file(LaunchConfiguration('graph').perform(context)))
-    retries_supported = _supports_respawn_max_retries()
-    actions = []
-    for node in graph.nodes:
-        kwargs = to_launch_node_kwargs(node)
-        if 'respawn_max_retries' in kwargs and not retries_supported:
-            # Older launch respawns without limit; say so rather than fail to start.
-            launch.logging.get_logger('graph.launch.py').warning(
-                f'{node.label}: this launch version has no respawn_max_retries; '
-                'respawn_max is ignored'
-            )
-            del kwargs['respawn_max_retries']
-        if node.required:
-            kwargs['on_exit'] = Shutdown(reason=f'required node {node.label} exited')
-        actions.append(Node(**kwargs))
-    return actions
+    return node_actions(load_graph(find_graph_file(LaunchConfiguration('graph').perform(context))))
 
 
 def generate_launch_description():

@@ -18,7 +18,7 @@ def exec_depends() -> set[str]:
 
 def imported_top_level_modules() -> set[str]:
     modules = set()
-    for path in SRC.rglob('*.py'):
+    for path in [*SRC.rglob('*.py'), *(ROOT / 'launch').glob('*.py')]:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 modules |= {alias.name.split('.')[0] for alias in node.names}
@@ -43,7 +43,8 @@ def test_every_imported_ros_package_is_an_exec_depend():
     ros_packages = {
         m
         for m in imported_top_level_modules()
-        if m.endswith(('_msgs', '_srvs', '_interfaces')) or m in ('rclpy', 'ament_index_python')
+        if m.endswith(('_msgs', '_srvs', '_interfaces'))
+        or m in ('rclpy', 'ament_index_python', 'launch', 'launch_ros')
     }
     assert ros_packages, 'the scan found no ROS imports at all'
     missing = ros_packages - exec_depends()

@@ -1,15 +1,14 @@
 """Graph files: parsing, defaults, validation errors, command lines and launch_ros arguments."""
 
-import importlib.util
 import math
 import os
 from pathlib import Path
 import sys
 import textwrap
-import types
 
 import pytest
 
+import launch_fakes
 from uav_flood.core.errors import ConfigError
 from uav_flood.runner import spec
 from uav_flood.runner.spec import (
@@ -652,88 +651,15 @@ def test_to_launch_node_kwargs_with_every_option(tmp_path):
     }
 
 
-class _Recorder:
-    """Stands in for a launch action class: records the keyword arguments it was built with."""
-
-    def __init__(self, *args, **kwargs):
-        self.args = args
-        self.kwargs = kwargs
-
-
-def load_launch_file(monkeypatch, knows_respawn_max_retries=True):
-    """Import launch/graph.launch.py against stand-ins for the launch and launch_ros packages."""
-    launch = types.ModuleType('launch')
-    actions = types.ModuleType('launch.actions')
-    substitutions = types.ModuleType('launch.substitutions')
-    logging = types.ModuleType('launch.logging')
-    launch_ros = types.ModuleType('launch_ros')
-    ros_actions = types.ModuleType('launch_ros.actions')
-    warnings = []
-
-    class ExecuteProcess:
-        if knows_respawn_max_retries:
-
-            def __init__(self, *, respawn=False, respawn_delay=None, respawn_max_retries=-1):
-                pass
-        else:
-
-            def __init__(self, *, respawn=False, respawn_delay=None):
-                pass
-
-    class LaunchConfiguration:
-        def __init__(self, name):
-            self.name = name
-
-        def perform(self, context):
-            return context[self.name]
-
-    class Logger:
-        def warning(self, message):
-            warnings.append(message)
-
-    launch.LaunchDescription = _Recorder
-    launch.logging = logging
-    launch.actions = actions
-    actions.DeclareLaunchArgument = type('DeclareLaunchArgument', (_Recorder,), {})
-    actions.OpaqueFunction = type('OpaqueFunction', (_Recorder,), {})
-    actions.Shutdown = type('Shutdown', (_Recorder,), {})
-    actions.ExecuteProcess = ExecuteProcess
-    substitutions.LaunchConfiguration = LaunchConfiguration
-    logging.get_logger = lambda name: Logger()
-    ros_actions.Node = type('Node', (_Recorder,), {})
-    launch_ros.actions = ros_actions
-    modules = {
-        'launch': launch,
-        'launch.actions': actions,
-        'launch.substitutions': substitutions,
-        'launch.logging': logging,
-        'launch_ros': launch_ros,
-        'launch_ros.actions': ros_actions,
-    }
-    for name, module in modules.items():
-        monkeypatch.setitem(sys.modules, name, module)
-    loader_spec = importlib.util.spec_from_file_location(
-        'graph_launch', REPO_ROOT / 'launch' / 'graph.launch.py'
-    )
-    module = importlib.util.module_from_spec(loader_spec)
-    loader_spec.loader.exec_module(module)
-    return module, warnings
-
-
-def nodes_from_launch_file(module, graph):
-    description = module.generate_launch_description()
-    argument, opaque = description.args[0]
-    assert argument.args == ('graph',)
-    assert argument.kwargs['default_value'] == 'config/graphs/ping_fleet.yaml'
-    return opaque.kwargs['function']({'graph': str(graph)})
+GRAPH_LAUNCH = REPO_ROOT / 'launch' / 'graph.launch.py'
 
 
 def test_launch_file_builds_one_node_action_per_graph_node(monkeypatch):
-    module, warnings = load_launch_file(monkeypatch)
+    expanded = launch_fakes.expand(monkeypatch, GRAPH_LAUNCH, {'graph': str(FLEET)})
+    assert expanded.arguments['graph'].kwargs['default_value'] == 'config/graphs/ping_fleet.yaml'
     graph = load_graph(FLEET)
-    nodes = nodes_from_launch_file(module, FLEET)
-    assert [type(n).__name__ for n in nodes] == ['Node', 'Node', 'Node']
-    uav0, uav1, uav2 = (dict(n.kwargs) for n in nodes)
+    assert [type(n).__name__ for n in expanded.nodes] == ['Node', 'Node', 'Node']
+    uav0, uav1, uav2 = (dict(n.kwargs) for n in expanded.nodes)
     shutdown = uav0.pop('on_exit')
     assert type(shutdown).__name__ == 'Shutdown'
     assert shutdown.kwargs == {'reason': 'required node uav0/ping_responder exited'}
@@ -741,18 +667,20 @@ def test_launch_file_builds_one_node_action_per_graph_node(monkeypatch):
     assert uav1 == to_launch_node_kwargs(graph.nodes[1])
     assert uav2 == to_launch_node_kwargs(graph.nodes[2])
     assert 'on_exit' not in uav1 and 'on_exit' not in uav2
-    assert warnings == []
+    assert expanded.warnings == []
 
 
 def test_launch_file_drops_respawn_max_where_launch_is_too_old(tmp_path, monkeypatch):
     graph = graph_of(tmp_path, '- {executable: x, respawn: true, respawn_max: 2}\n')
-    module, warnings = load_launch_file(monkeypatch, knows_respawn_max_retries=True)
-    (node,) = nodes_from_launch_file(module, graph)
+    expanded = launch_fakes.expand(monkeypatch, GRAPH_LAUNCH, {'graph': str(graph)})
+    (node,) = expanded.nodes
     assert node.kwargs['respawn_max_retries'] == 2
 
-    module, warnings = load_launch_file(monkeypatch, knows_respawn_max_retries=False)
-    (node,) = nodes_from_launch_file(module, graph)
+    expanded = launch_fakes.expand(
+        monkeypatch, GRAPH_LAUNCH, {'graph': str(graph)}, knows_respawn_max_retries=False
+    )
+    (node,) = expanded.nodes
     assert 'respawn_max_retries' not in node.kwargs
-    assert warnings == [
+    assert expanded.warnings == [
         'x: this launch version has no respawn_max_retries; respawn_max is ignored'
     ]

@@ -16,17 +16,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.geo import GeoPoint
+from uav_flood.deploy.graphs import RECORD_EXCLUDE, SHIPPED_AREA
+from uav_flood.runner.spec import graph_yaml
 
-#: Topics the recorder leaves out: raw frames, masks and edge traffic would make the recording
-#: hundreds of MB per minute; the observations, poses, statuses and the map are all kept.
-RECORD_EXCLUDE = (
-    r'^/rosout$|/camera/image_raw$|/camera/ground_truth$|/segmentation/mask$'
-    r'|/edge/(request|result|uplink|downlink)$'
-)
+__all__ = [
+    'demo_graph',
+    'DemoGraphConfig',
+    'graph_yaml',
+    'RECORD_EXCLUDE',
+    'SHIPPED_AREA',
+    'SHIPPED_HEADER',
+    'shipped_config',
+]
 
 
 @dataclass(frozen=True)
@@ -212,12 +215,6 @@ def demo_graph(config: DemoGraphConfig) -> dict[str, Any]:
     return {'nodes': nodes}
 
 
-def graph_yaml(graph: dict[str, Any], header: str = '') -> str:
-    """Return a graph mapping as YAML text, with `header` lines as comments on top."""
-    comments = ''.join(f'# {line}\n'.replace('# \n', '#\n') for line in header.splitlines())
-    return comments + yaml.safe_dump(graph, sort_keys=False, width=99)
-
-
 #: The header of config/graphs/demo.yaml.
 SHIPPED_HEADER = """The demo mission's node graph with the defaults of `uav-flood demo`
 (3 drones over the labelled flood scene), for `uav-flood launch` and
@@ -229,9 +226,6 @@ Parameter values that are files (the area, the checkpoint, the recording) are re
 working directory: start it from the repository root, or write a graph with absolute paths for
 your own folder with `uav-flood demo --write-graph FILE.yaml --out DIR` (then copy the area
 there). Uses PX4 SITL's MAVLink ports (14540+, 14550): nothing else may hold them."""
-
-#: Where the shipped graph finds the area (relative to the working directory).
-SHIPPED_AREA = Path('config/areas/flood_scene.geojson')
 
 
 def shipped_config(origin: GeoPoint) -> DemoGraphConfig:

@@ -765,6 +765,16 @@ def find_graph_file(path: str | os.PathLike[str], package: str = DEFAULT_PACKAGE
 # --- Command lines and launch_ros arguments ----------------------------------------------------
 
 
+def graph_yaml(graph: Mapping[str, Any], header: str = '') -> str:
+    """Return a graph mapping as graph-file YAML text, with `header` lines as comments on top.
+
+    :param graph: ``{'nodes': [...]}`` as the graph file has it.
+    :param header: text for the comment block at the top of the file.
+    """
+    comments = ''.join(f'# {line}\n'.replace('# \n', '#\n') for line in header.splitlines())
+    return comments + yaml.safe_dump(dict(graph), sort_keys=False, width=99)
+
+
 def render_parameter_value(value: ParameterValue) -> str:
     """Write `value` as the YAML that rcl parses back to the same type in ``-p name:=VALUE``.
 

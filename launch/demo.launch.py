@@ -10,28 +10,19 @@ Start it from the repository root (the area and the mission folder in the graph 
 to the working directory), or write your own graph with `uav-flood demo --write-graph`.
 """
 
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.substitutions import LaunchConfiguration
-
-from uav_flood.deploy.launch_actions import node_actions, rviz_action, share_dir
+from uav_flood.deploy.launch_actions import describe, flag, node_actions, rviz_action, share_dir
 from uav_flood.runner.spec import load_graph
 
+ARGUMENTS = {'rviz': ('true', 'start RViz 2 with the flood map')}
 
-def _actions(context):
+
+def _actions(value):
     """Build the nodes of the demo graph, and RViz unless rviz:=false."""
     actions = node_actions(load_graph(share_dir() / 'config' / 'graphs' / 'demo.yaml'))
-    if LaunchConfiguration('rviz').perform(context).strip().lower() == 'true':
+    if flag(value, 'rviz'):
         actions.append(rviz_action())
     return actions
 
 
 def generate_launch_description():
-    return LaunchDescription(
-        [
-            DeclareLaunchArgument(
-                'rviz', default_value='true', description='start RViz 2 with the flood map'
-            ),
-            OpaqueFunction(function=_actions),
-        ]
-    )
+    return describe(ARGUMENTS, _actions)

@@ -10,30 +10,21 @@ when they exit, `respawn`/`respawn_delay`/`respawn_max` map to launch's respawn 
 format is documented in docs/node_graph.md.
 """
 
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.substitutions import LaunchConfiguration
-
-from uav_flood.deploy.launch_actions import node_actions
+from uav_flood.deploy.launch_actions import describe, node_actions
 from uav_flood.runner.spec import find_graph_file, load_graph
 
-DEFAULT_GRAPH = 'config/graphs/ping_fleet.yaml'
+ARGUMENTS = {
+    'graph': (
+        'config/graphs/ping_fleet.yaml',
+        'the graph YAML file: absolute, or relative to the uav_flood share directory',
+    )
+}
 
 
-def _graph_nodes(context):
+def _graph_nodes(value):
     """Build one Node action per node of the graph named by the `graph` argument."""
-    return node_actions(load_graph(find_graph_file(LaunchConfiguration('graph').perform(context))))
+    return node_actions(load_graph(find_graph_file(value['graph'])))
 
 
 def generate_launch_description():
-    return LaunchDescription(
-        [
-            DeclareLaunchArgument(
-                'graph',
-                default_value=DEFAULT_GRAPH,
-                description='the graph YAML file: absolute, or relative to the uav_flood '
-                'share directory',
-            ),
-            OpaqueFunction(function=_graph_nodes),
-        ]
-    )
+    return describe(ARGUMENTS, _graph_nodes)

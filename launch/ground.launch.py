@@ -9,13 +9,18 @@ Setup: docs/jetson.md.
 
 from pathlib import Path
 
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.substitutions import LaunchConfiguration
-
 from uav_flood.core.geo import GeoPoint
 from uav_flood.deploy.graphs import DEFAULT_ORIGIN, ground_graph, GroundConfig
-from uav_flood.deploy.launch_actions import graph_spec, node_actions, rviz_action, share_dir
+from uav_flood.deploy.launch_actions import (
+    area_file,
+    describe,
+    flag,
+    graph_spec,
+    node_actions,
+    rviz_action,
+    share_dir,
+    words,
+)
 
 ARGUMENTS = {
     'vehicles': ('uav0', 'the vehicles served, comma separated (uav0,uav1,...)'),
@@ -30,33 +35,22 @@ ARGUMENTS = {
 }
 
 
-def _actions(context):
-    """Build the nodes from the arguments (at launch time)."""
-    value = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
-    share = share_dir()
-    area = Path(value['area']) if value['area'] else share / 'config/areas/flood_scene.geojson'
+def _actions(value):
+    """Build the nodes from the arguments' values."""
     config = GroundConfig(
-        vehicles=tuple(v.strip() for v in value['vehicles'].split(',') if v.strip()),
-        area_file=area.resolve(),
+        vehicles=words(value['vehicles']),
+        area_file=area_file(value['area']),
         origin=GeoPoint.parse(value['origin']),
         out_dir=Path(value['out_dir']).resolve(),
-        config_dir=share / 'config',
-        edge_providers=tuple(p.strip() for p in value['edge_providers'].split(',') if p.strip()),
+        config_dir=share_dir() / 'config',
+        edge_providers=words(value['edge_providers']),
         foxglove=True,
     )
     actions = node_actions(graph_spec(ground_graph(config), 'ground'))
-    if value['rviz'].strip().lower() == 'true':
+    if flag(value, 'rviz'):
         actions.append(rviz_action())
     return actions
 
 
 def generate_launch_description():
-    return LaunchDescription(
-        [
-            *(
-                DeclareLaunchArgument(name, default_value=default, description=description)
-                for name, (default, description) in ARGUMENTS.items()
-            ),
-            OpaqueFunction(function=_actions),
-        ]
-    )
+    return describe(ARGUMENTS, _actions)

@@ -12,14 +12,15 @@ the ground station's edge server over DDS. The camera driver is yours: name its 
 ground side is ground.launch.py. Setup: docs/jetson.md.
 """
 
-from pathlib import Path
-
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.substitutions import LaunchConfiguration
-
 from uav_flood.deploy.graphs import onboard_graph, OnboardConfig
-from uav_flood.deploy.launch_actions import graph_spec, node_actions, share_dir
+from uav_flood.deploy.launch_actions import (
+    area_file,
+    describe,
+    graph_spec,
+    node_actions,
+    share_dir,
+    words,
+)
 
 ARGUMENTS = {
     'vehicle': ('uav0', 'the namespace, uavN'),
@@ -32,31 +33,20 @@ ARGUMENTS = {
 }
 
 
-def _actions(context):
-    """Build the nodes from the arguments (at launch time)."""
-    value = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
-    share = share_dir()
-    area = Path(value['area']) if value['area'] else share / 'config/areas/flood_scene.geojson'
+def _actions(value):
+    """Build the nodes from the arguments' values."""
     config = OnboardConfig(
         vehicle=value['vehicle'],
         connection_url=value['connection_url'],
-        providers=tuple(p.strip() for p in value['providers'].split(',') if p.strip()),
+        providers=words(value['providers']),
         image_topic=value['image_topic'],
         info_topic=value['info_topic'],
         offload_mode=value['offload_mode'],
-        area_file=area.resolve(),
-        config_dir=share / 'config',
+        area_file=area_file(value['area']),
+        config_dir=share_dir() / 'config',
     )
     return node_actions(graph_spec(onboard_graph(config), 'onboard'))
 
 
 def generate_launch_description():
-    return LaunchDescription(
-        [
-            *(
-                DeclareLaunchArgument(name, default_value=default, description=description)
-                for name, (default, description) in ARGUMENTS.items()
-            ),
-            OpaqueFunction(function=_actions),
-        ]
-    )
+    return describe(ARGUMENTS, _actions)

@@ -14,14 +14,14 @@ expected output: docs/px4_sitl_gazebo.md.
 
 from pathlib import Path
 
-from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.substitutions import LaunchConfiguration
-
 from uav_flood.deploy.graphs import GroundConfig, sitl_graph, SitlConfig
 from uav_flood.deploy.launch_actions import (
+    area_file,
+    describe,
+    flag,
     graph_spec,
     node_actions,
+    number,
     process_actions,
     rviz_action,
     share_dir,
@@ -40,51 +40,35 @@ ARGUMENTS = {
 }
 
 
-def _flag(context, name):
-    value = LaunchConfiguration(name).perform(context).strip().lower()
-    if value not in ('true', 'false'):
-        raise ValueError(f'{name}:={value}: use true or false')
-    return value == 'true'
-
-
-def _actions(context):
-    """Build every action from the arguments (at launch time, when their values are known)."""
-    value = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
+def _actions(value):
+    """Build every action from the arguments' values."""
     share = share_dir()
-    drones = int(value['drones'])
-    area = Path(value['area']) if value['area'] else share / 'config/areas/flood_scene.geojson'
+    drones = number(value, 'drones', int)
     config = SitlConfig(
         drones=drones,
         ground=GroundConfig(
             vehicles=tuple(f'uav{i}' for i in range(drones)),
-            area_file=area.resolve(),
+            area_file=area_file(value['area']),
             out_dir=Path(value['out_dir']).resolve(),
             config_dir=share / 'config',
         ),
     )
+    px4_dir = value['px4_dir']
     actions = process_actions(
         gazebo_processes(
             config.world,
             share,
-            Path(value['px4_dir']) if value['px4_dir'] else None,
-            gui=_flag(context, 'gui'),
-            headless_rendering=_flag(context, 'headless_rendering'),
+            Path(px4_dir) if px4_dir else None,
+            gui=flag(value, 'gui'),
+            headless_rendering=flag(value, 'headless_rendering'),
         )
-        + px4_processes(config.world, drones, share, value['px4_dir'], float(value['px4_delay']))
+        + px4_processes(config.world, drones, share, px4_dir, number(value, 'px4_delay'))
     )
     actions += node_actions(graph_spec(sitl_graph(config), 'sitl_gz'))
-    if _flag(context, 'rviz'):
+    if flag(value, 'rviz'):
         actions.append(rviz_action())
     return actions
 
 
 def generate_launch_description():
-    return LaunchDescription(
-        [
-            *(
-                DeclareLaunchArgument(name, default_value=default, description=description)
-                for name, (default, description) in ARGUMENTS.items()
-            ),
-            OpaqueFunction(function=_actions),
-        ]
-    )
+    return describe(ARGUMENTS, _actions)

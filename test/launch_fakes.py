@@ -72,50 +72,33 @@ def install(monkeypatch: Any, knows_respawn_max_retries: bool = True) -> list[st
         def __init__(self, *, period: Any, actions: Any, cancel_on_shutdown: bool = True) -> None:
             super().__init__(period=period, actions=list(actions))
 
-    if knows_respawn_max_retries:
+    class ExecuteLocal(Action):
+        def __init__(
+            self,
+            *,
+            process_description: Any = None,
+            shell: bool = False,
+            sigterm_timeout: Any = 5,
+            sigkill_timeout: Any = 5,
+            emulate_tty: bool = False,
+            output: Any = 'log',
+            output_format: str = '[{this.process_description.final_name}] {line}',
+            cached_output: bool = False,
+            log_cmd: bool = False,
+            on_exit: Any = None,
+            respawn: Any = False,
+            respawn_delay: Any = None,
+            respawn_max_retries: int = -1,
+            **kwargs: Any,
+        ) -> None:
+            pass
 
-        class ExecuteLocal(Action):
-            def __init__(
-                self,
-                *,
-                process_description: Any = None,
-                shell: bool = False,
-                sigterm_timeout: Any = 5,
-                sigkill_timeout: Any = 5,
-                emulate_tty: bool = False,
-                output: Any = 'log',
-                output_format: str = '[{this.process_description.final_name}] {line}',
-                cached_output: bool = False,
-                log_cmd: bool = False,
-                on_exit: Any = None,
-                respawn: Any = False,
-                respawn_delay: Any = None,
-                respawn_max_retries: int = -1,
-                **kwargs: Any,
-            ) -> None:
-                pass
-
-    else:
-
-        class ExecuteLocal(Action):  # type: ignore[no-redef]
-            def __init__(
-                self,
-                *,
-                process_description: Any = None,
-                shell: bool = False,
-                sigterm_timeout: Any = 5,
-                sigkill_timeout: Any = 5,
-                emulate_tty: bool = False,
-                output: Any = 'log',
-                output_format: str = '[{this.process_description.final_name}] {line}',
-                cached_output: bool = False,
-                log_cmd: bool = False,
-                on_exit: Any = None,
-                respawn: Any = False,
-                respawn_delay: Any = None,
-                **kwargs: Any,
-            ) -> None:
-                pass
+    if not knows_respawn_max_retries:
+        # Humble's ExecuteLocal: the same without respawn_max_retries.
+        full = inspect.signature(ExecuteLocal.__init__)
+        ExecuteLocal.__init__.__signature__ = full.replace(
+            parameters=[p for p in full.parameters.values() if p.name != 'respawn_max_retries']
+        )
 
     local_signature = inspect.signature(ExecuteLocal.__init__)
 
@@ -197,9 +180,11 @@ def install(monkeypatch: Any, knows_respawn_max_retries: bool = True) -> list[st
     actions = types.ModuleType('launch.actions')
     substitutions = types.ModuleType('launch.substitutions')
     logging = types.ModuleType('launch.logging')
+    description = types.ModuleType('launch.launch_description')
     launch_ros = types.ModuleType('launch_ros')
     ros_actions = types.ModuleType('launch_ros.actions')
     launch.LaunchDescription = LaunchDescription
+    description.LaunchDescription = LaunchDescription
     launch.actions = actions
     launch.substitutions = substitutions
     launch.logging = logging
@@ -217,6 +202,7 @@ def install(monkeypatch: Any, knows_respawn_max_retries: bool = True) -> list[st
         'launch.actions': actions,
         'launch.substitutions': substitutions,
         'launch.logging': logging,
+        'launch.launch_description': description,
         'launch_ros': launch_ros,
         'launch_ros.actions': ros_actions,
     }.items():

@@ -11,6 +11,7 @@ import py_compile
 import pytest
 
 import launch_fakes
+from uav_flood.core.errors import ConfigError
 from uav_flood.deploy import launch_actions
 from uav_flood.nodes import names
 from uav_flood.runner.spec import load_graph, to_launch_node_kwargs
@@ -175,6 +176,20 @@ def test_sitl_launch_without_px4_says_so(monkeypatch, tmp_path):
         launch_fakes.expand(monkeypatch, LAUNCH / 'sitl_gz.launch.py')
     with pytest.raises(Exception, match='make px4_sitl'):
         launch_fakes.expand(monkeypatch, LAUNCH / 'sitl_gz.launch.py', {'px4_dir': str(tmp_path)})
+
+
+def test_sitl_launch_refuses_bad_argument_values(monkeypatch, tmp_path):
+    px4 = str(fake_px4_checkout(tmp_path))
+    for arguments, message in (
+        ({'drones': 'three'}, 'drones:=three: not an integer'),
+        ({'drones': '11'}, '1 to 10 drones'),
+        ({'gui': 'yes'}, 'gui:=yes: use true or false'),
+        ({'px4_delay': 'soon'}, 'px4_delay:=soon: not a number'),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            launch_fakes.expand(
+                monkeypatch, LAUNCH / 'sitl_gz.launch.py', {'px4_dir': px4, **arguments}
+            )
 
 
 def test_onboard_and_ground_launch_run_the_shipped_graphs(monkeypatch):

@@ -18,7 +18,7 @@ from typing import Any
 
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.geo import GeoPoint
-from uav_flood.deploy.graphs import RECORD_EXCLUDE, SHIPPED_AREA
+from uav_flood.deploy.graphs import ground_nodes, GroundConfig, RECORD_EXCLUDE, SHIPPED_AREA
 from uav_flood.runner.spec import graph_yaml
 
 __all__ = [
@@ -161,57 +161,28 @@ def demo_graph(config: DemoGraphConfig) -> dict[str, Any]:
                 ],
             },
         ]
-    nodes += [
-        {
-            'executable': 'edge_server',
-            'parameters': [
-                str(conf / 'edge_server.yaml'),
-                {'vehicles': vehicles, 'threads': 1},
-            ],
-        },
-        {
-            'executable': 'link_emulator',
-            'parameters': [
-                str(conf / 'link_emulator.yaml'),
-                {'vehicles': vehicles, 'profile': config.link_profile},
-            ],
-        },
-        {
-            'executable': 'swarm_coordinator',
-            'parameters': [
-                str(conf / 'swarm_coordinator.yaml'),
-                {
-                    **origin,
-                    'vehicles': vehicles,
-                    'area_file': area,
-                    'altitude_m': config.altitude_m,
-                },
-            ],
-        },
-        {
-            'executable': 'flood_mapper',
-            'parameters': [
-                str(conf / 'flood_mapper.yaml'),
-                {
-                    'vehicles': vehicles,
-                    'checkpoint_file': str(config.out_dir / 'flood_map.npz'),
-                },
-            ],
-        },
-    ]
-    if config.record:
-        nodes.append(
-            {
-                'executable': 'recorder',
-                'parameters': [
-                    str(conf / 'recorder.yaml'),
-                    {
-                        'output_file': str(config.out_dir / 'mission.mcap'),
-                        'exclude_regex': RECORD_EXCLUDE,
-                    },
-                ],
-            }
+    ground = ground_nodes(
+        GroundConfig(
+            vehicles=tuple(vehicles),
+            area_file=config.area_file,
+            origin=config.origin,
+            out_dir=config.out_dir,
+            altitude_m=config.altitude_m,
+            config_dir=conf,
+            edge_providers=None,
+            edge_threads=1,
+            record=config.record,
         )
+    )
+    link_emulator = {
+        'executable': 'link_emulator',
+        'parameters': [
+            str(conf / 'link_emulator.yaml'),
+            {'vehicles': vehicles, 'profile': config.link_profile},
+        ],
+    }
+    # The edge server, the link between it and the drones, then the rest of the ground side.
+    nodes += [ground[0], link_emulator, *ground[1:]]
     return {'nodes': nodes}
 
 

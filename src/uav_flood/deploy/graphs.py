@@ -73,7 +73,9 @@ class GroundConfig:
     :param altitude_m: altitude of the lowest coverage layer (m above home).
     :param config_dir: where the node parameter files are; relative paths are written as given
         (a graph file resolves them against its own folder).
-    :param edge_providers: onnxruntime providers of the edge server, best first.
+    :param edge_providers: onnxruntime providers of the edge server, best first; None: its
+        parameter file's.
+    :param edge_threads: onnxruntime threads of the edge server; None: its parameter file's.
     :param record: start the recorder.
     :param foxglove: start the Foxglove WebSocket bridge.
     """
@@ -84,7 +86,8 @@ class GroundConfig:
     out_dir: Path = Path('mission')
     altitude_m: float = 60.0
     config_dir: Path = Path('..')
-    edge_providers: tuple[str, ...] = ('cpu',)
+    edge_providers: tuple[str, ...] | None = ('cpu',)
+    edge_threads: int | None = None
     record: bool = True
     foxglove: bool = False
 
@@ -98,14 +101,13 @@ def ground_nodes(config: GroundConfig) -> list[dict[str, Any]]:
     _check_vehicles(config.vehicles)
     conf = config.config_dir
     vehicles = list(config.vehicles)
+    edge: dict[str, Any] = {'vehicles': vehicles}
+    if config.edge_providers is not None:
+        edge['providers'] = list(config.edge_providers)
+    if config.edge_threads is not None:
+        edge['threads'] = config.edge_threads
     nodes: list[dict[str, Any]] = [
-        {
-            'executable': 'edge_server',
-            'parameters': [
-                str(conf / 'edge_server.yaml'),
-                {'vehicles': vehicles, 'providers': list(config.edge_providers)},
-            ],
-        },
+        {'executable': 'edge_server', 'parameters': [str(conf / 'edge_server.yaml'), edge]},
         {
             'executable': 'swarm_coordinator',
             'parameters': [

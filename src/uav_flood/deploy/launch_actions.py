@@ -11,10 +11,12 @@ so the package imports on machines without them (the PyPI ROS wheels have no lau
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import inspect
 from pathlib import Path
 from typing import Any
 
+from uav_flood.core.errors import ConfigError
 from uav_flood.deploy.graphs import graph_text
 from uav_flood.deploy.px4 import Process
 from uav_flood.runner.spec import GraphSpec, parse_graph, share_dirs, to_launch_node_kwargs
@@ -111,3 +113,65 @@ def rviz_action() -> Any:
     return Node(
         package='rviz2', executable='rviz2', arguments=['-d', str(config)], output='screen'
     )
+
+
+#: A launch file's arguments: name -> (default value, description).
+Arguments = dict[str, tuple[str, str]]
+
+
+def describe(arguments: Arguments, build: Callable[[dict[str, str]], list[Any]]) -> Any:
+    """Return a LaunchDescription that declares `arguments` and runs `build` at launch time.
+
+    :param arguments: name -> (default, description); each becomes a DeclareLaunchArgument.
+    :param build: makes the actions from the arguments' values (name -> text), once
+        `ros2 launch` knows them.
+    """
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction
+    from launch.launch_description import LaunchDescription
+    from launch.substitutions import LaunchConfiguration
+
+    def actions(context: Any) -> list[Any]:
+        return build({name: LaunchConfiguration(name).perform(context) for name in arguments})
+
+    return LaunchDescription(
+        [
+            *(
+                DeclareLaunchArgument(name, default_value=default, description=description)
+                for name, (default, description) in arguments.items()
+            ),
+            OpaqueFunction(function=actions),
+        ]
+    )
+
+
+def flag(values: dict[str, str], name: str) -> bool:
+    """Return a true/false launch argument as a bool.
+
+    :raises ConfigError: anything but true or false (any case).
+    """
+    value = values[name].strip().lower()
+    if value not in ('true', 'false'):
+        raise ConfigError(f'{name}:={values[name]}: use true or false', name)
+    return value == 'true'
+
+
+def number(values: dict[str, str], name: str, kind: Callable[[str], Any] = float) -> Any:
+    """Return a numeric launch argument.
+
+    :raises ConfigError: text that is not a number of that kind.
+    """
+    try:
+        return kind(values[name].strip())
+    except ValueError:
+        what = 'an integer' if kind is int else 'a number'
+        raise ConfigError(f'{name}:={values[name]}: not {what}', name) from None
+
+
+def words(value: str) -> tuple[str, ...]:
+    """Return the items of a comma-separated launch argument ('a,b' -> ('a', 'b'))."""
+    return tuple(item.strip() for item in value.split(',') if item.strip())
+
+
+def area_file(value: str) -> Path:
+    """Return an area argument as an absolute path; empty: the shipped flood scene."""
+    return Path(value).resolve() if value else share_dir() / 'config' / 'areas/flood_scene.geojson'

@@ -142,6 +142,7 @@ def test_edge_expected_just_inside_the_deadline_is_not_feasible():
     # meets the deadline wins; one that misses it too loses to the sooner edge.
     def measured(network_s, local_s=0.44, **config):
         policy = OffloadPolicy(PolicyConfig(**config))
+        policy.edge_down = True  # the edge was down: it comes back through a probe
         policy.observe_local(local_s)
         first = policy.decide(0.0, FRAME_BYTES)
         assert first.target == 'probe'
@@ -184,9 +185,16 @@ def test_local_queue_and_low_battery_favour_the_edge():
 
 
 def test_refusal_is_a_miss_and_a_late_result_is_not_used():
-    policy = OffloadPolicy()
+    policy = OffloadPolicy(PolicyConfig(hedge=False))
     d = policy.decide(0.0, FRAME_BYTES)
-    assert d.target == 'probe'  # no estimates yet: the first edge contact is a probe
+    assert d.target == 'probe'  # no estimates, no hedging: the first edge contact is a probe
+    # With hedging, the first contact goes to the edge and on board at once.
+    first = OffloadPolicy().decide(0.0, FRAME_BYTES)
+    assert (first.target, first.reason, first.hedge_s) == (
+        'edge',
+        'first contact: edge and on board',
+        0.0,
+    )
     assert policy.result('x', 0.1, 0, ResultInfo('queue full')) == 'unknown'
     policy._last_good = 0.0
     policy.observe_local(0.4)
@@ -230,6 +238,7 @@ def test_hedge_never_after_the_timeout_nor_for_probes_nor_when_off():
     off = OffloadPolicy(PolicyConfig(mode='edge', hedge=False)).decide(0.0, FRAME_BYTES)
     assert math.isinf(off.hedge_s)
     policy = OffloadPolicy()
+    policy.edge_down = True
     probe = policy.decide(0.0, FRAME_BYTES)
     assert probe.target == 'probe' and math.isinf(probe.hedge_s)
     policy.sent('p', 0.0, FRAME_BYTES, probe)

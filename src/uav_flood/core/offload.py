@@ -403,6 +403,17 @@ class OffloadPolicy:
         if self.edge_down or stale:
             if now - self._last_probe >= c.probe_interval_s:
                 self._last_probe = now
+                first = not self.edge_down and self._last_good == -math.inf
+                if first and c.hedge and edge <= c.deadline_s + c.deadline_margin_s:
+                    # The first contact, with the priors expecting the edge about in time: the
+                    # frame goes to the edge and is hedged on board at once. Its answer measures
+                    # the edge, and the first result wins: a cold on-board start no longer
+                    # costs the first frame.
+                    return self._count(
+                        Decision(
+                            'edge', 'first contact: edge and on board', edge, local, timeout, 0.0
+                        )
+                    )
                 why = 'edge down' if self.edge_down else 'estimates stale'
                 return self._count(Decision('probe', f'{why}: probe', edge, local, timeout))
             if self.edge_down:

@@ -29,6 +29,7 @@ per round: its mean and 95 % confidence interval (Student t, repeats - 1 degrees
 is within the run-to-run noise).
 
     .venv/bin/python bench/offload.py            # 3 policies x 3 profiles x 3 repeats, 15 s each
+    .venv/bin/python bench/offload.py --repeats 5  # as in docs/BENCHMARKS.md (~12 min)
     .venv/bin/python bench/offload.py --quick    # smoke run, 4 s each, 1 repeat
 
 Prints the machine, the exact command and a Markdown table (copy into docs/BENCHMARKS.md).

@@ -18,7 +18,13 @@ from typing import Any
 
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.geo import GeoPoint
-from uav_flood.deploy.graphs import ground_nodes, GroundConfig, RECORD_EXCLUDE, SHIPPED_AREA
+from uav_flood.deploy.graphs import (
+    ground_nodes,
+    GroundConfig,
+    origin_parameters,
+    RECORD_EXCLUDE,
+    SHIPPED_AREA,
+)
 from uav_flood.runner.spec import graph_yaml
 
 __all__ = [
@@ -86,14 +92,6 @@ class DemoGraphConfig:
         return [f'uav{i}' for i in range(self.drones)]
 
 
-def _origin(origin: GeoPoint) -> dict[str, float]:
-    return {
-        'origin_lat_deg': origin.lat_deg,
-        'origin_lon_deg': origin.lon_deg,
-        'origin_alt_m': origin.alt_m,
-    }
-
-
 def demo_graph(config: DemoGraphConfig) -> dict[str, Any]:
     """Return the demo's node graph as a graph-file mapping (``{'nodes': [...]}``).
 
@@ -101,7 +99,7 @@ def demo_graph(config: DemoGraphConfig) -> dict[str, Any]:
     """
     conf = config.config_dir
     vehicles = config.vehicles
-    origin = _origin(config.origin)
+    origin = origin_parameters(config.origin)
     area = str(config.area_file)
     nodes: list[dict[str, Any]] = [
         {

@@ -44,7 +44,8 @@ RECORD_EXCLUDE = (
 JETSON_PROVIDERS = ('tensorrt', 'cuda', 'cpu')
 
 
-def _origin(origin: GeoPoint) -> dict[str, float]:
+def origin_parameters(origin: GeoPoint) -> dict[str, float]:
+    """Return the origin_* parameters of flight_control and swarm_coordinator for `origin`."""
     return {
         'origin_lat_deg': origin.lat_deg,
         'origin_lon_deg': origin.lon_deg,
@@ -113,7 +114,7 @@ def ground_nodes(config: GroundConfig) -> list[dict[str, Any]]:
             'parameters': [
                 str(conf / 'swarm_coordinator.yaml'),
                 {
-                    **_origin(config.origin),
+                    **origin_parameters(config.origin),
                     'vehicles': vehicles,
                     'area_file': str(config.area_file),
                     'altitude_m': config.altitude_m,
@@ -225,7 +226,7 @@ def sitl_graph(config: SitlConfig) -> dict[str, Any]:
                 'parameters': [
                     str(conf / 'flight_control.yaml'),
                     {
-                        **_origin(ground.origin),
+                        **origin_parameters(ground.origin),
                         'mavlink_base_port': config.mavlink_base_port,
                         'auto_start': config.auto_start,
                         'geofence_file': str(ground.area_file),
@@ -324,7 +325,7 @@ def onboard_graph(config: OnboardConfig) -> dict[str, Any]:
                 'parameters': [
                     str(conf / 'flight_control.yaml'),
                     {
-                        **_origin(config.origin),
+                        **origin_parameters(config.origin),
                         'connection_url': config.connection_url,
                         'geofence_file': str(config.area_file),
                     },

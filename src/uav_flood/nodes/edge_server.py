@@ -54,7 +54,7 @@ from uav_flood.core.segmentation import (
 from uav_flood.nodes import names
 from uav_flood.nodes.conversions import diagnostic_array
 from uav_flood.nodes.params import declare_read_only, parse_vehicles
-from uav_flood.nodes.spin import spin_node
+from uav_flood.nodes.spin import spin_node, stop_worker
 
 # name: (default, description). Defaults equal config/edge_server.yaml; all are read-only.
 PARAMETERS: dict[str, tuple[Any, str]] = {
@@ -445,13 +445,7 @@ class EdgeServerNode(Node):
 
     def destroy_node(self) -> None:
         """Stop and join the worker thread, then destroy the node."""
-        worker: threading.Thread | None = getattr(self, '_worker', None)
-        if worker is not None:
-            with self._wake:
-                self._stopping = True
-                self._wake.notify_all()
-            if worker.is_alive() and worker is not threading.current_thread():
-                worker.join()
+        stop_worker(self, '_worker')
         super().destroy_node()
 
 

@@ -31,7 +31,7 @@ from uav_flood.core.link import DROP_REASONS, LinkProfile, LinkScheduler, load_p
 from uav_flood.nodes import names
 from uav_flood.nodes.conversions import diagnostic_array
 from uav_flood.nodes.params import declare_read_only, parse_vehicles
-from uav_flood.nodes.spin import spin_node
+from uav_flood.nodes.spin import spin_node, stop_worker
 
 # name: (default, description). Defaults equal config/link_emulator.yaml; all are read-only.
 PARAMETERS: dict[str, tuple[Any, str]] = {
@@ -172,13 +172,7 @@ class LinkEmulatorNode(Node):
 
     def destroy_node(self) -> None:
         """Stop and join the delivery thread, then destroy the node."""
-        thread: threading.Thread | None = getattr(self, '_thread', None)
-        if thread is not None:
-            with self._wake:
-                self._stopping = True
-                self._wake.notify_all()
-            if thread.is_alive() and thread is not threading.current_thread():
-                thread.join()
+        stop_worker(self, '_thread')
         super().destroy_node()
 
 

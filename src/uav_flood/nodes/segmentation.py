@@ -84,7 +84,7 @@ from uav_flood.nodes import names
 from uav_flood.nodes.conversions import diagnostic_array, diagnostic_values
 from uav_flood.nodes.params import declare_read_only
 from uav_flood.nodes.sim_camera import image_msg, vehicle_pose
-from uav_flood.nodes.spin import spin_node
+from uav_flood.nodes.spin import spin_node, stop_worker
 
 # name: (default, description). Defaults equal config/segmentation.yaml; all are read-only.
 PARAMETERS: dict[str, tuple[Any, str]] = {
@@ -1031,13 +1031,7 @@ class SegmentationNode(Node):
 
     def destroy_node(self) -> None:
         """Stop and join the worker thread, then destroy the node."""
-        worker: threading.Thread | None = getattr(self, '_worker', None)
-        if worker is not None:  # None: __init__ failed before the worker started
-            with self._wake:
-                self._stopping = True
-                self._wake.notify_all()
-            if worker.is_alive() and worker is not threading.current_thread():
-                worker.join()
+        stop_worker(self, '_worker')
         super().destroy_node()
 
 

@@ -5,6 +5,7 @@ import faulthandler
 import signal
 import threading
 from types import FrameType
+from typing import Protocol
 
 import rclpy
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
@@ -78,3 +79,29 @@ def spin_node(
             signal.signal(signum, handler)
     if code:
         raise SystemExit(code)
+
+
+class WorkerOwner(Protocol):
+    """A node with a worker thread that waits on `_wake` and exits once `_stopping` is set."""
+
+    _wake: threading.Condition
+    _stopping: bool
+
+
+def stop_worker(node: WorkerOwner, thread_attr: str) -> None:
+    """Stop a node's worker thread and join it (for destroy_node).
+
+    The worker waits on ``node._wake`` (a Condition) and exits once ``node._stopping`` is set.
+    Nothing happens when the thread was never started (``__init__`` failed before it).
+
+    :param node: the node that owns the worker.
+    :param thread_attr: the attribute holding the thread.
+    """
+    thread: threading.Thread | None = getattr(node, thread_attr, None)
+    if thread is None:
+        return
+    with node._wake:
+        node._stopping = True
+        node._wake.notify_all()
+    if thread.is_alive() and thread is not threading.current_thread():
+        thread.join()

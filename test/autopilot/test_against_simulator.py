@@ -64,6 +64,9 @@ def test_mission_flight_telemetry_and_energy_model(vehicle_and_autopilot):
     autopilot.upload_geofence(fence.autopilot_fence_wgs84(FRAME))
     autopilot.upload_mission(plan)
     assert vehicle.state().mission_count == len(plan.items)
+    # Like PX4 (fence-autostart-autopilot.tlog), the simulator checks a new mission against the
+    # geofence just loaded before Mission mode is available: MISSION_CURRENT counts its items then.
+    wait(lambda: autopilot.telemetry().mission_total == len(plan.items), 5.0, 'mission checked')
     autopilot.arm()
     start = vehicle.state()
     autopilot.start_mission()

@@ -186,8 +186,14 @@ class ReplayClient:
             return int(ack.result)
         raise ReplayError(f'no COMMAND_ACK for command {message.command} after {retries} retries')
 
-    def upload(self, count_message: Any, items: dict[int, Any], timeout_s: float = 2.0) -> int:
-        """Upload a mission as the recorded client did; return the MISSION_ACK type."""
+    def upload(
+        self, count_message: Any, items: dict[tuple[int, int], Any], timeout_s: float = 2.0
+    ) -> int:
+        """Upload a plan as the recorded client did; return the MISSION_ACK type.
+
+        :param items: the recorded MISSION_ITEM_INTs by (mission_type, seq).
+        """
+        mission_type = getattr(count_message, 'mission_type', 0)
         start = self.mark()
         self.send(count_message)
         kinds = ('MISSION_REQUEST_INT', 'MISSION_REQUEST', 'MISSION_ACK')
@@ -198,41 +204,83 @@ class ReplayClient:
             start += 1
             if reply.get_type() == 'MISSION_ACK':
                 return int(reply.type)
-            if reply.seq not in items:
+            if (mission_type, reply.seq) not in items:
                 raise ReplayError(f'the vehicle requested item {reply.seq}, which does not exist')
-            self.send(items[reply.seq])
+            self.send(items[(mission_type, reply.seq)])
 
     def replay(
-        self, client_tlog: Path, flight_timeout_s: float, armed_record_s: float | None = None
-    ) -> None:
+        self,
+        client_tlog: Path,
+        flight_timeout_s: float,
+        armed_record_s: float | None = None,
+        *,
+        wait_ready: bool = True,
+        autopilot_tlog: Path | None = None,
+        strict: bool = True,
+    ) -> list[tuple[int, int]]:
         """Send what the recorded client sent, in order, then wait for the flight to end.
+
+        Each step (a COMMAND_LONG, or an upload from its MISSION_COUNT) goes out as long after the
+        previous step's end as it did in the recording (scaled by the speed factor): PX4 answers
+        a mode switch 14 ms after a fence and mission upload differently from one 1 s after.
 
         :param client_tlog: the recording of the client (MAVSDK) side.
         :param flight_timeout_s: how long (wall) to wait for the vehicle to land and disarm.
         :param armed_record_s: if given, return this many wall seconds after the vehicle armed
             (recording what it sends meanwhile) instead of waiting for the disarm.
+        :param wait_ready: start once the vehicle is ready (home set, MAV_STATE_STANDBY), as
+            the recordings that connected to a booted PX4; False: start from the vehicle's first
+            packet, at the recorded delay after the first packet of `autopilot_tlog`.
+        :param autopilot_tlog: the recording of the vehicle side (needed without `wait_ready`).
+        :param strict: raise ReplayError when a command or upload is not accepted; False:
+            go on, as MAVSDK's caller decided in the recording.
+        :return: (command, MAV_RESULT) of each command sent, in order.
         """
-        recorded = [m.message for m in read_tlog(client_tlog)]
-        items = {m.seq: m for m in recorded if m.get_type() == 'MISSION_ITEM_INT'}
-        self.wait_for(_is_vehicle_heartbeat, 10.0, what='the first vehicle HEARTBEAT')
-        # MAVSDK connected to a PX4 that had booted, was ready (MAV_STATE_STANDBY) and had set its
-        # home several seconds before (the recordings): start from the same state.
-        self.wait_for(lambda m: m.get_type() == 'HOME_POSITION', 20.0, what='HOME_POSITION')
-        self.wait_for(
-            lambda m: _is_vehicle_heartbeat(m) and m.system_status == 3,
-            20.0,
-            what='a HEARTBEAT with system_status MAV_STATE_STANDBY',
-        )
-        for message in recorded:
-            kind = message.get_type()
+        recorded = list(read_tlog(client_tlog))
+        items = {
+            (getattr(m.message, 'mission_type', 0), m.message.seq): m.message
+            for m in recorded
+            if m.type == 'MISSION_ITEM_INT'
+        }
+        if wait_ready:
+            self.wait_for(_is_vehicle_heartbeat, 10.0, what='the first vehicle HEARTBEAT')
+            # MAVSDK connected to a PX4 that had booted, was ready (MAV_STATE_STANDBY) and had
+            # set its home several seconds before (the recordings): start from the same state.
+            self.wait_for(lambda m: m.get_type() == 'HOME_POSITION', 20.0, what='HOME_POSITION')
+            self.wait_for(
+                lambda m: _is_vehicle_heartbeat(m) and m.system_status == 3,
+                20.0,
+                what='a HEARTBEAT with system_status MAV_STATE_STANDBY',
+            )
+            previous_end: float | None = None
+        else:
+            if autopilot_tlog is None:
+                raise ValueError('replay without wait_ready needs the autopilot recording')
+            self.wait_for(lambda m: True, 10.0, what='the first packet of the vehicle')
+            previous_end = next(iter(read_tlog(autopilot_tlog))).timestamp_s
+        step_done = time.monotonic()
+        results: list[tuple[int, int]] = []
+        for record in recorded:
+            message = record.message
+            kind = record.type
+            if kind == 'MISSION_ITEM_INT':
+                previous_end = record.timestamp_s
+            if kind not in ('COMMAND_LONG', 'MISSION_COUNT'):
+                continue
+            if previous_end is not None:
+                gap = max(0.0, record.timestamp_s - previous_end) / self.speed_factor
+                self._stop.wait(max(0.0, step_done + gap - time.monotonic()))
+            previous_end = record.timestamp_s
             if kind == 'COMMAND_LONG':
                 result = self.command(message)
-                if result != 0:  # MAV_RESULT_ACCEPTED
+                results.append((int(message.command), result))
+                if strict and result != 0:  # MAV_RESULT_ACCEPTED
                     raise ReplayError(f'command {message.command} answered with result {result}')
-            elif kind == 'MISSION_COUNT':
+            else:
                 result = self.upload(message, items)
-                if result != 0:  # MAV_MISSION_ACCEPTED
+                if strict and result != 0:  # MAV_MISSION_ACCEPTED
                     raise ReplayError(f'mission upload answered with MISSION_ACK type {result}')
+            step_done = time.monotonic()
         armed, _ = self.wait_for(
             lambda m: _is_vehicle_heartbeat(m) and bool(m.base_mode & FLAG_SAFETY_ARMED),
             10.0,
@@ -241,13 +289,14 @@ class ReplayClient:
         if armed_record_s is not None:
             # Recording for a fixed time is the point here, not waiting for a condition.
             self._stop.wait(armed_record_s)
-            return
+            return results
         self.wait_for(
             lambda m: _is_vehicle_heartbeat(m) and not m.base_mode & FLAG_SAFETY_ARMED,
             flight_timeout_s,
             armed,
             'the vehicle to land and disarm',
         )
+        return results
 
 
 def _is_vehicle_heartbeat(message: Any) -> bool:

@@ -45,7 +45,7 @@ def test_heartbeat_ids_and_px4_mode_encoding(make_sim, gcs):
     assert (armed.base_mode, armed.custom_mode) == (157, HOLD)
     # No RC: the manual modes cannot run while armed, and an unknown AUTO sub mode is refused.
     assert station.command(176, 1, 3, 0) == TEMPORARILY_REJECTED
-    assert 'Switching to Position is currently not possible' in station.texts
+    assert 'Switching to Position is currently not available' in station.texts
     assert station.command(176, 1, 4, 7) == TEMPORARILY_REJECTED
     assert station.command(400, 0.0) == ACCEPTED  # still on the ground: disarm is fine
 

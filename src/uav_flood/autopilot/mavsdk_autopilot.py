@@ -273,6 +273,7 @@ class MavsdkAutopilot(Autopilot):
             self._mission.subscribe_mission_progress(self._on_mission_progress)
             self._direct.subscribe_message('HEARTBEAT', self._on_heartbeat)
             self._direct.subscribe_message('MISSION_ITEM_REACHED', self._on_item_reached)
+            self._direct.subscribe_message('MISSION_CURRENT', self._on_mission_current)
             with self._lock:
                 self._state.discovered = True
                 self._state.last_message_s = time.monotonic()
@@ -365,7 +366,19 @@ class MavsdkAutopilot(Autopilot):
             self._lock.notify_all()
 
     def _on_mission_progress(self, progress: Any, _user: Any) -> None:
-        self._update(mission_current=int(progress.current), mission_total=int(progress.total))
+        # MAVSDK's total is the size of the mission it uploaded as soon as the upload ends; the
+        # autopilot's own count comes from MISSION_CURRENT (_on_mission_current).
+        self._update(mission_current=int(progress.current))
+
+    def _on_mission_current(self, message: Any, _user: Any) -> None:
+        # PX4 counts a new mission in MISSION_CURRENT.total only once its navigator has checked
+        # it (against a geofence loaded just before: a few hundred ms later, fence-autostart);
+        # 65535 (UINT16_MAX) or 0: no valid mission.
+        try:
+            total = int(json.loads(message.fields_json)['total'])
+        except (ValueError, KeyError, TypeError):
+            return
+        self._update(mission_total=0 if total >= 0xFFFF else total)
 
     def _on_heartbeat(self, message: Any, _user: Any) -> None:
         try:
@@ -486,9 +499,11 @@ class MavsdkAutopilot(Autopilot):
         items = [MissionItem(**fields) for fields in mission_items(plan)]
         self._run('mission upload failed', lambda: self._mission.upload_mission(items))
         with self._lock:
-            # Progress of the previous mission no longer applies.
+            # Progress of the previous mission no longer applies, nor its item count: the
+            # autopilot's MISSION_CURRENT counts the new mission's items once it has checked it.
             self._state.mission_reached.clear()
             self._state.mission_current = -1
+            self._state.mission_total = 0
 
     def start_mission(self) -> None:
         """Start the uploaded mission; see Autopilot.start_mission."""

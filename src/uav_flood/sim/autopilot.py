@@ -59,8 +59,19 @@ MISSION_STATE_COMPLETE = 5
 
 #: Simulated seconds after boot until the estimator has a global position (home is set then).
 EKF_READY_S = 1.5
-#: Simulated seconds after boot until the pre-arm checks pass (PX4 SITL: about 3 s).
-ARMABLE_S = 3.0
+#: Simulated seconds after boot until the sensors report in SYS_STATUS (present and enabled
+#: are 0 before; boot-autopilot.tlog: 2.0 s after PX4's first packet).
+SENSORS_UP_S = 2.0
+#: Simulated seconds after boot until the pre-arm checks pass: arming is TEMPORARILY_REJECTED
+#: ("Arming denied: Resolve system health failures first") and HEARTBEAT says MAV_STATE_UNINIT
+#: before (boot-autopilot.tlog: rejected at 3.52 s after PX4's first packet, accepted at 4.03 s).
+ARMABLE_S = 3.8
+#: After a geofence upload, simulated seconds until PX4's navigator has loaded it; a mission is
+#: only valid (Mission mode available, MISSION_CURRENT counts its items) once the fence it must
+#: be checked against is loaded (fence-autostart-autopilot.tlog: a start 14 ms after the
+#: mission's ACK, 0.24 s after the fence's, is TEMPORARILY_REJECTED; the mission is valid 0.28 s
+#: after its ACK; fence-mission: a start 1 s after it is accepted).
+GEOFENCE_LOAD_S = 0.5
 #: After GPS comes back, seconds until the estimator uses it again.
 GPS_RECOVERY_S = 1.0
 #: A link or offboard stream is only lost after this many wall seconds without traffic, however
@@ -241,6 +252,10 @@ class Autopilot:
             mis.RALLY: [],
         }
         self.fence: list[mis.FenceShape] = []
+        #: When the navigator has loaded the last geofence upload (simulated s).
+        self._fence_ready_t = -math.inf
+        #: When the mission last uploaded becomes valid (checked against the loaded fence).
+        self._mission_valid_t = -math.inf
         self.mission_current = 0
         self.mission_state = MISSION_STATE_NO_MISSION
         self.reached_seq = -1
@@ -309,8 +324,8 @@ class Autopilot:
         return not self._arming_failures(self.user_mode)
 
     def mission_valid(self) -> bool:
-        """Return whether a mission that PX4 could fly is loaded."""
-        return bool(self.plans[mis.MISSION])
+        """Return whether a mission that PX4 could fly is loaded (and checked)."""
+        return bool(self.plans[mis.MISSION]) and self.t >= self._mission_valid_t
 
     # ------------------------------------------------------------------ commander
 
@@ -385,7 +400,7 @@ class Autopilot:
         if self.armed and not self._can_run(nav):
             if source_gcs:
                 self.say(
-                    CRITICAL, f'Switching to {_MODE_NAMES.get(nav, nav)} is currently not possible'
+                    CRITICAL, f'Switching to {_MODE_NAMES.get(nav, nav)} is currently not available'
                 )
             return TEMPORARILY_REJECTED
         self._user_mode_changed(nav)
@@ -545,7 +560,11 @@ class Autopilot:
         self.plans[mission_type] = list(items)
         if mission_type == mis.FENCE:
             self.fence = mis.fence_shapes(items, self.proj.project)
+            self._fence_ready_t = self.t + GEOFENCE_LOAD_S
+            # The loaded mission is checked again against the new fence.
+            self._mission_valid_t = max(self._mission_valid_t, self._fence_ready_t)
         elif mission_type == mis.MISSION:
+            self._mission_valid_t = max(self.t, self._fence_ready_t)
             current = next((i.seq for i in items if i.current), 0)
             self.mission_current = current if items else 0
             self.mission_state = MISSION_STATE_NOT_STARTED if items else MISSION_STATE_NO_MISSION

@@ -57,6 +57,8 @@ MAX_RATE_HZ = 50.0
 SENSORS_PRESENT = 50348079
 SENSORS_ENABLED = 50413615
 SENSORS_HEALTH = 320915519
+#: The health word PX4 sends before its sensors report (present and enabled 0), at boot.
+SENSORS_HEALTH_BOOT = 52545599
 BIT_GPS = mavlink.MAV_SYS_STATUS_SENSOR_GPS
 BIT_XY_CONTROL = mavlink.MAV_SYS_STATUS_SENSOR_XY_POSITION_CONTROL
 BIT_BATTERY = mavlink.MAV_SYS_STATUS_SENSOR_BATTERY
@@ -377,6 +379,11 @@ class SimVehicle:
         if a.home_changed:
             a.home_changed = False
             self._send_stream('HOME_POSITION', self.links)
+            for link in self.links:
+                # The stream goes on one period after this message, not in between.
+                hz = link.rates.get('HOME_POSITION', 0.0)
+                if hz > 0.0:
+                    link.due['HOME_POSITION'] = wall + 1.0 / hz
         for link in self.links:
             self._send_params(link)
             self._streams(link, wall)
@@ -457,7 +464,15 @@ class SimVehicle:
 
     def _msg_sys_status(self) -> Any:
         a = self.autopilot
-        health = SENSORS_HEALTH
+        present, enabled, health = SENSORS_PRESENT, SENSORS_ENABLED, SENSORS_HEALTH
+        if a.t < ap.SENSORS_UP_S:
+            # Booting: nothing reported yet (boot-autopilot.tlog until 2.0 s).
+            present, enabled, health = 0, 0, SENSORS_HEALTH_BOOT
+        elif a.t < ap.ARMABLE_S:
+            # Sensors up, GPS not yet reported, position control not healthy (until 4.0 s).
+            present &= ~BIT_GPS
+            enabled &= ~BIT_GPS
+            health &= ~BIT_XY_CONTROL
         if not a.gps_ok:
             health &= ~BIT_GPS
         if not a.global_valid:
@@ -468,8 +483,8 @@ class SimVehicle:
             health &= ~BIT_PREARM
         cfg = a.battery_cfg
         return self._mav.sys_status_encode(
-            SENSORS_PRESENT,
-            SENSORS_ENABLED,
+            present,
+            enabled,
             health,
             100,
             int(a.battery.voltage(cfg) * 1000.0),
@@ -608,7 +623,7 @@ class SimVehicle:
 
     def _msg_mission_current(self) -> Any:
         a = self.autopilot
-        count = len(a.plans[mis.MISSION])
+        count = len(a.plans[mis.MISSION]) if a.mission_valid() else 0
         return self._mav.mission_current_encode(
             a.mission_current,
             count if count else 65535,
@@ -976,7 +991,8 @@ class SimVehicle:
             for link in self.links:
                 # PX4 repeats the last MISSION_ITEM_REACHED 10 times with MISSION_CURRENT.
                 link.reached_repeats = 10
-        current = (a.mission_current, a.mission_state, len(a.plans[mis.MISSION]))
+        count = len(a.plans[mis.MISSION]) if a.mission_valid() else 0
+        current = (a.mission_current, a.mission_state, count)
         if current != self._mission_current_sent:
             self._mission_current_sent = current
             self._send_stream('MISSION_CURRENT', self.links)

@@ -525,7 +525,7 @@ def test_summary_of_sim_recording_is_reproducible(sim_mission: Flight) -> None:
     assert vehicle_only.counts == sim_mission.summary.counts
 
 
-# --- boot, geofence and mission start: the recordings of issue 16 ---------------------------------
+# --- boot, geofence and mission start: the recordings of issue 16 ------------------------------
 
 MAV_CMD_COMPONENT_ARM_DISARM = 400
 MAV_CMD_DO_SET_MODE = 176
@@ -699,9 +699,7 @@ def test_fence_autostart_mission_valid_after_the_fence_loaded(
             if m.type == 'MISSION_ACK' and m.message.mission_type == 0
         )
         valid = next(
-            m.timestamp_s
-            for m in messages
-            if m.type == 'MISSION_CURRENT' and m.message.total == 4
+            m.timestamp_s for m in messages if m.type == 'MISSION_CURRENT' and m.message.total == 4
         )
         return ack, valid
 
@@ -748,7 +746,7 @@ def test_fence_mission_items_reached(
 def test_fence_mission_mode_after_disarm(
     px4_fence_mission: TlogSummary, sim_fence_mission: Flight
 ) -> None:
-    """PX4 shows AUTO.MISSION again after the landing: the RTL was the mission's, not the user's."""
+    """PX4 shows AUTO.MISSION after the landing: the RTL was the mission's, not the user's."""
     assert px4_fence_mission.mode_sequence[-3:] == ['AUTO.MISSION', 'AUTO.RTL', 'AUTO.MISSION']
     assert sim_fence_mission.summary.mode_sequence == px4_fence_mission.mode_sequence
 
@@ -765,4 +763,5 @@ def test_fence_mission_texts_in_order(
         'Disarmed by landing',
     ]
     assert _is_subsequence(wanted, px4_fence_mission.texts)
-    assert _is_subsequence(wanted, sim_fence_mission.summary.texts), sim_fence_mission.summary.texts
+    sim_texts = sim_fence_mission.summary.texts
+    assert _is_subsequence(wanted, sim_texts), sim_texts

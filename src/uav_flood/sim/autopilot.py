@@ -399,9 +399,8 @@ class Autopilot:
         """Change the user's intended mode as PX4's UserModeIntention::change."""
         if self.armed and not self._can_run(nav):
             if source_gcs:
-                self.say(
-                    CRITICAL, f'Switching to {_MODE_NAMES.get(nav, nav)} is currently not available'
-                )
+                name = _MODE_NAMES.get(nav, nav)
+                self.say(CRITICAL, f'Switching to {name} is currently not available')
             return TEMPORARILY_REJECTED
         self._user_mode_changed(nav)
         return ACCEPTED

@@ -114,6 +114,14 @@ def test_node_process_publishes_vehicle_state(
             ['-r', '__ns:=/uav0', '-p', 'publish_rate_hz:=20'],
             'bad configuration: publish_rate_hz: must be a number with a decimal point',
         ),
+        (
+            ['-r', '__ns:=/uav0', '-p', 'max_altitude_m:=1000000000.0'],
+            'bad configuration: max_altitude_m: must be within 1..500, got 1e+09',
+        ),
+        (
+            ['-r', '__ns:=/uav0', '-p', 'energy_rt:=false'],
+            'bad configuration: energy_rt: unknown parameter of flight_control',
+        ),
     ],
 )
 def test_bad_configuration_exits_with_one_clear_line(child_env, bin_dir, arguments, line):

@@ -208,7 +208,7 @@ def test_yaml_defaults_equal_declared_defaults():
     document = yaml.safe_load((REPO / 'config' / 'flight_control.yaml').read_text())
     values = document['/**']['ros__parameters']
     assert set(values) == set(PARAMETERS)
-    for name, (default, _description, _read_only) in PARAMETERS.items():
+    for name, (default, _description) in PARAMETERS.items():
         assert values[name] == default, name
         assert type(values[name]) is type(default), name
 
@@ -230,7 +230,7 @@ def test_sim_fleet_graph_runs_one_node_per_vehicle():
 
 
 def test_connection_url_is_derived_from_the_namespace():
-    values = {name: default for name, (default, _d, _r) in PARAMETERS.items()}
+    values = {name: default for name, (default, _d) in PARAMETERS.items()}
     assert FlightParams.from_values(values, '/uav0').connection_url == 'udpin://0.0.0.0:14540'
     assert FlightParams.from_values(values, '/uav3').connection_url == 'udpin://0.0.0.0:14543'
     with pytest.raises(ConfigError, match="namespace '/drone' is not /uavN"):
@@ -287,18 +287,38 @@ def test_services_before_connection_are_refused(ros_context, executor, node_runn
         assert services[f'{NS}/{service}'] == ['std_srvs/srv/Trigger']
 
 
-def test_flags_change_live_and_flight_parameters_are_read_only(
-    ros_context, executor, node_runner, udp_ports
-):
+def test_every_parameter_is_read_only_at_run_time(ros_context, executor, node_runner, udp_ports):
+    """Anyone on the ROS domain could otherwise switch off the energy RTL of a flying drone."""
     node, probe = start_node(ros_context, executor, node_runner, port=udp_ports(1))
-    assert node.set_parameters([Parameter('auto_start', value=True)])[0].successful
-    assert node.set_parameters([Parameter('energy_rtl', value=False)])[0].successful
-    assert node._params.auto_start and not node._params.energy_rtl
-    for name, value in (('origin_lat_deg', 10.0), ('geofence_margin_m', 1.0)):
+    for name, value in (
+        ('energy_rtl', False),
+        ('auto_start', True),
+        ('origin_lat_deg', 10.0),
+        ('geofence_margin_m', 1.0),
+        ('max_altitude_m', 1e9),
+    ):
         result = node.set_parameters([Parameter(name, value=value)])[0]
         assert not result.successful, name
-    assert not node.set_parameters([Parameter('auto_start', value='yes')])[0].successful
-    assert node._params.origin.lat_deg == ORIGIN.lat_deg and node._params.auto_start
+    assert node._params.energy_rtl and not node._params.auto_start
+    assert node._params.origin.lat_deg == ORIGIN.lat_deg
+
+
+@pytest.mark.parametrize(
+    ('name', 'value'),
+    [
+        ('max_altitude_m', 1e9),
+        ('max_altitude_m', float('nan')),
+        ('min_altitude_m', -1.0),
+        ('battery_reserve_pct', 150.0),
+        ('cruise_speed_m_s', 0.0),
+        ('mavlink_base_port', 70000),
+    ],
+)
+def test_out_of_range_parameters_stop_the_node_naming_them(name, value):
+    values = {n: default for n, (default, _d) in PARAMETERS.items()}
+    values[name] = value
+    with pytest.raises(ConfigError, match=rf'^{name}: must be within .*, got '):
+        FlightParams.from_values(values, '/uav0')
 
 
 def test_bad_paths_are_refused_before_any_autopilot(ros_context, executor, node_runner, udp_ports):
@@ -623,3 +643,124 @@ def test_energy_reserve_sends_the_vehicle_home(ros_context, executor, simulator,
     assert float(values['battery_pct']) > 15.0
     wait_status(executor, probe, lambda s: s['flight_mode'] == 'return', 5.0, 'RTL mode')
     assert vehicle.state().mode.name == 'AUTO.RTL' and vehicle.state().failsafe is None
+
+
+def test_auto_start_waits_for_a_vehicle_not_ready_and_retries_until_it_is(
+    ros_context, executor, simulator, node_runner
+):
+    """PX4 refuses to arm while its health checks fail: say so, retry, fly once it is ready.
+
+    The GPS goes off after boot, so PX4 (and the simulator) answer arming with
+    TEMPORARILY_REJECTED, as a real PX4 does for its first 4 s (boot-autopilot.tlog). Status
+    says ready_to_arm false with the reason; auto_start keeps trying with backoff, and flies the
+    mission once the GPS is back, instead of giving up after the first refusal.
+    """
+    sim = simulator()
+    vehicle = sim.vehicles[0]
+    node, probe = start_node(
+        ros_context,
+        executor,
+        node_runner,
+        port=vehicle.port,
+        auto_start=True,
+        geofence_enu='-20,-10; 40,-10; 40,40; -20,40',
+        geofence_margin_m=5.0,
+    )
+    wait_ready(executor, probe)
+    wait_status(executor, probe, lambda s: s['ready_to_arm'] == 'true', 10.0, 'ready to arm')
+    assert probe.status()['not_ready_reason'] == ''
+    vehicle.set_gps(False)
+    wait_status(
+        executor,
+        probe,
+        lambda s: s['ready_to_arm'] == 'false' and 'global position' in s['not_ready_reason'],
+        15.0,
+        'not ready: no global position',
+    )
+    publish_path(executor, probe, SQUARE)
+    wait_status(executor, probe, lambda s: s['mission_state'] == 'starting', 20.0, 'starting')
+    # Refused for a while: PX4's own words become the reason, the state stays 'starting'.
+    wait_status(
+        executor,
+        probe,
+        lambda s: 'Arming denied' in s['not_ready_reason'],
+        10.0,
+        "PX4's arming refusal as the reason",
+    )
+    spin_until(executor, lambda: False, 1.5)
+    assert probe.status()['mission_state'] == 'starting', probe.status()
+    assert not vehicle.state().armed
+    vehicle.set_gps(True)
+    wait_status(
+        executor,
+        probe,
+        lambda s: s['mission_state'] in ('active', 'completed') and s['armed'] == 'true',
+        20.0,
+        'the mission flown after the GPS came back',
+    )
+    assert probe.status()['ready_to_arm'] == 'true'
+    assert probe.status()['not_ready_reason'] == ''  # armed: nothing to explain
+
+
+def test_start_refused_for_good_ends_in_failed_with_the_reason(
+    ros_context, executor, simulator, node_runner, monkeypatch
+):
+    """A vehicle that never becomes ready: 'failed' with PX4's reason, never 'starting' forever."""
+    from uav_flood.core import mission_supervisor
+    from uav_flood.nodes import flight_control
+
+    # A short retry budget keeps the test short; the rule is the same as the default's.
+    monkeypatch.setattr(
+        flight_control,
+        'START_RETRY',
+        mission_supervisor.RetryPolicy(attempts=4, first_delay_s=0.2, deadline_s=2.0),
+    )
+    sim = simulator()
+    vehicle = sim.vehicles[0]
+    node, probe = start_node(
+        ros_context, executor, node_runner, port=vehicle.port, auto_start=True
+    )
+    wait_ready(executor, probe)
+    vehicle.set_gps(False)
+    wait_status(executor, probe, lambda s: s['ready_to_arm'] == 'false', 15.0, 'not ready')
+    publish_path(executor, probe, SQUARE)
+    wait_status(executor, probe, lambda s: s['mission_state'] == 'failed', 20.0, 'failed')
+    status = probe.status()
+    assert status['last_refusal'].startswith('auto_start failed: arming refused'), status
+    assert '(after 4 attempts)' in status['last_refusal']
+    assert 'Arming denied' in status['last_refusal']
+    assert not vehicle.state().armed
+
+
+def test_upload_failing_on_a_lossy_link_is_retried_and_flown(
+    ros_context, executor, simulator, node_runner
+):
+    """Most packets lost: the upload fails on the protocol, is retried, and flies once it gets
+    through, instead of evicting the drone after one try."""
+    sim = simulator()
+    vehicle = sim.vehicles[0]
+    node, probe = start_node(
+        ros_context,
+        executor,
+        node_runner,
+        port=vehicle.port,
+        auto_start=True,
+        geofence_enu='-20,-10; 40,-10; 40,40; -20,40',
+        geofence_margin_m=5.0,
+    )
+    wait_ready(executor, probe)
+    vehicle.set_packet_loss(0.9)
+    publish_path(executor, probe, SQUARE)
+    wait_status(
+        executor,
+        probe,
+        lambda s: 'upload attempt 2' in s['retrying'],
+        40.0,
+        'a failed upload attempt and a retry',
+    )
+    assert probe.status()['mission_state'] == 'uploading'
+    vehicle.set_packet_loss(0.0)
+    wait_status(
+        executor, probe, lambda s: s['mission_state'] == 'active', 30.0, 'the mission flown'
+    )
+    assert probe.status()['retrying'] == ''

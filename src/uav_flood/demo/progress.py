@@ -13,10 +13,20 @@ import re
 
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.latency import LatencyHistogram
+from uav_flood.core.mission_supervisor import MissionState
 from uav_flood.demo.gcs import FAULTS
 
 #: Mission states of flight_control in which a mission is (about to be) flown.
-BUSY_MISSION_STATES = ('pending', 'uploading', 'uploaded', 'starting', 'active')
+BUSY_MISSION_STATES = frozenset(
+    state.value
+    for state in (
+        MissionState.PENDING,
+        MissionState.UPLOADING,
+        MissionState.UPLOADED,
+        MissionState.STARTING,
+        MissionState.ACTIVE,
+    )
+)
 #: The fleet must look finished for this long (wall s) before the demo stops: a re-plan after a
 #: loss can send a landed drone a new path within a second or two.
 SETTLE_S = 3.0

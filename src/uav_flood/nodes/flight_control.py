@@ -31,12 +31,9 @@ from typing import Any
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Path
-from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.exceptions import InvalidParameterTypeException
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
-from rclpy.parameter import Parameter
 from sensor_msgs.msg import BatteryState, NavSatFix
 from std_srvs.srv import Trigger
 
@@ -60,6 +57,16 @@ from uav_flood.core.mission import (
     PathLimits,
     validate_path,
 )
+from uav_flood.core.mission_supervisor import (
+    is_transient,
+    MissionState,
+    MissionSupervisor,
+    readiness,
+    RetryPolicy,
+    START_RETRY,
+    STARTED_STATES,
+    UPLOAD_RETRY,
+)
 from uav_flood.core.safety import (
     check_mission_energy,
     check_remaining_energy,
@@ -67,84 +74,98 @@ from uav_flood.core.safety import (
     Geofence,
 )
 from uav_flood.nodes import conversions, names
+from uav_flood.nodes.params import declare_read_only
 from uav_flood.nodes.spin import spin_node
 
 #: PX4 SITL's default home (Zurich), the origin when none is configured.
 DEFAULT_ORIGIN = (47.397742, 8.545594, 488.0)
 
-# name: (default, description, read_only). Defaults equal config/flight_control.yaml.
-PARAMETERS: dict[str, tuple[Any, str, bool]] = {
+# name: (default, description), all read-only: nothing that makes a vehicle fly, or keeps it
+# safe, can be changed by whoever reaches the ROS graph. Defaults equal
+# config/flight_control.yaml.
+PARAMETERS: dict[str, tuple[Any, str]] = {
     'connection_url': (
         '',
         'MAVSDK connection URL, e.g. udpin://0.0.0.0:14540 or serial:///dev/ttyTHS1:921600. '
         'Empty: udpin://0.0.0.0:<mavlink_base_port + N> for namespace /uavN (PX4 SITL).',
-        True,
     ),
-    'mavlink_base_port': (14540, 'UDP port of instance 0 when connection_url is empty.', True),
-    'origin_lat_deg': (DEFAULT_ORIGIN[0], 'Mission origin latitude (deg): map (0, 0, 0).', True),
-    'origin_lon_deg': (DEFAULT_ORIGIN[1], 'Mission origin longitude (deg).', True),
-    'origin_alt_m': (DEFAULT_ORIGIN[2], 'Mission origin altitude (m AMSL): map z = 0.', True),
-    'publish_rate_hz': (20.0, 'Rate of pose, global_position, battery and status (Hz).', True),
+    'mavlink_base_port': (14540, 'UDP port of instance 0 when connection_url is empty.'),
+    'origin_lat_deg': (DEFAULT_ORIGIN[0], 'Mission origin latitude (deg): map (0, 0, 0).'),
+    'origin_lon_deg': (DEFAULT_ORIGIN[1], 'Mission origin longitude (deg).'),
+    'origin_alt_m': (DEFAULT_ORIGIN[2], 'Mission origin altitude (m AMSL): map z = 0.'),
+    'publish_rate_hz': (20.0, 'Rate of pose, global_position, battery and status (Hz).'),
     'telemetry_rate_hz': (
         20.0,
         'Position and attitude rate asked of the autopilot (Hz); 0: the autopilot decides.',
-        True,
     ),
     'link_timeout_s': (
         1.5,
         'No MAVLink message for this long: status ERROR "link lost" (s).',
-        True,
     ),
     'command_timeout_s': (
         15.0,
         'Longest a service waits for the autopilot before answering "failed" (s).',
-        True,
     ),
-    'auto_start': (False, 'Arm and start each mission as soon as it is uploaded.', False),
-    'takeoff_altitude_m': (10.0, 'Altitude of the takeoff service (m above home).', True),
-    'acceptance_radius_m': (2.0, 'Waypoint acceptance radius (m), as PX4 NAV_ACC_RAD.', True),
-    'min_altitude_m': (5.0, 'Lowest waypoint (m above the origin and above home).', True),
-    'max_altitude_m': (120.0, 'Highest waypoint (m above the origin).', True),
-    'max_distance_m': (5000.0, 'Farthest waypoint from the origin, horizontally (m).', True),
+    'auto_start': (False, 'Arm and start each mission as soon as it is uploaded.'),
+    'takeoff_altitude_m': (10.0, 'Altitude of the takeoff service (m above home).'),
+    'acceptance_radius_m': (2.0, 'Waypoint acceptance radius (m), as PX4 NAV_ACC_RAD.'),
+    'min_altitude_m': (5.0, 'Lowest waypoint (m above the origin and above home).'),
+    'max_altitude_m': (120.0, 'Highest waypoint (m above the origin).'),
+    'max_distance_m': (5000.0, 'Farthest waypoint from the origin, horizontally (m).'),
     'geofence_file': (
         '',
         'GeoJSON file with the area of interest as a Polygon (WGS84). Empty: no file.',
-        True,
     ),
     'geofence_enu': (
         '',
         'Area of interest as map ENU vertices "E,N; E,N; E,N" (m), used when geofence_file is '
         'empty. Empty: no geofence.',
-        True,
     ),
     'geofence_margin_m': (
         10.0,
         'Paths may leave the area by this much (m); PX4 gets the area grown by twice this.',
-        True,
     ),
     'cruise_speed_m_s': (
         4.4,
         'Energy model: mean horizontal speed, braking at waypoints included (m/s).',
-        True,
     ),
-    'climb_speed_m_s': (2.0, 'Energy model: mean climb speed, spool-up included (m/s).', True),
-    'descent_speed_m_s': (1.0, 'Energy model: descent and landing speed (m/s).', True),
+    'climb_speed_m_s': (2.0, 'Energy model: mean climb speed, spool-up included (m/s).'),
+    'descent_speed_m_s': (1.0, 'Energy model: descent and landing speed (m/s).'),
     'battery_drain_pct_per_s': (
         0.07,
         'Energy model: battery percent used per second of flight (%/s).',
-        True,
     ),
-    'battery_reserve_pct': (20.0, 'Battery percent that must be left on landing (%).', True),
+    'battery_reserve_pct': (20.0, 'Battery percent that must be left on landing (%).'),
     'return_altitude_m': (
         30.0,
         'Energy model: RTL altitude above home, PX4 RTL_RETURN_ALT.',
-        True,
     ),
     'energy_rtl': (
         True,
         'Return to launch when the battery no longer covers the way home plus the reserve.',
-        False,
     ),
+}
+
+#: The range each numeric parameter must be in, checked at start (one line naming it).
+PARAMETER_RANGES: dict[str, tuple[float, float]] = {
+    'mavlink_base_port': (1, 65535),
+    'origin_alt_m': (-500.0, 9000.0),
+    'publish_rate_hz': (0.1, 200.0),
+    'telemetry_rate_hz': (0.0, 200.0),
+    'link_timeout_s': (0.1, 60.0),
+    'command_timeout_s': (0.5, 600.0),
+    'takeoff_altitude_m': (0.5, 500.0),
+    'acceptance_radius_m': (0.1, 100.0),
+    'min_altitude_m': (0.5, 500.0),
+    'max_altitude_m': (1.0, 500.0),
+    'max_distance_m': (1.0, 100_000.0),
+    'geofence_margin_m': (0.0, 1000.0),
+    'cruise_speed_m_s': (0.1, 30.0),
+    'climb_speed_m_s': (0.1, 20.0),
+    'descent_speed_m_s': (0.1, 20.0),
+    'battery_drain_pct_per_s': (0.001, 10.0),
+    'battery_reserve_pct': (0.0, 90.0),
+    'return_altitude_m': (0.0, 500.0),
 }
 
 _NAMESPACE_INSTANCE = re.compile(r'^/uav(\d+)$')
@@ -154,10 +175,12 @@ _FORWARDED_LOGGERS = ('uav_flood.mavsdk', 'uav_flood.autopilot')
 #: How long the link must be up before a mission is uploaded and auto-started: PX4 counts the
 #: ground link (an arming check when NAV_DLL_ACT is set) once it has heard our 1 Hz heartbeat.
 LINK_SETTLE_S = 2.0
-#: auto_start retries arming this long while the autopilot answers 'temporarily rejected' (its
-#: pre-arm checks still settle after boot: PX4's estimator, GPS, our first heartbeats) (s).
-AUTO_START_RETRY_S = 30.0
-RETRYABLE = ('COMMAND_DENIED', 'TEMPORARILY_REJECTED', 'TIMEOUT')
+#: After an upload, auto_start waits this long at most for the autopilot to count the new
+#: mission's items (PX4 checks a mission against a just-loaded geofence first: 0.3-0.9 s in
+#: fence-autostart and fence-mission) before it tries to start anyway (s).
+MISSION_ACCEPT_WAIT_S = 5.0
+#: The texts PX4 gives when it refuses to arm (kept as the reason the vehicle is not ready).
+_ARMING_DENIAL_PREFIXES = ('arming denied', 'preflight fail')
 
 
 @dataclass(frozen=True)
@@ -188,6 +211,10 @@ class FlightParams:
         :param namespace: the node's namespace, e.g. '/uav2'.
         :raises ConfigError: a value is out of range or the URL cannot be derived.
         """
+        for name, (low, high) in PARAMETER_RANGES.items():
+            value = values[name]
+            if not (math.isfinite(value) and low <= value <= high):
+                raise ConfigError(f'must be within {low:g}..{high:g}, got {value:g}', name)
         url = str(values['connection_url']).strip()
         if not url:
             match = _NAMESPACE_INSTANCE.match(namespace)
@@ -258,16 +285,15 @@ class RefusedError(UavFloodError):
 
 
 @dataclass
-class _MissionStatus:
-    """What the node knows about the mission (written by the worker and the timer)."""
+class _Alerts:
+    """What the autopilot and the energy check announced (written by the timer and worker)."""
 
-    state: str = 'none'
-    plan: MissionPlan | None = None
-    last_refusal: str = ''
     #: The autopilot's last failsafe announcement (a CRITICAL or worse STATUSTEXT).
     autopilot_failsafe: str = ''
     #: Why flight_control sent the vehicle home itself, while that holds.
     energy_failsafe: str = ''
+    #: The autopilot's last arming refusal ('Arming denied: ...'), the not-ready reason.
+    arming_denial: str = ''
 
 
 class _RosLogHandler(logging.Handler):
@@ -294,29 +320,15 @@ class FlightControlNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__('flight_control', **kwargs)
-        for name, (default, description, read_only) in PARAMETERS.items():
-            try:
-                self.declare_parameter(
-                    name,
-                    default,
-                    ParameterDescriptor(description=description, read_only=read_only),
-                )
-            except InvalidParameterTypeException:
-                kind = {
-                    bool: 'true/false',
-                    int: 'an integer',
-                    float: 'a number with a decimal point',
-                    str: 'a string',
-                }[type(default)]
-                raise ConfigError(f'must be {kind}, like the default {default!r}', name) from None
+        declare_read_only(self, PARAMETERS)
         self._params = FlightParams.from_node(self)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
         self._frame = LocalFrame(self._params.origin)
         self._geofence = self._load_geofence()
         self._base_frame = names.frame_id(self.get_namespace(), 'base_link')
 
         self._lock = threading.Lock()
-        self._mission = _MissionStatus()
+        self._mission: MissionSupervisor[MissionPlan] = MissionSupervisor()
+        self._alerts = _Alerts()
         self._pending_path: tuple[Enu, ...] | None = None
         self._job: Future[Any] | None = None
         self._link_lost_since: float | None = None
@@ -401,20 +413,6 @@ class FlightControlNode(Node):
             source = 'geofence_file' if params.geofence_file else 'geofence_enu'
             raise ConfigError(str(exc), source) from None
         return None
-
-    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
-        # ROS itself refuses read-only parameters and wrong types; the writable flags take
-        # effect at once (the next path, the next energy check).
-        updates: dict[str, Any] = {}
-        for param in params:
-            if param.name in ('auto_start', 'energy_rtl'):
-                if param.type_ != Parameter.Type.BOOL:
-                    return SetParametersResult(successful=False, reason=f'{param.name}: bool')
-                updates[param.name] = param.value
-        if updates:
-            self._params = dataclasses.replace(self._params, **updates)
-            self.get_logger().info(f'parameters changed: {updates}')
-        return SetParametersResult(successful=True)
 
     def _shutdown_worker(self) -> None:
         self._closing.set()
@@ -507,9 +505,13 @@ class FlightControlNode(Node):
             line = f'autopilot: {text.text}'
             # PX4 announces failsafes at CRITICAL or worse; its answers to commands ('Arming
             # denied: ...') share the severity but are not failsafes.
-            if text.severity <= Severity.CRITICAL and 'denied' not in text.text.lower():
+            lowered = text.text.lower()
+            if lowered.startswith(_ARMING_DENIAL_PREFIXES):
                 with self._lock:
-                    self._mission.autopilot_failsafe = text.text
+                    self._alerts.arming_denial = text.text
+            elif text.severity <= Severity.CRITICAL and 'denied' not in lowered:
+                with self._lock:
+                    self._alerts.autopilot_failsafe = text.text
             if text.severity <= Severity.WARNING:
                 self.get_logger().warning(line)
             else:
@@ -520,7 +522,7 @@ class FlightControlNode(Node):
             if self._energy_rtl_sent:  # a new flight, a new decision
                 self._energy_rtl_sent = False
                 with self._lock:
-                    self._mission.energy_failsafe = ''
+                    self._alerts.energy_failsafe = ''
         if (
             telemetry.position is None
             or telemetry.home is None
@@ -546,7 +548,7 @@ class FlightControlNode(Node):
         self._energy_rtl_sent = True
         reason = f'energy reserve: returning to launch ({check.describe()})'
         with self._lock:
-            self._mission.energy_failsafe = reason
+            self._alerts.energy_failsafe = reason
         self.get_logger().warning(reason)
         future = self._worker.submit(self._autopilot.return_to_launch)
         future.add_done_callback(self._log_job_failure('energy return to launch'))
@@ -562,32 +564,24 @@ class FlightControlNode(Node):
         return done
 
     def _update_mission_state(self, telemetry: Telemetry, link_ok: bool) -> None:
-        with self._lock:
-            plan = self._mission.plan
+        plan = self._mission.plan
         if plan is None or not link_ok:
             return
         reached = self._waypoints_reached(telemetry, plan)
-        with self._lock:
-            mission = self._mission
-            if mission.plan is not plan:
-                return  # replaced meanwhile
-            if mission.state in ('uploaded', 'starting', 'active') and (
-                len(reached) == plan.waypoint_count
-            ):
-                mission.state = 'completed'
-                self.get_logger().info(f'mission completed: {plan.waypoint_count} waypoints')
-            elif mission.state in ('uploaded', 'starting') and (
-                telemetry.flight_mode is FlightMode.MISSION and telemetry.armed
-            ):
-                mission.state = 'active'
+        changed = self._mission.observe(
+            plan,
+            flying_mission=telemetry.flight_mode is FlightMode.MISSION and telemetry.armed,
+            all_reached=len(reached) == plan.waypoint_count,
+        )
+        if changed is MissionState.COMPLETED:
+            self.get_logger().info(f'mission completed: {plan.waypoint_count} waypoints')
 
     def _waypoints_reached(self, telemetry: Telemetry, plan: MissionPlan) -> list[int]:
         # PX4 reports MISSION_ITEM_REACHED for the latest item only (two items done in one
         # step, e.g. the last waypoint and the RTL item, give one report), and the mission
         # has no jumps: an item reached, or the current item, implies every earlier one.
         last_done = max(telemetry.mission_reached, default=-1)
-        with self._lock:
-            started = self._mission.state in ('starting', 'active', 'completed')
+        started = self._mission.state in STARTED_STATES
         if started and telemetry.mission_total == len(plan.items):
             last_done = max(last_done, telemetry.mission_current - 1)
         return [w for w in range(plan.waypoint_count) if plan.item_of_waypoint(w) <= last_done]
@@ -595,9 +589,15 @@ class FlightControlNode(Node):
     def _status(
         self, telemetry: Telemetry, link_ok: bool, now: float, stamp: Any
     ) -> DiagnosticArray:
+        state, plan, last_refusal = self._mission.snapshot()
         with self._lock:
-            mission = dataclasses.replace(self._mission)
-        plan = mission.plan
+            alerts = dataclasses.replace(self._alerts)
+        ready = readiness(
+            telemetry.armable,
+            telemetry.global_position_ok,
+            telemetry.home is not None,
+            alerts.arming_denial,
+        )
         if link_ok:
             connection = 'connected'
         elif self._ever_connected:
@@ -607,9 +607,9 @@ class FlightControlNode(Node):
         reached = self._waypoints_reached(telemetry, plan) if plan is not None else []
         current = plan.waypoint_of_item(telemetry.mission_current) if plan is not None else None
         if telemetry.failsafe:
-            failsafe = f'autopilot failsafe: {mission.autopilot_failsafe or "active"}'
-        elif mission.energy_failsafe:
-            failsafe = mission.energy_failsafe
+            failsafe = f'autopilot failsafe: {alerts.autopilot_failsafe or "active"}'
+        elif alerts.energy_failsafe:
+            failsafe = alerts.energy_failsafe
         else:
             failsafe = 'none'
         battery = telemetry.battery_remaining
@@ -628,14 +628,17 @@ class FlightControlNode(Node):
                 f'{self._energy_margin_pct:.1f}' if self._energy_margin_pct is not None else ''
             ),
             'home_set': str(telemetry.home is not None).lower(),
+            'ready_to_arm': str(ready.ready).lower() if link_ok else 'unknown',
+            'not_ready_reason': ready.reason if link_ok and not telemetry.armed else '',
             'failsafe': failsafe,
-            'mission_state': mission.state,
+            'mission_state': state.value,
             'mission_waypoint_current': str(current if current is not None else -1),
             'mission_waypoint_total': str(plan.waypoint_count if plan is not None else 0),
             'mission_waypoints_reached': ','.join(str(w) for w in reached),
             'mission_item_current': str(telemetry.mission_current),
             'mission_item_total': str(telemetry.mission_total),
-            'last_refusal': mission.last_refusal,
+            'last_refusal': last_refusal,
+            'retrying': self._mission.retrying,
         }
         if connection == 'link lost':
             level, message = 'ERROR', 'link lost'
@@ -647,7 +650,7 @@ class FlightControlNode(Node):
             level = 'OK'
             message = f'{telemetry.flight_mode.value}, {telemetry.landed_state.value}'
             if plan is not None:
-                message += f', mission {mission.state} {len(reached)}/{plan.waypoint_count}'
+                message += f', mission {state.value} {len(reached)}/{plan.waypoint_count}'
         return conversions.diagnostic_array(
             self.get_fully_qualified_name(),
             self._params.connection_url,
@@ -660,9 +663,7 @@ class FlightControlNode(Node):
     # -- missions ---------------------------------------------------------------------------------
 
     def _refuse_mission(self, reason: str) -> None:
-        with self._lock:
-            self._mission.state = 'refused'
-            self._mission.last_refusal = f'mission refused: {reason}'
+        self._mission.refuse(reason)
         self.get_logger().warning(f'mission refused: {reason}')
 
     def _on_path(self, msg: Path) -> None:
@@ -675,7 +676,7 @@ class FlightControlNode(Node):
             return
         with self._lock:
             self._pending_path = path
-            self._mission.state = 'pending'
+            self._mission.path_received()
         self.get_logger().info(f'path received: {len(path)} waypoints')
 
     def _maybe_upload(self, telemetry: Telemetry, now: float) -> None:
@@ -690,7 +691,7 @@ class FlightControlNode(Node):
             if telemetry.home is None or telemetry.battery_remaining is None:
                 return  # PX4 has no home yet (no GPS fix): keep waiting
             self._pending_path = None
-            self._mission.state = 'uploading'
+            self._mission.upload_started()
             self._job = self._worker.submit(self._upload_job, path)
         self._job.add_done_callback(self._log_job_failure('mission upload'))
 
@@ -721,49 +722,93 @@ class FlightControlNode(Node):
             self._refuse_mission(exc.reason)
             return
         try:
+            attempts = 0
             if self._geofence is not None:
-                self._autopilot.upload_geofence(self._geofence.autopilot_fence_wgs84(self._frame))
-            self._autopilot.upload_mission(plan)
+                fence = self._geofence.autopilot_fence_wgs84(self._frame)
+                attempts += self._retry(
+                    'geofence upload',
+                    lambda: self._autopilot.upload_geofence(fence),
+                    UPLOAD_RETRY,
+                    upload=True,
+                )
+            attempts += self._retry(
+                'mission upload',
+                lambda: self._autopilot.upload_mission(plan),
+                UPLOAD_RETRY,
+                upload=True,
+            )
         except AutopilotError as exc:
-            with self._lock:
-                self._mission.state = 'failed'
-                self._mission.last_refusal = f'mission upload failed: {exc}'
+            if self._closing.is_set():
+                return
+            self._mission.fail(f'mission upload failed: {exc}')
             self.get_logger().error(f'mission upload failed: {exc}')
             return
-        with self._lock:
-            self._mission.plan = plan
-            self._mission.state = 'uploaded'
+        self._mission.uploaded(plan, attempts)
         self.get_logger().info(
             f'mission uploaded: {plan.waypoint_count} waypoints, {energy.describe()}'
+            + (f' ({attempts} attempts)' if attempts > (2 if self._geofence else 1) else '')
         )
         if self._params.auto_start:
-            self._auto_start()
+            self._auto_start(plan)
 
-    def _auto_start(self) -> None:
-        # On the worker thread: start the uploaded mission, retrying while PX4's pre-arm checks
-        # are still settling after boot, as an operator would press arm again. MAVSDK reports
-        # MAV_RESULT_TEMPORARILY_REJECTED as COMMAND_DENIED, so a real denial is retried too,
-        # until AUTO_START_RETRY_S, and then reported with PX4's reason.
-        deadline = time.monotonic() + AUTO_START_RETRY_S
+    def _retry(
+        self, what: str, call: Callable[[], None], policy: RetryPolicy, upload: bool = False
+    ) -> int:
+        """Run `call` on the worker until it succeeds; retry transient failures per `policy`.
+
+        :return: the number of attempts it took.
+        :raises AutopilotError: a permanent failure, or the last transient one when the policy
+            is spent (its message then says how many attempts were made).
+        """
+        delays = policy.delays()
+        attempt = 1
         while True:
             try:
-                self.get_logger().info(f'auto_start: {self._do_start_mission()}')
-                return
+                call()
+                return attempt
             except AutopilotError as exc:
-                retry = exc.code in RETRYABLE and time.monotonic() < deadline
-                if retry and not self._closing.wait(1.0):
-                    self.get_logger().info(
-                        f'auto_start: autopilot not ready yet ({exc}); retrying',
-                        throttle_duration_sec=5.0,
-                    )
-                    continue
-                failure: Exception = exc
-            except RefusedError as exc:
-                failure = exc
-            with self._lock:
-                self._mission.last_refusal = f'auto_start failed: {failure}'
-            self.get_logger().error(f'auto_start failed: {failure}')
+                delay = next(delays, None) if is_transient(exc.code, upload) else None
+                if delay is None:
+                    if attempt > 1:
+                        raise AutopilotError(
+                            f'{exc} (after {attempt} attempts)', exc.code
+                        ) from None
+                    raise
+                self._mission.note_retry(f'{what} attempt {attempt + 1} after: {exc}')
+                self.get_logger().warning(
+                    f'{what}: {exc}; attempt {attempt + 1} in {delay:.2g} s',
+                    throttle_duration_sec=2.0,
+                )
+                if self._closing.wait(delay):
+                    raise AutopilotError(f'{what}: flight_control is shutting down') from None
+                attempt += 1
+
+    def _auto_start(self, plan: MissionPlan) -> None:
+        # On the worker thread: start the uploaded mission as soon as the autopilot can take it.
+        # PX4 checks a new mission against a just-loaded geofence before Mission mode is
+        # available (fence-autostart: a start 14 ms after the upload is TEMPORARILY_REJECTED),
+        # so first wait until it counts the mission's items; its arming checks settle for a few
+        # seconds after boot. Refusals that pass by themselves are retried (START_RETRY); a
+        # vehicle PX4 disarmed meanwhile (COM_DISARM_PRFLT) is armed again by the next attempt.
+        deadline = time.monotonic() + MISSION_ACCEPT_WAIT_S
+        while not self._closing.is_set() and time.monotonic() < deadline:
+            if self._autopilot.telemetry().mission_total == len(plan.items):
+                break
+            self._closing.wait(0.05)
+        try:
+            self._mission.start_requested()
+            attempts = self._retry('auto_start', self._start_mission_once, START_RETRY)
+        except (AutopilotError, RefusedError) as exc:
+            if self._closing.is_set():
+                return
+            self._mission.fail(f'auto_start failed: {exc}')
+            self.get_logger().error(f'auto_start failed: {exc}')
             return
+        self._mission.started(attempts)
+        self.get_logger().info(
+            f'auto_start: mission started ({plan.waypoint_count} waypoints'
+            + (f', {attempts} attempts)' if attempts > 1 else ')')
+        )
 
     # -- services ---------------------------------------------------------------------------------
 
@@ -776,8 +821,7 @@ class FlightControlNode(Node):
                 self.get_logger().info(f'{service}: {response.message}')
             else:
                 self.get_logger().warning(f'{service}: {response.message}')
-                with self._lock:
-                    self._mission.last_refusal = f'{service}: {response.message}'
+                self._mission.note_refusal(f'{service}: {response.message}')
             return response
 
         return callback
@@ -843,8 +887,7 @@ class FlightControlNode(Node):
 
     def _do_start_mission(self) -> str:
         telemetry = self._autopilot.telemetry()
-        with self._lock:
-            plan = self._mission.plan
+        plan = self._mission.plan
         if plan is None:
             raise RefusedError('no mission uploaded (publish a path on mission/path)')
         remaining = list(plan.waypoints)
@@ -862,12 +905,16 @@ class FlightControlNode(Node):
                 energy = check_mission_energy(self._params.energy, home, remaining, battery)
             if not energy.ok:
                 raise RefusedError(f'beyond battery reach: {energy.describe()}')
-        if not telemetry.armed:
-            self._autopilot.arm()
-        with self._lock:
-            self._mission.state = 'starting'
-        self._autopilot.start_mission()
+        self._mission.start_requested()
+        self._start_mission_once()
         return f'mission started ({plan.waypoint_count} waypoints)'
+
+    def _start_mission_once(self) -> None:
+        # Arm if needed (again, if PX4 disarmed a vehicle left armed on the ground), then
+        # switch to Mission.
+        if not self._autopilot.telemetry().armed:
+            self._autopilot.arm()
+        self._autopilot.start_mission()
 
 
 def main(args: list[str] | None = None) -> None:

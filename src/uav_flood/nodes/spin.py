@@ -36,7 +36,8 @@ def spin_node(
     context is still valid, and a stop is a clean exit.
 
     A ConfigError from the node's constructor is logged as one fatal line and ends the process
-    with exit code 2, never a traceback.
+    with exit code 2, never a traceback; so does a parameter given to the node that it does not
+    declare (a typo such as ``energy_rt:=false`` would otherwise be ignored without a word).
 
     :param name: the logger name for the fatal line (the node's name).
     :param make_node: builds the node (after rclpy.init).
@@ -60,6 +61,7 @@ def spin_node(
     code = 0
     try:
         node = make_node()
+        check_parameters_declared(node)
         executor = make_executor()
         executor.add_node(node)
         while not stop.is_set() and rclpy.ok():
@@ -79,6 +81,23 @@ def spin_node(
             signal.signal(signum, handler)
     if code:
         raise SystemExit(code)
+
+
+def undeclared_parameters(node: Node) -> list[str]:
+    """Return the names of parameters given to `node` (overrides) that it never declared."""
+    overrides = getattr(node, '_parameter_overrides', {})  # rclpy keeps them here, Humble on
+    return sorted(name for name in overrides if not node.has_parameter(name))
+
+
+def check_parameters_declared(node: Node) -> None:
+    """Raise ConfigError naming the first parameter given to `node` that it does not declare."""
+    unknown = undeclared_parameters(node)
+    if unknown:
+        more = f' (and {", ".join(unknown[1:])})' if len(unknown) > 1 else ''
+        raise ConfigError(
+            f'unknown parameter of {node.get_name()}{more}: see its docs for the parameters',
+            unknown[0],
+        )
 
 
 class WorkerOwner(Protocol):

@@ -22,14 +22,15 @@ import shapely
 from shapely.geometry import LineString, Point
 from shapely.geometry.base import BaseGeometry
 
+from uav_flood.core import mission_supervisor
 from uav_flood.core.mission import Enu
 
 XY = tuple[float, float]
 
 #: flight_control's mission_state values that show it has taken a newly sent path.
-ACK_STATES = frozenset({'pending', 'uploading', 'uploaded', 'starting', 'refused', 'failed'})
+ACK_STATES = frozenset(state.value for state in mission_supervisor.ACK_STATES)
 #: Mission states that mean the drone will not fly its path.
-FAILED_STATES = frozenset({'refused', 'failed'})
+FAILED_STATES = frozenset(state.value for state in mission_supervisor.FAILED_STATES)
 #: A path is taken as acknowledged this long after it was sent if its status shows a mission of
 #: the path's size, even without an ACK_STATES state seen in between (s).
 ACK_FALLBACK_S = 2.0

@@ -109,6 +109,22 @@ def test_failed_drone_counts_at_rest_on_the_ground_even_with_its_mission_active(
     assert fleet.drones['uav0'].failsafes == ['autopilot: land']
 
 
+def test_a_drone_that_never_flew_ends_the_mission_once_the_coordinator_counts_it_lost():
+    """Its upload failed for good: it never flies, and the demo must still end."""
+    fleet = Fleet(['uav0', 'uav1'])
+    fleet.on_drone_status('uav0', status(mission_state='failed'))
+    fleet.on_drone_status('uav1', status(armed='true', landed_state='in_air'))
+    fleet.on_drone_status('uav1', status(mission_state='completed'))
+    fleet.swarm = {'state': 'waiting for a lost drone', 'uav0': 'lost: mission failed'}
+    assert not fleet.finished(0.0)
+    assert not fleet.finished(SETTLE_S + 1.0)  # it may still be taken back
+    fleet.swarm = {'state': 'done', 'uav0': 'lost: mission failed'}
+    assert not fleet.finished(SETTLE_S + 2.0)
+    assert fleet.finished(2 * SETTLE_S + 2.0)
+    # Without the coordinator's word, a drone that never flew is not at rest.
+    assert not fleet.drones['uav0'].at_rest()
+
+
 def test_killed_drone_is_at_rest_once_its_link_is_lost():
     fleet = Fleet(['uav0'])
     fleet.on_drone_status('uav0', status(armed='true', landed_state='in_air'))

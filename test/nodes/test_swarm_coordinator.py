@@ -77,6 +77,7 @@ class FleetProbe:
         v['paths'].append((time.monotonic(), v['path']))
         v['reached'] = -1
         v['state'] = 'uploaded'
+        v['path_stamp'] = str(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec)
 
     def advance(self, name, metres):
         """Fly `metres` further along the path (waypoint 0 is reached on the first call)."""
@@ -132,7 +133,7 @@ class FleetProbe:
                 'link_age_s': '0.05',
                 'armed': 'true',
                 'flight_mode': v['mode'],
-                'landed_state': 'in air',
+                'landed_state': 'in_air',
                 'battery_pct': '80.0',
                 'failsafe': v['failsafe'],
                 'mission_state': v['state'],
@@ -140,6 +141,7 @@ class FleetProbe:
                 'mission_waypoint_total': str(len(v['path'])),
                 'mission_waypoints_reached': ','.join(str(w) for w in range(v['reached'] + 1)),
                 'last_refusal': '',
+                'path_stamp': v.get('path_stamp', ''),
             }
             status = DiagnosticStatus(
                 name=f'/{name}/flight_control',
@@ -387,3 +389,168 @@ def test_config_file_defaults_equal_the_declared_defaults():
     config = yaml.safe_load((root / 'config' / 'swarm_coordinator.yaml').read_text())
     values = config['/**']['ros__parameters']
     assert values == {name: default for name, (default, _) in PARAMETERS.items()}
+
+
+def fly_until(executor, probe, names, predicate, timeout, step_m=5.0):
+    """Advance drones `names` step_m every 50 ms until `predicate` holds; return whether it did."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        for name in names:
+            probe.advance(name, step_m)
+        spin_until(executor, lambda: False, 0.05)
+    return predicate()
+
+
+def _coverage_series(probe):
+    return [
+        float(kv.value)
+        for msg in probe.statuses
+        for kv in msg.status[0].values
+        if kv.key == 'coverage_pct'
+    ]
+
+
+def test_a_status_saying_link_lost_is_not_enough_evidence(ros_context, executor, tmp_path):
+    """Anyone can publish 'link lost' on /uavN/status: with the drone's telemetry still fresh
+    it is not lost; with its telemetry silent too, it is."""
+    from rclpy.parameter import Parameter
+
+    node, probe = make_nodes(
+        ros_context, executor, [Parameter('area_file', value=str(area_file(tmp_path)))]
+    )
+    planned(executor, probe)
+    for name in VEHICLES:
+        probe.advance(name, 100.0)
+    fake = probe.node.create_publisher(
+        __import__('diagnostic_msgs.msg', fromlist=['DiagnosticArray']).DiagnosticArray,
+        '/uav1/status',
+        10,
+    )
+
+    def spoof():
+        from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+        status = DiagnosticStatus(
+            name='/uav1/flight_control',
+            values=[KeyValue(key='connection', value='link lost')],
+        )
+        fake.publish(DiagnosticArray(status=[status]))
+
+    timer = probe.node.create_timer(0.05, spoof)
+    spin_until(executor, lambda: False, 3.0 * TIMEOUT_S)
+    assert not probe.status().get('uav1', '').startswith('lost'), probe.status()
+    assert len(probe.vehicles['uav1']['paths']) == 1
+    # Now the drone's own telemetry stops as well (the spoofed status goes on): lost.
+    probe.vehicles['uav1']['silent'] = True
+    assert spin_until(
+        executor,
+        lambda: probe.status().get('uav1', '').startswith('lost: autopilot link lost'),
+        3.0 * TIMEOUT_S + 1.0,
+    ), probe.status()
+    timer.cancel()
+
+
+def test_a_drone_back_after_a_link_drop_is_taken_back_and_coverage_never_drops(
+    ros_context, executor, tmp_path
+):
+    from rclpy.parameter import Parameter
+
+    node, probe = make_nodes(
+        ros_context,
+        executor,
+        [
+            Parameter('area_file', value=str(area_file(tmp_path))),
+            Parameter('readmit_after_s', value=1.0),
+        ],
+    )
+    swath = planned(executor, probe)
+    for name in VEHICLES:
+        probe.advance(name, 150.0)
+    assert spin_until(executor, lambda: float(probe.status().get('coverage_pct', 0)) > 5.0, 3.0)
+    probe.vehicles['uav1']['silent'] = True  # the radio drops
+    dropped = time.monotonic()
+    wait_replan(executor, probe, ['uav0', 'uav2'], dropped, TIMEOUT_S + 1.5)
+    assert spin_until(
+        executor, lambda: probe.status().get('uav1', '').startswith('lost: status silent'), 2.5
+    ), probe.status()
+    # Meanwhile it flew on with its mission (PX4 does on a link loss), then the link is back.
+    probe.advance('uav1', 60.0)
+    probe.vehicles['uav1']['silent'] = False
+    back = time.monotonic()
+    assert spin_until(executor, lambda: len(probe.vehicles['uav1']['paths']) == 2, 5.0), (
+        probe.status()
+    )
+    assert probe.vehicles['uav1']['paths'][-1][0] > back
+    assert spin_until(executor, lambda: probe.status().get('uav1_readmissions') == '1', 2.0), (
+        probe.status()
+    )
+    status = probe.status()
+    assert 'uav1 taken back' in status['last_replan_reason']
+    assert not status['uav1'].startswith('lost')
+    # Fly everything to the end: the whole area, with the part uav1 flew while lost counted.
+    assert fly_until(
+        executor,
+        probe,
+        VEHICLES,
+        lambda: all(v['state'] == 'completed' for v in probe.vehicles.values()),
+        30.0,
+        step_m=20.0,
+    )
+    assert spin_until(executor, lambda: probe.status().get('state') == 'done', 3.0)
+    assert float(probe.status()['coverage_pct']) >= 99.0
+    series = _coverage_series(probe)
+    assert all(b >= a for a, b in zip(series, series[1:], strict=False)), series
+    assert coverage_of(probe.flown(), swath) >= 0.99
+
+
+def test_failed_upload_is_taken_back_then_a_drone_that_never_starts_is_lost_for_good(
+    ros_context, executor, tmp_path
+):
+    """uav0's upload fails: lost, re-admitted once fit, and given work again. A drone that
+    then never starts its mission is declared lost within start_timeout_s, and once its
+    re-admissions are spent it stays lost: the mission ends."""
+    from rclpy.parameter import Parameter
+
+    node, probe = make_nodes(
+        ros_context,
+        executor,
+        [
+            Parameter('area_file', value=str(area_file(tmp_path))),
+            Parameter('readmit_after_s', value=0.5),
+            Parameter('max_readmissions', value=1),
+            Parameter('start_timeout_s', value=2.0),
+        ],
+    )
+    planned(executor, probe)
+    others = ['uav1', 'uav2']
+    probe.vehicles['uav0']['state'] = 'failed'
+    assert fly_until(
+        executor, probe, others, lambda: len(probe.vehicles['uav0']['paths']) == 2, 4.0
+    ), probe.status()
+    assert spin_until(executor, lambda: probe.status().get('uav0_readmissions') == '1', 2.0), (
+        probe.status()
+    )
+    assert 'uav0 taken back' in probe.status()['last_replan_reason']
+    # It took the new path ('uploaded') but never starts: lost after start_timeout_s.
+    sent = probe.vehicles['uav0']['paths'][-1][0]
+    assert fly_until(
+        executor,
+        probe,
+        others,
+        lambda: probe.status().get('uav0', '').startswith('lost: mission not started'),
+        5.0,
+    ), probe.status()
+    assert time.monotonic() - sent < 2.0 + 1.5
+    # Its one re-admission is spent: it stays lost, the others finish, the mission is done.
+    assert fly_until(
+        executor,
+        probe,
+        others,
+        lambda: all(probe.vehicles[n]['state'] == 'completed' for n in others),
+        30.0,
+        step_m=20.0,
+    )
+    assert spin_until(executor, lambda: probe.status().get('state') == 'done', 5.0)
+    assert probe.status()['uav0'].startswith('lost')

@@ -107,12 +107,18 @@ class Drone:
         """Return the battery used since the first report (percentage points)."""
         return self.first_battery_pct - self.last_battery_pct
 
-    def at_rest(self) -> bool:
+    def at_rest(self, lost: bool = False) -> bool:
         """Return True if the drone has finished (or was killed and is silent for good).
 
-        Finished: it flew, is now disarmed on the ground, and has no mission pending.
+        Finished: it flew, is now disarmed on the ground, and has no mission pending; or the
+        coordinator counts it lost and it is disarmed on the ground (a drone that never flew:
+        its upload failed, it was never ready) or silent.
+
+        :param lost: the coordinator counts the drone lost (for good, or until taken back).
         """
         if self.failed == 'kill' and self.link_lost:
+            return True
+        if lost and (self.link_lost or (not self.armed and self.landed)):
             return True
         # A drone that failed or went into a failsafe is left out by the coordinator for
         # good; flight_control may still call its interrupted mission active.
@@ -195,8 +201,12 @@ class Fleet:
         self.fail_result = result
 
     def finished(self, now: float) -> bool:
-        """Return True once every drone has been at rest for SETTLE_S (wall s)."""
-        if all(d.at_rest() for d in self.drones.values()):
+        """Return True once every drone has been at rest for SETTLE_S (wall s) and the
+        coordinator has nothing left to fly (it is not mapping, nor waiting to take a lost drone
+        back)."""
+        busy = self.swarm.get('state', '') in ('mapping', 'waiting for a lost drone')
+        lost = {n: self.swarm.get(n, '').startswith('lost') for n in self.drones}
+        if not busy and all(d.at_rest(lost[n]) for n, d in self.drones.items()):
             if self._rest_since is None:
                 self._rest_since = now
             return now - self._rest_since >= SETTLE_S

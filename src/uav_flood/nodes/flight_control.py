@@ -330,6 +330,7 @@ class FlightControlNode(Node):
         self._mission: MissionSupervisor[MissionPlan] = MissionSupervisor()
         self._alerts = _Alerts()
         self._pending_path: tuple[Enu, ...] | None = None
+        self._path_stamp = ''  # header stamp (ns) of the last path received
         self._job: Future[Any] | None = None
         self._link_lost_since: float | None = None
         self._link_up_since: float | None = None
@@ -632,6 +633,7 @@ class FlightControlNode(Node):
             'not_ready_reason': ready.reason if link_ok and not telemetry.armed else '',
             'failsafe': failsafe,
             'mission_state': state.value,
+            'path_stamp': self._path_stamp,
             'mission_waypoint_current': str(current if current is not None else -1),
             'mission_waypoint_total': str(plan.waypoint_count if plan is not None else 0),
             'mission_waypoints_reached': ','.join(str(w) for w in reached),
@@ -667,6 +669,9 @@ class FlightControlNode(Node):
         self.get_logger().warning(f'mission refused: {reason}')
 
     def _on_path(self, msg: Path) -> None:
+        with self._lock:
+            # Echoed in the status: the coordinator knows which path mission_state is about.
+            self._path_stamp = str(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec)
         try:
             path = validate_path(conversions.path_points(msg), self._params.limits)
             if self._geofence is not None:

@@ -5,9 +5,13 @@ Reads the area of interest from the GeoJSON file parameter area_file or, when th
 battery and pose (flight_control); plans once the area and the fleet are known
 (core.coverage.plan_coverage) and publishes each drone's path on /<vehicle>/mission/path
 (latched). It tracks progress from the reached waypoints and poses (core.coverage.progress),
-declares a drone lost when its status stops, its battery or the autopilot forces a return, or it
-reports a failure, and then plans the uncovered remainder for the healthy drones from where they
-are (replan_coverage) and publishes their new paths. /swarm/markers shows the area, parts, paths
+declares a drone lost when its status or its telemetry stops (a reported link loss counts only
+with the telemetry silent too), its battery or the autopilot forces a return, it reports a
+failure, or it does not start its mission within start_timeout_s, and then plans the uncovered
+remainder for the healthy drones from where they are (replan_coverage) and publishes their new
+paths. A lost drone that is fit again (its link back, its upload retried, landed and ready) is
+taken back readmit_after_s after the loss, at most max_readmissions times, and gets work in the
+re-plan that follows. What is covered only grows. /swarm/markers shows the area, parts, paths
 and covered swaths in RViz; /swarm/status (1 Hz) the coverage done, time left and drone states.
 
 Planning takes tens to hundreds of milliseconds; it runs in the 10 Hz check timer on the single
@@ -43,7 +47,12 @@ from uav_flood.core.coverage import (
     replan_coverage,
 )
 from uav_flood.core.coverage.area import polygons_of
-from uav_flood.core.coverage.progress import CoverageTracker, loss_reason, XY
+from uav_flood.core.coverage.progress import (
+    CoverageTracker,
+    loss_reason,
+    readmission_block,
+    XY,
+)
 from uav_flood.core.errors import ConfigError, UavFloodError
 from uav_flood.core.geo import GeoPoint, LocalFrame
 from uav_flood.core.mission import Enu, MissionError, PathLimits
@@ -90,8 +99,24 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         'area is known with those that have (s).',
     ),
     'replan_on_loss': (True, 'Re-plan the remainder for the healthy drones when one is lost.'),
+    'start_timeout_s': (
+        60.0,
+        'A drone that has not started the mission of a path this long after it was sent is '
+        'lost (s).',
+    ),
+    'readmit_after_s': (
+        5.0,
+        'A lost drone that is fit again is taken back no sooner than this after the loss (s).',
+    ),
+    'max_readmissions': (3, 'How often one drone is taken back after a loss, at most.'),
+    'readmit_min_battery_pct': (
+        35.0,
+        'A lost drone is taken back only with at least this much battery (%).',
+    ),
 }
 
+#: Coverage at which nothing is left to re-plan (fraction of the region).
+DONE_COVERAGE = 0.999
 #: How often losses and the plan are checked (s).
 CHECK_PERIOD_S = 0.1
 #: /swarm/status period (s).
@@ -128,6 +153,10 @@ class CoordinatorParams:
     status_timeout_s: float
     fleet_wait_s: float
     replan_on_loss: bool
+    start_timeout_s: float
+    readmit_after_s: float
+    max_readmissions: int
+    readmit_min_battery_pct: float
 
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> CoordinatorParams:
@@ -143,10 +172,18 @@ class CoordinatorParams:
             )
         except UavFloodError as exc:
             raise ConfigError(str(exc), 'origin_lat_deg/origin_lon_deg/origin_alt_m') from None
-        for name in ('status_timeout_s', 'cruise_speed_m_s'):
+        for name in ('status_timeout_s', 'cruise_speed_m_s', 'start_timeout_s'):
             value = float(values[name])
             if not (math.isfinite(value) and value > 0.0):
                 raise ConfigError(f'must be > 0, got {values[name]}', name)
+        for name in ('readmit_after_s', 'readmit_min_battery_pct'):
+            value = float(values[name])
+            if not (math.isfinite(value) and value >= 0.0):
+                raise ConfigError(f'must be >= 0, got {values[name]}', name)
+        if int(values['max_readmissions']) < 0:
+            raise ConfigError(
+                f'must be >= 0, got {values["max_readmissions"]}', 'max_readmissions'
+            )
         fleet_wait = float(values['fleet_wait_s'])
         if not (math.isfinite(fleet_wait) and fleet_wait >= 0.0):
             raise ConfigError(f'must be >= 0, got {values["fleet_wait_s"]}', 'fleet_wait_s')
@@ -191,6 +228,10 @@ class CoordinatorParams:
             status_timeout_s=float(values['status_timeout_s']),
             fleet_wait_s=fleet_wait,
             replan_on_loss=bool(values['replan_on_loss']),
+            start_timeout_s=float(values['start_timeout_s']),
+            readmit_after_s=float(values['readmit_after_s']),
+            max_readmissions=int(values['max_readmissions']),
+            readmit_min_battery_pct=float(values['readmit_min_battery_pct']),
         )
 
     @classmethod
@@ -241,6 +282,8 @@ class Vehicle:
     index: int
     status: dict[str, str] | None = None
     status_at_s: float = 0.0
+    #: When its telemetry (pose) last arrived: the coordinator's own evidence of its link.
+    telemetry_at_s: float = -math.inf
     position: tuple[float, float, float] | None = None
     home: XY | None = None
     battery_pct: float | None = None
@@ -363,6 +406,7 @@ class SwarmCoordinatorNode(Node):
             return
         vehicle = self._vehicles[name]
         vehicle.position = (p.x, p.y, p.z)
+        vehicle.telemetry_at_s = self._now_s()
         if vehicle.home is None:
             vehicle.home = (p.x, p.y)
         if self._tracker is not None:
@@ -390,6 +434,7 @@ class SwarmCoordinatorNode(Node):
         if self._tracker is None:
             self._maybe_plan(now)
             return
+        params = self._params
         lost_now = []
         for name, vehicle in self._vehicles.items():
             track = self._tracker.tracks[name]
@@ -398,19 +443,26 @@ class SwarmCoordinatorNode(Node):
             reason = loss_reason(
                 vehicle.status,
                 now - vehicle.status_at_s,
-                self._params.status_timeout_s,
+                params.status_timeout_s,
                 track.acknowledged,
+                telemetry_age_s=now - vehicle.telemetry_at_s,
+                since_sent_s=now - track.sent_at_s if track.path else 0.0,
+                start_timeout_s=params.start_timeout_s,
             )
             if reason:
                 track.lost = reason
+                track.lost_at_s = now
                 lost_now.append(name)
                 self.get_logger().error(f'{name} lost: {reason}')
-        if not lost_now:
+        back = self._readmit(now)
+        if not lost_now and not back:
             return
         detected = time.monotonic()
         unfinished = [n for n in lost_now if self._tracker.unfinished(n)]
-        if unfinished and self._params.replan_on_loss:
-            reason = '; '.join(f'{n} lost: {self._tracker.tracks[n].lost}' for n in unfinished)
+        reasons = [f'{n} lost: {self._tracker.tracks[n].lost}' for n in unfinished]
+        reasons += [f'{n} taken back' for n in back]
+        if reasons and params.replan_on_loss and self._tracker.coverage() < DONE_COVERAGE:
+            reason = '; '.join(reasons)
             if self._replan(reason):
                 self.last_replan_latency_ms = (time.monotonic() - detected) * 1e3
                 self.get_logger().info(
@@ -418,6 +470,54 @@ class SwarmCoordinatorNode(Node):
                     'after the loss was detected'
                 )
         self._publish_markers()
+
+    def _readmit(self, now: float) -> list[str]:
+        """Take back the lost drones that are fit again; return their names."""
+        assert self._tracker is not None
+        params = self._params
+        back = []
+        for name, vehicle in self._vehicles.items():
+            track = self._tracker.tracks[name]
+            if not track.lost or vehicle.status is None:
+                continue
+            if track.readmissions >= params.max_readmissions:
+                continue
+            if not now - track.lost_at_s >= params.readmit_after_s:
+                continue
+            block = readmission_block(
+                vehicle.status,
+                now - vehicle.status_at_s,
+                now - vehicle.telemetry_at_s,
+                params.status_timeout_s,
+                vehicle.battery_pct,
+                params.readmit_min_battery_pct,
+            )
+            if block is not None:
+                continue
+            self.get_logger().warning(
+                f'{name} taken back ({track.readmissions + 1}/{params.max_readmissions}) after: '
+                f'{track.lost}'
+            )
+            track.lost = ''
+            track.readmissions += 1
+            # Its old path no longer binds it (what it flew of it stays covered): the re-plan
+            # gives it work from where it is, and the old mission's state is not read again.
+            self._tracker.set_path(name, (), now)
+            back.append(name)
+        return back
+
+    def _could_come_back(self, now: float) -> list[str]:
+        """Return the lost drones that may still be taken back (their wait is not over)."""
+        assert self._tracker is not None
+        params = self._params
+        window = params.readmit_after_s + 2.0 * params.status_timeout_s
+        return [
+            name
+            for name, track in self._tracker.tracks.items()
+            if track.lost
+            and track.readmissions < params.max_readmissions
+            and now - track.lost_at_s < window
+        ]
 
     def _maybe_plan(self, now: float) -> None:
         if self._area is None:
@@ -516,11 +616,12 @@ class SwarmCoordinatorNode(Node):
         assert self._tracker is not None
         now = self._now_s()
         stamp = self.get_clock().now().to_msg()
+        stamp_ns = stamp.sec * 1_000_000_000 + stamp.nanosec
         for drone in plan.drones:
             if not drone.path:
                 self.get_logger().info(f'{drone.drone}: nothing to cover in this plan')
                 continue
-            self._tracker.set_path(drone.drone, drone.path, now)
+            self._tracker.set_path(drone.drone, drone.path, now, stamp_ns)
             self._path_pubs[drone.drone].publish(path_msg(drone.path, stamp))
             self.get_logger().info(
                 f'{drone.drone}: path of {len(drone.path)} waypoints, {drone.length_m:.0f} m at '
@@ -630,8 +731,14 @@ class SwarmCoordinatorNode(Node):
             states = {n: t.state for n, t in tracker.tracks.items()}
             for name, track in tracker.tracks.items():
                 values[name] = f'lost: {track.lost}' if track.lost else states[name]
+                values[f'{name}_readmissions'] = str(track.readmissions)
             active = [s for s in states.values() if s in ('flying', 'sent')]
-            state = 'mapping' if active else 'done'
+            if active:
+                state = 'mapping'
+            elif coverage < DONE_COVERAGE and self._could_come_back(self._now_s()):
+                state = 'waiting for a lost drone'
+            else:
+                state = 'done'
         values.update(
             {
                 'state': state,

@@ -7,9 +7,13 @@ plus the part of the next leg up to the drone's position projected on it, buffer
 swath / 2, the same rule the planner uses for its own coverage metric. When a path is replaced
 (a re-plan), the flown part of the old one is kept.
 
-A drone is lost when its status stops, when it reports a lost link, a failsafe (battery or
-autopilot) or a return to launch before its mission is completed, or a refused or failed
-mission. What a re-plan needs, the remainder, is the planner's region minus what is covered.
+A drone is lost when its status stops, when its telemetry stops and it reports a lost link
+(the report alone is not evidence: anyone on the ROS domain can publish a status), a failsafe
+(battery or autopilot) or a return to launch before its mission is completed, a refused or failed
+mission, or a mission it has not started within a bounded time. A lost drone is taken back
+(`readmission_block`) once it is fit again: telemetry fresh, link up, no failsafe, battery above
+the reserve, on the ground ready to arm or in the air not on its way home. What a re-plan needs,
+the remainder, is the planner's region minus what is covered; covered only grows.
 """
 
 from __future__ import annotations
@@ -34,6 +38,16 @@ FAILED_STATES = frozenset(state.value for state in mission_supervisor.FAILED_STA
 #: A path is taken as acknowledged this long after it was sent if its status shows a mission of
 #: the path's size, even without an ACK_STATES state seen in between (s).
 ACK_FALLBACK_S = 2.0
+#: Mission states before the mission flies: a drone must leave them within a bounded time.
+STARTING_STATES = frozenset(
+    state.value
+    for state in (
+        mission_supervisor.MissionState.PENDING,
+        mission_supervisor.MissionState.UPLOADING,
+        mission_supervisor.MissionState.UPLOADED,
+        mission_supervisor.MissionState.STARTING,
+    )
+)
 
 
 def flown_polyline(
@@ -87,20 +101,37 @@ def parse_waypoints(text: str) -> list[int]:
 
 
 def loss_reason(
-    values: Mapping[str, str], status_age_s: float, timeout_s: float, acknowledged: bool
+    values: Mapping[str, str],
+    status_age_s: float,
+    timeout_s: float,
+    acknowledged: bool,
+    telemetry_age_s: float | None = None,
+    since_sent_s: float = 0.0,
+    start_timeout_s: float = math.inf,
 ) -> str | None:
     """Return why a drone must be counted lost, or None while it is healthy.
 
     :param values: the last status values of its flight_control (see flight_control.md).
     :param status_age_s: time since that status arrived (s).
-    :param timeout_s: a status older than this means the drone is lost (s).
+    :param timeout_s: a status (or telemetry) older than this means the drone is lost (s).
     :param acknowledged: flight_control has taken the path last sent (mission_state then refers
         to it); False before any path or while a new path is on its way.
+    :param telemetry_age_s: time since the coordinator last received the drone's telemetry (its
+        pose) itself (s); a reported 'link lost' counts only when this is over `timeout_s` too.
+        None: unknown, the report is believed.
+    :param since_sent_s: time since the path was sent (s).
+    :param start_timeout_s: an acknowledged path whose mission has not started this long after
+        it was sent means the drone is lost (s).
     """
     if status_age_s > timeout_s:
         return f'status silent for {status_age_s:.1f} s (status_timeout_s {timeout_s:g})'
     if values.get('connection') == 'link lost':
-        return 'autopilot link lost'
+        if telemetry_age_s is None:
+            return 'autopilot link lost'
+        if telemetry_age_s > timeout_s:
+            return f'autopilot link lost (no telemetry for {telemetry_age_s:.1f} s)'
+    elif telemetry_age_s is not None and telemetry_age_s > timeout_s:
+        return f'telemetry silent for {telemetry_age_s:.1f} s (status_timeout_s {timeout_s:g})'
     state = values.get('mission_state', '')
     failsafe = values.get('failsafe', 'none') or 'none'
     if state != 'completed' and failsafe != 'none':
@@ -112,7 +143,56 @@ def loss_reason(
         return f'mission {state}' + (f': {refusal}' if refusal else '')
     if state == 'active' and values.get('flight_mode') in ('return', 'land'):
         return f'{values["flight_mode"]} before its mission was completed'
+    if state in STARTING_STATES and since_sent_s > start_timeout_s:
+        detail = values.get('retrying', '') or values.get('not_ready_reason', '')
+        return (
+            f'mission not started {since_sent_s:.0f} s after its path was sent (still {state})'
+            + (f': {detail}' if detail else '')
+        )
     return None
+
+
+def readmission_block(
+    values: Mapping[str, str],
+    status_age_s: float,
+    telemetry_age_s: float,
+    timeout_s: float,
+    battery_pct: float | None,
+    min_battery_pct: float,
+) -> str | None:
+    """Return why a lost drone cannot be taken back yet, or None when it is fit to fly again.
+
+    Fit: its status and telemetry are fresh, the link is up, no failsafe holds, its battery is
+    above `min_battery_pct`, and it is either disarmed on the ground and ready to arm, or in the
+    air and not on its way home or landing (a drone whose link dropped and came back).
+
+    :param values: the drone's last flight_control status.
+    :param status_age_s: time since that status arrived (s).
+    :param telemetry_age_s: time since its last telemetry (pose) arrived (s).
+    :param timeout_s: fresh means younger than this (s).
+    :param battery_pct: its last battery report (%), None if unknown.
+    :param min_battery_pct: least battery worth flying with (%).
+    """
+    if status_age_s > timeout_s or telemetry_age_s > timeout_s:
+        return 'no fresh status and telemetry'
+    if values.get('connection') != 'connected':
+        return f'autopilot {values.get("connection", "not reporting")}'
+    failsafe = values.get('failsafe', 'none') or 'none'
+    if failsafe != 'none':
+        return f'failsafe: {failsafe}'
+    if battery_pct is None or battery_pct < min_battery_pct:
+        level = 'unknown' if battery_pct is None else f'{battery_pct:.0f} %'
+        return f'battery {level} < {min_battery_pct:g} %'
+    landed = values.get('landed_state', '')
+    if landed == 'on_ground':
+        if values.get('armed') == 'true':
+            return 'armed on the ground'
+        if values.get('ready_to_arm') == 'false':
+            return f'not ready to arm: {values.get("not_ready_reason", "")}'.rstrip(': ')
+        return None
+    if landed == 'in_air' and values.get('flight_mode') not in ('return', 'land'):
+        return None
+    return f'{landed or "unknown landed state"}, {values.get("flight_mode", "unknown mode")}'
 
 
 @dataclass
@@ -128,6 +208,10 @@ class DroneTrack:
     :param sent_at_s: when `path` was sent (s, the caller's clock).
     :param completed: it reported `path` completed.
     :param lost: why it is lost, '' while it is not.
+    :param path_stamp_ns: the stamp of the path message last sent (ns), which flight_control
+        echoes in its status as `path_stamp` once it has taken that path; None: not known.
+    :param lost_at_s: when it was last declared lost (s, the caller's clock).
+    :param readmissions: how often it was taken back after a loss.
     """
 
     name: str
@@ -139,6 +223,9 @@ class DroneTrack:
     sent_at_s: float = 0.0
     completed: bool = False
     lost: str = ''
+    path_stamp_ns: int | None = None
+    lost_at_s: float = math.nan
+    readmissions: int = 0
 
     def flown(self, tolerance_m: float) -> list[XY]:
         """Return the flown part of the current path (see flown_polyline)."""
@@ -177,18 +264,24 @@ class CoverageTracker:
         self.region = region
         self.swath_m = swath_m
         self.tracks = {name: DroneTrack(name) for name in drones}
+        #: Everything ever counted covered: the covered geometry only grows (a path replaced
+        #: or a drone lost never uncovers what was flown).
+        self._covered: BaseGeometry = Point().buffer(0)
 
     @property
     def tolerance_m(self) -> float:
         """Return how far off its next leg a drone's position still counts as on it (m)."""
         return 0.5 * self.swath_m
 
-    def set_path(self, name: str, path: Sequence[Enu], now_s: float) -> None:
+    def set_path(
+        self, name: str, path: Sequence[Enu], now_s: float, stamp_ns: int | None = None
+    ) -> None:
         """Record a path sent to a drone; what it flew of its previous path stays covered.
 
         :param name: the drone.
         :param path: the new path (map ENU).
         :param now_s: when it was sent (s).
+        :param stamp_ns: the header stamp of the path message (ns), if known.
         """
         track = self.tracks[name]
         flown = track.flown(self.tolerance_m)
@@ -199,6 +292,7 @@ class CoverageTracker:
         track.acknowledged = False
         track.completed = False
         track.sent_at_s = now_s
+        track.path_stamp_ns = stamp_ns
 
     def set_position(self, name: str, position: XY) -> None:
         """Record where a drone is (east, north; map ENU, m)."""
@@ -216,19 +310,29 @@ class CoverageTracker:
         :param now_s: when it arrived (s).
         """
         track = self.tracks[name]
-        if not track.path or track.lost:
+        if not track.path:
             return
+        # A lost drone's progress still counts: a drone whose link dropped flies on (PX4 keeps
+        # flying its mission) and what it flew is covered.
         state = values.get('mission_state', '')
         try:
             total = int(values.get('mission_waypoint_total', '-1'))
         except ValueError:
             total = -1
         if not track.acknowledged:
-            late = now_s - track.sent_at_s >= ACK_FALLBACK_S and total == len(track.path)
-            if state in ACK_STATES or (late and state != 'completed'):
+            echoed = values.get('path_stamp')
+            if echoed is not None and track.path_stamp_ns is not None:
+                # flight_control says which path its state is about: no guessing, no race
+                # with a status of the previous path (its 'failed' is not the new path's).
+                if echoed != str(track.path_stamp_ns):
+                    return
                 track.acknowledged = True
             else:
-                return
+                late = now_s - track.sent_at_s >= ACK_FALLBACK_S and total == len(track.path)
+                if state in ACK_STATES or (late and state != 'completed'):
+                    track.acknowledged = True
+                else:
+                    return
         if total != len(track.path):
             return
         reached = parse_waypoints(values.get('mission_waypoints_reached', ''))
@@ -245,9 +349,17 @@ class CoverageTracker:
         return [*track.flown_before, *([current] if len(current) >= 2 else [])]
 
     def covered(self) -> BaseGeometry:
-        """Return what the fleet has covered (map ENU polygon)."""
+        """Return what the fleet has covered (map ENU polygon); it never shrinks."""
         lines = [line for name in self.tracks for line in self.flown(name)]
-        return swath_geometry(lines, self.swath_m)
+        now = swath_geometry(lines, self.swath_m)
+        if not now.difference(self._covered).is_empty:
+            self._covered = shapely.union_all([self._covered, now])
+        return self._covered
+
+    def add_covered(self, geometry: BaseGeometry) -> None:
+        """Count `geometry` as covered (restored from a saved state, map ENU)."""
+        if not geometry.is_empty:
+            self._covered = shapely.union_all([self._covered, geometry])
 
     def coverage(self) -> float:
         """Return the covered fraction of the region (0..1)."""

@@ -201,9 +201,11 @@ class Fleet:
         self.fail_result = result
 
     def finished(self, now: float) -> bool:
-        """Return True once every drone has been at rest for SETTLE_S (wall s) and the
-        coordinator has nothing left to fly (it is not mapping, nor waiting to take a lost drone
-        back)."""
+        """Return True once every drone has been at rest for SETTLE_S (wall s).
+
+        And the coordinator has nothing left to fly: it is neither mapping nor waiting to take a
+        lost drone back.
+        """
         busy = self.swarm.get('state', '') in ('mapping', 'waiting for a lost drone')
         lost = {n: self.swarm.get(n, '').startswith('lost') for n in self.drones}
         if not busy and all(d.at_rest(lost[n]) for n, d in self.drones.items()):

@@ -764,3 +764,33 @@ def test_upload_failing_on_a_lossy_link_is_retried_and_flown(
         executor, probe, lambda s: s['mission_state'] == 'active', 30.0, 'the mission flown'
     )
     assert probe.status()['retrying'] == ''
+
+
+def test_the_same_path_again_is_ignored_a_new_one_is_taken(
+    ros_context, executor, simulator, node_runner
+):
+    """A restarted coordinator publishes its paths again with their stamps: not re-uploaded."""
+    sim = simulator()
+    vehicle = sim.vehicles[0]
+    node, probe = start_node(ros_context, executor, node_runner, port=vehicle.port)
+    wait_ready(executor, probe)
+    publisher = probe.node.create_publisher(
+        PathMsg, f'{NS}/{names.MISSION_PATH.name}', names.MISSION_PATH.qos
+    )
+    msg = path_msg(SQUARE)
+    msg.header.stamp.sec = 5
+    publisher.publish(msg)
+    wait_status(executor, probe, lambda s: s['mission_state'] == 'uploaded', 20.0, 'uploaded')
+    assert probe.status()['path_stamp'] == '5000000000'
+    with probe.lock:
+        seen = len(probe.statuses)
+    publisher.publish(msg)
+    spin_until(executor, lambda: False, 1.0)
+    with probe.lock:
+        states = {diagnostic_values(m)['mission_state'] for _, m in probe.statuses[seen:]}
+    assert states == {'uploaded'}
+    msg.header.stamp.sec = 6
+    publisher.publish(msg)
+    wait_status(
+        executor, probe, lambda s: s['path_stamp'] == '6000000000', 5.0, 'the new path taken'
+    )

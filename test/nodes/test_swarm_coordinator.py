@@ -71,13 +71,17 @@ class FleetProbe:
 
     def _on_path(self, name, msg):
         v = self.vehicles[name]
+        stamp = str(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec)
+        if stamp == v.get('path_stamp'):
+            v['repeats'] = v.get('repeats', 0) + 1  # as flight_control: taken already
+            return
         if v['reached'] >= 0:
             v['flown'].append(self._flown(v))
         v['path'] = [(p.pose.position.x, p.pose.position.y, p.pose.position.z) for p in msg.poses]
         v['paths'].append((time.monotonic(), v['path']))
         v['reached'] = -1
         v['state'] = 'uploaded'
-        v['path_stamp'] = str(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec)
+        v['path_stamp'] = stamp
 
     def advance(self, name, metres):
         """Fly `metres` further along the path (waypoint 0 is reached on the first call)."""
@@ -554,3 +558,63 @@ def test_failed_upload_is_taken_back_then_a_drone_that_never_starts_is_lost_for_
     )
     assert spin_until(executor, lambda: probe.status().get('state') == 'done', 5.0)
     assert probe.status()['uav0'].startswith('lost')
+
+
+def test_a_restarted_coordinator_resumes_the_mission(ros_context, executor, tmp_path):
+    """Killed at 30 %: the new one resumes from state_file (coverage, paths, re-plan count)
+    instead of planning the whole area again, and re-plans only the remainder on a loss."""
+    from rclpy.parameter import Parameter
+
+    overrides = [
+        Parameter('area_file', value=str(area_file(tmp_path))),
+        Parameter('state_file', value=str(tmp_path / 'swarm_state.json')),
+    ]
+    node, probe = make_nodes(ros_context, executor, overrides)
+    swath = planned(executor, probe)
+    stamps = {n: v['path_stamp'] for n, v in probe.vehicles.items()}
+    assert fly_until(
+        executor, probe, VEHICLES, lambda: coverage_of(probe.flown(), swath) >= 0.3, 20.0
+    )
+    assert spin_until(executor, lambda: float(probe.status().get('coverage_pct', 0)) >= 28, 3.0)
+    before = float(probe.status()['coverage_pct'])
+    executor.remove_node(node)
+    node.destroy_node()  # the coordinator process dies
+
+    from uav_flood.nodes.swarm_coordinator import SwarmCoordinatorNode
+
+    node = SwarmCoordinatorNode(
+        context=ros_context,
+        parameter_overrides=[
+            Parameter('vehicles', value=VEHICLES),
+            Parameter('altitude_m', value=ALTITUDE_M),
+            Parameter('status_timeout_s', value=TIMEOUT_S),
+            *overrides,
+        ],
+    )
+    executor.add_node(node)
+    # The state saved up to SAVE_PERIOD_S before the kill; the drones' reports bring the rest.
+    assert float(node.resumed.split(' ')[0]) >= 15.0, node.resumed
+    assert spin_until(
+        executor,
+        lambda: (
+            probe.status().get('resumed', '') != ''
+            and float(probe.status()['coverage_pct']) >= before - 0.5
+        ),
+        3.0,
+    ), probe.status()
+    # Its paths came again with their stamps: taken already, nobody starts over.
+    assert spin_until(
+        executor, lambda: all(v.get('repeats') for v in probe.vehicles.values()), 3.0
+    )
+    assert {n: v['path_stamp'] for n, v in probe.vehicles.items()} == stamps
+    assert all(len(v['paths']) == 1 for v in probe.vehicles.values())
+    # A loss after the restart re-plans the remainder from the resumed progress.
+    probe.vehicles['uav1']['silent'] = True
+    since = time.monotonic()
+    wait_replan(executor, probe, ['uav0', 'uav2'], since, TIMEOUT_S + 2.0)
+    assert spin_until(executor, lambda: probe.status().get('replans') == '1', 2.5)
+    new = swath_geometry(
+        [[q[:2] for q in probe.vehicles[n]['path']] for n in ('uav0', 'uav2')], swath
+    )
+    assert new.intersection(AREA).area < 0.85 * AREA.area  # the remainder, not the whole area
+    assert coverage_of(probe.flown(), swath, new) >= 0.99

@@ -58,6 +58,7 @@ from uav_flood.core.mission import (
     validate_path,
 )
 from uav_flood.core.mission_supervisor import (
+    FAILED_STATES,
     is_transient,
     MissionState,
     MissionSupervisor,
@@ -669,9 +670,19 @@ class FlightControlNode(Node):
         self.get_logger().warning(f'mission refused: {reason}')
 
     def _on_path(self, msg: Path) -> None:
+        stamp = str(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec)
         with self._lock:
+            if (
+                stamp == self._path_stamp
+                and stamp != '0'  # an unstamped path is always new
+                and self._mission.state not in FAILED_STATES
+            ):
+                # The same path again (a restarted coordinator publishes its paths again, with
+                # their stamps): taken already; uploading it again would restart the mission.
+                self.get_logger().info('path received again: already taken, ignored')
+                return
             # Echoed in the status: the coordinator knows which path mission_state is about.
-            self._path_stamp = str(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec)
+            self._path_stamp = stamp
         try:
             path = validate_path(conversions.path_points(msg), self._params.limits)
             if self._geofence is not None:

@@ -11,7 +11,9 @@ failure, or it does not start its mission within start_timeout_s, and then plans
 remainder for the healthy drones from where they are (replan_coverage) and publishes their new
 paths. A lost drone that is fit again (its link back, its upload retried, landed and ready) is
 taken back readmit_after_s after the loss, at most max_readmissions times, and gets work in the
-re-plan that follows. What is covered only grows. /swarm/markers shows the area, parts, paths
+re-plan that follows. What is covered only grows. With state_file set, the mission state (plan,
+progress, losses) is saved there and a restarted coordinator resumes from it instead of planning
+the whole area again. /swarm/markers shows the area, parts, paths
 and covered swaths in RViz; /swarm/status (1 Hz) the coverage done, time left and drone states.
 
 Planning takes tens to hundreds of milliseconds; it runs in the 10 Hz check timer on the single
@@ -25,6 +27,7 @@ import math
 import time
 from typing import Any
 
+from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Point as PointMsg
 from geometry_msgs.msg import PolygonStamped, PoseStamped
@@ -41,6 +44,7 @@ from uav_flood.core.coverage import (
     Camera,
     CoveragePlan,
     Drone,
+    persist,
     plan_coverage,
     PlanConfig,
     PlanningError,
@@ -113,8 +117,14 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         35.0,
         'A lost drone is taken back only with at least this much battery (%).',
     ),
+    'state_file': (
+        '',
+        'JSON file the mission state is saved to and resumed from after a restart. Empty: off.',
+    ),
 }
 
+#: The mission state is saved at most this often while only progress changes (s).
+SAVE_PERIOD_S = 1.0
 #: Coverage at which nothing is left to re-plan (fraction of the region).
 DONE_COVERAGE = 0.999
 #: How often losses and the plan are checked (s).
@@ -157,6 +167,7 @@ class CoordinatorParams:
     readmit_after_s: float
     max_readmissions: int
     readmit_min_battery_pct: float
+    state_file: str
 
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> CoordinatorParams:
@@ -232,6 +243,7 @@ class CoordinatorParams:
             readmit_after_s=float(values['readmit_after_s']),
             max_readmissions=int(values['max_readmissions']),
             readmit_min_battery_pct=float(values['readmit_min_battery_pct']),
+            state_file=str(values['state_file']).strip(),
         )
 
     @classmethod
@@ -306,6 +318,9 @@ class SwarmCoordinatorNode(Node):
         self._replans = 0
         self._last_replan_reason = ''
         self.last_replan_latency_ms = math.nan
+        self.resumed = ''  # what was resumed from state_file, '' if nothing
+        self._state_error = ''
+        self._saved_at_s = -math.inf
 
         self._path_pubs: dict[str, Publisher] = {}
         for name in params.vehicles:
@@ -392,6 +407,66 @@ class SwarmCoordinatorNode(Node):
             self._plan = None
             self._tracker = None
         self.get_logger().info(f'area of interest: {area.region.area / 1e6:.3f} km2')
+        if self._plan is None and self._params.state_file:
+            self._resume(area)
+
+    # -- the saved mission state ------------------------------------------------------------------
+
+    def _resume(self, area: Area) -> None:
+        """Take up the mission saved in state_file for this area, if there is one."""
+        path = self._params.state_file
+        try:
+            plan, tracker, extra = persist.load_state(
+                path, area, self._params.plan, list(self._vehicles)
+            )
+        except FileNotFoundError:
+            return
+        except (persist.StateError, OSError) as exc:
+            self._state_error = str(exc)
+            self.get_logger().warning(f'not resuming: {exc}; planning afresh')
+            return
+        self._plan, self._tracker = plan, tracker
+        self._replans = int(extra.get('replans', 0))
+        self._last_replan_reason = str(extra.get('last_replan_reason', ''))
+        lost = [n for n, t in tracker.tracks.items() if t.lost]
+        self.resumed = f'{tracker.coverage() * 100:.1f} % covered, {self._replans} re-plans' + (
+            f', lost: {", ".join(lost)}' if lost else ''
+        )
+        self.get_logger().warning(f'resumed the mission from {path}: {self.resumed}')
+        # Publish the paths again with their original stamps: latched for a flight_control
+        # that starts later; one that has the path already knows the stamp and ignores it.
+        for name, track in tracker.tracks.items():
+            if track.path and track.path_stamp_ns is not None and not track.lost:
+                stamp = Time(
+                    sec=track.path_stamp_ns // 1_000_000_000,
+                    nanosec=track.path_stamp_ns % 1_000_000_000,
+                )
+                self._path_pubs[name].publish(path_msg(track.path, stamp))
+        self._publish_markers()
+
+    def _save(self, force: bool = False) -> None:
+        """Save the mission state (at most every SAVE_PERIOD_S unless forced)."""
+        if not self._params.state_file or self._plan is None or self._tracker is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._saved_at_s < SAVE_PERIOD_S:
+            return
+        assert self._area is not None
+        try:
+            persist.save_state(
+                self._params.state_file,
+                self._plan.area,
+                self._plan,
+                self._tracker,
+                {'replans': self._replans, 'last_replan_reason': self._last_replan_reason},
+            )
+        except OSError as exc:
+            if self._state_error != str(exc):
+                self.get_logger().error(f'cannot save the mission state: {exc}')
+            self._state_error = str(exc)
+            return
+        self._state_error = ''
+        self._saved_at_s = now
 
     def _on_status(self, name: str, msg: DiagnosticArray) -> None:
         vehicle = self._vehicles[name]
@@ -456,6 +531,7 @@ class SwarmCoordinatorNode(Node):
                 self.get_logger().error(f'{name} lost: {reason}')
         back = self._readmit(now)
         if not lost_now and not back:
+            self._save()
             return
         detected = time.monotonic()
         unfinished = [n for n in lost_now if self._tracker.unfinished(n)]
@@ -469,6 +545,7 @@ class SwarmCoordinatorNode(Node):
                     f'replan {self._replans} published {self.last_replan_latency_ms:.0f} ms '
                     'after the loss was detected'
                 )
+        self._save(force=True)
         self._publish_markers()
 
     def _readmit(self, now: float) -> list[str]:
@@ -627,6 +704,7 @@ class SwarmCoordinatorNode(Node):
                 f'{drone.drone}: path of {len(drone.path)} waypoints, {drone.length_m:.0f} m at '
                 f'{drone.altitude_m:.0f} m, expected {drone.expected_time_s:.0f} s'
             )
+        self._save(force=True)
         self._publish_markers()
 
     # -- outputs ----------------------------------------------------------------------------------
@@ -754,6 +832,8 @@ class SwarmCoordinatorNode(Node):
                 'area_m2': f'{self._plan.metrics.area_m2:.0f}' if self._plan else '',
                 'swath_m': f'{self._params.plan.swath_m:.1f}',
                 'error': self._error,
+                'resumed': self.resumed,
+                'state_file_error': self._state_error,
             }
         )
         if self._error:

@@ -11,6 +11,7 @@ from uav_flood.core.coverage.progress import (
     loss_reason,
     parse_waypoints,
     path_length_m,
+    readmission_block,
     swath_geometry,
 )
 from uav_flood.core.mission import Enu
@@ -158,3 +159,92 @@ def test_loss_at_40_percent_and_replan_covers_the_area():
 
 def time_left_positive(tracker):
     return tracker.time_left_s(dict.fromkeys(tracker.tracks, 4.4)) > 0.0
+
+
+@pytest.mark.parametrize(
+    ('changes', 'telemetry_age_s', 'expected'),
+    [
+        ({'connection': 'link lost'}, 0.2, None),  # a status alone is no evidence
+        ({'connection': 'link lost'}, 3.5, 'autopilot link lost (no telemetry'),
+        ({}, 3.5, 'telemetry silent'),
+        ({}, 0.2, None),
+    ],
+)
+def test_loss_needs_the_coordinators_own_evidence(changes, telemetry_age_s, expected):
+    reason = loss_reason({**HEALTHY, **changes}, 0.1, 3.0, True, telemetry_age_s=telemetry_age_s)
+    if expected is None:
+        assert reason is None
+    else:
+        assert reason is not None and expected in reason
+
+
+@pytest.mark.parametrize('state', ['pending', 'uploading', 'uploaded', 'starting'])
+def test_a_mission_not_started_in_time_is_a_loss_with_the_reason(state):
+    values = {**HEALTHY, 'mission_state': state, 'retrying': 'auto_start attempt 9 after: denied'}
+    assert loss_reason(values, 0.1, 3.0, True, 0.1, since_sent_s=59.0, start_timeout_s=60) is None
+    reason = loss_reason(values, 0.1, 3.0, True, 0.1, since_sent_s=61.0, start_timeout_s=60)
+    assert reason is not None
+    assert reason.startswith(f'mission not started 61 s after its path was sent (still {state})')
+    assert reason.endswith('auto_start attempt 9 after: denied')
+
+
+@pytest.mark.parametrize(
+    ('changes', 'battery', 'blocked'),
+    [
+        ({'landed_state': 'on_ground', 'armed': 'false', 'ready_to_arm': 'true'}, 90.0, None),
+        ({'landed_state': 'in_air', 'flight_mode': 'mission'}, 60.0, None),
+        ({'landed_state': 'in_air', 'flight_mode': 'return'}, 60.0, 'in_air, return'),
+        (
+            {'landed_state': 'on_ground', 'ready_to_arm': 'false', 'not_ready_reason': 'no GPS'},
+            90.0,
+            'not ready to arm: no GPS',
+        ),  # fmt: skip
+        ({'landed_state': 'on_ground', 'armed': 'true'}, 90.0, 'armed on the ground'),
+        ({'landed_state': 'on_ground'}, 20.0, 'battery 20 % < 35 %'),
+        ({'landed_state': 'on_ground', 'failsafe': 'autopilot failsafe: x'}, 90.0, 'failsafe'),
+        ({'landed_state': 'on_ground', 'connection': 'link lost'}, 90.0, 'link lost'),
+    ],
+)
+def test_readmission_only_for_a_drone_fit_to_fly(changes, battery, blocked):
+    values = {**HEALTHY, **changes}
+    block = readmission_block(values, 0.1, 0.1, 3.0, battery, 35.0)
+    if blocked is None:
+        assert block is None
+    else:
+        assert block is not None and blocked in block
+    assert readmission_block(values, 5.0, 0.1, 3.0, battery, 35.0) is not None  # stale status
+
+
+def test_covered_never_shrinks():
+    tracker = CoverageTracker(box(-10, -10, 110, 30), 10.0, ['uav0'])
+    tracker.set_path('uav0', PATH, 0.0)
+    tracker.update_status('uav0', status('uploaded', 4, []), 0.05)
+    tracker.update_status('uav0', status('active', 4, [0, 1, 2]), 0.1)
+    before = tracker.coverage()
+    assert before > 0.2
+    # The progress report goes backwards (a restarted flight_control, a replaced mission):
+    # what was flown stays covered.
+    tracker.tracks['uav0'].reached = 0
+    assert tracker.coverage() == pytest.approx(before)
+    tracker.set_path('uav0', (), 1.0)
+    assert tracker.coverage() == pytest.approx(before)
+
+
+def test_a_lost_drones_progress_still_counts():
+    tracker = CoverageTracker(box(-10, -10, 110, 30), 10.0, ['uav0'])
+    tracker.set_path('uav0', PATH, 0.0)
+    tracker.update_status('uav0', status('uploaded', 4, []), 0.05)
+    tracker.update_status('uav0', status('active', 4, [0]), 0.1)
+    tracker.tracks['uav0'].lost = 'status silent'
+    tracker.update_status('uav0', status('active', 4, [0, 1, 2, 3]), 5.0)
+    assert tracker.tracks['uav0'].reached == 3
+
+
+def test_the_path_stamp_echo_decides_which_path_a_status_is_about():
+    tracker = CoverageTracker(box(-10, -10, 110, 30), 10.0, ['uav0'])
+    tracker.set_path('uav0', PATH, 0.0, stamp_ns=111)
+    # A status of the previous path ('failed', another stamp) is not read against the new one.
+    tracker.update_status('uav0', {**status('failed', 4, []), 'path_stamp': '99'}, 0.1)
+    assert not tracker.tracks['uav0'].acknowledged
+    tracker.update_status('uav0', {**status('uploaded', 4, []), 'path_stamp': '111'}, 0.2)
+    assert tracker.tracks['uav0'].acknowledged

@@ -43,8 +43,14 @@ def make_nodes(ros_context, executor, overrides=()):
 
     from uav_flood.nodes.segmentation import SegmentationNode
 
-    # One inference thread: the suite runs on 2 cores.
-    params = [Parameter('threads', value=1), *overrides]
+    # One inference thread: the suite runs on 2 cores. Nothing acknowledges the observations
+    # here: no re-sends within a test (test_observation_delivery.py tests them).
+    params = [
+        Parameter('threads', value=1),
+        Parameter('outbox_ack_timeout_s', value=3600.0),
+        Parameter('outbox_max_backoff_s', value=3600.0),
+        *overrides,
+    ]
     node = SegmentationNode(context=ros_context, namespace='/uav0', parameter_overrides=params)
     probe = rclpy.create_node('probe', context=ros_context)
     executor.add_node(node)
@@ -408,6 +414,10 @@ def test_bad_input_is_counted_and_skipped(ros_context, executor, scene):
         ('max_pose_gap_s', -0.1, 'max_pose_gap_s'),
         ('mount_pitch_deg', math.nan, 'mount_pitch_deg/mount_yaw_deg/mount_roll_deg'),
         ('max_side', 512.0, 'max_side'),
+        ('outbox_max_observations', -1, 'outbox_max_observations'),
+        ('outbox_ack_timeout_s', 0.0, 'outbox_ack_timeout_s'),
+        ('outbox_max_backoff_s', 1.0, 'outbox_max_backoff_s'),
+        ('outbox_resend_bytes_per_s', -1.0, 'outbox_resend_bytes_per_s'),
     ],
 )
 def test_bad_parameter_is_a_config_error(ros_context, name, value, source):

@@ -112,8 +112,11 @@ CAMERA_STATUS = Topic('camera/status', STATE_QOS)
 #: source frame's header.
 MASK = Topic('segmentation/mask', SENSOR_QOS)
 #: segmentation -> mapping: each frame's georeferenced mask (nav_msgs/OccupancyGrid in MAP_FRAME,
-#: 0 dry, 100 water, -1 unseen; stamp = the frame's). Reliable, so the map misses none; volatile:
-#: a late joiner wants new observations, not a replay.
+#: 0 dry, 100 water, -1 unseen; stamp = the frame's, which with the namespace is the observation's
+#: id). Reliable, so DDS repairs lost fragments; volatile, because delivery across outages and
+#: mapper restarts is the drone's outbox's job (it re-sends until FLOOD_OBSERVATION_ACK; see
+#: docs/flood_map.md "Delivery guarantees"), not a DDS history that a late joiner would replay.
+#: Depth 20: re-sends are paced (20 a second by default), so a backlog never overruns it.
 FLOOD_OBSERVATION = Topic(
     'flood_observation',
     QoSProfile(
@@ -123,6 +126,22 @@ FLOOD_OBSERVATION = Topic(
         durability=DurabilityPolicy.VOLATILE,
     ),
 )
+#: flood_mapper -> segmentation: the observations the mapper has decided for good (fused and in a
+#: checkpoint on disk, a duplicate of such, or refused), as std_msgs/Int64MultiArray of their
+#: stamps in ns (data only, no layout; at most ACK_BATCH per message). Published on each
+#: vehicle's /<vehicle>/flood_observation/ack. Reliable, volatile, depth 20: an ack lost anyway
+#: costs one re-send, which is acknowledged again.
+FLOOD_OBSERVATION_ACK = Topic(
+    'flood_observation/ack',
+    QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=20,
+        reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.VOLATILE,
+    ),
+)
+#: Most ids in one acknowledgement message (8 bytes each).
+ACK_BATCH = 1000
 #: segmentation: its health and counters (diagnostic_msgs/DiagnosticArray, ~1 Hz).
 SEGMENTATION_STATUS = Topic('segmentation/status', STATE_QOS)
 

@@ -29,6 +29,13 @@ fallback): no frame's result is lost. With `offload_hedge`, a frame still at the
 `offload_hedge_margin_ms` past its expected edge latency is also segmented on board as soon as the
 worker is free; the first of the two results is published, the other counted and discarded.
 /edge/status feeds the policy the server's load.
+
+Store and forward (core.delivery.Outbox, docs/segmentation_node.md "Delivery"): every observation
+published is kept until the mapper acknowledges it on flood_observation/ack (std_msgs/
+Int64MultiArray of stamps in ns) and re-sent when it does not, with backoff and paced, so radio
+outages and mapper restarts lose none. The outbox is bounded (outbox_max_observations,
+outbox_max_bytes): when full, the oldest observation is dropped and counted. A second observation
+with the stamp of one already published (the observation's id) is refused and counted.
 """
 
 from __future__ import annotations
@@ -51,8 +58,9 @@ import numpy as np
 from numpy.typing import NDArray
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-from std_msgs.msg import Header
+from std_msgs.msg import Header, Int64MultiArray
 
+from uav_flood.core.delivery import message_bytes, Outbox, OutboxConfig, stamp_ns
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.georef import (
     CameraModel,
@@ -153,6 +161,23 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         50.0,
         'How long past its expected edge latency a frame is hedged on board (ms, >= 0).',
     ),
+    'outbox_max_observations': (
+        2000,
+        'Observations kept until the mapper acknowledges them; when full the oldest is '
+        'dropped (counted). 0: publish each once and keep nothing.',
+    ),
+    'outbox_max_bytes': (
+        67108864,
+        'Bytes the kept observations may take (cells + 1 KiB each); the oldest go first.',
+    ),
+    'outbox_ack_timeout_s': (
+        6.0,
+        'First re-send this long after an unacknowledged send (s); must exceed the '
+        "mapper's checkpoint_interval_s (it acknowledges once a checkpoint holds it).",
+    ),
+    'outbox_max_backoff_s': (30.0, 'The wait between re-sends doubles up to this (s).'),
+    'outbox_resend_rate_hz': (20.0, 'At most this many re-sends a second (Hz).'),
+    'outbox_resend_bytes_per_s': (250000.0, 'At most this many re-sent bytes a second.'),
 }
 #: offload_mode values: off, or a core.offload mode.
 OFFLOAD_MODES = ('off', 'local', 'edge', 'adaptive')
@@ -161,6 +186,8 @@ OFFLOAD_MODES = ('off', 'local', 'edge', 'adaptive')
 FALLBACK_LIMIT = 16
 #: Stamps of this many answered frames are kept to tell a duplicate result from an unknown one.
 DONE_KEYS = 256
+#: The outbox is checked for re-sends this often (s).
+RESEND_PERIOD_S = 0.1
 #: Latency percentiles in the status are over this many results per source.
 LATENCY_FRAMES = 200
 
@@ -265,6 +292,7 @@ class SegmentationParams:
     pose_history_s: float
     max_pose_gap_s: float
     offload: OffloadParams
+    outbox: OutboxConfig
 
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> SegmentationParams:
@@ -328,12 +356,30 @@ class SegmentationParams:
             pose_history_s=float(values['pose_history_s']),
             max_pose_gap_s=gap,
             offload=OffloadParams.from_values(values),
+            outbox=_outbox_config(values),
         )
 
     @classmethod
     def from_node(cls, node: Node) -> SegmentationParams:
         """Read the declared parameters of `node`."""
         return cls.from_values({name: node.get_parameter(name).value for name in PARAMETERS})
+
+
+def _outbox_config(values: dict[str, Any]) -> OutboxConfig:
+    """Build the outbox configuration, naming the node's parameter on a bad value."""
+    try:
+        return OutboxConfig(
+            max_pending=int(values['outbox_max_observations']),
+            max_bytes=int(values['outbox_max_bytes']),
+            ack_timeout_s=float(values['outbox_ack_timeout_s']),
+            max_backoff_s=float(values['outbox_max_backoff_s']),
+            resend_rate_hz=float(values['outbox_resend_rate_hz']),
+            resend_bytes_per_s=float(values['outbox_resend_bytes_per_s']),
+        )
+    except ConfigError as exc:
+        field = exc.source or ''
+        name = {'max_pending': 'outbox_max_observations'}.get(field, f'outbox_{field}')
+        raise ConfigError(str(exc).removeprefix(f'{field}: '), name) from None
 
 
 def stamp_s(stamp: TimeMsg) -> float:
@@ -476,6 +522,16 @@ class SegmentationNode(Node):
         self._observation_pub = self.create_publisher(
             OccupancyGrid, names.FLOOD_OBSERVATION.name, names.FLOOD_OBSERVATION.qos
         )
+        # Store and forward: observations published and not yet acknowledged (under _lock).
+        self._outbox: Outbox[OccupancyGrid] = Outbox(params.outbox)
+        if params.outbox.enabled:
+            self.create_subscription(
+                Int64MultiArray,
+                names.FLOOD_OBSERVATION_ACK.name,
+                self._on_ack,
+                names.FLOOD_OBSERVATION_ACK.qos,
+            )
+            self.create_timer(RESEND_PERIOD_S, self._resend)
         self._status_pub = self.create_publisher(
             DiagnosticArray, names.SEGMENTATION_STATUS.name, names.SEGMENTATION_STATUS.qos
         )
@@ -632,6 +688,19 @@ class SegmentationNode(Node):
         if self._policy is not None:
             with self._lock:
                 self._policy.observe_edge_status(time.monotonic(), queue, service_s)
+
+    def _on_ack(self, msg: Int64MultiArray) -> None:
+        with self._lock:
+            self._outbox.ack(msg.data, time.monotonic())
+
+    def _resend(self) -> None:
+        try:
+            with self._lock:
+                due = self._outbox.due(time.monotonic())
+            for _, observation in due:
+                self._observation_pub.publish(observation)
+        except Exception as exc:  # noqa: BLE001  (log at the callback boundary, keep running)
+            self._problem(f're-sending observations failed: {exc}')
 
     # -- worker thread: decide, segment or offload, georeference, publish ---------------------
 
@@ -914,14 +983,23 @@ class SegmentationNode(Node):
         patch = mask_to_patch(
             mask, frame.camera, self._params.mount, frame.pose, self._params.grid
         )
+        sent = False
         if patch is not None:
-            self._observation_pub.publish(occupancy_grid(patch, frame.header.stamp))
+            observation = occupancy_grid(patch, frame.header.stamp)
+            obs_id = stamp_ns(frame.header.stamp.sec, frame.header.stamp.nanosec)
+            size = message_bytes(len(observation.data))
+            with self._lock:
+                sent = self._outbox.add(obs_id, observation, size, time.monotonic())
+            if sent:
+                self._observation_pub.publish(observation)
+            else:
+                self._problem(f'observation with stamp {obs_id} ns published already: not sent')
         done = time.monotonic()
         with self._lock:
             self.frames_processed += 1
             if patch is None:
                 self.no_ground += 1
-            else:
+            elif sent:
                 self.observations_published += 1
             if inference_ms is not None:
                 self._inference_ms.append(inference_ms)
@@ -959,6 +1037,7 @@ class SegmentationNode(Node):
                 'frames_without_ground': self.no_ground,
                 'errors': self.errors,
                 **{f'skipped_{reason}': n for reason, n in self.skipped.items()},
+                **{f'outbox_{key}': n for key, n in self._outbox.stats().items()},
                 **{f'latency_{k}_hist': h.to_text() for k, h in self._histogram_by.items()},
             }
 

@@ -1,9 +1,14 @@
-"""flood_mapper under real rclpy: fusion, /flood_map, markers, refusals, checkpoints, SIGKILL.
+"""flood_mapper under real rclpy: fusion, /flood_map, markers, refusals, checkpoints, SIGKILL,
+duplicates and durable acknowledgements, implausible observations.
 
 In-process tests put the node and a probe on one executor; the crash test runs the installed
 console script as a child process, SIGKILLs it mid-stream and restarts it on the same file.
+Observations carry their own stamps (the stamp is the observation's id: two with one stamp are one
+observation) from the wall clock, and the probe reports the drones' poses first: the mapper refuses
+stale stamps and judges a patch by the pose of its drone.
 """
 
+import itertools
 import os
 from pathlib import Path
 import signal
@@ -21,12 +26,30 @@ RES = 0.5
 VEHICLES = ('fmap0', 'fmap1')
 
 
-def grid_msg(col0, row0, data, frame='map', res=RES):
-    """Return an OccupancyGrid observation whose south-west cell is global (col0, row0)."""
+_SEQUENCE = itertools.count()
+
+
+def fresh_stamp_ns():
+    """Return a wall-clock stamp (ns) no other call returned: a new observation id."""
+    return time.time_ns() + next(_SEQUENCE)
+
+
+def to_time(ns):
+    from builtin_interfaces.msg import Time
+
+    return Time(sec=ns // 10**9, nanosec=ns % 10**9)
+
+
+def grid_msg(col0, row0, data, frame='map', res=RES, stamp_ns=None):
+    """Return an OccupancyGrid observation whose south-west cell is global (col0, row0).
+
+    :param stamp_ns: its stamp, i.e. its id; default a fresh one.
+    """
     from nav_msgs.msg import OccupancyGrid
 
     data = np.asarray(data, dtype=np.int8)
     msg = OccupancyGrid()
+    msg.header.stamp = to_time(fresh_stamp_ns() if stamp_ns is None else stamp_ns)
     msg.header.frame_id = frame
     msg.info.resolution = float(res)
     msg.info.width, msg.info.height = int(data.shape[1]), int(data.shape[0])
@@ -38,12 +61,13 @@ def grid_msg(col0, row0, data, frame='map', res=RES):
 
 
 class Probe:
-    """Publishes observations and poses for uav0/uav1; keeps /flood_map, markers and status."""
+    """Publishes observations and poses for both vehicles; keeps the map, markers, status, acks."""
 
     def __init__(self, node):
         from diagnostic_msgs.msg import DiagnosticArray
         from geometry_msgs.msg import PoseStamped
         from nav_msgs.msg import OccupancyGrid
+        from std_msgs.msg import Int64MultiArray
         from visualization_msgs.msg import MarkerArray
 
         from uav_flood.nodes import names
@@ -54,7 +78,18 @@ class Probe:
             )
             for v in VEHICLES
         }
-        self.pose = node.create_publisher(PoseStamped, f'/{VEHICLES[0]}/pose', names.POSE.qos)
+        self.poses = {
+            v: node.create_publisher(PoseStamped, f'/{v}/pose', names.POSE.qos) for v in VEHICLES
+        }
+        self.pose = self.poses[VEHICLES[0]]
+        self.acks = {v: [] for v in VEHICLES}
+        for v in VEHICLES:
+            node.create_subscription(
+                Int64MultiArray,
+                f'/{v}/flood_observation/ack',
+                lambda msg, v=v: self.acks[v].extend(msg.data),
+                names.FLOOD_OBSERVATION_ACK.qos,
+            )
         self.maps, self.markers, self.statuses = [], [], []
         node.create_subscription(
             OccupancyGrid, '/flood_map', self.maps.append, names.FLOOD_MAP.qos
@@ -70,6 +105,24 @@ class Probe:
         from uav_flood.nodes.conversions import diagnostic_values
 
         return diagnostic_values(self.statuses[-1]) if self.statuses else {}
+
+    def report_pose(self, vehicle, x, y, z, stamp_ns=None):
+        """Publish a pose of `vehicle` in map, stamped now unless given."""
+        from geometry_msgs.msg import PoseStamped
+
+        pose = PoseStamped()
+        pose.header.frame_id = 'map'
+        pose.header.stamp = to_time(time.time_ns() if stamp_ns is None else stamp_ns)
+        pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = x, y, z
+        pose.pose.orientation.w = 1.0
+        self.poses[vehicle].publish(pose)
+
+
+def hover(executor, probe, mapper, at=(0.0, 0.0, 20.0), vehicles=VEHICLES):
+    """Report every vehicle hovering at `at` until the mapper has a position of each."""
+    for v in vehicles:
+        probe.report_pose(v, *at)
+    assert spin_until(executor, lambda: all(len(mapper.gate.traces[v]) for v in vehicles), 5.0)
 
 
 def make_mapper(ros_context, tmp_path, **overrides):
@@ -109,19 +162,15 @@ def test_fuses_both_vehicles_publishes_map_markers_and_status(ros_context, execu
     executor.add_node(probe_node)
     probe = Probe(probe_node)
     assert wait_matched(executor, probe)
+    hover(executor, probe, mapper)
     water = np.full((10, 20), 100)
     for _ in range(3):
         probe.obs[VEHICLES[0]].publish(grid_msg(0, 0, water))
     probe.obs[VEHICLES[1]].publish(grid_msg(0, 20, np.zeros((4, 4))))  # dry, elsewhere
     probe.obs[VEHICLES[1]].publish(grid_msg(0, 0, water, frame='fmap1/base_link'))  # refused
     probe.obs[VEHICLES[1]].publish(grid_msg(0, 0, water, res=1.0))  # refused
-    from geometry_msgs.msg import PoseStamped
-
-    for x in (0.0, 5.0, 10.0):
-        pose = PoseStamped()
-        pose.header.frame_id = 'map'
-        pose.pose.position.x, pose.pose.position.z = x, 20.0
-        probe.pose.publish(pose)
+    for x in (5.0, 10.0):
+        probe.report_pose(VEHICLES[0], x, 0.0, 20.0)
 
     def ready():
         s = probe.status()
@@ -174,6 +223,7 @@ def test_checkpoints_and_reloads_and_sets_corrupt_file_aside(ros_context, execut
     assert spin_until(executor, lambda: probe.status().get('set_aside') == mapper.set_aside, 3.0)
     assert probe.statuses[-1].status[0].level == b'\x01'  # WARN
     assert wait_matched(executor, probe)
+    hover(executor, probe, mapper)
     probe.obs[VEHICLES[0]].publish(grid_msg(2, 3, np.full((2, 2), 100)))
     assert spin_until(executor, lambda: mapper.last_checkpoint == str(path), 5.0)
     loaded = FloodMap.load(path)
@@ -223,6 +273,9 @@ def test_sigkill_mid_stream_loses_at_most_one_checkpoint_interval(
         f'checkpoint_interval_s:={interval}',
         '-p',
         'tracks:=false',
+        # The probe reports no pose: stamps and sizes are still checked.
+        '-p',
+        'check_pose:=false',
     ]
     probe = Node('crash_probe', context=ros_context)
     executor.add_node(probe)
@@ -311,3 +364,138 @@ def test_rviz_config_is_yaml_and_names_only_catalogued_topics():
         assert topic in topics
     for i in range(3):
         assert f'/uav{i}/mission/path' in topics and f'/uav{i}/camera/image_raw' in topics
+
+
+def test_duplicates_are_fused_once_and_acked_only_once_durable(ros_context, executor, tmp_path):
+    """The same observation twice is fused once and counted; with a checkpoint file the ack
+    waits until a checkpoint holding it is on disk, and a re-send after that is acked again."""
+    from rclpy.node import Node
+
+    path = tmp_path / 'dup.npz'
+    mapper = make_mapper(
+        ros_context, tmp_path, checkpoint_file=str(path), checkpoint_interval_s=3600.0
+    )
+    probe_node = Node('probe', context=ros_context)
+    executor.add_node(mapper)
+    executor.add_node(probe_node)
+    probe = Probe(probe_node)
+    assert wait_matched(executor, probe)
+    hover(executor, probe, mapper)
+    stamp = fresh_stamp_ns()
+    msg = grid_msg(0, 0, np.full((4, 4), 100), stamp_ns=stamp)
+    other = grid_msg(0, 0, np.full((4, 4), 100), stamp_ns=stamp)  # the same id, from uav1
+    probe.obs[VEHICLES[0]].publish(msg)
+    probe.obs[VEHICLES[0]].publish(msg)
+    probe.obs[VEHICLES[1]].publish(other)
+
+    def counted():
+        s = probe.status()
+        return s.get('fused') == '2' and s.get('duplicates') == '1'
+
+    assert spin_until(executor, counted, 5.0), probe.status()
+    assert int(mapper.map.observation_count().max()) == 2  # once per vehicle, not three times
+    # Not durable yet: no acknowledgement, however long.
+    spin_until(executor, lambda: False, 0.5)
+    assert probe.acks == {v: [] for v in VEHICLES}
+    assert probe.status()['awaiting_checkpoint'] == '2'
+    assert mapper.checkpoint()
+    assert spin_until(executor, lambda: all(probe.acks[v] == [stamp] for v in VEHICLES), 5.0)
+    # A re-send after the ack (its ack was lost, say) is a duplicate, acknowledged again.
+    probe.obs[VEHICLES[0]].publish(msg)
+    assert spin_until(executor, lambda: probe.acks[VEHICLES[0]] == [stamp, stamp], 5.0)
+    assert spin_until(executor, lambda: probe.status().get('duplicates') == '2', 3.0)
+    assert mapper.map.observations_applied == 2
+
+
+def test_thirty_fake_patches_far_from_the_drone_are_refused_and_counted(
+    ros_context, executor, tmp_path
+):
+    """Issue 16: 30 all-water patches published as /<vehicle>/flood_observation 1 km from where
+    that vehicle reports itself leave the map unchanged, each refused as `footprint`."""
+    from rclpy.node import Node
+
+    mapper = make_mapper(ros_context, tmp_path)
+    probe_node = Node('probe', context=ros_context)
+    executor.add_node(mapper)
+    executor.add_node(probe_node)
+    probe = Probe(probe_node)
+    assert wait_matched(executor, probe)
+    hover(executor, probe, mapper, at=(0.0, 0.0, 40.0))
+    genuine = np.zeros((40, 40))  # dry, under the drone
+    probe.obs[VEHICLES[0]].publish(grid_msg(-20, -20, genuine))
+    assert spin_until(executor, lambda: mapper.map.observations_applied == 1, 5.0)
+    before = [a.copy() for a in mapper.map.evidence_counts()]
+    fakes = []
+    for k in range(30):
+        fake = grid_msg(2000 + 40 * k, 2000, np.full((40, 40), 100))  # about 1 km north-east
+        fakes.append(fake)
+        probe.obs[VEHICLES[0]].publish(fake)
+        # One at a time: a burst beyond the topic's depth (20) is the outbox's business.
+        assert spin_until(executor, lambda k=k: mapper.map.rejected['footprint'] == k + 1, 3.0)
+        if k % 10 == 9:
+            probe.report_pose(VEHICLES[0], 0.0, 0.0, 40.0)  # still hovering there
+    assert spin_until(executor, lambda: probe.status().get('rejected_footprint') == '30', 3.0)
+    status = probe.status()
+    assert status['fused'] == '1' and status['rejected_total'] == '30'
+    assert mapper.map.observations_applied == 1
+    after = mapper.map.evidence_counts()
+    assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+    # A refusal is final: acknowledged (with the genuine one), so an honest drone stops re-sending.
+    ids = {f.header.stamp.sec * 10**9 + f.header.stamp.nanosec for f in fakes}
+    assert spin_until(executor, lambda: ids <= set(probe.acks[VEHICLES[0]]), 3.0)
+
+
+def test_stale_future_oversized_and_poseless_observations(ros_context, executor, tmp_path):
+    from rclpy.node import Node
+
+    mapper = make_mapper(ros_context, tmp_path, max_patch_cells=10_000)
+    probe_node = Node('probe', context=ros_context)
+    executor.add_node(mapper)
+    executor.add_node(probe_node)
+    probe = Probe(probe_node)
+    assert wait_matched(executor, probe)
+    hover(executor, probe, mapper, vehicles=VEHICLES[:1])
+    pub = probe.obs[VEHICLES[0]]
+    pub.publish(grid_msg(0, 0, [[100]], stamp_ns=10**9))  # 1970
+    pub.publish(grid_msg(0, 0, [[100]], stamp_ns=time.time_ns() + 60 * 10**9))
+    pub.publish(grid_msg(0, 0, np.zeros((101, 100))))
+    probe.obs[VEHICLES[1]].publish(grid_msg(0, 0, [[100]]))  # no pose of fmap1 yet: deferred
+
+    def counted():
+        s = probe.status()
+        return (
+            s.get('rejected_stamp_old') == '1'
+            and s.get('rejected_stamp_future') == '1'
+            and s.get('rejected_too_large') == '1'
+            and s.get('deferred') == '1'
+        )
+
+    assert spin_until(executor, counted, 5.0), probe.status()
+    assert mapper.map.observations_applied == 0
+    spin_until(executor, lambda: False, 0.3)
+    assert probe.acks[VEHICLES[1]] == []  # deferred: not acknowledged, so the drone re-sends
+
+
+def test_bad_delivery_and_plausibility_parameters_are_config_errors(ros_context, tmp_path):
+    from uav_flood.core.errors import ConfigError
+
+    for name, value in (
+        ('dedupe_window', 0),
+        ('max_view_angle_deg', 95.0),
+        ('footprint_margin_m', -1.0),
+        ('max_patch_cells', 0),
+    ):
+        with pytest.raises(ConfigError) as info:
+            make_mapper(ros_context, tmp_path, **{name: value})
+        assert info.value.source == name
+
+
+def test_config_file_defaults_equal_the_declared_defaults():
+    import yaml
+
+    from uav_flood.nodes.flood_mapper import PARAMETERS
+
+    path = Path(__file__).resolve().parents[2] / 'config' / 'flood_mapper.yaml'
+    values = yaml.safe_load(path.read_text(encoding='utf-8'))['/**']['ros__parameters']
+    assert values == {name: default for name, (default, _) in PARAMETERS.items()}
+    assert all(type(values[n]) is type(d) for n, (d, _) in PARAMETERS.items())

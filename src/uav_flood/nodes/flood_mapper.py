@@ -3,7 +3,16 @@
 Subscribes /<vehicle>/flood_observation (nav_msgs/OccupancyGrid in map: 0 dry, 100 water, -1
 unseen) for every name in `vehicles` and fuses each patch into core.flood_map.FloodMap (integer
 evidence counts: the result does not depend on the order in which the drones' patches arrive).
-Patches in another frame, or with bad sizes, origins or values, are refused and counted by reason.
+Patches in another frame, or with bad sizes, origins or values, are refused and counted by reason,
+and so are implausible ones (core.plausibility: a stamp in the future or from before the mission,
+an oversized patch, or one the drone's reported pose at that stamp could not have seen).
+
+Each observation is identified by its vehicle and stamp (core.delivery): the mapper fuses each id
+once (duplicates are counted) and acknowledges it on /<vehicle>/flood_observation/ack only once it
+is durable: with checkpoint_file set, once a checkpoint holding it is on disk. The ids fused, the
+drones' recent positions and the mission's start are saved beside the checkpoint
+(<checkpoint>.delivery.npz, written before the map), so a restarted mapper does not fuse a
+re-sent observation twice and re-fuses those its last checkpoint lacked.
 Publishes /flood_map (OccupancyGrid, latched) at publish_rate_hz when the map changed,
 /flood_map/markers (flood outlines with their areas, drone tracks from /<vehicle>/pose) every
 markers_period_s, and /flood_map/status (1 Hz). Checkpoints the map to checkpoint_file (atomic)
@@ -33,8 +42,17 @@ from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import OccupancyGrid
 import numpy as np
 from rclpy.node import Node
+from std_msgs.msg import Int64MultiArray
 from visualization_msgs.msg import Marker, MarkerArray
 
+from uav_flood.core.delivery import (
+    DeliveryLedger,
+    DeliveryStateError,
+    load_state,
+    save_state,
+    Seen,
+    stamp_ns,
+)
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.flood_map import (
     FloodMap,
@@ -44,8 +62,15 @@ from uav_flood.core.flood_map import (
     load_or_new,
     PatchRejectedError,
     RejectReason,
+    set_aside_corrupt,
 )
 from uav_flood.core.georef import GridPatch
+from uav_flood.core.plausibility import (
+    ObservationGate,
+    PlausibilityConfig,
+    RefuseReason,
+    Verdict,
+)
 from uav_flood.nodes import conversions, names
 from uav_flood.nodes.params import declare_read_only, parse_vehicles
 from uav_flood.nodes.spin import spin_node
@@ -70,6 +95,34 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'tracks': (True, 'Draw the drone tracks from /<vehicle>/pose in the markers.'),
     'track_step_m': (2.0, 'A track gets a new point when the drone moved this far (m).'),
     'track_max_points': (2000, 'Points kept per track; older ones are thinned out.'),
+    'dedupe_window': (
+        20000,
+        'Observation ids remembered per vehicle to fuse each once (about 100 bytes each).',
+    ),
+    'max_future_s': (2.0, 'Observations stamped further in the future are refused (s).'),
+    'max_before_start_s': (
+        1800.0,
+        'Observations stamped this long before the mission (this map) started are refused (s).',
+    ),
+    'max_patch_cells': (4000000, 'Observations with more cells are refused.'),
+    'max_patch_m': (1000.0, 'Observations longer than this on a side are refused (m).'),
+    'check_pose': (
+        True,
+        'Refuse observations the drone could not have seen from its reported /<vehicle>/pose '
+        'at their stamp (false only for setups that publish no pose).',
+    ),
+    'max_view_angle_deg': (
+        60.0,
+        'Generous camera view angle from nadir: a patch centre may be 2 x height x '
+        'tan(angle) + footprint_margin_m from the drone (deg).',
+    ),
+    'footprint_margin_m': (25.0, 'Margin of that reach: terrain, pose error (m).'),
+    'max_speed_m_s': (25.0, 'Fastest horizontal speed of a drone, to bridge pose gaps (m/s).'),
+    'max_climb_m_s': (10.0, 'Fastest climb of a drone, to bridge pose gaps (m/s).'),
+    'max_pose_gap_s': (
+        600.0,
+        'Longest time between a stamp and the nearest pose the speed bound bridges (s).',
+    ),
 }
 
 #: /flood_map/status period (s).
@@ -80,6 +133,13 @@ WARN_THROTTLE_S = 5.0
 POLL_PERIOD_S = 0.1
 #: Marker namespaces (stable: RViz lists them).
 NS_FLOOD, NS_AREA, NS_TRACK = 'flood_outline', 'flood_area', 'track'
+#: Acknowledgements are published this often (s).
+ACK_PERIOD_S = 0.2
+#: At most this many acknowledgement messages per vehicle per ACK_PERIOD_S.
+ACK_MESSAGES_PER_TICK = 10
+#: The drones' positions are kept every TRACE_STEP_S over TRACE_SPAN_S for the plausibility check.
+TRACE_STEP_S = 0.5
+TRACE_SPAN_S = 1800.0
 #: Outline, text and track colours (RGBA, 0..1).
 FLOOD_RGBA = (0.0, 0.35, 1.0, 1.0)
 TEXT_RGBA = (1.0, 1.0, 1.0, 1.0)
@@ -101,6 +161,8 @@ class MapperParams:
     tracks: bool
     track_step_m: float
     track_max_points: int
+    dedupe_window: int
+    plausibility: PlausibilityConfig
 
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> MapperParams:
@@ -135,6 +197,27 @@ class MapperParams:
             raise ConfigError(
                 f'must be >= 2, got {values["track_max_points"]}', 'track_max_points'
             )
+        if int(values['dedupe_window']) < 1:
+            raise ConfigError(f'must be >= 1, got {values["dedupe_window"]}', 'dedupe_window')
+        try:
+            plausibility = PlausibilityConfig(
+                max_future_s=float(values['max_future_s']),
+                max_before_start_s=float(values['max_before_start_s']),
+                max_patch_cells=int(values['max_patch_cells']),
+                max_patch_m=float(values['max_patch_m']),
+                check_pose=bool(values['check_pose']),
+                max_view_angle_deg=float(values['max_view_angle_deg']),
+                margin_m=float(values['footprint_margin_m']),
+                max_speed_m_s=float(values['max_speed_m_s']),
+                max_climb_m_s=float(values['max_climb_m_s']),
+                max_pose_gap_s=float(values['max_pose_gap_s']),
+                trace_step_s=TRACE_STEP_S,
+                trace_span_s=TRACE_SPAN_S,
+            )
+        except ConfigError as exc:
+            field = exc.source or ''
+            name = 'footprint_margin_m' if field == 'margin_m' else field
+            raise ConfigError(str(exc).removeprefix(f'{field}: '), name) from None
         return cls(
             vehicles=vehicles,
             fusion=fusion,
@@ -147,6 +230,8 @@ class MapperParams:
             tracks=bool(values['tracks']),
             track_step_m=float(values['track_step_m']),
             track_max_points=int(values['track_max_points']),
+            dedupe_window=int(values['dedupe_window']),
+            plausibility=plausibility,
         )
 
     @classmethod
@@ -159,6 +244,12 @@ def tracks_path(checkpoint_file: str | os.PathLike[str]) -> Path:
     """Return the drone tracks file saved beside a checkpoint (<checkpoint>.tracks.json)."""
     path = Path(checkpoint_file)
     return path.with_name(path.name + '.tracks.json')
+
+
+def delivery_path(checkpoint_file: str | os.PathLike[str]) -> Path:
+    """Return the delivery state saved beside a checkpoint (<checkpoint>.delivery.npz)."""
+    path = Path(checkpoint_file)
+    return path.with_name(path.name + '.delivery.npz')
 
 
 def occupancy_grid(patch: GridPatch, stamp: Any) -> OccupancyGrid:
@@ -206,6 +297,14 @@ class FloodMapperNode(Node):
         self.tracks: dict[str, list[tuple[float, float, float]]] = {v: [] for v in params.vehicles}
         self._load_tracks()
         self.by_vehicle = dict.fromkeys(params.vehicles, 0)
+        # Delivery: which ids were fused and are durable, and the plausibility gate; both
+        # reloaded from beside the checkpoint. Refusal reasons share the map's counters.
+        for reason in RefuseReason:
+            self.map.rejected.setdefault(reason.value, 0)
+        self.deferred = 0
+        self.delivery_set_aside = ''
+        self.ledger, self.gate = self._new_delivery()
+        self._load_delivery()
         self._changed = self.map.bounds_cells is not None
         self._markers_stale = True
         self._dirty_since: float | None = None
@@ -215,6 +314,7 @@ class FloodMapperNode(Node):
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix='flood_polygons')
         self._job: Future[tuple[list[FloodPolygon], float]] | None = None
 
+        self._ack_pubs = {}
         for name in params.vehicles:
             ns = f'/{name}/'
             self.create_subscription(
@@ -223,7 +323,12 @@ class FloodMapperNode(Node):
                 lambda msg, n=name: self._on_observation(n, msg),
                 names.FLOOD_OBSERVATION.qos,
             )
-            if params.tracks:
+            self._ack_pubs[name] = self.create_publisher(
+                Int64MultiArray,
+                ns + names.FLOOD_OBSERVATION_ACK.name,
+                names.FLOOD_OBSERVATION_ACK.qos,
+            )
+            if params.tracks or params.plausibility.check_pose:
                 self.create_subscription(
                     PoseStamped,
                     ns + names.POSE.name,
@@ -243,6 +348,7 @@ class FloodMapperNode(Node):
         self.create_timer(params.markers_period_s, self._start_polygons)
         self.create_timer(POLL_PERIOD_S, self._collect_polygons)
         self.create_timer(STATUS_PERIOD_S, self._publish_status)
+        self.create_timer(ACK_PERIOD_S, self._publish_acks)
         if params.checkpoint_file:
             # Checked often, saved when the oldest unsaved observation is half an interval old:
             # the other half is the budget for delivery and the save itself.
@@ -257,13 +363,49 @@ class FloodMapperNode(Node):
 
     def _on_observation(self, vehicle: str, msg: OccupancyGrid) -> None:
         try:
-            if msg.header.frame_id != names.MAP_FRAME:
-                self.map.rejected[RejectReason.FRAME.value] += 1
-                raise PatchRejectedError(
-                    RejectReason.FRAME,
-                    f'frame_id {msg.header.frame_id!r}, the map is in {names.MAP_FRAME!r}',
-                )
-            info = msg.info
+            self._observe(vehicle, msg)
+        except Exception as exc:  # noqa: BLE001  (log at the callback boundary, keep running)
+            self.get_logger().error(
+                f'{vehicle}: flood observation failed: {exc}',
+                throttle_duration_sec=WARN_THROTTLE_S,
+            )
+
+    def _observe(self, vehicle: str, msg: OccupancyGrid) -> None:
+        """Fuse one observation once, if plausible; acknowledge what is decided for good."""
+        obs_id = stamp_ns(msg.header.stamp.sec, msg.header.stamp.nanosec)
+        if self.ledger.check(vehicle, obs_id) is not Seen.NEW:
+            return  # counted; acknowledged once durable
+        info = msg.info
+        if msg.header.frame_id != names.MAP_FRAME:
+            self._refuse(
+                vehicle,
+                obs_id,
+                RejectReason.FRAME.value,
+                f'frame_id {msg.header.frame_id!r}, the map is in {names.MAP_FRAME!r}',
+            )
+            return
+        verdict = self.gate.check(
+            vehicle,
+            obs_id * 1e-9,
+            self.get_clock().now().nanoseconds * 1e-9,
+            float(info.origin.position.x),
+            float(info.origin.position.y),
+            float(info.resolution),
+            int(info.width),
+            int(info.height),
+        )
+        if verdict.verdict is Verdict.DEFER:
+            # Neither fused nor acknowledged: the drone re-sends it; judged once a pose is known.
+            self.deferred += 1
+            self.get_logger().warning(
+                f'{vehicle}: flood observation deferred: {verdict.text}',
+                throttle_duration_sec=WARN_THROTTLE_S,
+            )
+            return
+        if verdict.verdict is Verdict.REFUSE:
+            self._refuse(vehicle, obs_id, verdict.reason, verdict.text)
+            return
+        try:
             self.map.apply_arrays(
                 info.origin.position.x,
                 info.origin.position.y,
@@ -272,26 +414,40 @@ class FloodMapperNode(Node):
                 int(info.height),
                 np.asarray(msg.data, dtype=np.int8),
             )
-        except PatchRejectedError as exc:
+        except PatchRejectedError as exc:  # counted by the map
+            self.ledger.record_final(vehicle, obs_id)
             self.get_logger().warning(
                 f'{vehicle}: flood observation {exc}', throttle_duration_sec=WARN_THROTTLE_S
             )
             return
-        except Exception as exc:  # noqa: BLE001  (log at the callback boundary, keep running)
-            self.get_logger().error(
-                f'{vehicle}: flood observation failed: {exc}',
-                throttle_duration_sec=WARN_THROTTLE_S,
-            )
-            return
+        self.ledger.record_fused(vehicle, obs_id, self.map.observations_applied)
         self.by_vehicle[vehicle] += 1
         self._changed = self._markers_stale = True
         if self._dirty_since is None:
             self._dirty_since = time.monotonic()
 
+    def _refuse(self, vehicle: str, obs_id: int, reason: str, text: str) -> None:
+        """Count a refusal by reason and acknowledge it: a refusal is final."""
+        self.map.rejected[reason] = self.map.rejected.get(reason, 0) + 1
+        self.ledger.record_final(vehicle, obs_id)
+        self.get_logger().warning(
+            f'{vehicle}: flood observation refused ({reason}): {text}',
+            throttle_duration_sec=WARN_THROTTLE_S,
+        )
+
     def _on_pose(self, vehicle: str, msg: PoseStamped) -> None:
         p = msg.pose.position
         point = (float(p.x), float(p.y), float(p.z))
         if not all(math.isfinite(v) for v in point):
+            return
+        stamp = msg.header.stamp
+        self.gate.add_pose(
+            vehicle,
+            stamp_ns(stamp.sec, stamp.nanosec) * 1e-9,
+            *point,
+            now_s=self.get_clock().now().nanoseconds * 1e-9,
+        )
+        if not self._params.tracks:
             return
         track = self.tracks[vehicle]
         if track and math.dist(track[-1][:2], point[:2]) < self._params.track_step_m:
@@ -406,6 +562,20 @@ class FloodMapperNode(Node):
             'checkpoint_age_s': f'{age:.1f}' if math.isfinite(age) else '',
             'checkpoint_error': self.checkpoint_error,
             'set_aside': self.set_aside,
+            # Delivery (docs/flood_map.md "Delivery guarantees"): fused = observations in the
+            # map (over restarts, as observations_applied); duplicates, duplicates_expired and
+            # acked over restarts too; the rest are this process's.
+            'fused': str(self.map.observations_applied),
+            'fused_since_start': str(self.ledger.fused),
+            'duplicates': str(self.ledger.duplicates),
+            'duplicates_expired': str(self.ledger.expired),
+            'acked': str(self.ledger.acked),
+            'acks_queued': str(self.ledger.acks_queued()),
+            'awaiting_checkpoint': str(self.ledger.awaiting_checkpoint),
+            'deferred': str(self.deferred),
+            'dedupe_ids': str(sum(self.ledger.remembered(v) for v in self._params.vehicles)),
+            'poses_ignored': str(self.gate.poses_ignored),
+            'delivery_set_aside': self.delivery_set_aside,
         }
         return values
 
@@ -438,6 +608,20 @@ class FloodMapperNode(Node):
         except Exception as exc:  # noqa: BLE001
             self.get_logger().error(f'status failed: {exc}', throttle_duration_sec=WARN_THROTTLE_S)
 
+    def _publish_acks(self) -> None:
+        """Publish the queued acknowledgements, per vehicle, in batches of names.ACK_BATCH."""
+        try:
+            for vehicle, pub in self._ack_pubs.items():
+                for _ in range(ACK_MESSAGES_PER_TICK):
+                    ids = self.ledger.take_acks(vehicle, names.ACK_BATCH)
+                    if not ids:
+                        break
+                    pub.publish(Int64MultiArray(data=ids))
+        except Exception as exc:  # noqa: BLE001
+            self.get_logger().error(
+                f'acknowledgements failed: {exc}', throttle_duration_sec=WARN_THROTTLE_S
+            )
+
     # ---- checkpoints -------------------------------------------------------------------------
 
     def _maybe_checkpoint(self) -> None:
@@ -452,6 +636,11 @@ class FloodMapperNode(Node):
             return False
         try:
             self._dirty_since = None
+            # The delivery state first: its ids carry the sequence number of their fusion, and
+            # on reload only those the map file holds are kept, so a crash between the two
+            # writes never has an id remembered whose evidence is not in the map.
+            seq = self.map.observations_applied
+            self._save_delivery()
             path = self.map.save(self._params.checkpoint_file)
             self._save_tracks(path)
         except (OSError, FloodMapError) as exc:
@@ -464,7 +653,58 @@ class FloodMapperNode(Node):
         self.checkpoint_error = ''
         self.last_checkpoint = str(path)
         self._last_checkpoint_s = time.monotonic()
+        self.ledger.mark_durable(seq)
         return True
+
+    def _new_delivery(self) -> tuple[DeliveryLedger, ObservationGate]:
+        params = self._params
+        ledger = DeliveryLedger(
+            params.vehicles, params.dedupe_window, immediate=not params.checkpoint_file
+        )
+        started = self.get_clock().now().nanoseconds * 1e-9
+        return ledger, ObservationGate(params.plausibility, params.vehicles, started)
+
+    def _save_delivery(self) -> None:
+        ledger_header, arrays = self.ledger.state()
+        gate_header, traces = self.gate.state()
+        header = {
+            'ledger': ledger_header,
+            'gate': gate_header,
+            'observations_applied': self.map.observations_applied,
+        }
+        save_state(delivery_path(self._params.checkpoint_file), header, {**arrays, **traces})
+
+    def _load_delivery(self) -> None:
+        """Reload the ids fused (those the map checkpoint holds), positions and start."""
+        if not self._params.checkpoint_file:
+            return
+        path = delivery_path(self._params.checkpoint_file)
+        try:
+            header, arrays = load_state(path)
+            kept = self.ledger.restore(header['ledger'], arrays, self.map.observations_applied)
+            self.gate.restore(header['gate'], arrays)
+        except FileNotFoundError:
+            if self.map.observations_applied:
+                self.get_logger().warning(
+                    f'no delivery state {path} beside the checkpoint: observations re-sent '
+                    'now may be fused a second time'
+                )
+            return
+        except (DeliveryStateError, KeyError, ValueError, TypeError) as exc:
+            self.ledger, self.gate = self._new_delivery()
+            try:
+                self.delivery_set_aside = str(set_aside_corrupt(path))
+            except (OSError, FloodMapError) as error:
+                self.delivery_set_aside = f'(not set aside: {error})'
+            self.get_logger().error(
+                f'unreadable delivery state {path}: {exc}; set aside as '
+                f'{self.delivery_set_aside}: observations re-sent now may be fused twice'
+            )
+            return
+        self.get_logger().info(
+            f'reloaded {path}: {kept} observation ids already fused, mission started '
+            f'{time.time() - self.gate.started_s:.0f} s ago'
+        )
 
     def _save_tracks(self, checkpoint: Path) -> None:
         target = tracks_path(checkpoint)
@@ -494,10 +734,15 @@ class FloodMapperNode(Node):
 
     def destroy_node(self) -> None:
         """Save a last checkpoint when anything is unsaved, stop the worker, then destroy."""
-        if self._dirty_since is not None:
+        # getattr: a node whose __init__ raised (a bad parameter) is still destroyed by its
+        # context's shutdown.
+        if getattr(self, '_dirty_since', None) is not None:
             if self.checkpoint():
                 self.get_logger().info(f'final checkpoint saved to {self.last_checkpoint}')
-        self._worker.shutdown(wait=True, cancel_futures=True)
+                self._publish_acks()
+        worker = getattr(self, '_worker', None)
+        if worker is not None:
+            worker.shutdown(wait=True, cancel_futures=True)
         super().destroy_node()
 
 

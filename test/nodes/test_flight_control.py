@@ -794,3 +794,53 @@ def test_the_same_path_again_is_ignored_a_new_one_is_taken(
     wait_status(
         executor, probe, lambda s: s['path_stamp'] == '6000000000', 5.0, 'the new path taken'
     )
+
+
+def test_a_restarted_flight_control_takes_up_the_mission_in_flight(
+    ros_context, executor, simulator, node_runner
+):
+    """flight_control dies in flight and is started again (the runner's respawn): it gets its
+    path again (latched) and takes up the mission PX4 is flying instead of restarting it."""
+    sim = simulator()
+    vehicle = sim.vehicles[0]
+    node, probe = start_node(
+        ros_context, executor, node_runner, port=vehicle.port, auto_start=True
+    )
+    wait_ready(executor, probe)
+    publisher = probe.node.create_publisher(
+        PathMsg, f'{NS}/{names.MISSION_PATH.name}', names.MISSION_PATH.qos
+    )
+    msg = path_msg(SQUARE)
+    msg.header.stamp.sec = 7
+    publisher.publish(msg)
+    wait_status(
+        executor,
+        probe,
+        lambda s: s['mission_state'] == 'active' and s['mission_waypoints_reached'] == '0',
+        30.0,
+        'first waypoint reached',
+    )
+    node.destroy_node()  # the process dies: no status, MAVSDK gone; PX4 flies on
+    item = vehicle.state().mission_current
+    assert item >= 2
+    restarted = FlightControlNode(
+        context=ros_context,
+        namespace=NS,
+        parameter_overrides=[
+            Parameter('publish_rate_hz', value=25.0),
+            Parameter('connection_url', value=f'udpin://127.0.0.1:{vehicle.port}'),
+            Parameter('auto_start', value=True),
+        ],
+    )
+    node_runner(restarted)
+    wait_status(
+        executor,
+        probe,
+        lambda s: s['mission_state'] == 'active' and s['path_stamp'] == '7000000000',
+        20.0,
+        'the mission taken up',
+    )
+    # Not uploaded again: PX4 went on from where it was, never back to the first items.
+    assert vehicle.state().mission_current >= item
+    wait_status(executor, probe, lambda s: s['mission_state'] == 'completed', 60.0, 'completed')
+    assert probe.status()['mission_waypoints_reached'] == '0,1,2,3'

@@ -207,6 +207,14 @@ class Autopilot(abc.ABC):
         """Replace the autopilot's mission with `plan` (does not start it)."""
 
     @abc.abstractmethod
+    def holds_mission(self, plan: MissionPlan) -> bool:
+        """Return whether the autopilot's mission is `plan`, item by item (downloaded).
+
+        A restarted flight_control takes up the mission a flying vehicle is on this way,
+        instead of uploading it again (which would restart it).
+        """
+
+    @abc.abstractmethod
     def start_mission(self) -> None:
         """Start (or resume) the uploaded mission; the vehicle must be armed."""
 

@@ -505,6 +505,26 @@ class MavsdkAutopilot(Autopilot):
             self._state.mission_current = -1
             self._state.mission_total = 0
 
+    def holds_mission(self, plan: MissionPlan) -> bool:
+        """Download the autopilot's mission and compare it with `plan`; see the interface."""
+        downloaded: list[Any] = []
+
+        def download() -> None:
+            downloaded.extend(self._mission.download_mission())
+
+        self._run('mission download failed', download)
+        wanted = mission_items(plan)
+        if len(downloaded) != len(wanted):
+            return False
+        for item, fields in zip(downloaded, wanted, strict=True):
+            if (int(item.command), int(item.frame)) != (fields['command'], fields['frame']):
+                return False
+            if (int(item.x), int(item.y)) != (fields['x'], fields['y']):
+                return False
+            if abs(float(item.z) - float(fields['z'])) > 0.05:
+                return False
+        return True
+
     def start_mission(self) -> None:
         """Start the uploaded mission; see Autopilot.start_mission."""
         self._run('mission start refused', lambda: self._mission.start_mission())

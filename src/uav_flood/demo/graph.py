@@ -23,6 +23,7 @@ from uav_flood.deploy.graphs import (
     GroundConfig,
     origin_parameters,
     RECORD_EXCLUDE,
+    RESPAWN,
     SHIPPED_AREA,
 )
 from uav_flood.runner.spec import graph_yaml
@@ -137,6 +138,7 @@ def demo_graph(config: DemoGraphConfig) -> dict[str, Any]:
                         'geofence_file': area,
                     },
                 ],
+                **RESPAWN,
             },
             {
                 'executable': 'sim_camera',
@@ -145,6 +147,7 @@ def demo_graph(config: DemoGraphConfig) -> dict[str, Any]:
                     str(conf / 'sim_camera.yaml'),
                     {'rate_hz': config.camera_rate_hz},
                 ],
+                **RESPAWN,
             },
             {
                 'executable': 'segmentation',
@@ -157,6 +160,7 @@ def demo_graph(config: DemoGraphConfig) -> dict[str, Any]:
                         'local_compute_scale': config.onboard_slowdown,
                     },
                 ],
+                **RESPAWN,
             },
         ]
     ground = ground_nodes(
@@ -178,6 +182,7 @@ def demo_graph(config: DemoGraphConfig) -> dict[str, Any]:
             str(conf / 'link_emulator.yaml'),
             {'vehicles': vehicles, 'profile': config.link_profile},
         ],
+        **RESPAWN,
     }
     # The edge server, the link between it and the drones, then the rest of the ground side.
     nodes += [ground[0], link_emulator, *ground[1:]]

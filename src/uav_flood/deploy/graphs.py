@@ -44,6 +44,14 @@ RECORD_EXCLUDE = (
 JETSON_PROVIDERS = ('tensorrt', 'cuda', 'cpu')
 
 
+#: The restart policy of every node that recovers its state when started again: the swarm
+#: coordinator (state_file), the mapper (checkpoint, and the observations the drones re-send),
+#: the edge server and the per-drone nodes (stateless or re-synchronised from the autopilot and
+#: the latched paths). A node that keeps failing is given up after 5 restarts. The recorder is
+#: not restarted: a new recorder would start a new file over the mission's recording.
+RESPAWN: dict[str, Any] = {'respawn': True, 'respawn_delay': 1.0, 'respawn_max': 5}
+
+
 def origin_parameters(origin: GeoPoint) -> dict[str, float]:
     """Return the origin_* parameters of flight_control and swarm_coordinator for `origin`."""
     return {
@@ -108,7 +116,11 @@ def ground_nodes(config: GroundConfig) -> list[dict[str, Any]]:
     if config.edge_threads is not None:
         edge['threads'] = config.edge_threads
     nodes: list[dict[str, Any]] = [
-        {'executable': 'edge_server', 'parameters': [str(conf / 'edge_server.yaml'), edge]},
+        {
+            'executable': 'edge_server',
+            'parameters': [str(conf / 'edge_server.yaml'), edge],
+            **RESPAWN,
+        },
         {
             'executable': 'swarm_coordinator',
             'parameters': [
@@ -118,8 +130,10 @@ def ground_nodes(config: GroundConfig) -> list[dict[str, Any]]:
                     'vehicles': vehicles,
                     'area_file': str(config.area_file),
                     'altitude_m': config.altitude_m,
+                    'state_file': str(config.out_dir / 'swarm_state.json'),
                 },
             ],
+            **RESPAWN,
         },
         {
             'executable': 'flood_mapper',
@@ -130,6 +144,7 @@ def ground_nodes(config: GroundConfig) -> list[dict[str, Any]]:
                     'checkpoint_file': str(config.out_dir / 'flood_map.npz'),
                 },
             ],
+            **RESPAWN,
         },
     ]
     if config.record:
@@ -219,6 +234,7 @@ def sitl_graph(config: SitlConfig) -> dict[str, Any]:
                     str(conf / 'gz_camera_bridge.yaml'),
                     {'gz_topic': config.world.camera_topic(instance)},
                 ],
+                **RESPAWN,
             },
             {
                 'executable': 'flight_control',
@@ -232,6 +248,7 @@ def sitl_graph(config: SitlConfig) -> dict[str, Any]:
                         'geofence_file': str(ground.area_file),
                     },
                 ],
+                **RESPAWN,
             },
             {
                 'executable': 'segmentation',
@@ -240,6 +257,7 @@ def sitl_graph(config: SitlConfig) -> dict[str, Any]:
                     str(conf / 'segmentation.yaml'),
                     {'offload_mode': 'adaptive', 'offload_direct': True},
                 ],
+                **RESPAWN,
             },
         ]
     return {'nodes': nodes + ground_nodes(ground)}
@@ -306,6 +324,7 @@ def onboard_graph(config: OnboardConfig) -> dict[str, Any]:
                 'offload_direct': True,
             },
         ],
+        **RESPAWN,
     }
     remappings = {
         ours: theirs
@@ -330,6 +349,7 @@ def onboard_graph(config: OnboardConfig) -> dict[str, Any]:
                         'geofence_file': str(config.area_file),
                     },
                 ],
+                **RESPAWN,
             },
             segmentation,
         ]

@@ -737,6 +737,8 @@ class FlightControlNode(Node):
         except MissionError as exc:
             self._refuse_mission(exc.reason)
             return
+        if self._adopt(plan, telemetry):
+            return
         try:
             attempts = 0
             if self._geofence is not None:
@@ -766,6 +768,30 @@ class FlightControlNode(Node):
         )
         if self._params.auto_start:
             self._auto_start(plan)
+
+    def _adopt(self, plan: MissionPlan, telemetry: Telemetry) -> bool:
+        """Take up `plan` without uploading it when the flying vehicle is on it already.
+
+        A flight_control restarted in flight (a crash, the runner's respawn) gets its path
+        again (latched); uploading it again would restart the mission from its first item.
+        """
+        if not telemetry.in_air or telemetry.mission_total != len(plan.items):
+            return False
+        try:
+            held = self._autopilot.holds_mission(plan)
+        except AutopilotError as exc:
+            self.get_logger().warning(f'could not compare the autopilot mission: {exc}')
+            return False
+        if not held:
+            return False
+        self._mission.uploaded(plan, attempts=0)
+        self.get_logger().warning(
+            f'took up the mission the vehicle is flying ({plan.waypoint_count} waypoints, at '
+            f'item {telemetry.mission_current}): not uploaded again'
+        )
+        if self._params.auto_start and telemetry.flight_mode is not FlightMode.MISSION:
+            self._auto_start(plan)
+        return True
 
     def _retry(
         self, what: str, call: Callable[[], None], policy: RetryPolicy, upload: bool = False

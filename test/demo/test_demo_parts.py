@@ -125,6 +125,26 @@ def test_a_drone_that_never_flew_ends_the_mission_once_the_coordinator_counts_it
     assert not fleet.drones['uav0'].at_rest()
 
 
+def test_each_drone_outcome_says_what_became_of_it():
+    fleet = Fleet(['uav0', 'uav1', 'uav2', 'uav3'])
+    fleet.on_drone_status('uav0', status(armed='true', landed_state='in_air'))
+    fleet.mark_failed('uav0', 'kill', 1.0, 'killed')
+    fleet.on_drone_status(
+        'uav0', status(connection='link lost', armed='true', landed_state='in_air')
+    )
+    fleet.on_drone_status('uav1', status(mission_state='failed'))
+    fleet.on_drone_status('uav2', status(armed='true', landed_state='in_air'))
+    fleet.on_drone_status('uav2', status(failsafe='autopilot failsafe: land'))
+    fleet.on_drone_status('uav3', status(armed='true', landed_state='in_air'))
+    fleet.swarm = {'uav0': 'lost: status silent', 'uav1': 'lost: mission failed: timeout'}
+    assert fleet.rest_summary() == (
+        'uav0 killed in flight (autopilot silent); '
+        'uav1 never flew (lost: mission failed: timeout); '
+        'uav2 landed and disarmed after a failsafe (autopilot failsafe: land); '
+        'uav3 not at rest: in_air, armed'
+    )
+
+
 def test_killed_drone_is_at_rest_once_its_link_is_lost():
     fleet = Fleet(['uav0'])
     fleet.on_drone_status('uav0', status(armed='true', landed_state='in_air'))
@@ -282,8 +302,12 @@ def test_report_figures_and_markdown():
     assert report['nodes_failed'] == ['flood_mapper', 'uav0/segmentation']
     assert report['map_iou'] is None and report['coverage_pct'] == 0.0
     text = report_markdown(report)
-    assert 'Mission complete' in text and '| uav1 | yes | yes | 12.0 % |' in text
-    assert 'failed or restarted: flood_mapper, uav0/segmentation' in text
+    assert 'Mission complete' in text and '| uav1 | landed and disarmed | 12.0 % |' in text
+    assert [d['outcome'] for d in report['drones']] == ['landed and disarmed'] * 2
+    assert (
+        'failed or restarted: flood_mapper (restarted 1 time, last exit clean), '
+        'uav0/segmentation (last exit code -9)'
+    ) in text
     json.dumps(report)  # JSON-safe: no nan
 
 

@@ -128,6 +128,29 @@ class Drone:
         )
         return self.flew and not self.armed and self.landed and settled
 
+    def outcome(self, coordinator: str = '') -> str:
+        """Return what became of the drone, in words, for the report.
+
+        :param coordinator: the swarm coordinator's word on it ('done', 'lost: <why>', ...).
+        """
+        lost = coordinator[len('lost: ') :] if coordinator.startswith('lost') else ''
+        if self.failed == 'kill':
+            where = 'in flight' if self.flew and not self.landed else 'on the ground'
+            return f'killed {where} (autopilot silent)'
+        if self.link_lost:
+            return 'silent: its link is lost' + (f' (lost: {lost})' if lost else '')
+        if self.landed and not self.armed:
+            if not self.flew:
+                return 'never flew' + (f' (lost: {lost})' if lost else '')
+            words = 'landed and disarmed'
+            if self.failsafes:
+                words += f' after a failsafe ({self.failsafes[-1]})'
+            return words + (f'; lost: {lost}' if lost else '')
+        state = self.status.get('landed_state', 'unknown')
+        return f'not at rest: {state}, {"armed" if self.armed else "disarmed"}' + (
+            f'; lost: {lost}' if lost else ''
+        )
+
     def histogram(self, source: str) -> LatencyHistogram:
         """Return this drone's latency histogram of `source` ('local' or 'edge')."""
         text = self.segmentation.get(f'latency_{source}_hist', '')
@@ -214,6 +237,13 @@ class Fleet:
             return now - self._rest_since >= SETTLE_S
         self._rest_since = None
         return False
+
+    def rest_summary(self) -> str:
+        """Return how every drone ended, e.g. 'uav0 landed and disarmed; uav1 killed ...'."""
+        return '; '.join(
+            f'{name} {drone.outcome(self.swarm.get(name, ""))}'
+            for name, drone in self.drones.items()
+        )
 
     def histogram(self, source: str) -> LatencyHistogram:
         """Return the fleet's latency histogram of `source` ('local' or 'edge')."""

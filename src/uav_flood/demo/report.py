@@ -88,6 +88,9 @@ def build_report(
                 'battery_end_pct': _num(drone.last_battery_pct, 1),
                 'failed': bool(drone.failed),
                 'fault': drone.failed,
+                'outcome': drone.outcome(fleet.swarm.get(drone.name, '')),
+                'coordinator': fleet.swarm.get(drone.name, ''),
+                'readmissions': _int(fleet.swarm.get(f'{drone.name}_readmissions')),
                 'failsafes': list(drone.failsafes),
                 'flight_mode': drone.status.get('flight_mode', 'unknown'),
                 'mission_state': drone.status.get('mission_state', 'none'),
@@ -162,6 +165,18 @@ def _fmt(value: Any, unit: str = '', digits: int = 1) -> str:
     return f'{value}{unit}'
 
 
+def _process_words(process: dict[str, Any]) -> str:
+    restarts, code = process['restarts'], process['exit_code']
+    words = [f'restarted {restarts} time{"s" if restarts != 1 else ""}'] if restarts else []
+    if code is None:
+        words.append('still running at the end')
+    elif code != 0:
+        words.append(f'last exit code {code}')
+    else:
+        words.append('last exit clean')
+    return ', '.join(words)
+
+
 def report_markdown(report: dict[str, Any]) -> str:
     """Return report.md: the same figures as report.json, for people."""
     s = report['settings']
@@ -201,15 +216,14 @@ def report_markdown(report: dict[str, Any]) -> str:
         '',
         '## Drones',
         '',
-        '| drone | landed | disarmed | energy used | battery end | failed | failsafes |',
+        '| drone | outcome | energy used | battery end | fault | taken back | failsafes |',
         '|---|---|---|---|---|---|---|',
     ]
     for d in report['drones']:
         lines.append(
-            f'| {d["name"]} | {"yes" if d["landed"] else "no"} | '
-            f'{"yes" if d["disarmed"] else "no"} | {_fmt(d["energy_used_pct"], " %")} | '
+            f'| {d["name"]} | {d["outcome"]} | {_fmt(d["energy_used_pct"], " %")} | '
             f'{_fmt(d["battery_end_pct"], " %")} | {d["fault"] or "no"} | '
-            f'{"; ".join(d["failsafes"]) or "none"} |'
+            f'{d["readmissions"]} | {"; ".join(d["failsafes"]) or "none"} |'
         )
     rec = report['recording']
     lines += [
@@ -226,7 +240,12 @@ def report_markdown(report: dict[str, Any]) -> str:
         + (
             'every one exited cleanly and none was restarted.'
             if not report['nodes_failed']
-            else f'failed or restarted: {", ".join(report["nodes_failed"])}.'
+            else 'failed or restarted: '
+            + ', '.join(
+                f'{label} ({_process_words(report["processes"][label])})'
+                for label in report['nodes_failed']
+            )
+            + '.'
         ),
     ]
     lines += [f'- {note}' for note in report['notes']]

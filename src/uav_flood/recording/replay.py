@@ -51,7 +51,8 @@ class ReplayResult:
     """What a replay rebuilt and how it compares with the recorded map.
 
     :param flood_map: the rebuilt map.
-    :param observations: observation messages fused.
+    :param observations: observations fused (each id once: vehicle topic + stamp).
+    :param duplicates: observation messages whose id was fused already (the drones' re-sends).
     :param rejected: observations refused, by reason.
     :param compared: whether the recording had a /flood_map to compare with.
     :param cells_differing: cells whose value differs from the last recorded /flood_map (the
@@ -63,6 +64,7 @@ class ReplayResult:
 
     flood_map: FloodMap
     observations: int = 0
+    duplicates: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
     compared: bool = False
     cells_differing: int = 0
@@ -168,6 +170,7 @@ def replay(
                 break
     result = ReplayResult(FloodMap(config), config_source=source, origin=origin)
     last_map: Any = None
+    seen: set[tuple[str, int, int]] = set()  # ids: the mapper fuses each once, and so do we
     wanted = [*observation_topics, FLOOD_MAP_TOPIC]
     for record in read_messages(path, wanted):
         msg = record.message
@@ -175,6 +178,11 @@ def replay(
             last_map = msg
             result.observations_after_last_map = 0
             continue
+        key = (record.topic, int(msg.header.stamp.sec), int(msg.header.stamp.nanosec))
+        if key in seen:
+            result.duplicates += 1
+            continue
+        seen.add(key)
         result.observations_after_last_map += 1
         try:
             if msg.header.frame_id != 'map':

@@ -687,3 +687,49 @@ def test_nodes_stop_when_the_runner_is_killed(child_env, bin_dir, tmp_path):
         assert wait_for_no_marked(runner.marker, timeout=15.0) == []
     finally:
         runner.stop()
+
+
+def test_kill_node_on_request_respawns_by_its_policy(child_env, tmp_path):
+    """Fault injection: kill_node() SIGKILLs one node; its respawn policy brings it back."""
+    from uav_flood.runner.spec import load_graph
+    from uav_flood.runner.supervisor import Supervisor
+
+    sleeper = script(tmp_path / 'sleeper.py', 'import time\nprint("ready")\ntime.sleep(60)\n')
+    graph_file = tmp_path / 'graph.yaml'
+    graph_file.write_text(
+        'nodes:\n'
+        f'  - {{executable: {sleeper}, label: mapper, respawn: true, respawn_delay: 0.2}}\n'
+        f'  - {{executable: {sleeper}, label: other, namespace: /other}}\n',
+        encoding='utf-8',
+    )
+    out = io.StringIO()
+    supervisor = Supervisor(load_graph(graph_file), out=out, env=child_env)
+    assert supervisor.labels == ['mapper', 'other']
+    results = []
+
+    def kill_then_stop():
+        def wait_for(text, count=1):
+            deadline = time.monotonic() + 20.0
+            while out.getvalue().count(text) < count and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+        wait_for('[mapper] ready')
+        wait_for('[other] ready')
+        results.append(supervisor.kill_node('mapper'))
+        wait_for('[mapper] ready', 2)  # respawned
+        with pytest.raises(KeyError):
+            supervisor.kill_node('nobody')
+        supervisor.request_shutdown('test')
+
+    thread = threading.Thread(target=kill_then_stop)
+    thread.start()
+    try:
+        assert supervisor.run() == 0
+    finally:
+        thread.join()
+    assert results[0].startswith('killed mapper (SIGKILL, pid ')
+    text = out.getvalue()
+    assert '[launch] mapper killed by SIGKILL' in text
+    assert '[launch] respawning mapper in 0.2 s' in text
+    assert supervisor.outcomes()['mapper'][1] == 1  # one restart
+    assert supervisor.outcomes()['other'][1] == 0

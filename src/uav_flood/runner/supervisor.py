@@ -185,6 +185,29 @@ class Supervisor:
         with self._lock:
             return {node.label: (node.last_code, node.restarts) for node in self._nodes}
 
+    @property
+    def labels(self) -> list[str]:
+        """Return every node's label, in graph order."""
+        return [node.label for node in self._nodes]
+
+    def kill_node(self, label: str) -> str:
+        """SIGKILL one node's process group now (fault injection); return what happened.
+
+        Safe to call from another thread. The node's exit is then handled as any other: it
+        is respawned if its policy says so.
+
+        :raises KeyError: no node has this label.
+        """
+        node = next((n for n in self._nodes if n.label == label), None)
+        if node is None:
+            raise KeyError(label)
+        process = node.process
+        if process is None:
+            return f'{label} is not running: nothing to kill'
+        _killpg(process.pid, signal.SIGKILL)
+        self._log(f'{label} killed on request (SIGKILL, pid {process.pid})', node)
+        return f'killed {label} (SIGKILL, pid {process.pid})'
+
     def request_shutdown(self, reason: str = 'shutdown requested') -> None:
         """Ask the running supervisor to shut the graph down; a second request forces SIGKILL.
 

@@ -59,6 +59,29 @@ def recording_summary(path: Path) -> dict[str, Any]:
     }
 
 
+def observation_counts(fleet: Fleet) -> dict[str, int]:
+    """Return the flood observations' delivery counts as the nodes last reported them.
+
+    published: distinct observations the drones published (first sends); fused: in the map;
+    duplicates: re-sends the mapper had fused already; refused: implausible or malformed;
+    pending: still awaiting an acknowledgement on the drones; resent, dropped_full: the drones'
+    outboxes (docs/flood_map.md "Delivery guarantees").
+    """
+
+    def drones(key: str) -> int:
+        return sum(_int(d.segmentation.get(key)) for d in fleet.drones.values())
+
+    return {
+        'published': drones('observations_published'),
+        'fused': _int(fleet.mapper.get('fused')),
+        'duplicates': _int(fleet.mapper.get('duplicates')),
+        'refused': _int(fleet.mapper.get('rejected_total')),
+        'pending': drones('outbox_pending'),
+        'resent': drones('outbox_resent'),
+        'dropped_full': drones('outbox_dropped_full'),
+    }
+
+
 def _num(value: float, digits: int = 3) -> float | None:
     """Return a JSON-safe rounded number (None for nan/inf)."""
     return round(value, digits) if math.isfinite(value) else None
@@ -135,6 +158,7 @@ def build_report(
             'edge_p95': _num(edge_hist.quantile(0.95), 0),
         },
         'frames': {'local': local, 'edge': edge},
+        'observations': observation_counts(fleet),
         'offload_ratio': _num(edge / (local + edge)) if local + edge else 0.0,
         'replans': _int(fleet.swarm.get('replans')),
         'last_replan_reason': fleet.swarm.get('last_replan_reason', ''),
@@ -181,6 +205,7 @@ def report_markdown(report: dict[str, Any]) -> str:
     """Return report.md: the same figures as report.json, for people."""
     s = report['settings']
     lat = report['latency_ms']
+    obs = report['observations']
     verdict = 'complete' if report['complete'] else f'NOT complete ({report["stop_reason"]})'
     lines = [
         '# Flood mapping mission report',
@@ -209,6 +234,8 @@ def report_markdown(report: dict[str, Any]) -> str:
         f'{_fmt(lat["local_p95"], " ms", 0)} |',
         f'| latency at the edge p50 / p95 | {_fmt(lat["edge_p50"], " ms", 0)} / '
         f'{_fmt(lat["edge_p95"], " ms", 0)} |',
+        f'| flood observations published / fused / duplicates | '
+        f'{obs["published"]} / {obs["fused"]} / {obs["duplicates"]} |',
         f'| re-plans | {report["replans"]}'
         + (f' ({report["last_replan_reason"]})' if report['last_replan_reason'] else '')
         + ' |',

@@ -30,6 +30,7 @@ from uav_flood.sim import SimConfig, Simulator
 
 ROOT = Path(__file__).resolve().parents[2]
 VEHICLES = ['uav0', 'uav1', 'uav2']
+NODES = ['sim', 'flood_mapper', 'swarm_coordinator', 'uav1/segmentation']
 
 
 @pytest.mark.parametrize(
@@ -38,26 +39,66 @@ VEHICLES = ['uav0', 'uav1', 'uav2']
         ('uav2@40%', FailPlan('uav2', 40.0, 'battery')),
         ('uav0@12.5', FailPlan('uav0', 12.5, 'battery')),
         ('uav1@60%:kill', FailPlan('uav1', 60.0, 'kill')),
+        ('uav1@start:packet-loss=30%', FailPlan('uav1', 0.0, 'packet-loss', 30.0)),
+        ('uav1@20%:packet-loss=5', FailPlan('uav1', 20.0, 'packet-loss', 5.0)),
+        ('uav0@30%:link-drop=2.5s', FailPlan('uav0', 30.0, 'link-drop', 2.5)),
+        ('uav2@30%:radio-outage=30s', FailPlan('uav2', 30.0, 'radio-outage', 30.0)),
+        ('flood_mapper@50%:kill', FailPlan('flood_mapper', 50.0, 'kill', node=True)),
+        ('uav1/segmentation@10%', FailPlan('uav1/segmentation', 10.0, 'kill', node=True)),
     ],
 )
 def test_fail_plan_parses(text, expected):
-    assert FailPlan.parse(text, VEHICLES) == expected
+    plan = FailPlan.parse(text, VEHICLES, NODES)
+    assert plan == expected
+    assert FailPlan.parse(plan.describe(), VEHICLES, NODES) == plan
 
 
 @pytest.mark.parametrize(
     ('text', 'why'),
     [
         ('uav7@40%', 'no drone uav7'),
-        ('uav2', 'expected NAME@PCT%'),
+        ('uav2', 'expected TARGET@PCT%'),
         ('uav2@0%', 'must be in (0, 100)'),
         ('uav2@100%', 'must be in (0, 100)'),
         ('uav2@40%:melt', "unknown fault 'melt'"),
         ('uav2@4.0.0%', 'is not a number'),
+        ('uav1@start:packet-loss', 'packet-loss needs a size'),
+        ('uav1@start:packet-loss=130%', 'packet-loss must be in (0, 100]%'),
+        ('uav1@start:link-drop=3%', 'the size of link-drop is in s'),
+        ('uav1@40%:kill=3s', 'kill takes no size'),
+        ('flood_mapper@50%:battery', "unknown fault 'battery' for a node"),
+        ('recorderr@50%:kill', 'no drone recorderr (drones: uav0, uav1, uav2; nodes: '),
     ],
 )
 def test_bad_fail_plan_is_a_config_error(text, why):
-    with pytest.raises(ConfigError, match=why.replace('(', r'\(').replace(')', r'\)')):
-        FailPlan.parse(text, VEHICLES)
+    with pytest.raises(
+        ConfigError, match=why.replace('(', r'\(').replace(')', r'\)').replace(']', r'\]')
+    ):
+        FailPlan.parse(text, VEHICLES, NODES)
+
+
+def test_several_faults_come_each_once_at_their_moment():
+    plans = [
+        FailPlan.parse(text, VEHICLES, NODES)
+        for text in ('uav1@start:packet-loss=30%', 'flood_mapper@50%:kill', 'uav2@40%')
+    ]
+    fleet = Fleet(VEHICLES, plans)
+    assert fleet.fault_due() is None  # nobody reports yet: not even the start fault
+    fleet.on_drone_status('uav1', status())
+    assert fleet.fault_due() == plans[0]
+    fleet.mark_injected(plans[0], 1.0, '30 % of MAVLink packets lost')
+    assert fleet.fault_due() is None
+    fleet.swarm = {'coverage_pct': '55.0'}
+    assert [fleet.fault_due(), fleet.fault_due(), fleet.fault_due()] == [plans[1], plans[2], None]
+    fleet.mark_injected(plans[1], 2.0, 'killed flood_mapper (SIGKILL, pid 7)')
+    fleet.mark_injected(plans[2], 2.0, 'battery failure injected')
+    assert fleet.drones['uav1'].failed == ''  # packet loss does not take it out
+    assert fleet.drones['uav2'].failed == 'battery'
+    assert fleet.fail_result == (
+        'uav1@start:packet-loss=30%: 30 % of MAVLink packets lost; '
+        'flood_mapper@50%:kill: killed flood_mapper (SIGKILL, pid 7); '
+        'uav2@40%:battery: battery failure injected'
+    )
 
 
 def status(**values):
@@ -335,6 +376,14 @@ def test_ground_station_reads_sim_time_and_injects_faults(udp_ports):
         assert 'battery failure injected' in gcs.inject(2, 'battery')
         assert sim.vehicles[1].autopilot.battery.failed
         assert not sim.vehicles[0].autopilot.battery.failed
+        result = gcs.inject(2, 'packet-loss', 30.0)
+        assert result == '30 % of MAVLink packets lost both ways (UFS_PKT_LOSS)'
+        assert sim.vehicles[1].get_param('UFS_PKT_LOSS') == pytest.approx(30.0)
+        gcs.inject(2, 'packet-loss', 0.0001)  # (almost) back to normal for the drop below
+        assert 'silent for 2 s' in gcs.inject(2, 'link-drop', 2.0)
+        assert sim.vehicles[1].get_param('UFS_LINK_DROP') == pytest.approx(2.0)
+        with pytest.raises(ValueError, match='needs a size'):
+            gcs.inject(2, 'link-drop')
         assert 'killed' in gcs.inject(1, 'kill')
         deadline = time.monotonic() + 3.0
         while not sim.vehicles[0].killed and time.monotonic() < deadline:

@@ -8,13 +8,16 @@ The simulator (like PX4 SITL) sends every vehicle's telemetry to a ground-statio
 - per system: armed (HEARTBEAT), landed state (EXTENDED_SYS_STATE), battery (SYS_STATUS).
 
 It injects faults the way an operator does in PX4's shell (`failure battery off`): PARAM_SET
-SYS_FAILURE_EN=1 then MAV_CMD_INJECT_FAILURE, or the simulator's own UFS_KILL parameter. No
-rclpy here: the ROS side of the demo is in demo/monitor.py.
+SYS_FAILURE_EN=1 then MAV_CMD_INJECT_FAILURE, or the simulator's own fault parameters: UFS_KILL
+(the vehicle dies), UFS_PKT_LOSS (MAVLink packet loss, both ways, on every link of the vehicle)
+and UFS_LINK_DROP (every link silent for that many simulated seconds). No rclpy here: the ROS
+side of the demo is in demo/monitor.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+import math
 import select
 import socket
 import struct
@@ -29,8 +32,8 @@ FAILURE_UNIT_SYSTEM_BATTERY = 100
 FAILURE_TYPE_OFF = 1
 #: MAV_LANDED_STATE names, as flight_control reports them.
 LANDED_STATES = {0: 'unknown', 1: 'on_ground', 2: 'in_air', 3: 'taking_off', 4: 'landing'}
-#: Fault kinds `--fail` accepts.
-FAULTS = ('battery', 'kill')
+#: Fault kinds the ground station injects into a vehicle over MAVLink.
+FAULTS = ('battery', 'kill', 'packet-loss', 'link-drop')
 
 
 @dataclass
@@ -70,6 +73,7 @@ class GroundStation:
         self._lock = threading.Lock()
         self._vehicles: dict[int, VehicleView] = {}
         self._acks: dict[tuple[int, int], int] = {}
+        self._params: dict[tuple[int, str], float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name='demo-gcs', daemon=True)
         self._thread.start()
@@ -92,13 +96,19 @@ class GroundStation:
                 return None
             return self._vehicles[min(self._vehicles)].time_boot_ms / 1e3
 
-    def inject(self, system_id: int, fault: str, timeout_s: float = 3.0) -> str:
+    def inject(
+        self, system_id: int, fault: str, value: float = math.nan, timeout_s: float = 3.0
+    ) -> str:
         """Inject a fault into one vehicle; return what happened, in words.
 
         :param system_id: the vehicle's MAVLink system id (vehicle i: i + 1).
-        :param fault: 'battery' (the battery reads empty: PX4's battery failsafe) or 'kill'
-            (the vehicle stops: motors and link, for good).
-        :raises ValueError: on an unknown fault or a vehicle never heard.
+        :param fault: 'battery' (the battery reads empty: PX4's battery failsafe), 'kill'
+            (the vehicle stops: motors and link, for good), 'packet-loss' (`value` percent of
+            MAVLink packets lost both ways from now on) or 'link-drop' (every MAVLink link of
+            the vehicle silent for `value` simulated seconds).
+        :param value: the fault's size (percent or seconds), for the faults that have one.
+        :param timeout_s: how long to keep trying to get the vehicle's confirmation (s).
+        :raises ValueError: on an unknown fault, a missing value or a vehicle never heard.
         """
         if fault not in FAULTS:
             raise ValueError(f'unknown fault {fault!r}; known: {", ".join(FAULTS)}')
@@ -109,6 +119,18 @@ class GroundStation:
         if fault == 'kill':
             self._param_set(view.address, system_id, b'UFS_KILL', 1, mavlink.MAV_PARAM_TYPE_INT32)
             return 'killed (UFS_KILL=1: motors off, link silent)'
+        if fault in ('packet-loss', 'link-drop'):
+            if not (math.isfinite(value) and value > 0.0):
+                raise ValueError(f'{fault} needs a size > 0, got {value}')
+            name = 'UFS_PKT_LOSS' if fault == 'packet-loss' else 'UFS_LINK_DROP'
+            confirmed = self._param_set_confirmed(view.address, system_id, name, value, timeout_s)
+            what = (
+                f'{value:g} % of MAVLink packets lost both ways (UFS_PKT_LOSS)'
+                if fault == 'packet-loss'
+                else f'MAVLink links silent for {value:g} s simulated (UFS_LINK_DROP)'
+            )
+            # A link drop silences the confirmation too: it is the fault working.
+            return what + ('' if confirmed or fault == 'link-drop' else ', not confirmed')
         self._param_set(
             view.address, system_id, b'SYS_FAILURE_EN', 1, mavlink.MAV_PARAM_TYPE_INT32
         )
@@ -140,6 +162,28 @@ class GroundStation:
                     return f'battery failure refused by the autopilot (MAV_RESULT {result})'
                 time.sleep(0.02)
         return 'battery failure sent, no answer from the autopilot'
+
+    def _param_set_confirmed(
+        self, address: tuple[str, int], system_id: int, name: str, value: float, timeout_s: float
+    ) -> bool:
+        """Set a REAL32 parameter, repeated until the vehicle echoes it (PARAM_VALUE)."""
+        deadline = time.monotonic() + timeout_s
+        key = (system_id, name)
+        while time.monotonic() < deadline:
+            with self._lock:
+                self._params.pop(key, None)
+            msg = self._mav.param_set_encode(
+                system_id, 1, name.encode(), value, mavlink.MAV_PARAM_TYPE_REAL32
+            )
+            self._sock.sendto(msg.pack(self._mav), address)
+            until = time.monotonic() + 0.3
+            while time.monotonic() < until:
+                with self._lock:
+                    echoed = self._params.get(key)
+                if echoed is not None and abs(echoed - value) <= 1e-3 * max(1.0, abs(value)):
+                    return True
+                time.sleep(0.02)
+        return False
 
     def _param_set(
         self, address: tuple[str, int], system_id: int, name: bytes, value: int, kind: int
@@ -196,3 +240,6 @@ class GroundStation:
                     view.battery_pct = float(msg.battery_remaining)
                 elif kind == 'COMMAND_ACK':
                     self._acks[(system, int(msg.command))] = int(msg.result)
+                elif kind == 'PARAM_VALUE':
+                    name = msg.param_id.rstrip('\x00') if isinstance(msg.param_id, str) else ''
+                    self._params[(system, name)] = float(msg.param_value)

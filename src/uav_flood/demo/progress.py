@@ -7,6 +7,7 @@ autopilots (demo/gcs.py). No rclpy here, so the rules are tested without ROS.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 import math
 import re
@@ -31,46 +32,111 @@ BUSY_MISSION_STATES = frozenset(
 #: loss can send a landed drone a new path within a second or two.
 SETTLE_S = 3.0
 
-_FAIL_RE = re.compile(r'^(?P<name>[A-Za-z_][A-Za-z0-9_]*)@(?P<pct>[0-9.]+)%?(?::(?P<kind>\w+))?$')
+_FAIL_RE = re.compile(
+    r'^(?P<target>[A-Za-z_][A-Za-z0-9_/]*)@(?P<when>start|[0-9.]+%?)'
+    r'(?::(?P<kind>[a-z-]+)(?:=(?P<value>[0-9.]+)(?P<unit>%|s)?)?)?$'
+)
+#: Fault kinds of a drone: the MAVLink ones the ground station injects (demo/gcs.py) and the
+#: radio outage (its host's network link cut; needs --drone-hosts).
+DRONE_FAULTS = (*FAULTS, 'radio-outage')
+#: Fault kinds of a node process.
+NODE_FAULTS = ('kill',)
+#: The faults that take a size, and its unit.
+_SIZED = {'packet-loss': '%', 'link-drop': 's', 'radio-outage': 's'}
 
 
 @dataclass(frozen=True)
 class FailPlan:
-    """Fail one drone when the swarm's coverage reaches a share of the area.
+    """One fault to inject: what, into which drone or node, and when.
 
-    :param vehicle: the drone's name, e.g. 'uav2'.
-    :param at_pct: the swarm coverage (%) at which it fails.
-    :param fault: 'battery' (PX4 battery failure: it lands where it is) or 'kill'.
+    :param target: a drone ('uav2') or a node process label ('flood_mapper', 'uav1/segmentation').
+    :param at_pct: the swarm coverage (%) at which it is injected; 0: at the start (as soon as
+        the target can take it).
+    :param fault: a drone's 'battery', 'kill', 'packet-loss', 'link-drop', 'radio-outage'; a
+        node's 'kill'.
+    :param value: the fault's size: percent for packet-loss, seconds for link-drop and
+        radio-outage (nan for the others).
+    :param node: the target is a node process, not a drone.
     """
 
-    vehicle: str
+    target: str
     at_pct: float
     fault: str = 'battery'
+    value: float = math.nan
+    node: bool = False
+
+    @property
+    def vehicle(self) -> str:
+        """Return the target (the drone's name, for a drone fault)."""
+        return self.target
+
+    def describe(self) -> str:
+        """Return the plan as `--fail` writes it, e.g. 'uav1@start:packet-loss=30%'."""
+        when = 'start' if self.at_pct == 0.0 else f'{self.at_pct:g}%'
+        size = f'={self.value:g}{_SIZED[self.fault]}' if self.fault in _SIZED else ''
+        return f'{self.target}@{when}:{self.fault}{size}'
 
     @classmethod
-    def parse(cls, text: str, vehicles: list[str]) -> FailPlan:
-        """Parse 'uav2@40%' or 'uav2@40%:kill'.
+    def parse(cls, text: str, vehicles: list[str], nodes: list[str] | None = None) -> FailPlan:
+        """Parse 'uav2@40%', 'uav1@start:packet-loss=30%', 'flood_mapper@50%:kill', ...
 
-        :raises ConfigError: on bad syntax, an unknown drone, a share outside (0, 100) or an
-            unknown fault.
+        :param vehicles: the drones' names.
+        :param nodes: the graph's node labels (None: node faults are not offered).
+        :raises ConfigError: on bad syntax, an unknown target or fault, a share outside
+            (0, 100), or a size missing, not wanted or out of range.
         """
         match = _FAIL_RE.match(text.strip())
         if match is None:
-            raise ConfigError(f'{text!r}: expected NAME@PCT%[:FAULT], e.g. uav2@40%', '--fail')
-        name, kind = match['name'], match['kind'] or 'battery'
-        try:
-            pct = float(match['pct'])
-        except ValueError:
-            raise ConfigError(f'{text!r}: {match["pct"]!r} is not a number', '--fail') from None
-        if name not in vehicles:
             raise ConfigError(
-                f'{text!r}: no drone {name} (drones: {", ".join(vehicles)})', '--fail'
+                f'{text!r}: expected TARGET@PCT%[:FAULT[=SIZE]] or TARGET@start:..., '
+                'e.g. uav2@40%',
+                '--fail',
             )
-        if not 0.0 < pct < 100.0:
-            raise ConfigError(f'{text!r}: the coverage share must be in (0, 100)', '--fail')
-        if kind not in FAULTS:
-            raise ConfigError(f'{text!r}: unknown fault {kind!r} ({", ".join(FAULTS)})', '--fail')
-        return cls(name, pct, kind)
+        target, kind = match['target'], match['kind']
+        node = target not in vehicles
+        if node and target not in (nodes or []):
+            known = f'drones: {", ".join(vehicles)}'
+            if nodes:
+                known += f'; nodes: {", ".join(nodes)}'
+            raise ConfigError(f'{text!r}: no drone {target} ({known})', '--fail')
+        kind = kind or ('kill' if node else 'battery')
+        allowed = NODE_FAULTS if node else DRONE_FAULTS
+        if kind not in allowed:
+            raise ConfigError(
+                f'{text!r}: unknown fault {kind!r} for {"a node" if node else "a drone"} '
+                f'({", ".join(allowed)})',
+                '--fail',
+            )
+        if match['when'] == 'start':
+            pct = 0.0
+        else:
+            try:
+                pct = float(match['when'].rstrip('%'))
+            except ValueError:
+                raise ConfigError(
+                    f'{text!r}: {match["when"]!r} is not a number', '--fail'
+                ) from None
+            if not 0.0 < pct < 100.0:
+                raise ConfigError(f'{text!r}: the coverage share must be in (0, 100)', '--fail')
+        value = math.nan
+        if kind in _SIZED:
+            unit = _SIZED[kind]
+            if match['value'] is None:
+                raise ConfigError(f'{text!r}: {kind} needs a size, e.g. {kind}=30{unit}', '--fail')
+            if match['unit'] not in (None, unit):
+                raise ConfigError(f'{text!r}: the size of {kind} is in {unit}', '--fail')
+            try:
+                value = float(match['value'])
+            except ValueError:
+                raise ConfigError(
+                    f'{text!r}: {match["value"]!r} is not a number', '--fail'
+                ) from None
+            high = 100.0 if unit == '%' else 3600.0
+            if not 0.0 < value <= high:
+                raise ConfigError(f'{text!r}: {kind} must be in (0, {high:g}]{unit}', '--fail')
+        elif match['value'] is not None:
+            raise ConfigError(f'{text!r}: {kind} takes no size', '--fail')
+        return cls(target, pct, kind, value, node)
 
 
 @dataclass
@@ -84,8 +150,11 @@ class Drone:
     last_battery_pct: float = math.nan
     flew: bool = False
     failsafes: list[str] = field(default_factory=list)
+    #: 'battery' or 'kill' once such a fault was injected: the drone is out of the mission.
     failed: str = ''
     failed_at_s: float = math.nan
+    #: Every fault injected into it (described), with what happened.
+    faults: list[str] = field(default_factory=list)
 
     @property
     def armed(self) -> bool:
@@ -164,13 +233,22 @@ class Fleet:
     """The mission as the demo sees it.
 
     :param vehicles: drone names.
-    :param fail: the drone to fail and when, or None.
+    :param fail: the faults to inject and when (one, several or None).
     """
 
-    def __init__(self, vehicles: list[str], fail: FailPlan | None = None) -> None:
+    def __init__(
+        self, vehicles: list[str], fail: FailPlan | Sequence[FailPlan] | None = None
+    ) -> None:
         self.drones = {name: Drone(name) for name in vehicles}
-        self.fail = fail
-        self.fail_result = ''
+        if fail is None:
+            self.fails: list[FailPlan] = []
+        elif isinstance(fail, FailPlan):
+            self.fails = [fail]
+        else:
+            self.fails = list(fail)
+        self._injected: set[int] = set()
+        #: What each injected fault did, in injection order.
+        self.fault_results: list[str] = []
         self.swarm: dict[str, str] = {}
         self.mapper: dict[str, str] = {}
         self.edge: dict[str, str] = {}
@@ -209,19 +287,50 @@ class Fleet:
         value = _number(self.swarm.get('coverage_pct', ''))
         return value if math.isfinite(value) else 0.0
 
+    @property
+    def fail(self) -> FailPlan | None:
+        """Return the first fault planned, or None."""
+        return self.fails[0] if self.fails else None
+
+    @property
+    def fail_result(self) -> str:
+        """Return what the injected faults did, joined."""
+        return '; '.join(self.fault_results)
+
     def fault_due(self) -> FailPlan | None:
-        """Return the fail plan once its moment has come (once), else None."""
-        if self.fail is None or self.drones[self.fail.vehicle].failed:
-            return None
-        if self.coverage_pct >= self.fail.at_pct:
-            return self.fail
+        """Return the next fault whose moment has come (each once), else None.
+
+        A fault 'at the start' comes once its target reports: a drone's flight_control status
+        (the autopilot is up), or for a node, any drone status (the graph is running).
+        """
+        for index, plan in enumerate(self.fails):
+            if index in self._injected:
+                continue
+            if plan.at_pct == 0.0:
+                if plan.node:
+                    ready = any(d.status for d in self.drones.values())
+                else:
+                    ready = bool(self.drones[plan.target].status)
+            else:
+                ready = self.coverage_pct >= plan.at_pct
+            if ready:
+                self._injected.add(index)
+                return plan
         return None
 
+    def mark_injected(self, plan: FailPlan, at_s: float, result: str) -> None:
+        """Record that `plan` was injected at wall time `at_s` with `result` (in words)."""
+        self.fault_results.append(f'{plan.describe()}: {result}')
+        if plan.node:
+            return
+        drone = self.drones[plan.target]
+        drone.faults.append(f'{plan.describe()}: {result}')
+        if plan.fault in ('battery', 'kill') and not result.startswith('not injected'):
+            drone.failed, drone.failed_at_s = plan.fault, at_s
+
     def mark_failed(self, name: str, fault: str, at_s: float, result: str) -> None:
-        """Record that drone `name` was failed with `fault` at wall time `at_s`."""
-        drone = self.drones[name]
-        drone.failed, drone.failed_at_s = fault, at_s
-        self.fail_result = result
+        """Record that drone `name` was failed with `fault` ('battery', 'kill') at `at_s`."""
+        self.mark_injected(FailPlan(name, 1.0, fault), at_s, result)
 
     def finished(self, now: float) -> bool:
         """Return True once every drone has been at rest for SETTLE_S (wall s).

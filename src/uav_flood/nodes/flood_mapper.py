@@ -563,8 +563,8 @@ class FloodMapperNode(Node):
             'checkpoint_error': self.checkpoint_error,
             'set_aside': self.set_aside,
             # Delivery (docs/flood_map.md "Delivery guarantees"): fused = observations in the
-            # map (over restarts, as observations_applied); duplicates, duplicates_expired and
-            # acked over restarts too; the rest are this process's.
+            # map (over restarts, as observations_applied); duplicates and duplicates_expired
+            # over restarts too; the rest are this process's.
             'fused': str(self.map.observations_applied),
             'fused_since_start': str(self.ledger.fused),
             'duplicates': str(self.ledger.duplicates),

@@ -299,10 +299,6 @@ class Outbox(Generic[P]):
             out.append((obs_id, entry.payload))
         return out
 
-    def next_due_s(self) -> float | None:
-        """Return when the next re-send is due (monotonic s), or None when nothing is kept."""
-        return min((e.due_s for e in self._entries.values()), default=None)
-
     def stats(self) -> dict[str, int]:
         """Return the counters, as published in segmentation/status (outbox_<key>)."""
         return {

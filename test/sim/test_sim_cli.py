@@ -74,3 +74,44 @@ def test_default_origin_is_px4_sitl_home():
     from uav_flood.sim.cli import DEFAULT_ORIGIN
 
     assert GeoPoint.parse(DEFAULT_ORIGIN) == PX4_DEFAULT_HOME == GeoPoint(47.397742, 8.545594, 488)
+
+
+def test_one_simulator_per_drone_host_takes_an_instance_and_a_gcs_host(bin_dir, udp_ports):
+    """`--vehicles 1 --instance 2 --gcs-host ADDR`: vehicle uav2 alone, on instance 2's ports,
+    sending its ground-station link to ADDR (a drone on its own network host)."""
+    base = udp_ports(45)
+    gcs_port = base + 44
+    proc = subprocess.Popen(
+        [
+            str(bin_dir / 'uav-flood'),
+            'sim',
+            '--base-port',
+            str(base),
+            '--instance',
+            '2',
+            '--gcs-port',
+            str(gcs_port),
+            '--gcs-host',
+            '127.0.0.1',
+        ],  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    stations = []
+    try:
+        stations = [GroundStation(base + 2), GroundStation(gcs_port)]
+        for station in stations:
+            heartbeat = station.wait('HEARTBEAT', 10.0)
+            assert heartbeat.get_srcSystem() == 3
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        for station in stations:
+            station.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert f'uav2: instance 2, sysid 3, listens on udp 127.0.0.1:{base + 42}' in out
+    assert 'home 47.3977420,8.54572' in out  # 10 m east: instance 2's spawn point

@@ -89,6 +89,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--host', default='127.0.0.1', help='address to use (default: %(default)s)'
     )
+    parser.add_argument(
+        '--gcs-host',
+        default=None,
+        metavar='ADDR',
+        help='the ground station is at ADDR, not at --host (a drone on its own network host)',
+    )
+    parser.add_argument(
+        '--instance',
+        type=int,
+        default=0,
+        metavar='K',
+        help='PX4 instance number of the first vehicle: ports, system id and spawn position '
+        'follow it (default: 0); one simulator per drone host runs --vehicles 1 --instance i',
+    )
     parser.add_argument('--seed', type=int, default=0, help='random seed (packet loss)')
     parser.add_argument(
         '--duration',
@@ -161,6 +175,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         local_base_port=args.local_base_port,
         gcs_port=args.gcs_port if args.gcs else None,
         host=args.host,
+        gcs_host=args.gcs_host,
+        first_instance=args.instance,
         speed_factor=speed,
         spacing_m=_number(args.spacing, '--spacing'),
         wind_ne_m_s=_pair(args.wind, '--wind'),

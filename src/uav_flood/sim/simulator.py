@@ -49,6 +49,10 @@ class SimConfig:
     :param gcs_port: UDP port of a ground station every vehicle also sends to (PX4: 14550), or
         None for no ground-station link.
     :param host: address to bind and to send to.
+    :param gcs_host: where the ground station is, when not at `host` (a drone simulated on
+        its own network host sends its ground-station link over the network).
+    :param first_instance: the PX4 instance number of the first vehicle (the others follow):
+        one simulator per drone host simulates vehicle i alone with first_instance i.
     :param speed_factor: simulated seconds per wall second.
     :param spacing_m: vehicle i starts spacing_m * i metres east of the origin.
     :param wind_ne_m_s: constant wind (north, east) in m/s (where the air moves to).
@@ -62,6 +66,8 @@ class SimConfig:
     local_base_port: int | None = None
     gcs_port: int | None = None
     host: str = '127.0.0.1'
+    gcs_host: str | None = None
+    first_instance: int = 0
     speed_factor: float = 1.0
     spacing_m: float = 5.0
     wind_ne_m_s: tuple[float, float] = (0.0, 0.0)
@@ -81,8 +87,12 @@ class SimConfig:
         if not all(math.isfinite(w) and abs(w) <= 50.0 for w in self.wind_ne_m_s):
             raise ConfigError(f'wind must be within 50 m/s, got {self.wind_ne_m_s}', 'wind')
         for label, port in (('base_port', self.base_port), ('local_base_port', self.local_port0)):
-            if not 1 <= port <= 65535 - self.vehicles:
+            if not 1 <= port <= 65535 - self.vehicles - self.first_instance:
                 raise ConfigError(f'port {port} out of range for {self.vehicles} vehicles', label)
+        if not 0 <= self.first_instance <= 99:
+            raise ConfigError(
+                f'first instance must be 0..99, got {self.first_instance}', 'instance'
+            )
         if self.gcs_port is not None and not 1 <= self.gcs_port <= 65535:
             raise ConfigError(f'port {self.gcs_port} out of range', 'gcs_port')
 
@@ -122,7 +132,7 @@ class Simulator:
         params.setdefault('UFS_WIND_E', config.wind_ne_m_s[1])
         self.vehicles: list[SimVehicle] = []
         try:
-            for i in range(config.vehicles):
+            for i in range(config.first_instance, config.first_instance + config.vehicles):
                 self.vehicles.append(
                     SimVehicle(
                         instance=i,
@@ -131,6 +141,7 @@ class Simulator:
                         local_port=config.local_port0 + i,
                         gcs_port=config.gcs_port,
                         host=config.host,
+                        gcs_host=config.gcs_host,
                         params=params,
                         seed=config.seed,
                         lock=self._lock,

@@ -130,6 +130,8 @@ class SimVehicle:
     :param gcs_port: UDP port of a ground station to send to (PX4: 14550), or None.
     :param host: address to bind and send to.
     :param params: parameter overrides.
+    :param gcs_host: the ground station's address when it is not `host` (then the ground-station
+        link binds every interface).
     :param seed: random seed (packet loss).
     :param lock: the simulator's lock.
     :param on_text: called with (vehicle, severity, text) for each STATUSTEXT.
@@ -147,6 +149,7 @@ class SimVehicle:
         seed: int,
         lock: Any,
         on_text: Callable[[SimVehicle, int, str], None] | None = None,
+        gcs_host: str | None = None,
     ) -> None:
         self.instance = instance
         self.system_id = instance + 1
@@ -177,7 +180,10 @@ class SimVehicle:
         try:
             self.links.append(self._open('api', host, local_port, (host, port)))
             if gcs_port is not None:
-                self.links.append(self._open('gcs', host, 0, (host, gcs_port)))
+                if gcs_host is None:
+                    self.links.append(self._open('gcs', host, 0, (host, gcs_port)))
+                else:
+                    self.links.append(self._open('gcs', '0.0.0.0', 0, (gcs_host, gcs_port)))
         except OSError:
             self.close()
             raise

@@ -8,16 +8,23 @@ Per drone /uavN: flight_control (auto_start: flies each path the coordinator sen
 segmentation (adaptive offloading through the link emulator). Once: the built-in simulator
 (`uav-flood sim`, required), edge_server, link_emulator, swarm_coordinator, flood_mapper,
 recorder.
+
+With drone hosts (demo/hosts.py), each drone's nodes and a simulator of its autopilot alone
+(`uav-flood sim --vehicles 1 --instance N`) run in its own network namespace (`ip netns exec`),
+with the Fast DDS settings that make them talk to the ground over the network only.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+import os
 from pathlib import Path
 from typing import Any
 
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.geo import GeoPoint
+from uav_flood.demo.hosts import DroneHost, ground_env
 from uav_flood.deploy.graphs import (
     ground_nodes,
     GroundConfig,
@@ -26,7 +33,7 @@ from uav_flood.deploy.graphs import (
     RESPAWN,
     SHIPPED_AREA,
 )
-from uav_flood.runner.spec import graph_yaml
+from uav_flood.runner.spec import DEFAULT_PACKAGE, executable_candidates, graph_yaml
 
 __all__ = [
     'demo_graph',
@@ -57,6 +64,8 @@ class DemoGraphConfig:
     :param altitude_m: altitude of the lowest layer (m above home).
     :param config_dir: where the node parameter files are; relative paths are written as given.
     :param record: start the recorder.
+    :param drone_hosts: each drone's network host (demo/hosts.py), or empty: every node on
+        this machine's network.
     """
 
     drones: int
@@ -72,6 +81,7 @@ class DemoGraphConfig:
     altitude_m: float
     config_dir: Path
     record: bool = True
+    drone_hosts: Mapping[str, DroneHost] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 1 <= self.drones <= 10:
@@ -102,30 +112,52 @@ def demo_graph(config: DemoGraphConfig) -> dict[str, Any]:
     vehicles = config.vehicles
     origin = origin_parameters(config.origin)
     area = str(config.area_file)
-    nodes: list[dict[str, Any]] = [
-        {
-            'executable': 'uav-flood',
-            'label': 'sim',
-            'arguments': [
-                'sim',
-                '--vehicles',
-                str(config.drones),
-                '--origin',
-                f'{config.origin.lat_deg},{config.origin.lon_deg},{config.origin.alt_m}',
-                '--base-port',
-                str(config.base_port),
-                '--gcs-port',
-                str(config.gcs_port),
-                '--speed-factor',
-                f'{config.speed_factor:g}',
-                '--quiet',
-            ],
-            'required': True,
-        }
+    sim_arguments = [
+        'sim',
+        '--origin',
+        f'{config.origin.lat_deg},{config.origin.lon_deg},{config.origin.alt_m}',
+        '--base-port',
+        str(config.base_port),
+        '--gcs-port',
+        str(config.gcs_port),
+        '--speed-factor',
+        f'{config.speed_factor:g}',
+        '--quiet',
     ]
-    for name in vehicles:
+    nodes: list[dict[str, Any]] = []
+    if not config.drone_hosts:
+        nodes.append(
+            {
+                'executable': 'uav-flood',
+                'label': 'sim',
+                'arguments': [*sim_arguments, '--vehicles', str(config.drones)],
+                'required': True,
+            }
+        )
+    for index, name in enumerate(vehicles):
         ns = f'/{name}'
-        nodes += [
+        drone: list[dict[str, Any]] = []
+        host = config.drone_hosts.get(name)
+        if host is not None:
+            # This drone's autopilot alone, on its host; its ground-station link crosses the
+            # radio to the demo's ground station.
+            drone.append(
+                {
+                    'executable': 'uav-flood',
+                    'label': f'{name}/sim',
+                    'arguments': [
+                        *sim_arguments,
+                        '--vehicles',
+                        '1',
+                        '--instance',
+                        str(index),
+                        '--gcs-host',
+                        host.ground_ip,
+                    ],
+                    'required': True,
+                }
+            )
+        drone += [
             {
                 'executable': 'flight_control',
                 'namespace': ns,
@@ -163,6 +195,7 @@ def demo_graph(config: DemoGraphConfig) -> dict[str, Any]:
                 **RESPAWN,
             },
         ]
+        nodes += [_on_host(node, host) for node in drone] if host is not None else drone
     ground = ground_nodes(
         GroundConfig(
             vehicles=tuple(vehicles),
@@ -185,8 +218,37 @@ def demo_graph(config: DemoGraphConfig) -> dict[str, Any]:
         **RESPAWN,
     }
     # The edge server, the link between it and the drones, then the rest of the ground side.
-    nodes += [ground[0], link_emulator, *ground[1:]]
-    return {'nodes': nodes}
+    ground = [ground[0], link_emulator, *ground[1:]]
+    if config.drone_hosts:
+        env = ground_env(config.drone_hosts.values())
+        for node in ground:
+            node['env'] = {**node.get('env', {}), **env}
+    return {'nodes': nodes + ground}
+
+
+def _on_host(node: dict[str, Any], host: DroneHost) -> dict[str, Any]:
+    """Return `node` run on a drone's network host: `ip netns exec NETNS program ...`."""
+    executable = str(node['executable'])
+    program = next(
+        (
+            str(c)
+            for c in executable_candidates(executable, DEFAULT_PACKAGE, os.environ.get('PATH'))
+            if c.is_file() and os.access(c, os.X_OK)
+        ),
+        executable,
+    )
+    wrapped = {
+        **node,
+        'executable': 'ip',
+        'arguments': host.wrap([program, *node.get('arguments', [])])[1:],
+        'env': {**node.get('env', {}), **host.env()},
+    }
+    if 'label' not in node:
+        wrapped['label'] = f'{host.vehicle}/{executable}'
+    if node.get('namespace') is not None:
+        # The node's own name (the runner names a node after its executable otherwise).
+        wrapped['name'] = executable
+    return wrapped
 
 
 #: The header of config/graphs/demo.yaml.

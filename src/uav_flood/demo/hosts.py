@@ -1,0 +1,209 @@
+"""Each drone on its own network host: Linux network namespaces joined to the ground by veth.
+
+`uav-flood demo --drone-hosts` runs each drone's nodes (its simulated autopilot, flight_control,
+camera, segmentation) in a network namespace of its own, joined to the ground station's (this
+machine's) by a veth pair: a point-to-point link with its own addresses, 10.213.N.1 on the
+ground side and 10.213.N.2 on drone N's side. ROS 2 traffic between a drone and the ground then
+crosses a real network interface: Fast DDS over UDPv4 only (no shared memory between hosts,
+FASTDDS_BUILTIN_TRANSPORTS=UDPv4), with static peers (ROS_STATIC_PEERS) and no multicast
+(ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST keeps discovery off every other network). The MAVLink
+link between a drone's autopilot and its flight_control stays on the drone (its loopback), as
+a serial wire on a real drone does; the ground station's MAVLink link (the demo's, QGroundControl's
+14550) crosses the radio.
+
+A radio outage is the ground side of a drone's veth set down (`ip link set ... down`): every
+packet between that drone and the ground is lost until it is set up again, while the drone flies
+on. Needs root (CI runs as root) and iproute2's `ip`; `check_available()` says what is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+import os
+import secrets
+import shutil
+import subprocess
+import threading
+
+from uav_flood.core.errors import UavFloodError
+
+#: The first two octets of the drones' point-to-point networks: drone N uses 10.213.N.0/24.
+SUBNET_PREFIX = '10.213'
+#: Fast DDS settings for traffic between hosts: UDP only, discovery by static peers.
+DDS_ENV = {'FASTDDS_BUILTIN_TRANSPORTS': 'UDPv4', 'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'}
+
+Runner = Callable[[Sequence[str]], None]
+
+
+class HostsError(UavFloodError):
+    """Drone hosts cannot be made here (not root, no `ip`, no namespaces), or a command failed."""
+
+
+def _run(argv: Sequence[str]) -> None:
+    result = subprocess.run(list(argv), capture_output=True, text=True, timeout=20)
+    if result.returncode != 0:
+        raise HostsError(f'{" ".join(argv)}: {result.stderr.strip() or result.returncode}')
+
+
+def check_available() -> None:
+    """Raise HostsError saying what is missing to make drone hosts on this machine."""
+    if shutil.which('ip') is None:
+        raise HostsError("drone hosts need iproute2's 'ip' command (apt install iproute2)")
+    if os.geteuid() != 0:
+        raise HostsError('drone hosts need root (network namespaces and veth links): use sudo')
+    if not os.path.isdir('/proc/self/ns') or not os.path.exists('/proc/self/ns/net'):
+        raise HostsError('this kernel has no network namespaces')
+
+
+@dataclass(frozen=True)
+class DroneHost:
+    """One drone's network host.
+
+    :param vehicle: the drone's name, e.g. 'uav1'.
+    :param netns: the network namespace its nodes run in.
+    :param ground_if: the ground side of its veth link (in the ground's namespace).
+    :param drone_if: the drone side of its veth link (in `netns`).
+    :param ground_ip: the ground's address on this link.
+    :param drone_ip: the drone's address on this link.
+    """
+
+    vehicle: str
+    netns: str
+    ground_if: str
+    drone_if: str
+    ground_ip: str
+    drone_ip: str
+
+    def wrap(self, argv: Sequence[str]) -> list[str]:
+        """Return `argv` run on this host (`ip netns exec NETNS ...`)."""
+        return ['ip', 'netns', 'exec', self.netns, *argv]
+
+    def env(self) -> dict[str, str]:
+        """Return the environment of this drone's ROS nodes: the ground as their DDS peer."""
+        return {**DDS_ENV, 'ROS_STATIC_PEERS': self.ground_ip}
+
+
+def ground_env(hosts: Iterable[DroneHost]) -> dict[str, str]:
+    """Return the environment of the ground's ROS nodes (and the demo's): every drone a peer."""
+    return {**DDS_ENV, 'ROS_STATIC_PEERS': ';'.join(host.drone_ip for host in hosts)}
+
+
+class DroneHosts:
+    """Make a network host per drone; remove them on close (a context manager).
+
+    :param vehicles: the drones, 'uav0', 'uav1', ... (N in uavN numbers its network).
+    :param tag: a short unique tag for the names (default: random), so that two demos do not
+        collide.
+    :param run: runs one command (default: subprocess, raising HostsError on failure).
+    """
+
+    def __init__(
+        self, vehicles: Sequence[str], tag: str | None = None, run: Runner | None = None
+    ) -> None:
+        self.tag = tag or secrets.token_hex(2)
+        self._run = run or _run
+        self.hosts: dict[str, DroneHost] = {}
+        for vehicle in vehicles:
+            index = int(vehicle.removeprefix('uav'))
+            if not 0 <= index <= 254:
+                raise HostsError(f'{vehicle}: drone hosts number drones 0..254')
+            net = f'{SUBNET_PREFIX}.{index}'
+            self.hosts[vehicle] = DroneHost(
+                vehicle=vehicle,
+                netns=f'uavflood-{self.tag}-{vehicle}',
+                ground_if=f'uf{index}g{self.tag}',
+                drone_if=f'uf{index}d{self.tag}',
+                ground_ip=f'{net}.1',
+                drone_ip=f'{net}.2',
+            )
+        self._made: list[DroneHost] = []
+        self._down: set[str] = set()
+        self._lock = threading.Lock()
+        self._timers: list[threading.Timer] = []
+
+    def __enter__(self) -> DroneHosts:
+        self.create()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def create(self) -> None:
+        """Make every host: namespace, veth pair, addresses, links up.
+
+        :raises HostsError: a command failed (what was made is removed again).
+        """
+        try:
+            for host in self.hosts.values():
+                self._run(['ip', 'netns', 'add', host.netns])
+                self._made.append(host)
+                self._run(
+                    ['ip', 'link', 'add', host.ground_if, 'type', 'veth', 'peer', 'name',
+                     host.drone_if]
+                )  # fmt: skip
+                self._run(['ip', 'link', 'set', host.drone_if, 'netns', host.netns])
+                self._run(['ip', 'addr', 'add', f'{host.ground_ip}/24', 'dev', host.ground_if])
+                self._run(['ip', 'link', 'set', host.ground_if, 'up'])
+                inside = ['ip', 'netns', 'exec', host.netns, 'ip']
+                self._run([*inside, 'addr', 'add', f'{host.drone_ip}/24', 'dev', host.drone_if])
+                self._run([*inside, 'link', 'set', host.drone_if, 'up'])
+                self._run([*inside, 'link', 'set', 'lo', 'up'])
+        except BaseException:
+            self.close()
+            raise
+
+    def ground_env(self) -> dict[str, str]:
+        """Return the environment of the ground's ROS nodes: every drone as a DDS peer."""
+        return ground_env(self.hosts.values())
+
+    def cut(self, vehicle: str) -> None:
+        """Cut the radio link between `vehicle` and the ground (until `restore`)."""
+        host = self.hosts[vehicle]
+        with self._lock:
+            self._run(['ip', 'link', 'set', host.ground_if, 'down'])
+            self._down.add(vehicle)
+
+    def restore(self, vehicle: str) -> None:
+        """Bring the radio link between `vehicle` and the ground back."""
+        host = self.hosts[vehicle]
+        with self._lock:
+            if vehicle not in self._down:
+                return
+            self._run(['ip', 'link', 'set', host.ground_if, 'up'])
+            self._down.discard(vehicle)
+
+    def outage(self, vehicle: str, seconds: float, done: Callable[[], None] | None = None) -> None:
+        """Cut `vehicle`'s radio link now and restore it `seconds` (wall) later.
+
+        :param done: called after the link is back (from a timer thread).
+        """
+        self.cut(vehicle)
+
+        def back() -> None:
+            try:
+                self.restore(vehicle)
+            except HostsError:
+                pass  # closed meanwhile: the link is gone anyway
+            if done is not None:
+                done()
+
+        timer = threading.Timer(seconds, back)
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
+
+    def close(self) -> None:
+        """Remove every host made (its veth goes with its namespace); idempotent."""
+        for timer in self._timers:
+            timer.cancel()
+        while self._made:
+            host = self._made.pop()
+            for argv in (
+                ['ip', 'link', 'del', host.ground_if],
+                ['ip', 'netns', 'del', host.netns],
+            ):
+                try:
+                    self._run(argv)
+                except HostsError:
+                    pass  # already gone (the veth goes with the namespace)

@@ -1,0 +1,149 @@
+"""Drone hosts (demo/hosts.py): one network namespace per drone, a veth link to the ground."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from uav_flood.core.geo import GeoPoint
+from uav_flood.demo.graph import demo_graph, DemoGraphConfig
+from uav_flood.demo.hosts import check_available, DroneHosts, HostsError
+
+ROOT_ONLY = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which('ip') is None,
+    reason='network namespaces need root and iproute2 (CI runs as root)',
+)
+
+
+def test_names_addresses_and_the_commands_that_make_and_remove_them():
+    ran = []
+    hosts = DroneHosts(['uav0', 'uav2'], tag='ab12', run=ran.append)
+    uav2 = hosts.hosts['uav2']
+    assert (uav2.netns, uav2.ground_if, uav2.drone_if) == (
+        'uavflood-ab12-uav2',
+        'uf2gab12',
+        'uf2dab12',
+    )
+    assert (uav2.ground_ip, uav2.drone_ip) == ('10.213.2.1', '10.213.2.2')
+    assert all(len(h.ground_if) <= 15 for h in hosts.hosts.values())  # Linux IFNAMSIZ
+    assert uav2.wrap(['flight_control', '--ros-args']) == [
+        'ip', 'netns', 'exec', 'uavflood-ab12-uav2', 'flight_control', '--ros-args',
+    ]  # fmt: skip
+    assert uav2.env() == {
+        'FASTDDS_BUILTIN_TRANSPORTS': 'UDPv4',
+        'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',
+        'ROS_STATIC_PEERS': '10.213.2.1',
+    }
+    assert hosts.ground_env()['ROS_STATIC_PEERS'] == '10.213.0.2;10.213.2.2'
+    with hosts:
+        assert ['ip', 'netns', 'add', 'uavflood-ab12-uav0'] in ran
+        assert ['ip', 'link', 'set', 'uf2dab12', 'netns', 'uavflood-ab12-uav2'] in ran
+        hosts.cut('uav2')
+        assert ran[-1] == ['ip', 'link', 'set', 'uf2gab12', 'down']
+        hosts.restore('uav2')
+        assert ran[-1] == ['ip', 'link', 'set', 'uf2gab12', 'up']
+    assert ran[-1] == ['ip', 'netns', 'del', 'uavflood-ab12-uav0']
+
+
+def test_a_failure_half_way_removes_what_was_made():
+    ran = []
+
+    def run(argv):
+        ran.append(argv)
+        if argv[:3] == ['ip', 'link', 'set'] and argv[-1] == 'uavflood-cd34-uav1':
+            raise HostsError('no such device')
+
+    with pytest.raises(HostsError, match='no such device'):
+        DroneHosts(['uav0', 'uav1'], tag='cd34', run=run).create()
+    assert ['ip', 'netns', 'del', 'uavflood-cd34-uav1'] in ran
+    assert ['ip', 'netns', 'del', 'uavflood-cd34-uav0'] in ran
+
+
+def test_the_demo_graph_puts_each_drone_and_its_autopilot_on_its_host(tmp_path):
+    hosts = DroneHosts(['uav0', 'uav1'], tag='ef56', run=lambda argv: None)
+    config = DemoGraphConfig(
+        drones=2,
+        area_file=tmp_path / 'area.geojson',
+        out_dir=tmp_path,
+        origin=GeoPoint(47.397742, 8.545594, 488.0),
+        speed_factor=5.0,
+        base_port=24540,
+        gcs_port=24550,
+        link_profile='good',
+        onboard_slowdown=6.0,
+        camera_rate_hz=3.0,
+        altitude_m=60.0,
+        config_dir=tmp_path,
+        drone_hosts=hosts.hosts,
+    )
+    nodes = {node.get('label', node['executable']): node for node in demo_graph(config)['nodes']}
+    assert 'sim' not in nodes  # one autopilot per drone host instead
+    sim = nodes['uav1/sim']
+    assert sim['executable'] == 'ip' and sim['required']
+    assert sim['arguments'][:3] == ['netns', 'exec', 'uavflood-ef56-uav1']
+    assert sim['arguments'][-6:] == [
+        '--vehicles',
+        '1',
+        '--instance',
+        '1',
+        '--gcs-host',
+        '10.213.1.1',
+    ]
+    control = nodes['uav1/flight_control']
+    assert control['arguments'][:3] == ['netns', 'exec', 'uavflood-ef56-uav1']
+    assert control['arguments'][3].endswith('flight_control')
+    assert control['name'] == 'flight_control' and control['namespace'] == '/uav1'
+    assert control['env']['ROS_STATIC_PEERS'] == '10.213.1.1'
+    assert control['respawn']
+    for label in ('swarm_coordinator', 'flood_mapper', 'edge_server', 'link_emulator'):
+        label = next(k for k in nodes if k.endswith(label))
+        assert nodes[label]['env']['ROS_STATIC_PEERS'] == '10.213.0.2;10.213.1.2'
+        assert nodes[label]['env']['FASTDDS_BUILTIN_TRANSPORTS'] == 'UDPv4'
+
+
+PROBE = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(b'hello', (sys.argv[1], int(sys.argv[2])))
+"""
+
+
+@ROOT_ONLY
+def test_a_real_host_reaches_the_ground_until_its_link_is_cut():
+    check_available()
+    listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    listener.bind(('0.0.0.0', 0))
+    listener.settimeout(1.0)
+    port = listener.getsockname()[1]
+    hosts = DroneHosts(['uav3'])
+    host = hosts.hosts['uav3']
+    try:
+        with hosts:
+            listed = subprocess.run(['ip', 'netns', 'list'], capture_output=True, text=True)
+            assert host.netns in listed.stdout
+
+            def send():
+                subprocess.run(
+                    host.wrap([sys.executable, '-c', PROBE, host.ground_ip, str(port)]),
+                    check=True,
+                    timeout=10,
+                )
+                try:
+                    return listener.recvfrom(64)
+                except TimeoutError:
+                    return None
+
+            data, (source, _) = send()
+            assert data == b'hello' and source == host.drone_ip  # it came over the link
+            hosts.cut('uav3')
+            assert send() is None
+            hosts.restore('uav3')
+            assert send()[0] == b'hello'
+        listed = subprocess.run(['ip', 'netns', 'list'], capture_output=True, text=True)
+        assert host.netns not in listed.stdout
+    finally:
+        listener.close()
+        hosts.close()

@@ -390,7 +390,7 @@ def test_ground_station_reads_sim_time_and_injects_faults(udp_ports):
             time.sleep(0.05)
         assert sim.vehicles[0].killed and not sim.vehicles[1].killed
         with pytest.raises(ValueError, match='never heard'):
-            gcs.inject(9, 'kill')
+            gcs.inject(9, 'kill', timeout_s=0.2)
         with pytest.raises(ValueError, match='unknown fault'):
             gcs.inject(2, 'melt')
     finally:

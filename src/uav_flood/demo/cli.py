@@ -10,9 +10,11 @@ See docs/demo.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import math
+import os
 from pathlib import Path
 import signal
 import sys
@@ -34,6 +36,7 @@ from uav_flood.core.geo import GeoPoint, LocalFrame
 from uav_flood.core.georef import GridPatch, GridSpec
 from uav_flood.demo.gcs import GroundStation
 from uav_flood.demo.graph import demo_graph, DemoGraphConfig, graph_yaml
+from uav_flood.demo.hosts import check_available, DroneHosts, HostsError
 from uav_flood.demo.progress import FailPlan, Fleet
 from uav_flood.demo.report import build_report, recording_summary, RunFacts, write_report
 from uav_flood.runner.spec import load_graph
@@ -62,9 +65,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         '--fail',
-        metavar='NAME@PCT%[:FAULT]',
-        help="fail a drone when the swarm's coverage reaches PCT percent, e.g. uav2@40%%; "
-        'FAULT battery (default: PX4 battery failure, it lands) or kill',
+        action='append',
+        default=[],
+        metavar='TARGET@WHEN[:FAULT[=SIZE]]',
+        help="inject a fault when the swarm's coverage reaches WHEN (PCT%%) or at 'start' "
+        '(repeatable; docs/demo.md). A drone (uav2@40%%): battery (default: PX4 battery '
+        'failure, it lands), kill (the autopilot dies), packet-loss=P%% (MAVLink), '
+        'link-drop=Ns (MAVLink silent), radio-outage=Ns (its network link to the ground cut: '
+        'needs --drone-hosts). A node process (flood_mapper@50%%): kill (SIGKILL; the runner '
+        'restarts it)',
+    )
+    parser.add_argument(
+        '--drone-hosts',
+        action='store_true',
+        help='run each drone (its autopilot and nodes) on its own network host: a Linux network '
+        'namespace with a veth link to the ground, ROS 2 over UDP with static peers (needs root '
+        'and iproute2; docs/demo.md)',
     )
     parser.add_argument(
         '--out',
@@ -240,8 +256,10 @@ class _Mission:
         timeout_s: float,
         status_period_s: float,
         out: TextIO,
+        hosts: DroneHosts | None = None,
     ) -> None:
         self.supervisor, self.fleet, self.lock, self.gcs = supervisor, fleet, lock, gcs
+        self.hosts = hosts
         self.timeout_s, self.status_period_s, self.out = timeout_s, status_period_s, out
         self.start = time.monotonic()
         self.complete = False
@@ -278,8 +296,9 @@ class _Mission:
                 self._inject(fault)
             if finished:
                 self.complete = True
-                self.stop_reason = 'every drone landed and disarmed'
-                self.print('mission complete: every drone is on the ground, disarmed')
+                with self.lock:
+                    self.stop_reason = f'every drone at rest: {self.fleet.rest_summary()}'
+                self.print(f'mission complete: {self.stop_reason}')
                 self.supervisor.request_shutdown('mission complete')
                 return
             if now - self.start > self.timeout_s:
@@ -289,15 +308,32 @@ class _Mission:
                 return
 
     def _inject(self, plan: FailPlan) -> None:
-        system_id = int(plan.vehicle.removeprefix('uav')) + 1
         try:
-            result = self.gcs.inject(system_id, plan.fault)
-        except ValueError as exc:
+            if plan.node:
+                result = self.supervisor.kill_node(plan.target)
+            elif plan.fault == 'radio-outage':
+                if self.hosts is None:
+                    raise ValueError('a radio outage needs --drone-hosts')
+                seconds = plan.value
+
+                def back() -> None:
+                    with self.lock:
+                        self.fleet.radio_down.discard(plan.target)
+                    self.print(f'{plan.target}: radio link back after {seconds:g} s')
+
+                with self.lock:
+                    self.fleet.radio_down.add(plan.target)
+                self.hosts.outage(plan.target, seconds, back)
+                result = f'radio link to the ground cut for {seconds:g} s (wall)'
+            else:
+                system_id = int(plan.target.removeprefix('uav')) + 1
+                result = self.gcs.inject(system_id, plan.fault, plan.value)
+        except (ValueError, KeyError, HostsError) as exc:
             result = f'not injected: {exc}'
         with self.lock:
-            self.fleet.mark_failed(plan.vehicle, plan.fault, time.monotonic(), result)
+            self.fleet.mark_injected(plan, time.monotonic(), result)
             coverage = self.fleet.coverage_pct
-        self.print(f'FAULT {plan.vehicle} at {coverage:.1f} % coverage: {result}')
+        self.print(f'FAULT {plan.describe()} at {coverage:.1f} % coverage: {result}')
 
     def stop(self) -> None:
         self._stop.set()
@@ -332,7 +368,11 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence 
             area_name = area_json['features'][0]['properties']['name']
         area_enu = Area.from_geojson(area_json, LocalFrame(origin)).region
         vehicles = [f'uav{i}' for i in range(args.drones)]
-        fail = FailPlan.parse(args.fail, vehicles) if args.fail else None
+        if args.drone_hosts:
+            try:
+                check_available()
+            except HostsError as exc:
+                raise ConfigError(str(exc), '--drone-hosts') from None
         out = args.out or Path(
             datetime.datetime.now(datetime.UTC).strftime('mission-%Y%m%d-%H%M%S')
         )
@@ -353,7 +393,19 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence 
             altitude_m=ALTITUDE_M,
             config_dir=config_dir,
         )
+        hosts = DroneHosts(vehicles) if args.drone_hosts else None
+        if hosts is not None:
+            graph_config = dataclasses.replace(graph_config, drone_hosts=hosts.hosts)
         graph = demo_graph(graph_config)
+        labels = [_label(node) for node in graph['nodes']]
+        fails = [FailPlan.parse(text, vehicles, labels) for text in args.fail]
+        for plan in fails:
+            if plan.fault == 'radio-outage' and hosts is None:
+                raise ConfigError(
+                    f"{plan.describe()}: a radio outage cuts a drone host's network link: "
+                    'add --drone-hosts',
+                    '--fail',
+                )
         if args.write_graph is not None:
             header = (
                 f'The demo mission graph ({args.drones} drones), written by {PROG} '
@@ -388,7 +440,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence 
         print(f'{PROG}: error: {exc}', file=sys.stderr, flush=True)
         return 2
 
-    fleet = Fleet(vehicles, fail)
+    fleet = Fleet(vehicles, fails)
     lock = threading.Lock()
     (out / 'logs').mkdir(exist_ok=True)
     supervisor = Supervisor(
@@ -408,7 +460,8 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence 
         'onboard_slowdown': args.onboard_slowdown,
         'camera_rate_hz': args.camera_rate,
         'quick': quick,
-        'fail': args.fail or '',
+        'fail': ' '.join(args.fail),
+        'drone_hosts': bool(hosts),
         'origin': f'{origin.lat_deg},{origin.lon_deg},{origin.alt_m}',
         'uav_flood_version': __version__,
         'started_utc': datetime.datetime.now(datetime.UTC).isoformat(timespec='seconds'),
@@ -420,15 +473,32 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence 
     )
     print(f'[demo] starting {len(spec.nodes)} node processes (logs in {out / "logs"})', flush=True)
     started = time.monotonic()
+    if hosts is not None:
+        try:
+            hosts.create()
+        except HostsError as exc:
+            print(f'{PROG}: error: --drone-hosts: {exc}', file=sys.stderr)
+            return 2
+        # The demo's own ROS node (the monitor) is on the ground host too.
+        os.environ.update(hosts.ground_env())
+        print(
+            '[demo] drone hosts: '
+            + ', '.join(f'{h.vehicle} {h.drone_ip} ({h.netns})' for h in hosts.hosts.values()),
+            flush=True,
+        )
     try:
-        gcs = GroundStation(args.gcs_port)
+        gcs = GroundStation(args.gcs_port, '0.0.0.0' if hosts is not None else '127.0.0.1')
     except OSError as exc:
+        if hosts is not None:
+            hosts.close()
         print(f'{PROG}: error: ground-station port {args.gcs_port}: {exc}', file=sys.stderr)
         return 2
     from uav_flood.demo.monitor import MonitorThread
 
     monitor = MonitorThread(fleet, lock, truth, inside)
-    mission = _Mission(supervisor, fleet, lock, gcs, timeout, args.status_period, out_stream)
+    mission = _Mission(
+        supervisor, fleet, lock, gcs, timeout, args.status_period, out_stream, hosts
+    )
     previous = _install_signals(supervisor, mission)
     mission.thread.start()
     try:
@@ -439,6 +509,8 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence 
         mission.stop()
         monitor.close()
         gcs.close()
+        if hosts is not None:
+            hosts.close()
     wall = time.monotonic() - started
     if not mission.stop_reason:
         mission.stop_reason = 'the node graph stopped (a required node exited or Ctrl-C)'
@@ -480,6 +552,14 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence 
     _print_summary(report, out, paths, out_stream)
     ok = report['complete'] and not report['nodes_failed']
     return 0 if ok else 1
+
+
+def _label(node: dict[str, Any]) -> str:
+    """Return a graph node's label as the runner makes it ('uav1/segmentation')."""
+    if 'label' in node:
+        return str(node['label'])
+    namespace = str(node.get('namespace') or '').strip('/')
+    return f'{namespace}/{node["executable"]}' if namespace else str(node['executable'])
 
 
 def _config_dir() -> Path:

@@ -112,8 +112,13 @@ class GroundStation:
         """
         if fault not in FAULTS:
             raise ValueError(f'unknown fault {fault!r}; known: {", ".join(FAULTS)}')
-        with self._lock:
-            view = self._vehicles.get(system_id)
+        deadline = time.monotonic() + timeout_s
+        while True:  # a vehicle that just booted is heard within a second
+            with self._lock:
+                view = self._vehicles.get(system_id)
+            if view is not None or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
         if view is None:
             raise ValueError(f'system {system_id} was never heard on the ground-station port')
         if fault == 'kill':

@@ -247,6 +247,8 @@ class Fleet:
         else:
             self.fails = list(fail)
         self._injected: set[int] = set()
+        #: Drones whose radio link to the ground is cut now (an injected outage).
+        self.radio_down: set[str] = set()
         #: What each injected fault did, in injection order.
         self.fault_results: list[str] = []
         self.swarm: dict[str, str] = {}
@@ -310,7 +312,10 @@ class Fleet:
                 if plan.node:
                     ready = any(d.status for d in self.drones.values())
                 else:
-                    ready = bool(self.drones[plan.target].status)
+                    # Its autopilot is up (flight_control hears it): the ground station too.
+                    status = self.drones[plan.target].status
+                    ready = status.get('connection') == 'connected'
+
             else:
                 ready = self.coverage_pct >= plan.at_pct
             if ready:
@@ -336,11 +341,21 @@ class Fleet:
         """Return True once every drone has been at rest for SETTLE_S (wall s).
 
         And the coordinator has nothing left to fly: it is neither mapping nor waiting to take a
-        lost drone back.
+        lost drone back; and every flood observation is delivered: no drone's outbox holds one
+        (segmentation's outbox_pending) and no radio link is cut.
         """
         busy = self.swarm.get('state', '') in ('mapping', 'waiting for a lost drone')
+        # Every flood observation made must be in the map: no drone still holds one in its
+        # outbox (it comes once the link is back), and no radio link is cut.
+        undelivered = self.radio_down or any(
+            _int(d.segmentation.get('outbox_pending', '0')) for d in self.drones.values()
+        )
         lost = {n: self.swarm.get(n, '').startswith('lost') for n in self.drones}
-        if not busy and all(d.at_rest(lost[n]) for n, d in self.drones.items()):
+        if (
+            not busy
+            and not undelivered
+            and all(d.at_rest(lost[n]) for n, d in self.drones.items())
+        ):
             if self._rest_since is None:
                 self._rest_since = now
             return now - self._rest_since >= SETTLE_S

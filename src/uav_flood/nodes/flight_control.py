@@ -785,12 +785,14 @@ class FlightControlNode(Node):
         if not held:
             return False
         self._mission.uploaded(plan, attempts=0)
+        # Not started either: whatever the vehicle does (the mission, its return at the end, a
+        # failsafe's return or landing) was decided while this node was away, and switching to
+        # Mission would override it.
         self.get_logger().warning(
             f'took up the mission the vehicle is flying ({plan.waypoint_count} waypoints, at '
-            f'item {telemetry.mission_current}): not uploaded again'
+            f'item {telemetry.mission_current}, {telemetry.flight_mode.value}): not uploaded '
+            'or started again'
         )
-        if self._params.auto_start and telemetry.flight_mode is not FlightMode.MISSION:
-            self._auto_start(plan)
         return True
 
     def _retry(

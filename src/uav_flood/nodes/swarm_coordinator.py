@@ -472,6 +472,10 @@ class SwarmCoordinatorNode(Node):
         vehicle = self._vehicles[name]
         vehicle.status = conversions.diagnostic_values(msg)
         vehicle.status_at_s = self._now_s()
+        if vehicle.telemetry_at_s == -math.inf:
+            # First heard (a restarted coordinator too): its telemetry gets status_timeout_s
+            # from now to arrive before its silence counts.
+            vehicle.telemetry_at_s = vehicle.status_at_s
         if self._tracker is not None:
             self._tracker.update_status(name, vehicle.status, vehicle.status_at_s)
 

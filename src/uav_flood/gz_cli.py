@@ -21,6 +21,7 @@ from pathlib import Path
 import sys
 
 from uav_flood.core.errors import UavFloodError
+from uav_flood.core.user_files import MAX_DOCUMENT_BYTES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,7 +78,17 @@ def run(args: argparse.Namespace) -> int:
             if value is not None
         }
         camera = replace(camera, **changes)
-        scene = FloodScene.load(args.scene)
+        if args.scene and Path(args.scene).is_file():
+            size = Path(args.scene).stat().st_size
+            if size > MAX_DOCUMENT_BYTES:
+                raise UavFloodError(
+                    f'--scene {args.scene} has {size // 2**20} MB: a scene YAML has at most '
+                    f'{MAX_DOCUMENT_BYTES // 2**20} MB'
+                )
+        try:
+            scene = FloodScene.load(args.scene)
+        except RecursionError:
+            raise UavFloodError(f'--scene {args.scene}: YAML nested too deeply') from None
         files = gz_assets.generate_assets(scene, origin, camera)
         written = gz_assets.write_assets(files, out)
     except (UavFloodError, OSError) as exc:

@@ -684,3 +684,41 @@ def test_launch_file_drops_respawn_max_where_launch_is_too_old(tmp_path, monkeyp
     assert expanded.warnings == [
         'x: this launch version has no respawn_max_retries; respawn_max is ignored'
     ]
+
+
+def test_hostile_graph_files_are_one_line_errors(tmp_path):
+    deep = tmp_path / 'deep.yaml'
+    deep.write_text('[' * 100_000 + ']' * 100_000)
+    assert error_of(deep) == 'invalid YAML in graph file: nested too deeply (thousands of levels)'
+    huge = tmp_path / 'huge.yaml'
+    with huge.open('wb') as f:
+        f.truncate(51 * 1024 * 1024)
+    assert error_of(huge) == 'graph file is larger than 50 MB'
+    many = write(tmp_path / 'many.yaml', 'nodes:\n' + '  - executable: /bin/true\n' * 1001)
+    assert "'nodes' lists 1001 nodes; a graph may start at most 1000" in error_of(many)
+    # A billion laughs: nine aliases of a mapping, nested nine deep, as parameter overrides.
+    lines = ['    - a0: &a0 {' + ', '.join(f'k{j}: 1' for j in range(9)) + '}']
+    for k in range(1, 9):
+        lines.append(
+            f'      a{k}: &a{k} {{' + ', '.join(f'k{j}: *a{k - 1}' for j in range(9)) + '}'
+        )
+    laughs = tmp_path / 'laughs.yaml'
+    laughs.write_text(
+        'nodes:\n  - name: x\n    executable: /bin/true\n    parameters:\n' + '\n'.join(lines)
+    )
+    assert 'parameters[0] sets more than 10000 parameters' in error_of(laughs)
+
+
+def test_record_never_replaces_an_existing_file(tmp_path, capsys):
+    from uav_flood import cli
+
+    graph = write(tmp_path / 'graph.yaml', 'nodes:\n  - executable: /bin/true\n')
+    before = graph.read_bytes()
+    code = cli.main(['launch', '--dry-run', '--record', str(graph), str(graph)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count('\n') == 1
+    assert err == (
+        f'uav-flood launch: error: --record: {graph} exists: the recorder would replace it; '
+        'name a new file\n'
+    )
+    assert graph.read_bytes() == before

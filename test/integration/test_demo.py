@@ -162,3 +162,30 @@ def test_an_existing_mission_is_never_overwritten(bin_dir, child_env, tmp_path):
     )
     assert result.returncode == 2 and 'is not empty' in result.stderr
     assert (out / 'report.json').read_text() == '{}'
+
+
+@pytest.mark.parametrize('how', ['deep_area', 'graph_over_area'])
+def test_hostile_area_and_graph_files_exit_2_untouched(bin_dir, child_env, tmp_path, how):
+    area = tmp_path / 'area.geojson'
+    if how == 'deep_area':
+        area.write_text('[' * 100_000 + ']' * 100_000)
+        args, message = ['--area', str(area)], 'is not usable JSON: it is nested too deeply'
+    else:
+        area.write_text((Path(__file__).parents[1] / 'data/aoi/convex_small.geojson').read_text())
+        args = ['--area', str(area), '--write-graph', str(tmp_path / '.' / 'area.geojson')]
+        message = 'is the --area file: writing the graph there would destroy it'
+    before = area.read_bytes()
+    result = subprocess.run(
+        [str(bin_dir / 'uav-flood'), 'demo', '--out', str(tmp_path / 'm'), *args],
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('uav-flood demo: error:'), result.stderr
+    assert message in lines[0]
+    assert area.read_bytes() == before and not (tmp_path / 'm').exists()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from shapely.geometry import LineString, Point, Polygon
 
 from uav_flood.core.geo import GeoError, GeoPoint, LocalFrame
 from uav_flood.core.mission import Enu, MissionError
+from uav_flood.core.user_files import load_json, UserFileError
 
 
 @dataclass(frozen=True)
@@ -231,11 +231,9 @@ class Geofence:
         """
         path = Path(source)
         try:
-            document = json.loads(path.read_text(encoding='utf-8'))
-        except OSError as exc:
-            raise MissionError(f'cannot read geofence file {path}: {exc.strerror}') from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise MissionError(f'geofence file {path} is not JSON: {exc}') from None
+            document = load_json(path, 'geofence file')
+        except UserFileError as exc:
+            raise MissionError(str(exc)) from None
         ring = _first_polygon_ring(document)
         if ring is None:
             raise MissionError(f'geofence file {path} holds no GeoJSON Polygon')
@@ -244,10 +242,10 @@ class Geofence:
             try:
                 lon, lat = float(position[0]), float(position[1])
                 point = GeoPoint(lat, lon, frame.origin.alt_m)
-            except (TypeError, ValueError, IndexError, GeoError) as exc:
-                raise MissionError(
-                    f'geofence file {path}: bad position {position!r} ({exc})'
-                ) from None
+            except (TypeError, ValueError, IndexError, KeyError, OverflowError, GeoError) as exc:
+                text = repr(position)
+                text = text if len(text) <= 60 else text[:57] + '...'
+                raise MissionError(f'geofence file {path}: bad position {text} ({exc})') from None
             east, north, _ = frame.point_to_enu(point)
             vertices.append((east, north))
         return cls(vertices, margin_m)
@@ -298,19 +296,23 @@ def _grow(area: Polygon, margin_m: float) -> Polygon:
     return grown
 
 
-def _first_polygon_ring(document: Any) -> list[Any] | None:
-    """Return the outer ring of the first Polygon in a GeoJSON object, or None."""
-    if not isinstance(document, dict):
+def _first_polygon_ring(document: Any, depth: int = 0) -> list[Any] | None:
+    """Return the outer ring of the first Polygon in a GeoJSON object, or None.
+
+    Features and collections nested deeper than 32 levels (real files use 2) hold none.
+    """
+    if not isinstance(document, dict) or depth > 32:
         return None
     kind = document.get('type')
     if kind == 'FeatureCollection':
-        for feature in document.get('features') or []:
-            ring = _first_polygon_ring(feature)
+        features = document.get('features')
+        for feature in features if isinstance(features, list) else []:
+            ring = _first_polygon_ring(feature, depth + 1)
             if ring is not None:
                 return ring
         return None
     if kind == 'Feature':
-        return _first_polygon_ring(document.get('geometry'))
+        return _first_polygon_ring(document.get('geometry'), depth + 1)
     coordinates = document.get('coordinates')
     if kind == 'Polygon' and isinstance(coordinates, list) and coordinates:
         ring = coordinates[0]

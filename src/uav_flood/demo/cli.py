@@ -34,6 +34,7 @@ from uav_flood.core.errors import ConfigError, UavFloodError
 from uav_flood.core.evaluation import area_cells, score_map
 from uav_flood.core.geo import GeoPoint, LocalFrame
 from uav_flood.core.georef import GridPatch, GridSpec
+from uav_flood.core.user_files import input_overwritten, load_json, UserFileError
 from uav_flood.demo.gcs import GroundStation
 from uav_flood.demo.graph import demo_graph, DemoGraphConfig, graph_yaml
 from uav_flood.demo.hosts import check_available, DroneHosts, HostsError
@@ -216,11 +217,11 @@ def _user_area(path: Path, origin_text: str | None) -> tuple[dict[str, Any], Geo
     :raises UavFloodError: unreadable file, no area polygon in it, a bad --origin.
     """
     try:
-        document = json.loads(path.read_text(encoding='utf-8'))
-    except OSError as exc:
-        raise ConfigError(f'cannot read {path}: {exc.strerror}', '--area') from None
-    except ValueError as exc:
-        raise ConfigError(f'{path} is not JSON: {exc}', '--area') from None
+        document = load_json(path)
+    except UserFileError as exc:
+        raise ConfigError(str(exc), '--area') from None
+    if not isinstance(document, dict):
+        raise ConfigError(f'{path} is not a GeoJSON object', '--area')
     if origin_text:
         return document, GeoPoint.parse(origin_text)
     # The same reader as the coordinator, in a frame about a vertex, to find the centre.
@@ -407,6 +408,13 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence 
                     '--fail',
                 )
         if args.write_graph is not None:
+            clash = input_overwritten([args.write_graph], [args.area])
+            if clash is not None:
+                raise ConfigError(
+                    f'{args.write_graph} is the --area file: writing the graph there would '
+                    'destroy it',
+                    '--write-graph',
+                )
             header = (
                 f'The demo mission graph ({args.drones} drones), written by {PROG} '
                 f'--write-graph.\nIt expects the area in {out / "area.geojson"} and writes '

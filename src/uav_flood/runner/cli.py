@@ -122,7 +122,7 @@ def add_viewers(graph: GraphSpec, live_view: int | None, record: Path | None) ->
     :param live_view: the WebSocket port of foxglove_bridge, or None for none.
     :param record: the MCAP file the recorder writes, or None for none.
     :raises ConfigError: the graph already has a node with the label used, or the file's folder
-        is missing.
+        is missing, or the file exists (a recording or the graph itself would be lost).
     """
     extra: list[NodeSpec] = []
     labels = {node.label for node in graph.nodes}
@@ -139,6 +139,10 @@ def add_viewers(graph: GraphSpec, live_view: int | None, record: Path | None) ->
         folder = record.resolve().parent
         if not folder.is_dir():
             raise ConfigError(f'folder {folder} does not exist', '--record')
+        if record.exists() or record.is_symlink():
+            raise ConfigError(
+                f'{record} exists: the recorder would replace it; name a new file', '--record'
+            )
         extra.append(
             NodeSpec(
                 label='recorder',

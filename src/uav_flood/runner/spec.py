@@ -13,6 +13,7 @@ Nothing here imports rclpy or launch: the supervisor and the launch file both bu
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 import difflib
+import itertools
 import json
 import math
 import os
@@ -25,6 +26,7 @@ from typing import Any, TypeAlias
 import yaml
 
 from uav_flood.core.errors import ConfigError
+from uav_flood.core.user_files import MAX_DOCUMENT_BYTES, read_text, UserFileError
 
 #: The package a node's executable is looked up in when the graph does not say.
 DEFAULT_PACKAGE = 'uav_flood'
@@ -32,6 +34,11 @@ DEFAULT_PACKAGE = 'uav_flood'
 DEFAULT_RESPAWN_DELAY_S = 1.0
 #: The label the runner prints its own messages under; no node may take it.
 RUNNER_LABEL = 'launch'
+#: Most parameters one {name: value} mapping of a node may set. YAML aliases let a few lines
+#: nest a mapping in itself 9^9 times; real nodes have a few dozen parameters.
+MAX_OVERRIDES = 10_000
+#: Most nodes a graph may start, each its own process (the demo with 10 drones starts 36).
+MAX_NODES = 1000
 
 Scalar: TypeAlias = bool | int | float | str
 #: A ROS parameter value: a scalar or a homogeneous array (a tuple keeps NodeSpec hashable).
@@ -205,6 +212,10 @@ def _load_yaml(text: str, source: str, what: str) -> Any:
         raise ConfigError(f'invalid YAML in {what}{at}: {exc.problem}', source) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f'invalid YAML in {what}: {exc}', source) from None
+    except RecursionError:
+        raise ConfigError(
+            f'invalid YAML in {what}: nested too deeply (thousands of levels)', source
+        ) from None
 
 
 def load_graph(path: str | os.PathLike[str]) -> GraphSpec:
@@ -215,7 +226,13 @@ def load_graph(path: str | os.PathLike[str]) -> GraphSpec:
     """
     source = os.fspath(path)
     try:
-        text = Path(path).read_text(encoding='utf-8')
+        with open(path, 'rb') as stream:
+            data = stream.read(MAX_DOCUMENT_BYTES + 1)
+        if len(data) > MAX_DOCUMENT_BYTES:
+            raise ConfigError(
+                f'graph file is larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB', source
+            )
+        text = data.decode('utf-8')
     except FileNotFoundError:
         raise ConfigError('graph file not found', source) from None
     except IsADirectoryError:
@@ -255,6 +272,12 @@ def parse_graph(text: str, path: Path, source: str | None = None) -> GraphSpec:
         raise ConfigError(f"'nodes' must be a list, got {_kind(raw_nodes)}", source)
     if not raw_nodes:
         raise ConfigError("'nodes' is empty: a graph needs at least one node", source)
+    if len(raw_nodes) > MAX_NODES:
+        raise ConfigError(
+            f"'nodes' lists {len(raw_nodes)} nodes; a graph may start at most {MAX_NODES} "
+            'processes',
+            source,
+        )
 
     base_dir = Path(os.path.abspath(path)).parent
     nodes: list[NodeSpec] = []
@@ -442,11 +465,17 @@ def _parse_parameters(
         elif isinstance(item, dict):
             if not item:
                 raise fail(f'{key} is an empty mapping')
-            values = tuple(_flatten_overrides(item, '', key, fail))
-            names = [name for name, _value in values]
-            for name in names:
-                if names.count(name) > 1:
+            # YAML aliases can nest a mapping in itself nine times nine times...: stop counting.
+            values = tuple(
+                itertools.islice(_flatten_overrides(item, '', key, fail), MAX_OVERRIDES + 1)
+            )
+            if len(values) > MAX_OVERRIDES:
+                raise fail(f'{key} sets more than {MAX_OVERRIDES} parameters')
+            seen: set[str] = set()
+            for name, _value in values:
+                if name in seen:
                     raise fail(f"{key} sets parameter '{name}' twice")
+                seen.add(name)
             sources.append(ParameterOverrides(values))
         else:
             raise fail(
@@ -480,9 +509,9 @@ def _check_parameter_file(path: Path, key: str, fail: _Fail) -> None:
     rcl only reports a broken file when the node starts, as a terse error from inside the node.
     """
     try:
-        text = path.read_text(encoding='utf-8')
-    except (OSError, UnicodeDecodeError) as exc:
-        raise fail(f'{key}: cannot read parameter file {path}: {exc}') from None
+        text = read_text(path)
+    except UserFileError as exc:
+        raise fail(f'{key}: {exc}') from None
     try:
         data = _load_yaml(text, str(path), f'parameter file {path}')
     except ConfigError as exc:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-import json
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,11 @@ from shapely.geometry.base import BaseGeometry
 
 from uav_flood.core.coverage.errors import PlanningError
 from uav_flood.core.geo import check_geodetic, GeoError, GeoPoint, LocalFrame
+from uav_flood.core.user_files import load_json, UserFileError
+
+#: Deepest nesting of Features, FeatureCollections and GeometryCollections read. RFC 7946 asks
+#: for no nested GeometryCollections, so real files use 3 levels at most.
+MAX_NESTING = 32
 
 
 @dataclass(frozen=True)
@@ -88,10 +92,10 @@ def first_vertex(source: str | Path | dict[str, Any]) -> GeoPoint:
     """Return the first vertex of the first area polygon of a GeoJSON file (WGS84, alt 0)."""
     document, name = _load(source)
     for polygon, no_fly in _polygon_objects(document):
-        if no_fly:
+        if no_fly or not isinstance(polygon, list) or not polygon:
             continue
-        ring = polygon[0] if polygon else None
-        if ring:
+        ring = polygon[0]
+        if isinstance(ring, list) and ring:
             return _position(ring[0], name)
     raise PlanningError(f'{name}: holds no area polygon (GeoJSON Polygon/MultiPolygon)')
 
@@ -111,44 +115,62 @@ def polygons_of(geometry: BaseGeometry) -> list[Polygon]:
 def _load(source: str | Path | dict[str, Any]) -> tuple[Any, str]:
     if isinstance(source, dict):
         return source, 'GeoJSON'
-    path = Path(source)
     try:
-        return json.loads(path.read_text(encoding='utf-8')), str(path)
-    except OSError as exc:
-        raise PlanningError(f'cannot read {path}: {exc.strerror}') from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PlanningError(f'{path} is not JSON: {exc}') from None
+        return load_json(source), str(source)
+    except UserFileError as exc:
+        raise PlanningError(str(exc)) from None
 
 
-def _polygon_objects(document: Any, no_fly: bool = False) -> Iterator[tuple[Any, bool]]:
-    """Yield (GeoJSON Polygon coordinates, is no-fly) for every polygon in a document."""
+def _polygon_objects(
+    document: Any, no_fly: bool = False, depth: int = 0
+) -> Iterator[tuple[Any, bool]]:
+    """Yield (GeoJSON Polygon coordinates, is no-fly) for every polygon in a document.
+
+    :raises PlanningError: when collections and features nest deeper than MAX_NESTING.
+    """
     if not isinstance(document, dict):
         return
+    if depth > MAX_NESTING:
+        raise PlanningError(
+            f'GeoJSON features and collections nested more than {MAX_NESTING} levels deep'
+        )
     kind = document.get('type')
     if kind == 'FeatureCollection':
-        for feature in document.get('features') or []:
-            yield from _polygon_objects(feature, no_fly)
+        for feature in _list(document.get('features')):
+            yield from _polygon_objects(feature, no_fly, depth + 1)
     elif kind == 'Feature':
-        props = document.get('properties') or {}
+        props = document.get('properties')
+        props = props if isinstance(props, dict) else {}
         flag = bool(props.get('no_fly')) or props.get('kind') == 'no_fly'
-        yield from _polygon_objects(document.get('geometry'), no_fly or flag)
+        yield from _polygon_objects(document.get('geometry'), no_fly or flag, depth + 1)
     elif kind == 'GeometryCollection':
-        for geometry in document.get('geometries') or []:
-            yield from _polygon_objects(geometry, no_fly)
+        for geometry in _list(document.get('geometries')):
+            yield from _polygon_objects(geometry, no_fly, depth + 1)
     elif kind == 'Polygon':
         yield document.get('coordinates'), no_fly
     elif kind == 'MultiPolygon':
-        for polygon in document.get('coordinates') or []:
+        for polygon in _list(document.get('coordinates')):
             yield polygon, no_fly
+
+
+def _list(value: Any) -> list[Any]:
+    """Return `value` if it is a list, else [] (a malformed member holds nothing usable)."""
+    return value if isinstance(value, list) else []
 
 
 def _position(position: Any, name: str) -> GeoPoint:
     try:
         lon, lat = float(position[0]), float(position[1])
         check_geodetic(lat, lon)
-    except (TypeError, ValueError, IndexError, GeoError) as exc:
-        raise PlanningError(f'{name}: bad position {position!r} ({exc})') from None
+    except (TypeError, ValueError, IndexError, KeyError, OverflowError, GeoError) as exc:
+        raise PlanningError(f'{name}: bad position {_short(position)} ({exc})') from None
     return GeoPoint(lat, lon, 0.0)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """Return repr(value), cut to `limit` characters (a bad position may be a huge list)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + '...'
 
 
 def _polygons(document: Any, name: str, frame: LocalFrame) -> tuple[list[Polygon], list[Polygon]]:

@@ -36,6 +36,10 @@ from uav_flood.core.coverage import (
 from uav_flood.core.coverage.area import polygons_of
 from uav_flood.core.errors import UavFloodError
 from uav_flood.core.geo import GeoPoint, LocalFrame
+from uav_flood.core.user_files import input_overwritten
+
+#: Largest fleet planned: more is a typo (10^8 drones would take minutes and GBs to refuse).
+MAX_DRONES = 1000
 
 COLOURS_BGR = [
     (180, 119, 31),
@@ -109,8 +113,19 @@ def parse_home(text: str) -> GeoPoint:
 def run(args: argparse.Namespace) -> int:
     """Plan, print the summary and write plan.geojson and plan.png; return the exit code."""
     try:
+        out = Path(args.out)
+        clash = input_overwritten(
+            [out / 'plan.geojson', out / 'plan.png'], [args.area, args.no_fly]
+        )
+        if clash is not None:
+            raise PlanningError(
+                f'--out {out} would overwrite the input {clash[1]} with {clash[0].name}; '
+                'choose another --out'
+            )
         if args.drones < 1:
             raise PlanningError(f'--drones must be at least 1, got {args.drones}')
+        if args.drones > MAX_DRONES:
+            raise PlanningError(f'--drones must be at most {MAX_DRONES}, got {args.drones}')
         home = parse_home(args.home) if args.home else first_vertex(args.area)
         frame = LocalFrame(GeoPoint(home.lat_deg, home.lon_deg, 0.0))
         area = Area.from_geojson(args.area, frame, args.no_fly)
@@ -124,7 +139,6 @@ def run(args: argparse.Namespace) -> int:
             Drone(f'uav{i}', (0.0, 0.0), args.battery, args.speed) for i in range(args.drones)
         ]
         plan = plan_coverage(area, drones, config)
-        out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
     except (UavFloodError, OSError) as exc:
         print(f'uav-flood plan: error: {exc}', file=sys.stderr)
@@ -172,18 +186,19 @@ def _to_wgs84(geometry: BaseGeometry, frame: LocalFrame) -> dict[str, Any]:
 
 
 def write_geojson(plan: CoveragePlan, frame: LocalFrame, path: Path) -> None:
-    """Write the paths (LineStrings) and parts (Polygons) as a WGS84 FeatureCollection."""
-    from shapely.geometry import LineString
+    """Write the paths (LineStrings, or a Point) and parts (Polygons) as WGS84 GeoJSON."""
+    from shapely.geometry import LineString, Point
 
     features: list[dict[str, Any]] = []
     for d in plan.drones:
-        if len(d.path) < 2:
+        if not d.path:
             continue
-        line = LineString([p[:2] for p in d.path])
+        # A one-waypoint path (an area within one photo) is a Point: a LineString needs two.
+        trace = LineString([p[:2] for p in d.path]) if len(d.path) > 1 else Point(d.path[0][:2])
         features.append(
             {
                 'type': 'Feature',
-                'geometry': _to_wgs84(line, frame),
+                'geometry': _to_wgs84(trace, frame),
                 'properties': {
                     'drone': d.drone,
                     'altitude_m': d.altitude_m,
@@ -236,9 +251,10 @@ def write_png(plan: CoveragePlan, path: Path, size_px: int = 1000) -> None:
     if plan.area.no_fly is not None:
         fill(plan.area.no_fly, image, (60, 60, 220))
     for index, d in enumerate(plan.drones):
-        if len(d.path) >= 2:
+        if d.path:
             colour = COLOURS_BGR[index % len(COLOURS_BGR)]
-            cv2.polylines(image, [pixels([p[:2] for p in d.path])], False, colour, 2)
+            if len(d.path) > 1:
+                cv2.polylines(image, [pixels([p[:2] for p in d.path])], False, colour, 2)
             start = pixels([d.path[0][:2]])[0]
             cv2.circle(image, (int(start[0]), int(start[1])), 5, colour, -1)
             cv2.putText(

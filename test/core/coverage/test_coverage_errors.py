@@ -149,3 +149,40 @@ def test_cli_bad_input_exits_2_with_one_line(
     assert result.returncode == 2
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize('how', ['deep', 'huge', 'out_is_input', 'out_link', 'many_drones'])
+def test_cli_hostile_input_exits_2_with_one_line(tmp_path: Path, how: str) -> None:
+    area = tmp_path / 'area.geojson'
+    area.write_text((AOI / 'convex_small.geojson').read_text())
+    out = tmp_path / 'out'
+    args = [str(area), '--drones', '2', '--out', str(out)]
+    message = {
+        'deep': 'is not usable JSON: it is nested too deeply',
+        'huge': 'is larger than the 50 MB limit for this kind of file',
+        'out_is_input': 'would overwrite the input',
+        'out_link': 'would overwrite the input',
+        'many_drones': '--drones must be at most 1000, got 1000000000',
+    }[how]
+    if how == 'deep':
+        area.write_text('[' * 100_000 + ']' * 100_000)
+    elif how == 'huge':
+        with area.open('r+b') as f:
+            f.truncate(51 * 1024 * 1024)
+    elif how == 'out_is_input':
+        area = tmp_path / 'plan.geojson'
+        area.write_text((AOI / 'convex_small.geojson').read_text())
+        args = [str(area), '--drones', '2', '--out', str(tmp_path)]
+    elif how == 'out_link':
+        out.mkdir()
+        (out / 'plan.png').symlink_to(area)
+    else:
+        args[2] = '1000000000'
+    before = area.read_bytes()
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert result.stderr.startswith('uav-flood plan: error: ')
+    assert len(result.stderr.strip().splitlines()) == 1 and 'Traceback' not in result.stderr
+    assert message in result.stderr
+    assert area.read_bytes() == before
+    assert not (out / 'plan.geojson').exists()

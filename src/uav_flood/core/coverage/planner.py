@@ -267,7 +267,7 @@ def replan_coverage(
     parts = [p for p in polygons_of(region) if p.area > 1.0]
     if not parts:
         return _empty_plan(area, drones, config)
-    return _plan(area, shapely.union_all(parts), drones, config)
+    return _plan(area, shapely.union_all(parts), drones, config, leftover=True)
 
 
 def _check_fleet(drones: Sequence[Drone], config: PlanConfig) -> list[float]:
@@ -385,8 +385,17 @@ class _Timing:
 
 
 def _plan(
-    area: Area, region: BaseGeometry, drones: Sequence[Drone], config: PlanConfig
+    area: Area,
+    region: BaseGeometry,
+    drones: Sequence[Drone],
+    config: PlanConfig,
+    leftover: bool = False,
 ) -> CoveragePlan:
+    """Plan `region` (the free part of `area`, map ENU) for `drones`.
+
+    :param leftover: `region` is what a replan left; when the sweep finds nothing to fly in
+        it, the plan is empty instead of a PlanningError.
+    """
     altitudes = _check_fleet(drones, config)
     swath = config.swath_m
     router = Router(area.no_fly, config.no_fly_margin_m)
@@ -400,18 +409,25 @@ def _plan(
     centre = tuple(np.mean([d.position for d in drones], axis=0).tolist())
     turn_m = config.turn_penalty_s * float(np.mean([d.speed_m_s for d in drones]))
     route = build_route(region, swath, router, blocked, (centre[0], centre[1]), turn_m)
-    line = LineString(route.points)
-    order = sorted(range(len(drones)), key=lambda i: line.project(Point(drones[i].position)))
+    if len(route.points) == 0:
+        if leftover:
+            return _empty_plan(area, drones, config)
+        raise PlanningError('the area is too small to sweep')
     timing = _Timing(route, drones, altitudes, config)
     caps = [timing.cap_s(i) for i in range(len(drones))]
     plans: list[DronePlan] = []
-    for attempt in range(REFINEMENTS + 1):
-        pieces = split_route(route.length_m, order, timing.estimate, caps)
-        plans = _build(pieces, route, router, timing, region, swath, config)
-        if attempt < REFINEMENTS:
-            for i, a, b in pieces:
-                estimate = timing.estimate(i, a, b) - timing.offset_s[i]
-                timing.offset_s[i] = plans[i].expected_time_s - estimate if b > a else 0.0
+    if len(route.points) == 1:
+        plans = _plan_point(route, router, timing, region, swath, config, caps)
+    else:
+        line = LineString(route.points)
+        order = sorted(range(len(drones)), key=lambda i: line.project(Point(drones[i].position)))
+        for attempt in range(REFINEMENTS + 1):
+            pieces = split_route(route.length_m, order, timing.estimate, caps)
+            plans = _build(pieces, route, router, timing, region, swath, config)
+            if attempt < REFINEMENTS:
+                for i, a, b in pieces:
+                    estimate = timing.estimate(i, a, b) - timing.offset_s[i]
+                    timing.offset_s[i] = plans[i].expected_time_s - estimate if b > a else 0.0
     _check_energy(plans, drones, config)
     paths = [p.path for p in plans]
     covered = _swaths(paths, swath).intersection(region)
@@ -455,39 +471,90 @@ def _build(
 ) -> list[DronePlan]:
     plans: dict[int, DronePlan] = {}
     for i, a, b in pieces:
-        drone, altitude = timing.drones[i], timing.altitudes[i]
         if b - a <= 1e-6:
-            plans[i] = DronePlan(drone.name, altitude, (), Point().buffer(0), 0.0, 0.0, 0.0, 0)
+            plans[i] = _no_part(timing, i)
             continue
         piece = route.piece(a, b)
         if timing.reversed_piece(i, a, b):
             piece = piece[::-1]
-        points = [
-            *router.route(drone.position, piece[0]),
-            *piece,
-            *router.route(piece[-1], drone.home_xy),
-        ]
-        try:
-            path = validate_path([(x, y, altitude) for x, y in points], config.limits)
-        except MissionError as exc:
-            raise PlanningError(
-                f'{drone.name}: its path would be refused by flight_control: {exc.reason} '
-                '(fly higher, add drones or split the area)',
-                drone.name,
-            ) from None
-        time_s, turns = timing.measure(i, path)
-        part = LineString(piece).buffer(0.5 * swath).intersection(region)
-        plans[i] = DronePlan(
-            drone=drone.name,
-            altitude_m=altitude,
-            path=path,
-            part=part,
-            length_m=_length([p[:2] for p in path]),
-            expected_time_s=time_s,
-            energy_pct=config.energy.energy_pct(time_s),
-            turns=turns,
-        )
+        plans[i] = _drone_plan(i, piece, router, timing, region, swath, config)
     return [plans[i] for i in range(len(timing.drones))]
+
+
+def _plan_point(
+    route: Route,
+    router: Router,
+    timing: _Timing,
+    region: BaseGeometry,
+    swath: float,
+    config: PlanConfig,
+    caps: Sequence[float],
+) -> list[DronePlan]:
+    """Plan a route of one point: a region within swath / 2 of its centre, one photo wide.
+
+    The drone that is back soonest flies to the point and home (among those whose battery
+    allows it, if any does); the others get nothing.
+    """
+    point = (float(route.points[0][0]), float(route.points[0][1]))
+    candidates = [
+        _drone_plan(i, [point], router, timing, region, swath, config)
+        for i in range(len(timing.drones))
+    ]
+    fits = [i for i, p in enumerate(candidates) if p.expected_time_s <= caps[i]]
+    chosen = min(fits or range(len(candidates)), key=lambda i: candidates[i].expected_time_s)
+    return [candidates[i] if i == chosen else _no_part(timing, i) for i in range(len(candidates))]
+
+
+def _no_part(timing: _Timing, i: int) -> DronePlan:
+    """Return the plan of drone i when it gets no part: no path, nothing covered."""
+    drone = timing.drones[i]
+    return DronePlan(drone.name, timing.altitudes[i], (), Point().buffer(0), 0.0, 0.0, 0.0, 0)
+
+
+def _drone_plan(
+    i: int,
+    piece: Sequence[XY],
+    router: Router,
+    timing: _Timing,
+    region: BaseGeometry,
+    swath: float,
+    config: PlanConfig,
+) -> DronePlan:
+    """Return drone i's plan for sweeping `piece` (one point or more, map ENU) of the route."""
+    drone, altitude = timing.drones[i], timing.altitudes[i]
+    points = [
+        *router.route(drone.position, piece[0]),
+        *piece,
+        *router.route(piece[-1], drone.home_xy),
+    ]
+    try:
+        path = validate_path([(x, y, altitude) for x, y in points], config.limits)
+    except MissionError as exc:
+        raise PlanningError(
+            f'{drone.name}: its path would be refused by flight_control: {exc.reason} '
+            '(fly higher, add drones or split the area)',
+            drone.name,
+        ) from None
+    time_s, turns = timing.measure(i, path)
+    part = _trace(piece).buffer(0.5 * swath).intersection(region)
+    return DronePlan(
+        drone=drone.name,
+        altitude_m=altitude,
+        path=path,
+        part=part,
+        length_m=_length([p[:2] for p in path]),
+        expected_time_s=time_s,
+        energy_pct=config.energy.energy_pct(time_s),
+        turns=turns,
+    )
+
+
+def _trace(points: Sequence[Sequence[float]]) -> BaseGeometry:
+    """Return the polyline through `points` (x, y), or the Point when they are all one."""
+    xy = [(float(p[0]), float(p[1])) for p in points]
+    if len(set(xy)) < 2:
+        return Point(xy[0])
+    return LineString(xy)
 
 
 def _check_energy(plans: list[DronePlan], drones: Sequence[Drone], config: PlanConfig) -> None:
@@ -523,10 +590,10 @@ def _empty_plan(area: Area, drones: Sequence[Drone], config: PlanConfig) -> Cove
 
 
 def _swaths(paths: Sequence[Sequence[Enu]], swath: float) -> BaseGeometry:
-    lines = [LineString([p[:2] for p in path]) for path in paths if len(path) >= 2]
-    if not lines:
+    traces = [_trace(path) for path in paths if path]
+    if not traces:
         return Point().buffer(0)
-    return shapely.union_all([line.buffer(0.5 * swath) for line in lines])
+    return shapely.union_all([trace.buffer(0.5 * swath) for trace in traces])
 
 
 def _length(points: Sequence[Sequence[float]]) -> float:

@@ -168,6 +168,10 @@ def band_legs(
         if blocked is not None and merged:
             clipped: list[tuple[float, float]] = []
             for x0, x1 in merged:
+                if x1 - x0 <= 1e-3:  # a one-point leg: its piece lies within swath / 2
+                    if not blocked.intersects(Point(x0, y)):
+                        clipped.append((x0, x1))
+                    continue
                 free = LineString([(x0, y), (x1, y)]).difference(blocked)
                 for piece in _lines(free):
                     xs = [c[0] for c in piece.coords]
@@ -375,6 +379,8 @@ def build_route(
     :param blocked: the zones grown by the margin, that legs are clipped out of, or None.
     :param start: where the sweep should begin (map ENU, m), e.g. the fleet's centre.
     :param turn_m: the cost of one turn expressed in metres, used to pick directions.
+    :return: the route; one point when the region lies within swath / 2 of it (a region
+        narrower than the swath both ways), no point when no leg was found (nothing to sweep).
     """
     cells: list[Cell] = []
     angles: list[float] = []
@@ -392,8 +398,8 @@ def build_route(
         cells += part_cells
         cells += _touch_up(part, part_cells, angle, swath_m, blocked)
     points = _order(cells, start, router)
-    if len(points) < 2:
-        raise PlanningError('the area is too small to sweep')
+    if not points:
+        return Route(np.empty((0, 2)), np.empty(0), np.empty(0), tuple(angles))
     array = np.asarray(points, dtype=np.float64)
     steps = np.hypot(*np.diff(array, axis=0).T)
     keep = np.concatenate([[True], steps > 1e-6])

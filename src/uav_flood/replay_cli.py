@@ -17,6 +17,7 @@ from pathlib import Path
 import sys
 
 from uav_flood.core.errors import UavFloodError
+from uav_flood.core.user_files import input_overwritten
 
 CHECKPOINT_NAME = 'flood_map.npz'
 SUMMARY_NAME = 'replay.json'
@@ -60,9 +61,15 @@ def run(args: argparse.Namespace) -> int:
     }
     overrides = {k: v for k, v in options.items() if v is not None}
     try:
+        out = Path(args.out)
+        clash = input_overwritten([out / CHECKPOINT_NAME, out / SUMMARY_NAME], [args.recording])
+        if clash is not None:
+            raise UavFloodError(
+                f'--out {out} would overwrite the input {clash[1]} with {clash[0].name}; '
+                'choose another --out'
+            )
         origin = GeoPoint.parse(args.origin) if args.origin else None
         result = replay(args.recording, overrides, origin)
-        out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         checkpoint = result.flood_map.save(out / CHECKPOINT_NAME)
     except (UavFloodError, OSError, ValueError) as exc:

@@ -8,7 +8,9 @@ mcap_ros2, without ROS.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+import contextlib
 from dataclasses import dataclass
+import io
 import os
 from pathlib import Path
 import threading
@@ -16,6 +18,7 @@ from typing import Any, BinaryIO
 
 from mcap.exceptions import McapError
 from mcap.reader import make_reader
+from mcap.records import Schema
 from mcap.writer import CompressionType, Writer
 from mcap_ros2.decoder import DecoderFactory
 
@@ -151,7 +154,44 @@ def _open(path: str | os.PathLike[str]) -> BinaryIO:
     source = Path(path)
     if not source.is_file():
         raise RecordingError(f'{source}: no such file')
-    return open(source, 'rb')  # noqa: SIM115  (the callers close it)
+    try:
+        stream = open(source, 'rb')  # noqa: SIM115  (the callers close it)
+    except OSError as exc:
+        raise RecordingError(f'{source}: cannot read it ({exc.strerror or exc})') from None
+    if os.fstat(stream.fileno()).st_size == 0:
+        stream.close()
+        raise RecordingError(f'{source}: not a readable MCAP recording (the file is empty)')
+    return stream
+
+
+class _QuietDecoderFactory(DecoderFactory):
+    """mcap_ros2's CDR decoders, built without the ROS message parser's own stderr lines.
+
+    On a schema text that is not a message definition, the vendored rosidl parser prints the
+    line it failed on before it raises; the exception is enough (it becomes RecordingError).
+    """
+
+    def decoder_for(self, message_encoding: str, schema: Schema | None) -> Any:
+        """Return the decoder of a schema, as DecoderFactory does, with stderr held back."""
+        with contextlib.redirect_stderr(io.StringIO()):
+            return super().decoder_for(message_encoding, schema)
+
+
+def _unreadable(path: str | os.PathLike[str], exc: Exception) -> RecordingError:
+    """Return the error for a file that the MCAP reader or the CDR decoder choked on.
+
+    A corrupt file fails in whichever library reads the bytes that are wrong (mcap, zstd, lz4,
+    struct, the ROS message parser), each with its own exception; a length field that went bad
+    makes the reader ask for more memory than there is.
+    """
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else ''
+    if isinstance(exc, MemoryError):
+        text = 'a record claims more bytes than memory holds'
+    elif not text or not isinstance(exc, McapError):
+        text = f'{type(exc).__name__}: {text}' if text else type(exc).__name__
+    text = text if len(text) <= 120 else text[:117] + '...'
+    return RecordingError(f'{path}: not a readable MCAP recording ({text})')
 
 
 def read_messages(
@@ -164,15 +204,20 @@ def read_messages(
     """
     with _open(path) as stream:
         try:
-            reader = make_reader(stream, decoder_factories=[DecoderFactory()])
+            # Chunk CRCs are checked: a flipped bit in a message must not change the map quietly.
+            reader = make_reader(
+                stream, validate_crcs=True, decoder_factories=[_QuietDecoderFactory()]
+            )
             for schema, channel, message, decoded in reader.iter_decoded_messages(
                 topics=list(topics) if topics is not None else None, log_time_order=True
             ):
                 yield RecordedMessage(
                     channel.topic, schema.name if schema else '', decoded, message.log_time
                 )
-        except (McapError, ValueError, KeyError, EOFError, AssertionError) as exc:
-            raise RecordingError(f'{path}: not a readable MCAP recording ({exc})') from exc
+        # Any failure of the reader and decoders is a corrupt file (see _unreadable); what the
+        # code consuming the messages raises is not raised in here.
+        except Exception as exc:  # noqa: BLE001
+            raise _unreadable(path, exc) from exc
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, dict[str, str]]:
@@ -184,8 +229,8 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, dict[str, str]]:
         try:
             reader = make_reader(stream)
             return {record.name: dict(record.metadata) for record in reader.iter_metadata()}
-        except (McapError, ValueError, KeyError, EOFError, AssertionError) as exc:
-            raise RecordingError(f'{path}: not a readable MCAP recording ({exc})') from exc
+        except Exception as exc:  # noqa: BLE001  (see read_messages)
+            raise _unreadable(path, exc) from exc
 
 
 def topic_summary(path: str | os.PathLike[str]) -> dict[str, tuple[str, int]]:
@@ -196,8 +241,8 @@ def topic_summary(path: str | os.PathLike[str]) -> dict[str, tuple[str, int]]:
     with _open(path) as stream:
         try:
             summary = make_reader(stream).get_summary()
-        except (McapError, ValueError, KeyError, EOFError, AssertionError) as exc:
-            raise RecordingError(f'{path}: not a readable MCAP recording ({exc})') from exc
+        except Exception as exc:  # noqa: BLE001  (see read_messages)
+            raise _unreadable(path, exc) from exc
     if summary is None or summary.statistics is None:
         raise RecordingError(f'{path}: no summary (was the recording closed?)')
     counts = summary.statistics.channel_message_counts

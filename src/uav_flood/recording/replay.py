@@ -85,7 +85,7 @@ def recorded_parameters(path: str | os.PathLike[str]) -> dict[str, dict[str, Any
             for key, text in record.items():
                 try:
                     values[key] = json.loads(text)
-                except ValueError:
+                except (ValueError, RecursionError):  # kept as text, like the recorder's
                     values[key] = text
             result[name[len(PARAMETERS_PREFIX) :]] = values
     return result
@@ -110,27 +110,30 @@ def compare_grid(
     """Return the number of cells that differ between two grids of one global lattice.
 
     Cells outside a grid count as -1 (unknown); the grids are (rows, cols) with row 0 south.
+    Memory is that of the grids themselves: two grids far apart are not drawn on one canvas.
 
     :param a_origin: south-west corner (m, map ENU) of grid a; likewise b_origin.
     """
     a_col, a_row = (round(a_origin[0] / resolution_m), round(a_origin[1] / resolution_m))
     b_col, b_row = (round(b_origin[0] / resolution_m), round(b_origin[1] / resolution_m))
-    if a.size == 0 and b.size == 0:
-        return 0
-    cols = [c for c, s in ((a_col, a_shape), (b_col, b_shape)) if s[0] * s[1]]
-    rows = [r for r, s in ((a_row, a_shape), (b_row, b_shape)) if s[0] * s[1]]
-    col0, row0 = min(cols), min(rows)
-    col1 = max(c + s[1] for c, s in ((a_col, a_shape), (b_col, b_shape)) if s[0] * s[1])
-    row1 = max(r + s[0] for r, s in ((a_row, a_shape), (b_row, b_shape)) if s[0] * s[1])
-    canvases = []
-    for col, row, shape, data in ((a_col, a_row, a_shape, a), (b_col, b_row, b_shape, b)):
-        canvas = np.full((row1 - row0, col1 - col0), -1, dtype=np.int16)
-        if shape[0] * shape[1]:
-            canvas[row - row0 : row - row0 + shape[0], col - col0 : col - col0 + shape[1]] = (
-                np.asarray(data, dtype=np.int16).reshape(shape)
-            )
-        canvases.append(canvas)
-    return int(np.count_nonzero(canvases[0] != canvases[1]))
+    grid_a = np.asarray(a, dtype=np.int16).reshape(a_shape) if a_shape[0] * a_shape[1] else None
+    grid_b = np.asarray(b, dtype=np.int16).reshape(b_shape) if b_shape[0] * b_shape[1] else None
+    # Known cells of each grid count as differing, unless the other grid holds the same value.
+    differing = sum(int(np.count_nonzero(g != -1)) for g in (grid_a, grid_b) if g is not None)
+    if grid_a is None or grid_b is None:
+        return differing
+    col0, row0 = max(a_col, b_col), max(a_row, b_row)
+    col1 = min(a_col + a_shape[1], b_col + b_shape[1])
+    row1 = min(a_row + a_shape[0], b_row + b_shape[0])
+    if col1 <= col0 or row1 <= row0:
+        return differing
+    both_a = grid_a[row0 - a_row : row1 - a_row, col0 - a_col : col1 - a_col]
+    both_b = grid_b[row0 - b_row : row1 - b_row, col0 - b_col : col1 - b_col]
+    # In the overlap: the cells counted above that are equal and known in both were no
+    # difference (counted twice), and those known in one only were counted once, rightly.
+    same_known = int(np.count_nonzero((both_a == both_b) & (both_a != -1)))
+    differ_both_known = int(np.count_nonzero((both_a != both_b) & (both_a != -1) & (both_b != -1)))
+    return differing - 2 * same_known - differ_both_known
 
 
 def replay(
@@ -206,6 +209,12 @@ def replay(
         result.compared = True
         live = result.flood_map.to_occupancy()
         info = last_map.info
+        recorded = np.asarray(last_map.data, dtype=np.int8)
+        if recorded.size != int(info.width) * int(info.height):
+            raise RecordingError(
+                f'{path}: the last /flood_map holds {recorded.size} cells, its header says '
+                f'{info.width} x {info.height}'
+            )
         if not math.isclose(float(info.resolution), config.resolution_m, rel_tol=1e-6):
             raise FloodMapError(
                 f'the recorded /flood_map has {info.resolution} m cells, the replay '
@@ -217,7 +226,7 @@ def replay(
             live.data,
             (float(info.origin.position.x), float(info.origin.position.y)),
             (int(info.height), int(info.width)),
-            np.asarray(last_map.data, dtype=np.int8),
+            recorded,
             config.resolution_m,
         )
     return result

@@ -1,7 +1,9 @@
 """`uav-flood export`: GeoJSON in WGS84, georeferenced raster, figure, page; bad input exit 2."""
 
+import io
 import json
 from pathlib import Path
+import zipfile
 
 import cv2
 import numpy as np
@@ -93,3 +95,106 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, how):
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith('uav-flood export: error:') and err.count('\n') == 1
+
+
+# -- hostile checkpoints and tracks: refused before anything is decompressed or written ---------
+
+
+def npz(path: Path, arrays: dict[str, bytes]) -> Path:
+    """Write a zip of raw .npy members (headers may claim what the data does not hold)."""
+    with zipfile.ZipFile(path, 'w', zipfile.ZIP_DEFLATED) as archive:
+        for name, data in arrays.items():
+            archive.writestr(f'{name}.npy', data)
+    return path
+
+
+def npy(array: np.ndarray | None = None, shape: tuple[int, ...] = (), dtype: str = '<u2') -> bytes:
+    buffer = io.BytesIO()
+    if array is not None:
+        np.save(buffer, array)
+    else:  # a header only, as a zip bomb's member starts
+        header = {'descr': dtype, 'fortran_order': False, 'shape': shape}
+        np.lib.format.write_array_header_1_0(buffer, header)
+        buffer.write(b'\x00' * 4096)
+    return buffer.getvalue()
+
+
+def export_refused(tmp_path, capsys, args, fragment):
+    code = main(['export', *args, '--origin', '47.4,8.5,0', '--out', str(tmp_path / 'o')])
+    err = capsys.readouterr().err
+    assert code == 2 and 'Traceback' not in err
+    assert err.startswith('uav-flood export: error: ') and err.count('\n') == 1, err
+    assert fragment in err, err
+    assert not (tmp_path / 'o').exists()
+
+
+def test_a_checkpoint_claiming_a_huge_grid_is_refused_before_decompressing(tmp_path, capsys):
+    good = make_checkpoint(tmp_path)
+    with np.load(good) as archive:
+        header = npy(archive['header'])
+    # A 20000 x 20000 grid (800 MB a member once inflated) in a file of a few KB.
+    bomb = npz(
+        tmp_path / 'bomb.npz',
+        {'header': header, 'water': npy(shape=(20000, 20000)), 'dry': npy(shape=(20000, 20000))},
+    )
+    export_refused(
+        tmp_path,
+        capsys,
+        [str(bomb)],
+        'water array of 20000 x 20000 = 400000000 cells is above the 64000000 cell limit '
+        '(--max-cells)',
+    )
+    # --max-cells lowers the limit for real checkpoints too (this one has 300 x 200 cells).
+    export_refused(tmp_path, capsys, [str(good), '--max-cells', '50000'], 'above the 50000 cell')
+    export_refused(tmp_path, capsys, [str(good), '--max-cells', '0'], '--max-cells must be at')
+
+
+@pytest.mark.parametrize('how', ['plain_npy', 'deep_header', 'huge_header', 'bad_npy_header'])
+def test_malformed_checkpoints_are_one_line(tmp_path, capsys, how):
+    path = tmp_path / 'map.npz'
+    small = npy(np.zeros((2, 2), np.uint16))
+    if how == 'plain_npy':  # np.load would read a bare .npy of any claimed shape
+        path.write_bytes(npy(shape=(100_000, 100_000)))
+        fragment = 'not a checkpoint (.npz: a zip archive of arrays)'
+    elif how == 'deep_header':
+        deep = np.frombuffer(b'[' * 100_000 + b']' * 100_000, np.uint8)
+        npz(path, {'header': npy(deep), 'water': small, 'dry': small})
+        fragment = 'header JSON nested too deeply'
+    elif how == 'huge_header':
+        npz(path, {'header': npy(shape=(10**9,), dtype='|u1'), 'water': small, 'dry': small})
+        fragment = 'header array of 1000000000 = 1000000000 cells is above'
+    else:
+        npz(path, {'header': b'\x93NUMPY\x01\x00\x10\x00{(((((((((((((', 'water': small})
+        fragment = 'unreadable ('
+    export_refused(tmp_path, capsys, [str(path)], fragment)
+
+
+@pytest.mark.parametrize(
+    ('content', 'fragment'),
+    [
+        ('[' * 100_000 + ']' * 100_000, 'is not usable JSON: it is nested too deeply'),
+        ('{"tracks": {"uav0": [[NaN, 0, 30]]}}', 'uav0 has a point that is not a finite number'),
+        ('{"tracks": {"uav0": [[1e999, 0, 30]]}}', 'uav0 has a point that is not a finite'),
+        ('{"tracks": 5}', 'unreadable (AttributeError'),
+    ],
+)
+def test_hostile_tracks_are_one_line(tmp_path, capsys, content, fragment):
+    path = make_checkpoint(tmp_path)
+    (tmp_path / 'map.npz.tracks.json').write_text(content)
+    export_refused(tmp_path, capsys, [str(path)], fragment)
+
+
+def test_out_never_replaces_the_checkpoint_or_its_tracks(tmp_path, capsys):
+    path = make_checkpoint(tmp_path)
+    tracks = tmp_path / 'map.npz.tracks.json'
+    renamed = tmp_path / 'flood.geojson'  # a checkpoint named like an output
+    renamed.write_bytes(path.read_bytes())
+    for source, extra in ((renamed, []), (path, ['--tracks', str(tmp_path / 'map.html')])):
+        if extra:
+            (tmp_path / 'map.html').write_text(tracks.read_text())
+        before = {p: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+        args = [str(source), *extra, '--origin', '47.4,8.5,0', '--out', str(tmp_path)]
+        code = main(['export', *args])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count('\n') == 1 and 'would overwrite the input' in err, err
+        assert {p: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before

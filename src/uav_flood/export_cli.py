@@ -34,8 +34,14 @@ from numpy.typing import NDArray
 import pyproj
 
 from uav_flood.core.errors import UavFloodError
-from uav_flood.core.flood_map import CheckpointError, FloodMap, FloodPolygon
+from uav_flood.core.flood_map import (
+    CheckpointError,
+    CheckpointTooLargeError,
+    FloodMap,
+    FloodPolygon,
+)
 from uav_flood.core.geo import GeoPoint, LocalFrame
+from uav_flood.core.user_files import input_overwritten, load_json, UserFileError
 
 #: Figure colours (BGR): water, dry, unknown, outline, tracks.
 WATER_BGR = (200, 110, 20)
@@ -45,6 +51,19 @@ OUTLINE_BGR = (120, 40, 0)
 TRACK_BGR = [(14, 127, 255), (40, 39, 214), (189, 103, 148), (34, 189, 188)]
 #: Raster value of unknown cells.
 RASTER_UNKNOWN = 255
+#: Largest map exported (grid cells, --max-cells): 4 km x 4 km at 0.5 m. Export needs about
+#: 45 bytes a cell at peak (1.1 GB for 25 million cells), and a checkpoint of a few MB can
+#: claim the 400 million cells of a whole 10 km extent.
+MAX_CELLS = 64_000_000
+#: The files export writes in --out.
+OUTPUTS = (
+    'flood.geojson',
+    'flood_grid.png',
+    'flood_grid.pgw',
+    'flood_grid.prj',
+    'flood_map.png',
+    'map.html',
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,17 +85,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         '--min-area', type=float, default=10.0, metavar='M2', help='smallest polygon (m2)'
     )
     parser.add_argument('--title', default='Flood map', help='figure and page title')
+    parser.add_argument(
+        '--max-cells',
+        type=int,
+        default=MAX_CELLS,
+        metavar='N',
+        help='refuse maps of more grid cells than this, checked before decompressing '
+        '(default: %(default)s)',
+    )
 
 
-def load_map(path: Path) -> FloodMap:
+def load_map(path: Path, max_cells: int = MAX_CELLS) -> FloodMap:
     """Return the flood map in path (a checkpoint; the seam for other sources).
 
-    :raises UavFloodError: when the file is missing or unreadable.
+    :param max_cells: the largest grid accepted (cells), checked before decompressing.
+    :raises UavFloodError: when the file is missing, unreadable or too large.
     """
     try:
-        return FloodMap.load(path)
+        return FloodMap.load(path, max_cells)
     except FileNotFoundError:
         raise UavFloodError(f'no such file: {path}') from None
+    except CheckpointTooLargeError as exc:
+        raise UavFloodError(f'{exc} (--max-cells)') from None
     except CheckpointError as exc:
         raise UavFloodError(str(exc)) from None
 
@@ -87,10 +117,16 @@ def load_tracks(path: Path) -> dict[str, list[tuple[float, float]]]:
     :raises UavFloodError: when it is unreadable.
     """
     try:
-        raw = json.loads(path.read_text(encoding='utf-8'))['tracks']
-        return {str(k): [(float(p[0]), float(p[1])) for p in v] for k, v in raw.items()}
-    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-        raise UavFloodError(f'tracks {path}: unreadable ({exc})') from None
+        raw = load_json(path)['tracks']
+        tracks = {str(k): [(float(p[0]), float(p[1])) for p in v] for k, v in raw.items()}
+    except UserFileError as exc:
+        raise UavFloodError(f'tracks: {exc}') from None
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError, OverflowError) as exc:
+        raise UavFloodError(f'tracks {path}: unreadable ({type(exc).__name__}: {exc})') from None
+    for name, track in tracks.items():
+        if not all(math.isfinite(v) for point in track for v in point):
+            raise UavFloodError(f'tracks {path}: {name} has a point that is not a finite number')
+    return tracks
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,7 +134,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         origin = GeoPoint.parse(args.origin)
         source = Path(args.input)
-        flood_map = load_map(source)
+        if args.max_cells < 1:
+            raise UavFloodError(f'--max-cells must be at least 1, got {args.max_cells}')
+        flood_map = load_map(source, args.max_cells)
         if flood_map.bounds_cells is None:
             raise UavFloodError(f'{source}: the map is empty (no observation yet)')
         if not 0.0 <= args.threshold < 1.0:
@@ -108,6 +146,12 @@ def run(args: argparse.Namespace) -> int:
         )
         tracks = load_tracks(tracks_file) if args.tracks or tracks_file.exists() else {}
         out = Path(args.out)
+        clash = input_overwritten([out / name for name in OUTPUTS], [source, tracks_file])
+        if clash is not None:
+            raise UavFloodError(
+                f'--out {out} would overwrite the input {clash[1]} with {clash[0].name}; '
+                'choose another --out'
+            )
         written = export(flood_map, origin, out, tracks, args.threshold, args.min_area, args.title)
     except UavFloodError as exc:
         print(f'uav-flood export: error: {exc}', file=sys.stderr)

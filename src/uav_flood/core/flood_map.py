@@ -19,8 +19,10 @@ import logging
 import math
 import os
 from pathlib import Path
+import struct
 import tempfile
 import time
+import tokenize
 from typing import Any
 import zipfile
 import zlib
@@ -39,6 +41,7 @@ __all__ = [
     'CHECKPOINT_FORMAT',
     'CHECKPOINT_VERSION',
     'CheckpointError',
+    'CheckpointTooLargeError',
     'FloodMap',
     'FloodMapError',
     'FloodPolygon',
@@ -57,6 +60,12 @@ CHECKPOINT_VERSION = 2
 # An origin may be off the grid by this much (cells) and still count as aligned: float32
 # resolutions in OccupancyGrid (0.1 is 0.10000000149) must not be refused far from the origin.
 _ALIGN_TOL_CELLS = 1e-3
+#: Largest array a checkpoint may hold (cells): the whole extent of the default configuration,
+#: 10 km a side at 0.5 m. A file whose array headers claim more is refused before anything is
+#: decompressed (a few MB of zeros deflate from GBs).
+MAX_CHECKPOINT_CELLS = 20_000 * 20_000
+# Largest checkpoint header array (bytes); real ones are about 500.
+_MAX_HEADER_BYTES = 1 << 20
 # Relative tolerance on a patch's resolution, again for float32 round trips.
 _RES_TOL = 1e-6
 # Smallest allocation (cells a side); growth at least doubles the allocated size.
@@ -102,6 +111,10 @@ class CheckpointError(FloodMapError):
     def __init__(self, path: Path, message: str) -> None:
         self.path = path
         super().__init__(f'checkpoint {path}: {message}')
+
+
+class CheckpointTooLargeError(CheckpointError):
+    """A checkpoint whose arrays claim more cells than the reader accepts (before reading)."""
 
 
 def _logit(p: float) -> float:
@@ -723,17 +736,20 @@ class FloodMap:
         return target
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> FloodMap:
+    def load(cls, path: str | os.PathLike[str], max_cells: int = MAX_CHECKPOINT_CELLS) -> FloodMap:
         """Read a checkpoint written by save.
 
         :param path: the checkpoint file.
+        :param max_cells: the largest grid accepted (cells), checked before decompressing.
         :raises FileNotFoundError: when there is no file.
-        :raises CheckpointError: when it is corrupt, truncated, of another format or version.
+        :raises CheckpointError: when it is corrupt, truncated, of another format or version,
+            or its grid has more than `max_cells` cells.
         """
         source = Path(path)
         if not source.exists():
             raise FileNotFoundError(f'no checkpoint at {source}')
         try:
+            _check_archive(source, max_cells)
             with np.load(source, allow_pickle=False) as archive:
                 names = set(archive.files)
                 if not {'header', 'water', 'dry'} <= names:
@@ -743,6 +759,8 @@ class FloodMap:
                 dry = archive['dry']
         except CheckpointError:
             raise
+        except RecursionError:
+            raise CheckpointError(source, 'unreadable (header JSON nested too deeply)') from None
         except (
             OSError,
             ValueError,
@@ -751,6 +769,13 @@ class FloodMap:
             zipfile.BadZipFile,
             zlib.error,
             UnicodeDecodeError,
+            # zipfile: an unknown compression method, an encrypted member
+            NotImplementedError,
+            RuntimeError,
+            # numpy's .npy header reader on a garbled header
+            SyntaxError,
+            tokenize.TokenError,
+            struct.error,
         ) as error:
             raise CheckpointError(
                 source, f'unreadable ({type(error).__name__}: {error})'
@@ -806,6 +831,43 @@ class FloodMap:
         flood_map._window = _Window(c0, r0, water.copy(), dry.copy())
         flood_map._seen = (c0, r0, c1, r1)
         return flood_map
+
+
+def _check_archive(source: Path, max_cells: int) -> None:
+    """Refuse a checkpoint that is no zip archive, or whose arrays would be too large.
+
+    np.load reads a plain .npy file as one array of whatever shape its header claims, and
+    decompresses .npz members whole: the array headers are checked first.
+
+    :param max_cells: the largest water and dry arrays accepted (cells).
+    :raises CheckpointError: see above; zipfile and npy header errors propagate.
+    """
+    if not zipfile.is_zipfile(source):
+        raise CheckpointError(source, 'not a checkpoint (.npz: a zip archive of arrays)')
+    limits = {'header': _MAX_HEADER_BYTES, 'water': max_cells, 'dry': max_cells}
+    with zipfile.ZipFile(source) as archive:
+        for name, limit in limits.items():
+            try:
+                member = archive.open(f'{name}.npy')
+            except KeyError:
+                continue  # load() names the missing arrays
+            with member:
+                version = np.lib.format.read_magic(member)
+                if version == (1, 0):
+                    shape, _, _ = np.lib.format.read_array_header_1_0(member)
+                elif version == (2, 0):
+                    shape, _, _ = np.lib.format.read_array_header_2_0(member)
+                else:
+                    raise CheckpointError(
+                        source, f'{name} array in unknown .npy format version {version}'
+                    )
+            cells = math.prod(shape)
+            if cells > limit:
+                raise CheckpointTooLargeError(
+                    source,
+                    f'{name} array of {" x ".join(map(str, shape))} = {cells} cells is above '
+                    f'the {limit} cell limit',
+                )
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -3,6 +3,7 @@
 import csv
 import io
 import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -115,3 +116,164 @@ def test_the_installed_command(photos, tmp_path, bin_dir, child_env):
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / 'b.png').exists()
     assert '[1/1] b.png: water' in proc.stderr
+
+
+# -- hostile and broken input: refused with one line, exit 2, the inputs untouched -------------
+
+
+def snapshot(folder):
+    """Every file under folder (links not followed) -> its bytes."""
+    return {p: p.read_bytes() for p in sorted(folder.rglob('*')) if p.is_file()}
+
+
+@pytest.fixture
+def own_photos(photos, tmp_path):
+    """A private copy of the photos: these tests point --out at it."""
+    folder = tmp_path / 'photos'
+    folder.mkdir()
+    for name in ('a.jpg', 'b.png'):
+        (folder / name).write_bytes((photos / name).read_bytes())
+    return folder
+
+
+def huge_jpeg(photos, width=20000, height=20000):
+    """A small JPEG whose frame header claims width x height: refused before decoding."""
+    data = bytearray((photos / 'a.jpg').read_bytes())
+    sof = data.index(b'\xff\xc0')
+    data[sof + 5 : sof + 7] = height.to_bytes(2, 'big')
+    data[sof + 7 : sof + 9] = width.to_bytes(2, 'big')
+    return bytes(data)
+
+
+def one_error_line(capsys, expected):
+    err = capsys.readouterr().err
+    assert 'Traceback' not in err
+    assert err.count('\n') == 1 and err.startswith('uav-flood segment: error: '), err
+    assert expected in err, err
+    return err
+
+
+@pytest.mark.parametrize('where', ['same', 'inside', 'through_link', 'dot_dot'])
+def test_out_in_an_input_folder_is_refused(own_photos, tmp_path, capsys, where):
+    before = snapshot(own_photos)
+    if where == 'same':
+        out = own_photos
+    elif where == 'inside':
+        out = own_photos / 'masks'
+    elif where == 'through_link':
+        (tmp_path / 'link').symlink_to(own_photos)
+        out = tmp_path / 'link' / 'masks'
+    else:
+        out = own_photos / 'masks' / '..'
+    code = main(['segment', str(own_photos), '--out', str(out), '--force'])
+    assert code == 2
+    one_error_line(capsys, 'is inside the input folder')
+    assert snapshot(own_photos) == before
+    assert not (own_photos / 'masks').exists()
+
+
+def test_an_output_that_is_an_input_file_is_refused_even_with_force(own_photos, capsys):
+    before = snapshot(own_photos)
+    # b.png's mask is <out>/b.png: with --out its own folder, the photo itself.
+    code = main(['segment', str(own_photos / 'b.png'), '--out', str(own_photos), '--force'])
+    assert code == 2
+    one_error_line(capsys, 'would overwrite the input')
+    assert snapshot(own_photos) == before
+
+
+def test_existing_outputs_need_force(photos, tmp_path, capsys):
+    out = tmp_path / 'out'
+    inputs = [str(photos / 'a.jpg'), str(photos / 'b.png'), '--out', str(out)]
+    code, _ = run_segment(*inputs, '--threads', '1')
+    assert code == 0
+    capsys.readouterr()
+    before = snapshot(out)
+    assert main(['segment', *inputs]) == 2
+    one_error_line(capsys, 'already holds a.png, a_overlay.jpg, b.png and 2 more; pass --force')
+    assert snapshot(out) == before
+    # Another file in --out is no reason to refuse; a run writing none of its names is fine.
+    (out / 'notes.txt').write_text('kept')
+    code, _ = run_segment(*inputs, '--force', '--threads', '1')
+    assert code == 0 and (out / 'notes.txt').read_text() == 'kept'
+
+
+def test_force_replaces_a_link_instead_of_writing_through_it(photos, tmp_path):
+    out = tmp_path / 'out'
+    out.mkdir()
+    precious = tmp_path / 'precious.png'
+    precious.write_bytes(b'not to be overwritten')
+    (out / 'b.png').symlink_to(precious)
+    code, _ = run_segment(str(photos / 'b.png'), '--out', str(out), '--force', '--threads', '1')
+    assert code == 0
+    assert precious.read_bytes() == b'not to be overwritten'
+    assert not (out / 'b.png').is_symlink() and cv2.imread(str(out / 'b.png')) is not None
+
+
+def test_an_image_above_the_pixel_limit_alone_is_refused(photos, tmp_path, capsys):
+    big = tmp_path / 'big.jpg'
+    big.write_bytes(huge_jpeg(photos))
+    out = tmp_path / 'out'
+    assert main(['segment', str(big), '--out', str(out)]) == 2
+    one_error_line(capsys, 'big.jpg: 20000 x 20000 = 400.0 MP is above the 50.0 MP limit')
+    assert not out.exists()
+
+
+def test_an_image_above_the_pixel_limit_is_skipped_among_others(photos, tmp_path):
+    folder = tmp_path / 'in'
+    folder.mkdir()
+    (folder / 'a.jpg').write_bytes((photos / 'a.jpg').read_bytes())
+    (folder / 'big.jpg').write_bytes(huge_jpeg(photos))
+    # 12000 x 10000 PNG header: 120 MP.
+    png = bytearray((photos / 'b.png').read_bytes())
+    png[16:24] = (12000).to_bytes(4, 'big') + (10000).to_bytes(4, 'big')
+    (folder / 'wide.png').write_bytes(bytes(png))
+    out = tmp_path / 'out'
+    code, log = run_segment(str(folder), '--out', str(out), '--no-overlay', '--threads', '1')
+    assert code == 1
+    assert 'skipped ' + str(folder / 'big.jpg') + ': 20000 x 20000 = 400.0 MP is above' in log
+    rows = read_summary(out)
+    assert rows[str(folder / 'wide.png')]['status'].startswith(
+        'skipped: 12000 x 10000 = 120.0 MP is above the 50.0 MP limit'
+    )
+    assert rows[str(folder / 'a.jpg')]['status'] == 'ok'
+    assert sorted(p.name for p in out.iterdir()) == ['a.png', 'segment_summary.csv']
+
+
+def test_max_pixels_option(photos, tmp_path, capsys):
+    out = tmp_path / 'out'
+    # a.jpg is 800 x 600 = 480 000 pixels.
+    assert main(['segment', str(photos / 'a.jpg'), '--out', str(out), '--max-pixels', '400000'])
+    one_error_line(capsys, '800 x 600 = 0.5 MP is above the 0.4 MP limit (--max-pixels 400000)')
+    assert main(['segment', str(photos / 'a.jpg'), '--out', str(out), '--max-pixels', '0']) == 2
+    one_error_line(capsys, '--max-pixels must be at least 1, got 0')
+    code, _ = run_segment(str(photos / 'a.jpg'), '--out', str(out), '--max-pixels', '480000')
+    assert code == 0
+
+
+@pytest.mark.parametrize(
+    ('name', 'expected'),
+    [
+        ('cut.jpg', 'cut.jpg: truncated JPEG (no end-of-image marker)'),
+        ('broken.jpg', 'broken.jpg: not a readable image'),
+    ],
+)
+def test_a_single_unusable_input_is_one_line(photos, tmp_path, capsys, name, expected):
+    assert main(['segment', str(photos / name), '--out', str(tmp_path / 'out')]) == 2
+    one_error_line(capsys, expected)
+    assert not (tmp_path / 'out').exists()
+
+
+def test_refusals_as_a_process_print_one_line(own_photos, child_env):
+    before = snapshot(own_photos)
+    proc = subprocess.run(
+        [sys.executable, '-m', 'uav_flood.cli', 'segment', str(own_photos), '--out']
+        + [str(own_photos)],
+        capture_output=True,
+        text=True,
+        env=child_env,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.count('\n') == 1 and 'Traceback' not in proc.stderr
+    assert proc.stderr.startswith(f'uav-flood segment: error: --out {own_photos} is inside')
+    assert snapshot(own_photos) == before

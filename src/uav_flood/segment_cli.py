@@ -10,6 +10,18 @@ time). Unreadable files are reported and skipped; the run goes on. Two inputs wi
 (``a.jpg`` and ``a.png``, or the same name in two folders) get ``<stem>-2`` and so on, never an
 overwrite; a file named twice is segmented once. Exit code: 0 when every input was segmented,
 1 when some were skipped, 2 when nothing could be done (no inputs, bad options, model missing).
+
+Before anything is written or the model loaded, it refuses (one line on stderr, exit 2):
+
+- an --out that is an input folder or inside one (paths resolved, symbolic links followed): the
+  masks would land among the photos, and replace any photo named like a mask;
+- an --out that already holds a file this run would write (a mask, an overlay, the summary),
+  unless --force; an output that is one of the input files, even with --force;
+- inputs of which none can be segmented: every file unreadable, of an unknown format, cut short,
+  or above --max-pixels.
+
+Each image's size is read from its header (core.image_header) before it is decoded: one of more
+than --max-pixels (default MAX_PIXELS) is skipped with a message, like an unreadable file.
 """
 
 from __future__ import annotations
@@ -17,16 +29,26 @@ from __future__ import annotations
 import argparse
 import csv
 from dataclasses import dataclass
+import io
 import os
 from pathlib import Path
 import sys
 import time
 from typing import Any, TextIO
 
+from uav_flood.core.image_header import ImageHeader, read_image_header
+from uav_flood.core.user_files import input_overwritten
+
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.tif', '.tiff', '.bmp', '.webp')
 WATER_TINT_BGR = (255, 140, 0)
 OUTLINE_BGR = (255, 255, 0)
 SUMMARY = 'segment_summary.csv'
+#: Largest image segmented (pixels, --max-pixels): 50 MP holds a 45 MP survey camera (8192 x
+#: 5460). A 50 MP JPEG peaks at 1.1 GB (resize mode) and 2.5 GB (tile mode); a 20000 x 20000
+#: one (400 MP) took 23.9 GB.
+MAX_PIXELS = 50_000_000
+#: Bytes a file may have per pixel of --max-pixels: an uncompressed 16-bit RGBA TIFF has 8.
+MAX_BYTES_PER_PIXEL = 8
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -75,6 +97,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         '(default: cpu; missing ones are skipped with a note)',
     )
     parser.add_argument('--no-overlay', action='store_true', help='write only the masks')
+    parser.add_argument(
+        '--max-pixels',
+        type=int,
+        default=MAX_PIXELS,
+        metavar='N',
+        help='skip images of more pixels than this, read from the header before decoding '
+        '(default: %(default)s)',
+    )
+    parser.add_argument(
+        '--force',
+        action='store_true',
+        help='replace masks, overlays and the summary that --out already holds',
+    )
     parser.add_argument('--quiet', action='store_true', help='no progress output, only errors')
 
 
@@ -115,6 +150,18 @@ def collect_inputs(inputs: list[str], recursive: bool) -> tuple[list[Path], list
             seen.add(key)
             unique.append(path)
     return unique, missing
+
+
+def input_folder_holding(out: Path, inputs: list[str]) -> str | None:
+    """Return the input folder that `out` is, or is inside, if any (paths resolved)."""
+    target = out.resolve()
+    for item in inputs:
+        folder = Path(item)
+        if folder.is_dir():
+            resolved = folder.resolve()
+            if target == resolved or resolved in target.parents:
+                return item
+    return None
 
 
 def unique_stems(files: list[Path]) -> dict[Path, str]:
@@ -165,11 +212,51 @@ class Progress:
         self.stream.flush()
 
 
-def read_image(path: Path) -> tuple[Any, str]:
-    """Return (BGR image, '') or (None, why it cannot be used).
+def probe_image(path: Path, max_pixels: int) -> tuple[ImageHeader | None, str]:
+    """Return (header, '') or (None, why it will not be segmented), without decoding it.
 
-    A JPEG without its end-of-image marker is refused: libjpeg would decode the missing part as
-    grey and the model would segment that as if it were ground.
+    Reads the header (format and size) and, for a JPEG, its last KB: one without its
+    end-of-image marker is refused, since libjpeg would decode the missing part as grey and the
+    model would segment that as if it were ground.
+
+    :param max_pixels: the largest width x height accepted.
+    """
+    tail = b''
+    try:
+        with path.open('rb') as stream:
+            header = read_image_header(stream)
+            size = os.fstat(stream.fileno()).st_size
+            if header is not None and header.format == 'jpeg':
+                stream.seek(max(0, size - 1024))
+                tail = stream.read(1024)
+    except OSError as exc:
+        return None, f'cannot read it ({exc.strerror or exc})'
+    if header is None:
+        return None, 'not a readable image'
+    if header.format == 'jpeg' and b'\xff\xd9' not in tail.rstrip(b'\x00'):
+        return None, 'truncated JPEG (no end-of-image marker)'
+    if header.pixels > max_pixels:
+        return None, (
+            f'{header.width} x {header.height} = {_megapixels(header.pixels)} is above the '
+            f'{_megapixels(max_pixels)} limit (--max-pixels {max_pixels})'
+        )
+    if size > MAX_BYTES_PER_PIXEL * max_pixels + (1 << 20):
+        return None, (
+            f'the file has {size / 2**20:.0f} MB, more than an image of at most '
+            f'{_megapixels(max_pixels)} needs (--max-pixels)'
+        )
+    return header, ''
+
+
+def _megapixels(pixels: int) -> str:
+    return f'{pixels / 1e6:.1f} MP' if pixels >= 100_000 else f'{pixels} pixels'
+
+
+def read_image(path: Path, header: ImageHeader) -> tuple[Any, str]:
+    """Return (BGR image, '') or (None, why it cannot be used), for a file probe_image passed.
+
+    :param header: what probe_image read; a file whose decoded size differs from it (changed
+        in between) is refused.
     """
     import cv2
     import numpy as np
@@ -178,8 +265,9 @@ def read_image(path: Path) -> tuple[Any, str]:
         data = path.read_bytes()
     except OSError as exc:
         return None, f'cannot read it ({exc.strerror})'
-    if data[:2] == b'\xff\xd8' and b'\xff\xd9' not in data.rstrip(b'\x00')[-1024:]:
-        return None, 'truncated JPEG (no end-of-image marker)'
+    fresh = read_image_header(io.BytesIO(data))
+    if fresh != header:  # replaced since it was probed: its size is not known to be safe
+        return None, 'changed while being read'
     try:
         bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     except cv2.error:
@@ -218,34 +306,76 @@ def run(args: argparse.Namespace, stream: TextIO = sys.stderr) -> int:
         return 2
 
     files, outcomes = collect_inputs(args.inputs, args.recursive)
-    for outcome in outcomes:
-        print(f'skipped {outcome.path}: {outcome.status[9:]}', file=stream)
     if not files:
         return error(
             'no images found in '
             + ', '.join(args.inputs)
             + f' (looked for {", ".join(IMAGE_SUFFIXES)})'
         )
+    if args.max_pixels < 1:
+        return error(f'--max-pixels must be at least 1, got {args.max_pixels}')
+    out = Path(args.out)
+    folder = input_folder_holding(out, args.inputs)
+    if folder is not None:
+        return error(
+            f'--out {out} is inside the input folder {folder}: the masks would be written '
+            'among the photos; choose an --out outside it'
+        )
+    probes = {path: probe_image(path, args.max_pixels) for path in files}
+    usable = [path for path in files if probes[path][0] is not None]
+    if not usable:
+        first = files[0]
+        if len(files) == 1:
+            return error(f'{first}: {probes[first][1]}')
+        return error(
+            f'none of the {len(files)} images can be segmented; the first, {first}: '
+            f'{probes[first][1]}'
+        )
+    stems = unique_stems(files)
+    planned = []
+    for path in usable:
+        planned.append(out / f'{stems[path]}.png')
+        if not args.no_overlay:
+            planned.append(out / f'{stems[path]}_overlay.jpg')
+    planned.append(out / SUMMARY)
+    clash = input_overwritten(planned, files)
+    if clash is not None:
+        return error(
+            f'--out {out} would overwrite the input {clash[1]} with {clash[0].name}; '
+            'choose another --out'
+        )
+    existing = [path for path in planned if path.exists() or path.is_symlink()]
+    if existing and not args.force:
+        names = ', '.join(path.name for path in existing[:3])
+        if len(existing) > 3:
+            names += f' and {len(existing) - 3} more'
+        return error(
+            f'--out {out} already holds {names}; pass --force to replace them, or choose '
+            'another --out'
+        )
     providers = tuple(p.strip().lower() for p in args.providers.split(',') if p.strip())
-    config = SegmenterConfig(
-        model_path=args.model,
-        providers=providers or ('cpu',),
-        threads=args.threads,
-        mode=args.mode,
-        max_side=args.max_side,
-        tile=args.tile,
-        overlap=min(64, args.tile // 4 // 16 * 16) if args.tile >= 32 else 0,
-        threshold=args.threshold,
-    )
     try:
+        config = SegmenterConfig(
+            model_path=args.model,
+            providers=providers or ('cpu',),
+            threads=args.threads,
+            mode=args.mode,
+            max_side=args.max_side,
+            tile=args.tile,
+            overlap=min(64, args.tile // 4 // 16 * 16) if args.tile >= 32 else 0,
+            threshold=args.threshold,
+        )
         segmenter = FloodSegmenter(config)
     except SegmentationError as exc:
         return error(str(exc))
-    out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
+        for path in existing:  # --force: replaced, and a link is replaced, not followed
+            path.unlink()
     except OSError as exc:
-        return error(f'cannot create the output folder {out}: {exc.strerror}')
+        return error(f'cannot write to the output folder {out}: {exc.strerror}')
+    for outcome in outcomes:
+        print(f'skipped {outcome.path}: {outcome.status[9:]}', file=stream)
     progress = Progress(len(files), stream, args.quiet)
     if not args.quiet:
         skipped = ', '.join(segmenter.skipped_providers)
@@ -254,11 +384,13 @@ def run(args: argparse.Namespace, stream: TextIO = sys.stderr) -> int:
             f'segmenting {len(files)} image(s) with {segmenter.model_path.name} on '
             f'{", ".join(segmenter.providers)}{extra} -> {out}'
         )
-    stems = unique_stems(files)
     for done, path in enumerate(files, start=1):
         outcome = Outcome(path, 'ok')
         outcomes.append(outcome)
-        bgr, problem = read_image(path)
+        header, problem = probes[path]
+        bgr = None
+        if header is not None:
+            bgr, problem = read_image(path, header)
         if bgr is None:
             outcome.status = f'skipped: {problem}'
             progress.note(f'skipped {path}: {problem}')

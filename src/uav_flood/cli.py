@@ -2,11 +2,15 @@
 
 import argparse
 import json
+import math
+import os
 import sys
 
 from uav_flood import __version__
 from uav_flood.runner import cli as runner_cli
 
+#: Exit status of a command that failed on a bug, not on its input (EX_SOFTWARE, sysexits.h).
+INTERNAL_ERROR = 70
 COLORS = {'ok': '\033[32m', 'fail': '\033[31m', 'warn': '\033[33m', 'skip': '\033[90m'}
 RESET = '\033[0m'
 
@@ -15,6 +19,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     """Run the runtime checks and print one line per check; 1 if a required one failed."""
     from uav_flood.doctor import all_checks, as_dict, run_checks
 
+    if not (math.isfinite(args.timeout) and args.timeout > 0):
+        print(
+            f'uav-flood doctor: error: --timeout must be > 0 s, got {args.timeout}',
+            file=sys.stderr,
+        )
+        return 2
     color = runner_cli.use_color(args.color)
     results = []
     if not args.json:
@@ -250,7 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run `uav-flood` with `argv` (default: the command line); return the exit code."""
+    """Run `uav-flood` with `argv` (default: the command line); return the exit code.
+
+    Every command refuses bad input itself, with one line and exit status 2. Anything else that
+    escapes a command is a bug: it is reported in one line too, with exit status 70
+    (EX_SOFTWARE), and UAV_FLOOD_TRACEBACK=1 shows the traceback.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, 'func', None) is None:
@@ -260,6 +275,17 @@ def main(argv: list[str] | None = None) -> int:
         code: int = args.func(args)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # noqa: BLE001  (the last line of defence, see the docstring)
+        if os.environ.get('UAV_FLOOD_TRACEBACK'):
+            raise
+        text = ' '.join(str(exc).split())
+        text = text if len(text) <= 200 else text[:197] + '...'
+        print(
+            f'uav-flood {args.command}: internal error: {type(exc).__name__}: {text} (a bug: '
+            'please report it; UAV_FLOOD_TRACEBACK=1 shows where)',
+            file=sys.stderr,
+        )
+        return INTERNAL_ERROR
     return code
 
 

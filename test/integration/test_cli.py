@@ -39,3 +39,43 @@ def test_unknown_command_is_a_usage_error(bin_dir):
     assert result.returncode == 2
     assert 'invalid choice' in result.stderr
     assert 'Traceback' not in result.stderr
+
+
+def test_a_bug_is_one_line_with_exit_70(monkeypatch, capsys, tmp_path):
+    from uav_flood import cli, plan_cli
+
+    def broken(args):
+        raise TypeError('unsupported operand\ntype(s)')
+
+    monkeypatch.setattr(plan_cli, 'run', broken)
+    monkeypatch.delenv('UAV_FLOOD_TRACEBACK', raising=False)
+    argv = ['plan', 'area.geojson', '--drones', '1', '--out', str(tmp_path)]
+    assert cli.main(argv) == cli.INTERNAL_ERROR == 70
+    err = capsys.readouterr().err
+    assert err == (
+        'uav-flood plan: internal error: TypeError: unsupported operand type(s) (a bug: please '
+        'report it; UAV_FLOOD_TRACEBACK=1 shows where)\n'
+    )
+    monkeypatch.setenv('UAV_FLOOD_TRACEBACK', '1')
+    try:
+        cli.main(argv)
+    except TypeError:
+        pass
+    else:
+        raise AssertionError('UAV_FLOOD_TRACEBACK=1 re-raises')
+
+
+def test_doctor_timeout_and_gz_assets_scene_are_checked(bin_dir, tmp_path):
+    for value in ('nan', '0.0', '-1.0'):
+        result = uav_flood_cmd(bin_dir, 'doctor', f'--timeout={value}')
+        assert result.returncode == 2
+        assert result.stderr == f'uav-flood doctor: error: --timeout must be > 0 s, got {value}\n'
+    scene = tmp_path / 'scene.yaml'
+    scene.write_text('[' * 100_000 + ']' * 100_000)
+    result = uav_flood_cmd(
+        bin_dir, 'gz-assets', '--out', str(tmp_path / 'o'), '--scene', str(scene)
+    )
+    assert result.returncode == 2
+    assert (
+        result.stderr == f'uav-flood gz-assets: error: --scene {scene}: YAML nested too deeply\n'
+    )

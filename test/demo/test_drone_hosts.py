@@ -18,9 +18,9 @@ ROOT_ONLY = pytest.mark.skipif(
 )
 
 
-def test_names_addresses_and_the_commands_that_make_and_remove_them():
+def test_names_addresses_and_the_commands_that_make_and_remove_them(tmp_path):
     ran = []
-    hosts = DroneHosts(['uav0', 'uav2'], tag='ab12', run=ran.append)
+    hosts = DroneHosts(['uav0', 'uav2'], tag='ab12', run=ran.append, profile_dir=tmp_path)
     uav2 = hosts.hosts['uav2']
     assert (uav2.netns, uav2.ground_if, uav2.drone_if) == (
         'uavflood-ab12-uav2',
@@ -35,10 +35,12 @@ def test_names_addresses_and_the_commands_that_make_and_remove_them():
     assert uav2.env() == {
         'FASTDDS_BUILTIN_TRANSPORTS': 'UDPv4',
         'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST',
+        'FASTDDS_DEFAULT_PROFILES_FILE': str(hosts.profile),
         'ROS_STATIC_PEERS': '10.213.2.1',
     }
     assert hosts.ground_env()['ROS_STATIC_PEERS'] == '10.213.0.2;10.213.2.2'
     with hosts:
+        assert '<max_unicast_locators>64' in hosts.profile.read_text()
         assert ['ip', 'netns', 'add', 'uavflood-ab12-uav0'] in ran
         assert ['ip', 'link', 'set', 'uf2dab12', 'netns', 'uavflood-ab12-uav2'] in ran
         hosts.cut('uav2')
@@ -46,9 +48,10 @@ def test_names_addresses_and_the_commands_that_make_and_remove_them():
         hosts.restore('uav2')
         assert ran[-1] == ['ip', 'link', 'set', 'uf2gab12', 'up']
     assert ran[-1] == ['ip', 'netns', 'del', 'uavflood-ab12-uav0']
+    assert not hosts.profile.exists()
 
 
-def test_a_failure_half_way_removes_what_was_made():
+def test_a_failure_half_way_removes_what_was_made(tmp_path):
     ran = []
 
     def run(argv):
@@ -57,13 +60,13 @@ def test_a_failure_half_way_removes_what_was_made():
             raise HostsError('no such device')
 
     with pytest.raises(HostsError, match='no such device'):
-        DroneHosts(['uav0', 'uav1'], tag='cd34', run=run).create()
+        DroneHosts(['uav0', 'uav1'], tag='cd34', run=run, profile_dir=tmp_path).create()
     assert ['ip', 'netns', 'del', 'uavflood-cd34-uav1'] in ran
     assert ['ip', 'netns', 'del', 'uavflood-cd34-uav0'] in ran
 
 
 def test_the_demo_graph_puts_each_drone_and_its_autopilot_on_its_host(tmp_path):
-    hosts = DroneHosts(['uav0', 'uav1'], tag='ef56', run=lambda argv: None)
+    hosts = DroneHosts(['uav0', 'uav1'], tag='ef56', run=lambda argv: None, profile_dir=tmp_path)
     config = DemoGraphConfig(
         drones=2,
         area_file=tmp_path / 'area.geojson',

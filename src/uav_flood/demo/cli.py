@@ -394,7 +394,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence 
             altitude_m=ALTITUDE_M,
             config_dir=config_dir,
         )
-        hosts = DroneHosts(vehicles) if args.drone_hosts else None
+        hosts = DroneHosts(vehicles, profile_dir=out) if args.drone_hosts else None
         if hosts is not None:
             graph_config = dataclasses.replace(graph_config, drone_hosts=hosts.hosts)
         graph = demo_graph(graph_config)

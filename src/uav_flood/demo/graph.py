@@ -145,6 +145,7 @@ def demo_graph(config: DemoGraphConfig) -> dict[str, Any]:
                 {
                     'executable': 'uav-flood',
                     'label': f'{name}/sim',
+                    'namespace': ns,  # not a ROS node: it ignores the runner's ROS arguments
                     'arguments': [
                         *sim_arguments,
                         '--vehicles',
@@ -245,7 +246,7 @@ def _on_host(node: dict[str, Any], host: DroneHost) -> dict[str, Any]:
     }
     if 'label' not in node:
         wrapped['label'] = f'{host.vehicle}/{executable}'
-    if node.get('namespace') is not None:
+    if node.get('namespace') is not None and executable != 'uav-flood':
         # The node's own name (the runner names a node after its executable otherwise).
         wrapped['name'] = executable
     return wrapped

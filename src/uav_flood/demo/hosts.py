@@ -6,7 +6,10 @@ machine's) by a veth pair: a point-to-point link with its own addresses, 10.213.
 ground side and 10.213.N.2 on drone N's side. ROS 2 traffic between a drone and the ground then
 crosses a real network interface: Fast DDS over UDPv4 only (no shared memory between hosts,
 FASTDDS_BUILTIN_TRANSPORTS=UDPv4), with static peers (ROS_STATIC_PEERS) and no multicast
-(ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST keeps discovery off every other network). The MAVLink
+(ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST keeps discovery off every other network), and a Fast
+DDS profile that keeps up to 64 addresses per remote participant (Fast DDS keeps 4 by default:
+the ground has one address per drone link, and a drone whose link address is not among the
+first 4 the ground announces would never hear the ground's data). The MAVLink
 link between a drone's autopilot and its flight_control stays on the drone (its loopback), as
 a serial wire on a real drone does; the ground station's MAVLink link (the demo's, QGroundControl's
 14550) crosses the radio.
@@ -21,9 +24,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 import os
+from pathlib import Path
 import secrets
 import shutil
 import subprocess
+import tempfile
 import threading
 
 from uav_flood.core.errors import UavFloodError
@@ -32,6 +37,23 @@ from uav_flood.core.errors import UavFloodError
 SUBNET_PREFIX = '10.213'
 #: Fast DDS settings for traffic between hosts: UDP only, discovery by static peers.
 DDS_ENV = {'FASTDDS_BUILTIN_TRANSPORTS': 'UDPv4', 'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'}
+#: The Fast DDS default participant profile of every node on a drone or ground host.
+DDS_PROFILE = """<?xml version="1.0" encoding="UTF-8" ?>
+<dds xmlns="http://www.eprosima.com">
+  <profiles>
+    <participant profile_name="uav_flood_drone_hosts" is_default_profile="true">
+      <rtps>
+        <allocation>
+          <remote_locators>
+            <max_unicast_locators>64</max_unicast_locators>
+            <max_multicast_locators>4</max_multicast_locators>
+          </remote_locators>
+        </allocation>
+      </rtps>
+    </participant>
+  </profiles>
+</dds>
+"""
 
 Runner = Callable[[Sequence[str]], None]
 
@@ -66,6 +88,7 @@ class DroneHost:
     :param drone_if: the drone side of its veth link (in `netns`).
     :param ground_ip: the ground's address on this link.
     :param drone_ip: the drone's address on this link.
+    :param dds_profile: the Fast DDS profile file of the hosts (DDS_PROFILE).
     """
 
     vehicle: str
@@ -74,6 +97,7 @@ class DroneHost:
     drone_if: str
     ground_ip: str
     drone_ip: str
+    dds_profile: str
 
     def wrap(self, argv: Sequence[str]) -> list[str]:
         """Return `argv` run on this host (`ip netns exec NETNS ...`)."""
@@ -81,12 +105,21 @@ class DroneHost:
 
     def env(self) -> dict[str, str]:
         """Return the environment of this drone's ROS nodes: the ground as their DDS peer."""
-        return {**DDS_ENV, 'ROS_STATIC_PEERS': self.ground_ip}
+        return {
+            **DDS_ENV,
+            'FASTDDS_DEFAULT_PROFILES_FILE': self.dds_profile,
+            'ROS_STATIC_PEERS': self.ground_ip,
+        }
 
 
 def ground_env(hosts: Iterable[DroneHost]) -> dict[str, str]:
     """Return the environment of the ground's ROS nodes (and the demo's): every drone a peer."""
-    return {**DDS_ENV, 'ROS_STATIC_PEERS': ';'.join(host.drone_ip for host in hosts)}
+    hosts = list(hosts)
+    return {
+        **DDS_ENV,
+        'FASTDDS_DEFAULT_PROFILES_FILE': hosts[0].dds_profile if hosts else '',
+        'ROS_STATIC_PEERS': ';'.join(host.drone_ip for host in hosts),
+    }
 
 
 class DroneHosts:
@@ -96,13 +129,20 @@ class DroneHosts:
     :param tag: a short unique tag for the names (default: random), so that two demos do not
         collide.
     :param run: runs one command (default: subprocess, raising HostsError on failure).
+    :param profile_dir: where the Fast DDS profile is written (default: the temporary folder).
     """
 
     def __init__(
-        self, vehicles: Sequence[str], tag: str | None = None, run: Runner | None = None
+        self,
+        vehicles: Sequence[str],
+        tag: str | None = None,
+        run: Runner | None = None,
+        profile_dir: Path | None = None,
     ) -> None:
         self.tag = tag or secrets.token_hex(2)
         self._run = run or _run
+        folder = profile_dir if profile_dir is not None else Path(tempfile.gettempdir())
+        self.profile = folder / f'uavflood-{self.tag}-fastdds.xml'
         self.hosts: dict[str, DroneHost] = {}
         for vehicle in vehicles:
             index = int(vehicle.removeprefix('uav'))
@@ -116,6 +156,7 @@ class DroneHosts:
                 drone_if=f'uf{index}d{self.tag}',
                 ground_ip=f'{net}.1',
                 drone_ip=f'{net}.2',
+                dds_profile=str(self.profile),
             )
         self._made: list[DroneHost] = []
         self._down: set[str] = set()
@@ -134,6 +175,10 @@ class DroneHosts:
 
         :raises HostsError: a command failed (what was made is removed again).
         """
+        try:
+            self.profile.write_text(DDS_PROFILE, encoding='utf-8')
+        except OSError as exc:
+            raise HostsError(f'cannot write the DDS profile {self.profile}: {exc}') from None
         try:
             for host in self.hosts.values():
                 self._run(['ip', 'netns', 'add', host.netns])
@@ -197,6 +242,7 @@ class DroneHosts:
         """Remove every host made (its veth goes with its namespace); idempotent."""
         for timer in self._timers:
             timer.cancel()
+        self.profile.unlink(missing_ok=True)
         while self._made:
             host = self._made.pop()
             for argv in (

@@ -113,6 +113,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--quiet', action='store_true', help='print only the start-up lines and warnings'
     )
+    # A node graph may give the simulator a namespace (one simulator per drone host): the
+    # runner then appends ROS arguments, which mean nothing here.
+    parser.add_argument('--ros-args', nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
 
 class UsageError(UavFloodError):

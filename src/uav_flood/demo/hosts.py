@@ -176,6 +176,17 @@ class DroneHosts:
         :raises HostsError: a command failed (what was made is removed again).
         """
         try:
+            shown = subprocess.run(
+                ['ip', '-o', '-4', 'addr', 'show'], capture_output=True, text=True, timeout=10
+            ).stdout
+        except (OSError, subprocess.SubprocessError):
+            shown = ''
+        if f' {SUBNET_PREFIX}.' in shown:
+            raise HostsError(
+                f'the drone host networks ({SUBNET_PREFIX}.N.0/24) are in use: is another '
+                '--drone-hosts demo running? One at a time per machine'
+            )
+        try:
             self.profile.write_text(DDS_PROFILE, encoding='utf-8')
         except OSError as exc:
             raise HostsError(f'cannot write the DDS profile {self.profile}: {exc}') from None

@@ -82,3 +82,29 @@ def executor(ros_context):
 def bin_dir() -> Path:
     """Return the directory holding the console scripts of the environment running the tests."""
     return BIN_DIR
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Give xdist_group tests their '@group' node id suffix, so --dist loadgroup keeps a group on
+    one worker (the demo end to end and the deadline tests, one after the other).
+
+    pytest-xdist 3.8 sets `item._nodeid`, which pytest 9 no longer reads (a node id is
+    `item._id` now): without this the groups were silently spread over the workers, and two
+    `--drone-hosts` demos collided on their networks.
+    """
+    if not getattr(config.option, 'loadgroup', False) and config.getvalue('dist') != 'loadgroup':
+        return
+    try:
+        from _pytest.nodeid import coerce_node_id
+    except ImportError:  # an older pytest: xdist's own suffix works there
+        return
+    for item in items:
+        groups = sorted(
+            {
+                str(mark.args[0] if mark.args else mark.kwargs.get('name', 'default'))
+                for mark in item.iter_markers('xdist_group')
+            }
+        )
+        if groups and '@' not in item.nodeid:
+            item._id = coerce_node_id(f'{item.nodeid}@{"_".join(groups)}')

@@ -243,17 +243,21 @@ def test_node_kills_and_packet_loss_do_not_lose_the_mission(
 def test_a_killed_flight_control_and_a_killed_drone_are_reported_as_they_are(
     bin_dir, child_env, udp_ports, tmp_path
 ):
-    """uav0's flight_control dies in flight and takes up its mission again; uav2's autopilot
-    dies in the air for good: the report says so (not 'every drone landed')."""
+    """uav0's flight_control dies in flight and takes up its mission again; uav1's MAVLink
+    links are silent for 20 s (simulated) and it is taken back; uav2's autopilot dies in the air
+    for good: the report says so (not 'every drone landed')."""
     out = tmp_path / 'mission'
     result = run_demo(
         bin_dir, child_env, udp_ports, out,
         '--fail', 'uav0/flight_control@40%:kill',
+        '--fail', 'uav1@30%:link-drop=20s',
         '--fail', 'uav2@50%:kill',
     )  # fmt: skip
     report = check_faulted(out, result, restarted=('uav0/flight_control',))
     outcomes = {d['name']: d['outcome'] for d in report['drones']}
     assert outcomes['uav0'] == 'landed and disarmed'
+    assert outcomes['uav1'] == 'landed and disarmed'
+    assert 'MAVLink links silent for 20 s' in report['fault_injected']
     assert outcomes['uav2'].startswith('killed in flight')
     assert 'uav2 killed in flight' in report['stop_reason']
     assert report['drones'][2]['coordinator'].startswith('lost')
@@ -271,6 +275,7 @@ DRONE_HOSTS = pytest.mark.skipif(
 
 @TIMING
 @DRONE_HOSTS
+@pytest.mark.timeout(480)  # the 120 s outage: about 3 minutes of demo
 @pytest.mark.parametrize('seconds', [30, 120])
 def test_a_radio_outage_between_a_drone_host_and_the_ground_loses_nothing(
     bin_dir, child_env, udp_ports, tmp_path, seconds

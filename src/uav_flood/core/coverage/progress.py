@@ -76,12 +76,20 @@ def flown_polyline(
 
 
 def swath_geometry(polylines: Sequence[Sequence[XY]], swath_m: float) -> BaseGeometry:
-    """Return the union of polylines buffered by swath / 2 (map ENU); empty when none has a leg.
+    """Return the union of polylines buffered by swath / 2 (map ENU); empty when there is none.
 
     :param polylines: flown polylines, (east, north) points in metres.
     :param swath_m: the swath (m).
     """
-    lines = [LineString(line).buffer(0.5 * swath_m) for line in polylines if len(line) >= 2]
+    # A single point is a path of one waypoint (a leftover smaller than a swath, which the
+    # planner flies as one waypoint over its centre): the camera covers a swath-wide square.
+    lines = [
+        LineString(line).buffer(0.5 * swath_m)
+        if len(line) >= 2
+        else Point(line[0]).buffer(0.5 * swath_m, cap_style='square')
+        for line in polylines
+        if line
+    ]
     return shapely.union_all(lines) if lines else Point().buffer(0)
 
 
@@ -285,7 +293,7 @@ class CoverageTracker:
         """
         track = self.tracks[name]
         flown = track.flown(self.tolerance_m)
-        if len(flown) >= 2:
+        if flown:
             track.flown_before.append(flown)
         track.path = tuple(path)
         track.reached = -1
@@ -346,7 +354,7 @@ class CoverageTracker:
         """Return every flown polyline of a drone: earlier paths and the current one."""
         track = self.tracks[name]
         current = track.flown(self.tolerance_m)
-        return [*track.flown_before, *([current] if len(current) >= 2 else [])]
+        return [*track.flown_before, *([current] if current else [])]
 
     def covered(self) -> BaseGeometry:
         """Return what the fleet has covered (map ENU polygon); it never shrinks."""

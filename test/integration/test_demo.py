@@ -203,7 +203,8 @@ def check_faulted(out, result, restarted=()):
     assert obs['published'] > 30
     assert obs['fused'] == obs['published'], obs
     assert obs['pending'] == 0 and obs['dropped_full'] == 0, obs
-    assert report['coordinator_coverage_pct'] >= 99.0
+    # The coordinator's flown swaths: a re-plan leaves slivers under 0.2 swath unflown.
+    assert report['coordinator_coverage_pct'] >= 98.5
     # Only the processes killed on purpose were restarted, once, and came back.
     restarts = {label: p['restarts'] for label, p in report['processes'].items() if p['restarts']}
     assert restarts == dict.fromkeys(restarted, 1), report['processes']
@@ -264,7 +265,7 @@ def test_a_killed_flight_control_and_a_killed_drone_are_reported_as_they_are(
     log = (out / 'logs' / 'uav0' / 'flight_control.log').read_text()
     assert 'took up the mission the vehicle is flying' in log
     # Frames taken while uav0 had no flight_control (no pose) cannot be placed on the map.
-    assert report['coverage_pct'] >= 90.0
+    assert report['coverage_pct'] >= 95.0
 
 
 DRONE_HOSTS = pytest.mark.skipif(

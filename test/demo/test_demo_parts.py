@@ -397,3 +397,13 @@ def test_ground_station_reads_sim_time_and_injects_faults(udp_ports):
         gcs.close()
         sim.stop()
     assert sim.errors == []
+
+
+def test_a_restarted_segmentation_nodes_counters_add_up():
+    fleet = Fleet(['uav0'])
+    for published in (5, 40, 57):
+        fleet.on_segmentation_status('uav0', {'observations_published': str(published)})
+    fleet.on_segmentation_status('uav0', {'observations_published': '3'})  # a new process
+    fleet.on_segmentation_status('uav0', {'observations_published': '20', 'outbox_pending': '1'})
+    assert fleet.drones['uav0'].segmentation['observations_published'] == '77'
+    assert fleet.drones['uav0'].segmentation['outbox_pending'] == '1'  # a level, not a count

@@ -28,6 +28,14 @@ BUSY_MISSION_STATES = frozenset(
         MissionState.ACTIVE,
     )
 )
+#: Segmentation status counters that start from 0 in a restarted process (summed across).
+RESTARTING_COUNTERS = (
+    'observations_published',
+    'frames_processed',
+    'edge_hits',
+    'outbox_resent',
+    'outbox_dropped_full',
+)
 #: The fleet must look finished for this long (wall s) before the demo stops: a re-plan after a
 #: loss can send a landed drone a new path within a second or two.
 SETTLE_S = 3.0
@@ -155,6 +163,8 @@ class Drone:
     failed_at_s: float = math.nan
     #: Every fault injected into it (described), with what happened.
     faults: list[str] = field(default_factory=list)
+    #: What earlier segmentation processes had counted (RESTARTING_COUNTERS), by key.
+    counter_base: dict[str, int] = field(default_factory=dict)
 
     @property
     def armed(self) -> bool:
@@ -277,9 +287,24 @@ class Fleet:
             drone.failsafes.append(failsafe)
 
     def on_segmentation_status(self, name: str, values: dict[str, str]) -> None:
-        """Take one segmentation status of drone `name`."""
-        if name in self.drones:
-            self.drones[name].segmentation = values
+        """Take one segmentation status of drone `name`.
+
+        A restarted segmentation node counts from 0 again: its counters are added to what the
+        earlier process had counted, so the mission's totals stay totals.
+        """
+        drone = self.drones.get(name)
+        if drone is None:
+            return
+        values = dict(values)
+        for key in RESTARTING_COUNTERS:
+            if key not in values:
+                continue
+            now = _int(values[key])
+            before = _int(drone.segmentation.get(key, '0')) - drone.counter_base.get(key, 0)
+            if now < before:  # a new process
+                drone.counter_base[key] = drone.counter_base.get(key, 0) + before
+            values[key] = str(now + drone.counter_base.get(key, 0))
+        drone.segmentation = values
 
     # -- derived -------------------------------------------------------------------------
 

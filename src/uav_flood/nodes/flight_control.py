@@ -456,6 +456,9 @@ class FlightControlNode(Node):
         link_ok = self._link_ok(telemetry, now)
         self._watch_link(telemetry, link_ok, now)
         self._log_status_texts()
+        if telemetry.armable:
+            with self._lock:
+                self._alerts.arming_denial = ''  # ready now: an old refusal explains nothing
         if telemetry.flight_mode != self._last_mode and link_ok:
             if self._last_mode is FlightMode.UNKNOWN:
                 self.get_logger().info(f'flight mode: {telemetry.flight_mode.value}')

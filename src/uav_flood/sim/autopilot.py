@@ -245,6 +245,8 @@ class Autopilot:
         self._rtl_d = 0.0
         self._land_target = (0.0, 0.0)
         self._geofence_breached = False
+        #: A mission's RTL item runs as Return under the user's Mission (UFS_MIS_RTL_MAIN).
+        self._mission_rtl = False
         # Mission
         self.plans: dict[int, list[mis.MissionItem]] = {
             mis.MISSION: [],
@@ -379,6 +381,7 @@ class Autopilot:
             self.say(CRITICAL, 'Disarming denied: not landed')
             return TEMPORARILY_REJECTED
         self.armed = False
+        self._mission_rtl = False
         self._failsafes.clear()
         self._conditions.clear()
         self._fs_delay = 0.0
@@ -407,6 +410,7 @@ class Autopilot:
 
     def _user_mode_changed(self, nav: str) -> None:
         self.user_mode = nav
+        self._mission_rtl = False
         # ClearCondition::OnModeChangeOrDisarm, and a user taking over from a failsafe.
         for cause in [c for c, f in self._failsafes.items() if f.sticky]:
             del self._failsafes[cause]
@@ -564,6 +568,7 @@ class Autopilot:
             self._mission_valid_t = max(self._mission_valid_t, self._fence_ready_t)
         elif mission_type == mis.MISSION:
             self._mission_valid_t = max(self.t, self._fence_ready_t)
+            self._mission_rtl = False
             current = next((i.seq for i in items if i.current), 0)
             self.mission_current = current if items else 0
             self.mission_state = MISSION_STATE_NOT_STARTED if items else MISSION_STATE_NO_MISSION
@@ -778,6 +783,8 @@ class Autopilot:
             nav = self.user_mode
             if nav in _MANUAL_MODES and self.armed:
                 return 'hold'
+            if nav == 'mission' and self._mission_rtl and self.armed:
+                return 'rtl'  # a mission's RTL item, PX4 main's way (UFS_MIS_RTL_MAIN)
             return nav
         if action == A_RTL and self.home is not None and self.global_valid:
             return 'rtl'
@@ -1129,6 +1136,13 @@ class Autopilot:
             self._reached(item.seq)
             return self._advance(items)
         if cmd == mis.NAV_RETURN_TO_LAUNCH:
+            if self.params.get_int('UFS_MIS_RTL_MAIN'):
+                # PX4 main: the navigator returns on its own; the user still wants Mission.
+                self.mission_current = item.seq
+                self._mis_phase = 'done'
+                self._mission_rtl = True
+                self.say(INFO, 'Returning to launch')
+                return False
             self._reached(item.seq)
             self.mission_state = MISSION_STATE_COMPLETE
             self._mis_phase = 'done'

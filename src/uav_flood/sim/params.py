@@ -39,6 +39,11 @@ UFS_PARAMS: dict[str, tuple[float, int]] = {
     # Constant wind, north and east components (m/s, the direction the air moves to).
     'UFS_WIND_N': (0.0, REAL32),
     'UFS_WIND_E': (0.0, REAL32),
+    # How a mission's RTL item runs: 0 as the PX4 of mission-autopilot.tlog ("Mission finished,
+    # loitering", the item reached, the user's mode becomes Return: Hold after the landing);
+    # 1 as PX4 main after the v1.16 branch point (fence-mission-autopilot.tlog: the navigator
+    # returns on its own, the item is not reached, Mission again after the landing).
+    'UFS_MIS_RTL_MAIN': (0, INT32),
 }
 
 _RANGES: dict[str, tuple[float, float]] = {
@@ -48,6 +53,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     'UFS_BAT_MULT': (0.0, 1000.0),
     'UFS_WIND_N': (-50.0, 50.0),
     'UFS_WIND_E': (-50.0, 50.0),
+    'UFS_MIS_RTL_MAIN': (0, 1),
     'SIM_BAT_DRAIN': (1.0, 1e6),
     'SIM_BAT_MIN_PCT': (0.0, 100.0),
 }

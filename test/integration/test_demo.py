@@ -43,7 +43,8 @@ def left_behind(marker: str) -> list[str]:
     return found
 
 
-def run_demo(bin_dir, child_env, udp_ports, out, *extra):
+def run_demo(bin_dir, child_env, udp_ports, out, *extra, timeout_s=190):
+    """Run the quick demo; its own --timeout ends it well before pytest's, with a report."""
     first = udp_ports(50)
     command = [
         str(bin_dir / 'uav-flood'),
@@ -55,10 +56,17 @@ def run_demo(bin_dir, child_env, udp_ports, out, *extra):
         str(first),
         '--gcs-port',
         str(first + 49),
+        '--timeout',
+        str(timeout_s),
         *extra,
     ]
     result = subprocess.run(
-        command, env=child_env, capture_output=True, text=True, timeout=300, check=False
+        command,
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s + 40,
+        check=False,
     )
     print(result.stdout[-6000:])
     print(result.stderr[-3000:])
@@ -233,7 +241,8 @@ def test_node_kills_and_packet_loss_do_not_lose_the_mission(
     )  # fmt: skip
     report = check_faulted(out, result, restarted=('flood_mapper', 'swarm_coordinator'))
     assert report['coverage_pct'] >= 99.0 and report['map_iou'] >= MAP_IOU_FLOOR
-    assert [d['outcome'] for d in report['drones']] == ['landed and disarmed'] * 3
+    # Under 30 % loss PX4 may also report its ground link lost for a moment (a failsafe text).
+    assert all(d['outcome'].startswith('landed and disarmed') for d in report['drones'])
     faults = report['fault_injected']
     assert '30 % of MAVLink packets lost both ways' in faults
     assert 'killed flood_mapper (SIGKILL' in faults and 'killed swarm_coordinator' in faults
@@ -287,7 +296,7 @@ def test_a_radio_outage_between_a_drone_host_and_the_ground_loses_nothing(
     out = tmp_path / 'mission'
     result = run_demo(
         bin_dir, child_env, udp_ports, out,
-        '--drone-hosts', '--fail', f'uav1@30%:radio-outage={seconds}s',
+        '--drone-hosts', '--fail', f'uav1@30%:radio-outage={seconds}s', timeout_s=400,
     )  # fmt: skip
     report = check_faulted(out, result)
     # While its link is down, uav1 cannot offload: its slow on-board computer (emulated 6x)

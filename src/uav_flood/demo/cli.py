@@ -277,36 +277,51 @@ class _Mission:
     def _run(self) -> None:
         next_table = self.start + min(self.status_period_s, 5.0)
         while not self._stop.wait(CONTROL_PERIOD_S):
-            now = time.monotonic()
-            sim = self.gcs.sim_time_s()
-            with self.lock:
-                fault = self.fleet.fault_due()
-                finished = self.fleet.finished(now)
-                flew = any(d.flew for d in self.fleet.drones.values())
-                at_rest = all(d.at_rest() for d in self.fleet.drones.values())
-                table = self.fleet.table(now - self.start, sim) if now >= next_table else None
-            if sim is not None and flew:
-                if self.sim_first_armed is None:
-                    self.sim_first_armed = sim
-                if not at_rest or self.sim_last_busy is None:
-                    self.sim_last_busy = sim
-            if table is not None:
-                self.print('\n'.join(table))
-                next_table = now + self.status_period_s
-            if fault is not None:
-                self._inject(fault)
-            if finished:
-                self.complete = True
-                with self.lock:
-                    self.stop_reason = f'every drone at rest: {self.fleet.rest_summary()}'
-                self.print(f'mission complete: {self.stop_reason}')
-                self.supervisor.request_shutdown('mission complete')
-                return
-            if now - self.start > self.timeout_s:
+            try:
+                if self._step(next_table):
+                    return
+            except Exception as exc:  # noqa: BLE001  (this loop also enforces the timeout)
+                self.print(f'control loop error (going on): {exc!r}')
+            if time.monotonic() >= next_table:
+                next_table = time.monotonic() + self.status_period_s
+            if time.monotonic() - self.start > self.timeout_s and not self.stop_reason:
+                # Only when a step kept failing: the step itself gives up in time.
                 self.stop_reason = f'timeout after {self.timeout_s:.0f} s'
-                self.print(f'giving up: {self.stop_reason} (see the logs in the mission folder)')
                 self.supervisor.request_shutdown('demo timeout')
                 return
+
+    def _step(self, next_table: float) -> bool:
+        """Run one control step; return True once the mission is over (shutdown requested)."""
+        now = time.monotonic()
+        sim = self.gcs.sim_time_s()
+        with self.lock:
+            fault = self.fleet.fault_due()
+            finished = self.fleet.finished(now)
+            flew = any(d.flew for d in self.fleet.drones.values())
+            at_rest = all(d.at_rest() for d in self.fleet.drones.values())
+            table = self.fleet.table(now - self.start, sim) if now >= next_table else None
+        if sim is not None and flew:
+            if self.sim_first_armed is None:
+                self.sim_first_armed = sim
+            if not at_rest or self.sim_last_busy is None:
+                self.sim_last_busy = sim
+        if table is not None:
+            self.print('\n'.join(table))
+        if fault is not None:
+            self._inject(fault)
+        if finished:
+            self.complete = True
+            with self.lock:
+                self.stop_reason = f'every drone at rest: {self.fleet.rest_summary()}'
+            self.print(f'mission complete: {self.stop_reason}')
+            self.supervisor.request_shutdown('mission complete')
+            return True
+        if now - self.start > self.timeout_s:
+            self.stop_reason = f'timeout after {self.timeout_s:.0f} s'
+            self.print(f'giving up: {self.stop_reason} (see the logs in the mission folder)')
+            self.supervisor.request_shutdown('demo timeout')
+            return True
+        return False
 
     def _inject(self, plan: FailPlan) -> None:
         try:

@@ -128,7 +128,12 @@ class MonitorThread:
 
     def _spin(self) -> None:
         while not self._stop.is_set() and self._context.ok():
-            self._executor.spin_once(timeout_sec=0.1)
+            try:
+                self._executor.spin_once(timeout_sec=0.1)
+            except Exception as exc:  # noqa: BLE001  (the demo must keep hearing the fleet)
+                if self._stop.is_set() or not self._context.ok():
+                    return
+                self.node.get_logger().error(f'status callback failed: {exc!r}')
 
     def close(self) -> None:
         """Stop spinning, destroy the node and shut the context down."""

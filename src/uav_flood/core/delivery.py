@@ -45,7 +45,6 @@ import json
 import math
 import os
 from pathlib import Path
-import tempfile
 from typing import Any, Generic, TypeVar
 import zipfile
 import zlib
@@ -53,6 +52,7 @@ import zlib
 import numpy as np
 from numpy.typing import NDArray
 
+from uav_flood.core.atomic_file import write_atomic
 from uav_flood.core.errors import ConfigError, UavFloodError
 
 __all__ = [
@@ -502,28 +502,7 @@ def save_state(
     members: dict[str, Any] = {name: np.ascontiguousarray(a) for name, a in arrays.items()}
     members['header'] = np.frombuffer(json.dumps(head).encode('utf-8'), dtype=np.uint8)
     np.savez(buffer, **members)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f'.{target.name}.', suffix='.tmp', dir=target.parent)
-    try:
-        with os.fdopen(fd, 'wb') as handle:
-            handle.write(buffer.getbuffer())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    try:
-        directory = os.open(target.parent, os.O_RDONLY)
-    except OSError:
-        return target
-    try:
-        os.fsync(directory)
-    except OSError:
-        pass
-    finally:
-        os.close(directory)
-    return target
+    return write_atomic(target, buffer.getbuffer())
 
 
 def load_state(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, NDArray[Any]]]:

@@ -20,7 +20,6 @@ import math
 import os
 from pathlib import Path
 import struct
-import tempfile
 import time
 import tokenize
 from typing import Any
@@ -34,6 +33,7 @@ import shapely
 from shapely.geometry import LineString, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from uav_flood.core.atomic_file import write_atomic
 from uav_flood.core.errors import UavFloodError
 from uav_flood.core.georef import DRY, GridPatch, UNSEEN, WATER
 
@@ -721,19 +721,7 @@ class FloodMap:
             water=np.ascontiguousarray(water),
             dry=np.ascontiguousarray(dry),
         )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f'.{target.name}.', suffix='.tmp', dir=target.parent)
-        try:
-            with os.fdopen(fd, 'wb') as handle:
-                handle.write(buffer.getbuffer())
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, target)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-        _fsync_dir(target.parent)
-        return target
+        return write_atomic(target, buffer.getbuffer())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], max_cells: int = MAX_CHECKPOINT_CELLS) -> FloodMap:
@@ -868,20 +856,6 @@ def _check_archive(source: Path, max_cells: int) -> None:
                     f'{name} array of {" x ".join(map(str, shape))} = {cells} cells is above '
                     f'the {limit} cell limit',
                 )
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Flush a directory entry (the rename) to disk where the platform allows it."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _outer_contours(image: NDArray[np.uint8]) -> list[NDArray[Any]]:

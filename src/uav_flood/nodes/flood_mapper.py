@@ -32,7 +32,6 @@ import json
 import math
 import os
 from pathlib import Path
-import tempfile
 import time
 from typing import Any
 
@@ -45,6 +44,7 @@ from rclpy.node import Node
 from std_msgs.msg import Int64MultiArray
 from visualization_msgs.msg import Marker, MarkerArray
 
+from uav_flood.core.atomic_file import write_atomic
 from uav_flood.core.delivery import (
     DeliveryLedger,
     DeliveryStateError,
@@ -709,14 +709,7 @@ class FloodMapperNode(Node):
     def _save_tracks(self, checkpoint: Path) -> None:
         target = tracks_path(checkpoint)
         data = json.dumps({'frame': names.MAP_FRAME, 'tracks': self.tracks})
-        fd, temp = tempfile.mkstemp(prefix=f'.{target.name}.', dir=target.parent)
-        try:
-            with os.fdopen(fd, 'w', encoding='utf-8') as handle:
-                handle.write(data)
-            os.replace(temp, target)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_atomic(target, data.encode('utf-8'))
 
     def _load_tracks(self) -> None:
         if not self._params.checkpoint_file:

@@ -98,7 +98,7 @@ def test_saving_is_atomic(tmp_path, monkeypatch):
     def fail(*_args, **_kwargs):
         raise OSError('disk full')
 
-    monkeypatch.setattr('uav_flood.core.coverage.persist.os.replace', fail)
+    monkeypatch.setattr('uav_flood.core.atomic_file.os.replace', fail)
     with pytest.raises(OSError):
         save_state(path, AREA, plan, tracker, {'replans': 2})
     assert path.read_text() == before

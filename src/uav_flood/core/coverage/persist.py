@@ -23,6 +23,7 @@ from typing import Any
 
 import shapely
 
+from uav_flood.core.atomic_file import write_atomic
 from uav_flood.core.coverage.area import Area
 from uav_flood.core.coverage.planner import CoveragePlan, DronePlan, PlanConfig, PlanMetrics
 from uav_flood.core.coverage.progress import CoverageTracker, DroneTrack
@@ -118,12 +119,8 @@ def save_state(
 
     :raises OSError: the file cannot be written.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f'.{target.name}.tmp')
-    tmp.write_text(json.dumps(state_dict(area, plan, tracker, extra)), encoding='utf-8')
-    os.replace(tmp, target)
-    return target
+    data = json.dumps(state_dict(area, plan, tracker, extra)).encode('utf-8')
+    return write_atomic(path, data)
 
 
 def load_state(

@@ -281,6 +281,8 @@ def test_battery_at_interpolates_between_reports(tmp_path: Path) -> None:
     assert summary.battery_at('Low battery again') == pytest.approx(15.0)
     assert summary.battery_at('Low') is None  # whole texts only
     assert [(e.time_s, e.value) for e in summary.battery] == [(0.0, 20.0), (2.0, 10.0)]
+    assert summary.battery_around('Low battery') == (10.0, 20.0)
+    assert summary.battery_around('Low') is None
 
 
 def test_event_times_follow_the_vehicle_clock(tmp_path: Path) -> None:

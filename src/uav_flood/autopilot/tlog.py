@@ -468,6 +468,24 @@ class TlogSummary:
         share = (status.time_s - low.time_s) / (high.time_s - low.time_s)
         return low.value + share * (high.value - low.value)
 
+    def battery_around(self, text: str) -> tuple[float, float] | None:
+        """Return the battery % of the reports just after and just before a STATUSTEXT.
+
+        The vehicle said `text` when its charge crossed a threshold somewhere between the last
+        report strictly before the text and the first report at or after it, so the pair
+        (after, before) brackets the charge at the crossing. A vehicle that stalled (a loaded
+        machine: a simulator's tick covers more time) gives a wider bracket, not a wrong value.
+        None when the text or a report on either side is missing.
+        """
+        status = next((s for s in self.statustexts if s.text == text), None)
+        if status is None:
+            return None
+        before = [e for e in self.battery if e.time_s < status.time_s]
+        after = [e for e in self.battery if e.time_s >= status.time_s]
+        if not before or not after:
+            return None
+        return after[0].value, before[-1].value
+
     def format(self) -> str:
         """Return the summary as text an operator can read."""
         lines = [

@@ -2,6 +2,7 @@
 
 from collections.abc import Callable
 import faulthandler
+import os
 import signal
 import threading
 from types import FrameType
@@ -19,6 +20,8 @@ from uav_flood.core.errors import ConfigError
 SPIN_PERIOD_S = 0.1
 #: The signals that stop a node cleanly (exit code 0).
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: A node still running this long after a stop signal prints where each thread is (s).
+STALL_DUMP_S = 5.0
 
 
 def spin_node(
@@ -56,6 +59,7 @@ def spin_node(
         stop.set()
 
     previous = {signum: signal.signal(signum, on_signal) for signum in STOP_SIGNALS}
+    stall_watch = _StallWatch()
     node = None
     executor = None
     code = 0
@@ -77,10 +81,46 @@ def spin_node(
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+        stall_watch.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     if code:
         raise SystemExit(code)
+
+
+class _StallWatch:
+    """Print every thread's stack when the node has not stopped STALL_DUMP_S after a signal.
+
+    The Python signal handler runs only when the main thread is back in Python code; a main
+    thread stuck inside the middleware never runs it, and the launcher's SIGKILL then leaves
+    no trace of where. Python's C-level handler writes each signal to a wakeup pipe in any
+    case; a thread waiting on that pipe arms faulthandler's own watchdog (a C thread), which
+    prints the stacks even while the main thread is stuck.
+    """
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+        self._previous = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+        self._thread = threading.Thread(target=self._wait, name='stall_watch', daemon=True)
+        self._thread.start()
+
+    def _wait(self) -> None:
+        try:
+            first = os.read(self._read, 1)
+        except OSError:
+            return
+        if first:
+            faulthandler.dump_traceback_later(STALL_DUMP_S, exit=False)
+
+    def close(self) -> None:
+        """Stop watching: the node has stopped."""
+        signal.set_wakeup_fd(self._previous)
+        faulthandler.cancel_dump_traceback_later()
+        os.close(self._write)  # the waiting thread reads end-of-file and ends
+        self._thread.join(timeout=1.0)
+        faulthandler.cancel_dump_traceback_later()
+        os.close(self._read)
 
 
 def undeclared_parameters(node: Node) -> list[str]:

@@ -350,6 +350,42 @@ def test_report_figures_and_markdown():
         'uav0/segmentation (last exit code -9)'
     ) in text
     json.dumps(report)  # JSON-safe: no nan
+    assert report['nodes_stopped_by_force'] == {}
+
+
+def test_a_node_stopped_by_force_after_a_complete_mission_is_reported_apart():
+    fleet = Fleet(['uav0'])
+
+    def facts(complete):
+        return RunFacts(
+            settings={
+                'drones': 1,
+                'area': 'the flood scene',
+                'area_m2': 54000.0,
+                'speed_factor': 5.0,
+                'link_profile': 'good',
+                'onboard_slowdown': 6.0,
+            },
+            complete=complete,
+            stop_reason='every drone at rest' if complete else 'timeout',
+            wall_time_s=61.0,
+            mission_time_s=180.0,
+            lower_bound_time_s=110.0,
+            processes={'sim': (0, 0), 'flood_mapper': (-9, 0), 'recorder': (-9, 1)},
+            forced_at_shutdown={'flood_mapper': 'SIGKILL', 'recorder': 'SIGKILL'},
+        )
+
+    recording = {'file': 'x.mcap', 'decoded': False, 'error': 'e'}
+    report = build_report(facts(True), fleet, None, recording)
+    # Nothing was pending once the mission was complete: not a failure, but said.
+    assert report['nodes_stopped_by_force'] == {'flood_mapper': 'SIGKILL'}
+    # The recorder had also been restarted during the mission: that stays a failure.
+    assert report['nodes_failed'] == ['recorder']
+    assert 'stopped by force (flood_mapper: SIGKILL)' in report_markdown(report)
+    # An incomplete mission may have lost what the node held: a failure as any other.
+    report = build_report(facts(False), fleet, None, recording)
+    assert report['nodes_stopped_by_force'] == {}
+    assert report['nodes_failed'] == ['flood_mapper', 'recorder']
 
 
 def test_ground_station_reads_sim_time_and_injects_faults(udp_ports):

@@ -481,6 +481,32 @@ def test_nodes_that_ignore_sigint_are_escalated(bin_dir, child_env, tmp_path):
     assert lines[-1] == '[launch] all nodes stopped'
 
 
+def test_the_supervisor_says_which_nodes_it_had_to_stop_by_force(child_env, tmp_path):
+    from uav_flood.runner.spec import load_graph
+    from uav_flood.runner.supervisor import Supervisor
+
+    graph = stubborn_graph(tmp_path)
+    out = io.StringIO()
+    supervisor = Supervisor(
+        load_graph(graph), out=out, env=child_env, sigint_timeout=1.0, sigterm_timeout=1.0
+    )
+
+    def stop_when_ready():
+        deadline = time.monotonic() + 20.0
+        while out.getvalue().count('] ready') < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        supervisor.request_shutdown('test')
+
+    stopper = threading.Thread(target=stop_when_ready)
+    stopper.start()
+    try:
+        assert supervisor.run() == 0
+    finally:
+        stopper.join()
+    # parent stopped on SIGINT; the others needed SIGTERM, and one of them SIGKILL as well.
+    assert supervisor.forced_stops() == {'ignore_int': 'SIGTERM', 'ignore_all': 'SIGKILL'}
+
+
 def test_second_sigint_kills_at_once(bin_dir, child_env, tmp_path):
     graph = stubborn_graph(tmp_path)
     runner = Runner(bin_dir, child_env, graph, '--sigint-timeout', '60')

@@ -569,6 +569,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence 
         lower_bound_time_s=_lower_bound(fleet, args.drones, ALTITUDE_M, speeds),
         processes=supervisor.outcomes(),
         notes=notes,
+        forced_at_shutdown=supervisor.forced_stops(),
     )
     report = build_report(facts, fleet, score, recording_summary(out / 'mission.mcap'))
     paths = write_report(report, out)
@@ -687,6 +688,11 @@ def _print_summary(report: dict[str, Any], out: Path, paths: list[Path], stream:
     ]
     if report['nodes_failed']:
         lines.append(f'nodes that failed or were restarted: {", ".join(report["nodes_failed"])}')
+    for label, sig in report['nodes_stopped_by_force'].items():
+        lines.append(
+            f'warning: {label} did not stop when asked and was stopped with {sig}; every '
+            'observation had been saved, so nothing was lost (its thread stacks are in the log)'
+        )
     lines += [f'wrote {p}' for p in paths]
     lines.append(f'map: {out / "map" / "flood_map.png"}, {out / "map" / "flood.geojson"}')
     stream.write(''.join(f'[demo] {line}\n' for line in lines))

@@ -28,6 +28,8 @@ class RunFacts:
     :param mission_time_s: simulated time from the first arming to the whole fleet at rest.
     :param lower_bound_time_s: climb + area / swath / (drones x cruise speed) + descent (s).
     :param processes: label -> (exit code or None, restarts).
+    :param forced_at_shutdown: label -> the signal the final shutdown had to escalate to
+        (SIGTERM or SIGKILL) for nodes that did not stop on SIGINT.
     """
 
     settings: dict[str, Any]
@@ -38,6 +40,7 @@ class RunFacts:
     lower_bound_time_s: float
     processes: dict[str, tuple[int | None, int]]
     notes: list[str] = field(default_factory=list)
+    forced_at_shutdown: dict[str, str] = field(default_factory=dict)
 
 
 def recording_summary(path: Path) -> dict[str, Any]:
@@ -122,10 +125,18 @@ def build_report(
                 'frames_edge': _int(drone.segmentation.get('edge_hits')),
             }
         )
+    # A node that only failed to stop in time after a complete mission lost nothing: the fleet
+    # is complete only once every observation is acknowledged, and the mapper acknowledges an
+    # observation once a checkpoint on disk holds it. It is reported apart, not as a failure.
+    stuck = {
+        label: signal_name
+        for label, signal_name in facts.forced_at_shutdown.items()
+        if facts.complete and not facts.processes.get(label, (None, 0))[1]
+    }
     crashed = sorted(
         label
         for label, (code, restarts) in facts.processes.items()
-        if (code is not None and code != 0) or restarts
+        if ((code is not None and code != 0) and label not in stuck) or restarts
     )
     return {
         'complete': facts.complete,
@@ -170,6 +181,7 @@ def build_report(
             for label, (code, restarts) in sorted(facts.processes.items())
         },
         'nodes_failed': crashed,
+        'nodes_stopped_by_force': dict(sorted(stuck.items())),
         'notes': facts.notes,
     }
 
@@ -275,6 +287,14 @@ def report_markdown(report: dict[str, Any]) -> str:
             + '.'
         ),
     ]
+    forced = report.get('nodes_stopped_by_force') or {}
+    if forced:
+        lines.append(
+            '- did not stop when asked after the mission and were stopped by force ('
+            + ', '.join(f'{label}: {sig}' for label, sig in forced.items())
+            + '); every observation was saved before, so nothing was lost. Their thread '
+            'stacks are in the log.'
+        )
     lines += [f'- {note}' for note in report['notes']]
     lines += [
         '',

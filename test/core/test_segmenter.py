@@ -162,3 +162,15 @@ def test_a_batch_gives_the_same_masks_as_one_by_one(segmenter, photo):
     assert segmenter.segment_batch([]) == []
     with pytest.raises(SegmentationError, match='one size'):
         segmenter.segment_batch([frames[0], rgb[:100, :100]])
+
+
+def test_shipped_models_are_found_by_name():
+    from pathlib import Path
+
+    from uav_flood.core.segmentation import default_model_path, resolve_model, SHIPPED_MODELS
+
+    assert resolve_model('') == default_model_path() == default_model_path('accurate')
+    assert resolve_model(' fast ') == default_model_path('fast')
+    assert resolve_model('/tmp/other.onnx') == Path('/tmp/other.onnx')
+    assert sorted(SHIPPED_MODELS) == ['accurate', 'fast']
+    assert default_model_path('accurate').name == 'flood_seg.onnx'

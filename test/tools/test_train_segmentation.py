@@ -56,6 +56,40 @@ def test_quick_run_trains_exports_and_reports(tmp_path):
     not TRAIN_PYTHON.exists(),
     reason=f'no training environment at {TRAIN_PYTHON}: run `python3 tools/install.py --train`',
 )
+def test_quick_run_of_the_fast_model_writes_its_own_files(tmp_path):
+    proc = run(
+        TRAIN_PYTHON,
+        '--quick',
+        '--arch',
+        'scratch',
+        '--name',
+        'flood_seg_fast',
+        '--data',
+        str(MINI),
+        '--out',
+        str(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert 'scratch network' in proc.stdout and 'calibration on val: temperature' in proc.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        'MODEL_CARD_flood_seg_fast.md',
+        'flood_seg_fast.json',
+        'flood_seg_fast.onnx',
+    ]
+    report = json.loads((tmp_path / 'flood_seg_fast.json').read_text())
+    assert report['recipe']['arch'] == 'scratch'
+    calibration = report['calibration']
+    assert 0.5 <= calibration['temperature'] <= 3.0
+    assert calibration['val_nll_after'] <= calibration['val_nll_before']
+    assert set(report['class_iou_test']) >= {'water', 'road-flooded', 'building-flooded'}
+    card = (tmp_path / 'MODEL_CARD_flood_seg_fast.md').read_text()
+    assert card.startswith('# flood_seg_fast.onnx') and 'FloodSegNet' in card
+
+
+@pytest.mark.skipif(
+    not TRAIN_PYTHON.exists(),
+    reason=f'no training environment at {TRAIN_PYTHON}: run `python3 tools/install.py --train`',
+)
 def test_bad_data_folder_is_a_clear_error(tmp_path):
     proc = run(TRAIN_PYTHON, '--quick', '--data', str(tmp_path), '--out', str(tmp_path / 'o'))
     assert proc.returncode == 2

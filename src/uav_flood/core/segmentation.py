@@ -46,16 +46,34 @@ class SegmentationError(UavFloodError):
     """A frame or a configuration the segmenter cannot use; the message says why."""
 
 
-def default_model_path() -> Path:
-    """Path of the model shipped in the package."""
-    return Path(str(resources.files('uav_flood') / 'models' / 'flood_seg.onnx'))
+#: The models shipped in the package, by name (docs/segmentation.md, "Two models").
+SHIPPED_MODELS = {'accurate': 'flood_seg.onnx', 'fast': 'flood_seg_fast.onnx'}
+
+
+def default_model_path(name: str = 'accurate') -> Path:
+    """Path of a model shipped in the package ('accurate', the default, or 'fast')."""
+    return Path(str(resources.files('uav_flood') / 'models' / SHIPPED_MODELS[name]))
+
+
+def resolve_model(model: str) -> Path:
+    """Return the file of `model`: a shipped model's name, '' (accurate) or an ONNX path.
+
+    :param model: 'accurate' or 'fast' (SHIPPED_MODELS), '' for the accurate one, else a path.
+    """
+    model = model.strip()
+    if not model:
+        return default_model_path()
+    if model in SHIPPED_MODELS:
+        return default_model_path(model)
+    return Path(model)
 
 
 @dataclass(frozen=True)
 class SegmenterConfig:
     """How to run the model.
 
-    :param model_path: ONNX file; empty means the shipped model.
+    :param model_path: ONNX file, or a shipped model by name ('accurate', 'fast'); empty means
+        the accurate shipped model.
     :param providers: execution providers in order of preference, by short name
         (``tensorrt``, ``cuda``, ``cpu``). Ones onnxruntime lacks are skipped; CPU is always the
         last resort.
@@ -154,7 +172,7 @@ class FloodSegmenter:
 
         self.config = config or SegmenterConfig()
         self.config.validate()
-        path = Path(self.config.model_path) if self.config.model_path else default_model_path()
+        path = resolve_model(self.config.model_path)
         if not path.is_file():
             raise SegmentationError(f'model file {path} not found')
         available = set(ort.get_available_providers())

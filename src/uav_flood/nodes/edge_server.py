@@ -29,7 +29,6 @@ from __future__ import annotations
 import collections
 from dataclasses import dataclass
 import math
-from pathlib import Path
 import re
 import threading
 import time
@@ -48,8 +47,10 @@ from uav_flood.core.offload import refusal_format, REFUSAL_REASONS, result_forma
 from uav_flood.core.segmentation import (
     FloodSegmenter,
     PROVIDERS,
+    resolve_model,
     SegmentationError,
     SegmenterConfig,
+    SHIPPED_MODELS,
 )
 from uav_flood.nodes import names
 from uav_flood.nodes.conversions import diagnostic_array
@@ -148,8 +149,12 @@ class EdgeServerParams:
         """
         vehicles = parse_vehicles(values['vehicles'])
         model_path = str(values['model_path']).strip()
-        if model_path and not Path(model_path).is_file():
-            raise ConfigError(f'model file {model_path!r} not found', 'model_path')
+        if model_path and not resolve_model(model_path).is_file():
+            raise ConfigError(
+                f'model {model_path!r} not found (a file, or a shipped model: '
+                f'{", ".join(SHIPPED_MODELS)})',
+                'model_path',
+            )
         providers = tuple(str(p).strip().lower() for p in values['providers'])
         if not providers or any(p not in PROVIDERS for p in providers):
             raise ConfigError(

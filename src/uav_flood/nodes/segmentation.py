@@ -44,7 +44,6 @@ import array
 import collections
 from dataclasses import dataclass
 import math
-from pathlib import Path
 import threading
 import time
 from typing import Any
@@ -84,8 +83,10 @@ from uav_flood.core.segmentation import (
     FloodSegmenter,
     MODES,
     PROVIDERS,
+    resolve_model,
     SegmentationError,
     SegmenterConfig,
+    SHIPPED_MODELS,
     STRIDE,
 )
 from uav_flood.nodes import names
@@ -302,8 +303,12 @@ class SegmentationParams:
         :raises ConfigError: a value is out of range or the model file does not exist.
         """
         model_path = str(values['model_path']).strip()
-        if model_path and not Path(model_path).is_file():
-            raise ConfigError(f'model file {model_path!r} not found', 'model_path')
+        if model_path and not resolve_model(model_path).is_file():
+            raise ConfigError(
+                f'model {model_path!r} not found (a file, or a shipped model: '
+                f'{", ".join(SHIPPED_MODELS)})',
+                'model_path',
+            )
         providers = tuple(str(p).strip().lower() for p in values['providers'])
         unknown = [p for p in providers if p not in PROVIDERS]
         if not providers or unknown:

@@ -1,8 +1,9 @@
 """The flood map: log-odds fusion of water observations on the global grid (no rclpy).
 
 Every vehicle publishes flood observations as patches of the global grid (core.georef.GridPatch:
-0 dry, 100 water, -1 unseen; cell (i, j) covers east [i r, (i + 1) r) and north [j r, (j + 1) r)
-in map ENU). FloodMap fuses them into one grid of log-odds per cell with a binary Bayes filter,
+the frame's water probability in percent, 0..100, or -1 unseen; 0 and 100 are hard dry and
+water; cell (i, j) covers east [i r, (i + 1) r) and north [j r, (j + 1) r) in map ENU). FloodMap
+fuses them into one grid of log-odds per cell with a binary Bayes filter,
 renders it as an OccupancyGrid-style patch, extracts flood polygons, checkpoints itself to disk
 atomically and scores itself against a truth grid. See docs/flood_map.md.
 """
@@ -56,7 +57,12 @@ __all__ = [
 _LOG = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = 'uav_flood.flood_map'
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3
+#: Checkpoint versions this build reads (2: water and dry counts, converted on load).
+READABLE_VERSIONS = (2, 3)
+#: Evidence is summed per cell in integer units of 1/EVIDENCE_SCALE log-odds: integer addition
+#: gives the same sum in any order, so replay reproduces the live map bit for bit.
+EVIDENCE_SCALE = 1024
 # An origin may be off the grid by this much (cells) and still count as aligned: float32
 # resolutions in OccupancyGrid (0.1 is 0.10000000149) must not be refused far from the origin.
 _ALIGN_TOL_CELLS = 1e-3
@@ -125,12 +131,14 @@ def _logit(p: float) -> float:
 class FusionConfig:
     """The sensor model and the grid's size limits.
 
-    An observation of water adds log(p_hit / p_false) to a cell's log-odds, one of dry adds
-    log((1 - p_hit) / (1 - p_false)). The map keeps integer counts of water and dry observations
-    per cell and computes the log-odds from them when read, clamped to [-clamp, clamp]: the
-    result does not depend on the order of the observations (replay reproduces the live map bit
-    for bit), at the price that a saturated cell no longer changes its mind faster than the
-    evidence against it accumulates (see docs/flood_map.md).
+    An observation of water (100) adds log(p_hit / p_false) to a cell's log-odds, one of dry (0)
+    adds log((1 - p_hit) / (1 - p_false)). A soft observation, the frame's calibrated probability
+    q in percent, adds logit(q), bounded by those two: a frame is never trusted more than a hard
+    observation, and q = 50 adds nothing. The map sums the evidence per cell in integer units
+    (EVIDENCE_SCALE) and computes the log-odds from the sum when read, clamped to [-clamp,
+    clamp]: the result does not depend on the order of the observations (replay reproduces the
+    live map bit for bit), at the price that a saturated cell no longer changes its mind faster
+    than the evidence against it accumulates (see docs/flood_map.md).
 
     :param resolution_m: cell edge length (m); fixed for the map's life.
     :param p_hit: P(observe water | water).
@@ -177,6 +185,13 @@ class FusionConfig:
         """Return the log-odds increment (negative) of one observation of dry ground."""
         return math.log((1.0 - self.p_hit) / (1.0 - self.p_false))
 
+    def increments(self) -> NDArray[np.int32]:
+        """Return the evidence (EVIDENCE_SCALE units) each observed value 0..100 adds (101,)."""
+        q = np.clip(np.arange(101, dtype=np.float64) / 100.0, 1e-9, 1.0 - 1e-9)
+        logs = np.clip(np.log(q / (1.0 - q)), self.dry_log_odds, self.water_log_odds)
+        out: NDArray[np.int32] = np.rint(logs * EVIDENCE_SCALE).astype(np.int32)
+        return out
+
     @property
     def extent_cells(self) -> tuple[int, int]:
         """Return the [first, last) global cell index allowed on either axis."""
@@ -202,26 +217,30 @@ class FloodPolygon:
 
 @dataclass
 class _Window:
-    """An allocated block of the global grid: first column and row, arrays (rows, cols)."""
+    """An allocated block of the global grid: first column and row, arrays (rows, cols).
+
+    `evidence` is the summed log-odds of the observations (EVIDENCE_SCALE units), `count` how
+    many observed the cell (saturating at 65535; evidence stops growing there too).
+    """
 
     col0: int
     row0: int
-    water: NDArray[np.uint16]
-    dry: NDArray[np.uint16]
+    evidence: NDArray[np.int32]
+    count: NDArray[np.uint16]
 
     @property
     def shape(self) -> tuple[int, int]:
-        return (int(self.water.shape[0]), int(self.water.shape[1]))
+        return (int(self.count.shape[0]), int(self.count.shape[1]))
 
 
 @dataclass
 class FloodMap:
     """A map-frame grid of flood log-odds that grows with the observed area.
 
-    Each cell holds the number of water and of dry observations (uint16, saturating at 65535);
-    integer addition is commutative and associative, so any order of the same observations
-    gives the same arrays. Cells never observed keep count 0 and are unknown. Outputs cover the
-    bounding box of every observed cell (`bounds_cells`).
+    Each cell holds the sum of its observations' evidence (int32, EVIDENCE_SCALE units) and
+    their number (uint16, saturating at 65535); integer addition is commutative and associative,
+    so any order of the same observations gives the same arrays. Cells never observed keep count
+    0 and are unknown. Outputs cover the bounding box of every observed cell (`bounds_cells`).
 
     :param config: the sensor model, resolution and maximum extent.
     """
@@ -233,11 +252,15 @@ class FloodMap:
     _window: _Window | None = field(default=None, init=False, repr=False)
     # Observed bounding box in global cells: (col0, row0, col1, row1), [0, 1) half-open.
     _seen: tuple[int, int, int, int] | None = field(default=None, init=False, repr=False)
+    _increments: NDArray[np.int32] = field(
+        default_factory=lambda: np.zeros(101, np.int32), init=False, repr=False
+    )
 
     def __post_init__(self) -> None:
-        """Give every reject reason a count."""
+        """Give every reject reason a count; tabulate the sensor model's evidence per value."""
         for reason in RejectReason:
             self.rejected.setdefault(reason.value, 0)
+        self._increments = self.config.increments()
 
     # ---- fusion ------------------------------------------------------------------------------
 
@@ -249,7 +272,8 @@ class FloodMap:
     def apply(self, patch: GridPatch) -> int:
         """Fuse one observation patch; return the number of cells it observed.
 
-        :param patch: cells 0 dry, 100 water, -1 unseen, on the global grid (map ENU).
+        :param patch: cells 0..100 (water probability in percent; 0 dry, 100 water), -1
+            unseen, on the global grid (map ENU).
         :raises PatchRejectedError: with the reason, after counting it in `rejected`.
         """
         return self.apply_arrays(
@@ -277,7 +301,7 @@ class FloodMap:
         :param resolution_m: cell edge length (m); must equal the map's.
         :param width: columns (cells, eastward).
         :param height: rows (cells, northward).
-        :param data: width x height values, row-major from the south row: 0, 100 or -1.
+        :param data: width x height values, row-major from the south row: 0..100 or -1.
         :raises PatchRejectedError: with the reason, after counting it in `rejected`.
         """
         try:
@@ -350,14 +374,14 @@ class FloodMap:
                     RejectReason.VALUES, f'data of type {cells.dtype} is not int'
                 )
             if cells.size and (cells.min() < -1 or cells.max() > WATER):
-                raise PatchRejectedError(RejectReason.VALUES, 'data has values outside -1, 0, 100')
+                raise PatchRejectedError(RejectReason.VALUES, 'data has values outside -1..100')
             cells = cells.astype(np.int8)
         codes = cells.reshape(height, width).view(np.uint8)
-        valid = (codes == DRY) | (codes == WATER) | (codes == np.uint8(UNSEEN & 0xFF))
+        valid = (codes <= WATER) | (codes == np.uint8(UNSEEN & 0xFF))
         if not valid.all():
             bad = np.unique(cells.reshape(-1)[~valid.reshape(-1)])[:5].tolist()
             raise PatchRejectedError(
-                RejectReason.VALUES, f'data has values {bad}; allowed -1, 0, 100'
+                RejectReason.VALUES, f'data has values {bad}; allowed -1 and 0..100'
             )
         return col0, row0, codes
 
@@ -376,10 +400,11 @@ class FloodMap:
         height, width = codes.shape
         window = self._ensure(col0, row0, col0 + width, row0 + height)
         r, c = row0 - window.row0, col0 - window.col0
-        water = window.water[r : r + height, c : c + width]
-        water += (codes == WATER) & (water < _COUNT_MAX)
-        dry = window.dry[r : r + height, c : c + width]
-        dry += (codes == DRY) & (dry < _COUNT_MAX)
+        count = window.count[r : r + height, c : c + width]
+        evidence = window.evidence[r : r + height, c : c + width]
+        add = observed & (count < _COUNT_MAX)
+        evidence += np.where(add, self._increments[np.minimum(codes, WATER)], 0)
+        count += add
         seen = (col0, row0, col0 + width, row0 + height)
         if self._seen is not None:
             seen = (
@@ -410,15 +435,15 @@ class FloodMap:
         else:
             new_c0, new_c1 = self._grow(col0, col0, col0, col1)
             new_r0, new_r1 = self._grow(row0, row0, row0, row1)
-        water = np.zeros((new_r1 - new_r0, new_c1 - new_c0), dtype=np.uint16)
-        dry = np.zeros(water.shape, dtype=np.uint16)
+        evidence = np.zeros((new_r1 - new_r0, new_c1 - new_c0), dtype=np.int32)
+        count = np.zeros(evidence.shape, dtype=np.uint16)
         if window is not None:
             rows, cols = window.shape
             r, c = window.row0 - new_r0, window.col0 - new_c0
-            water[r : r + rows, c : c + cols] = window.water
-            dry[r : r + rows, c : c + cols] = window.dry
-            _LOG.debug('flood map grown from %dx%d to %dx%d cells', cols, rows, *water.shape[::-1])
-        self._window = _Window(new_c0, new_r0, water, dry)
+            evidence[r : r + rows, c : c + cols] = window.evidence
+            count[r : r + rows, c : c + cols] = window.count
+            _LOG.debug('flood map grown from %dx%d to %dx%d cells', cols, rows, *count.shape[::-1])
+        self._window = _Window(new_c0, new_r0, evidence, count)
         return self._window
 
     def _grow(self, have0: int, have1: int, need0: int, need1: int) -> tuple[int, int]:
@@ -441,6 +466,9 @@ class FloodMap:
 
     def adopt(self, config: FusionConfig) -> None:
         """Switch to another sensor model and extent on the same grid, keeping the evidence.
+
+        The evidence already summed stays as it is; the new model weighs the observations
+        fused from now on.
 
         :param config: the new configuration; its resolution must be the map's.
         :raises FloodMapError: on another resolution or an extent the observed cells leave.
@@ -465,8 +493,8 @@ class FloodMap:
             rejected=dict(self.rejected),
         )
         if self._window is not None and self._seen is not None:
-            water, dry = self._counts()
-            other._window = _Window(self._seen[0], self._seen[1], water.copy(), dry.copy())
+            evidence, count = self._arrays()
+            other._window = _Window(self._seen[0], self._seen[1], evidence.copy(), count.copy())
             other._seen = self._seen
         return other
 
@@ -482,30 +510,29 @@ class FloodMap:
         """Return the memory held by the grid arrays (bytes)."""
         if self._window is None:
             return 0
-        return int(self._window.water.nbytes + self._window.dry.nbytes)
+        return int(self._window.evidence.nbytes + self._window.count.nbytes)
 
-    def _counts(self) -> tuple[NDArray[np.uint16], NDArray[np.uint16]]:
-        """Return water and dry counts over the observed bounding box (views, not copies)."""
+    def _arrays(self) -> tuple[NDArray[np.int32], NDArray[np.uint16]]:
+        """Return evidence and counts over the observed bounding box (views, not copies)."""
         if self._window is None or self._seen is None:
-            return np.zeros((0, 0), np.uint16), np.zeros((0, 0), np.uint16)
+            return np.zeros((0, 0), np.int32), np.zeros((0, 0), np.uint16)
         c0, r0, c1, r1 = self._seen
         w = self._window
         rows = slice(r0 - w.row0, r1 - w.row0)
         cols = slice(c0 - w.col0, c1 - w.col0)
-        return w.water[rows, cols], w.dry[rows, cols]
+        return w.evidence[rows, cols], w.count[rows, cols]
 
     def _view(self) -> tuple[NDArray[np.float32], NDArray[np.uint16]]:
         """Return the clamped log-odds and observation counts over the observed bounding box.
 
-        Computed from the integer counts in float64, then rounded once to float32: the same
-        counts always give the same values.
+        Computed from the integer sums in float64, then rounded once to float32: the same
+        sums always give the same values.
         """
-        water, dry = self._counts()
+        evidence, count = self._arrays()
         config = self.config
-        logs = water * config.water_log_odds + dry * config.dry_log_odds
+        logs = evidence / float(EVIDENCE_SCALE)
         np.clip(logs, -config.clamp_log_odds, config.clamp_log_odds, out=logs)
-        counts = np.minimum(water.astype(np.int32) + dry, _COUNT_MAX).astype(np.uint16)
-        return logs.astype(np.float32), counts
+        return logs.astype(np.float32), count.copy()
 
     def _origin(self) -> tuple[float, float]:
         if self._seen is None:
@@ -524,17 +551,17 @@ class FloodMap:
         :param inside: (east, north) cell-centre arrays (m, map ENU) -> True where kept, e.g.
             ``lambda e, n: shapely.contains_xy(area, e, n)``.
         """
-        water, dry = self._counts()
-        if water.size == 0:
+        evidence, count = self._arrays()
+        if count.size == 0:
             return 0
         east0, north0 = self._origin()
         res = self.resolution_m
-        east = east0 + (np.arange(water.shape[1]) + 0.5) * res
-        north = north0 + (np.arange(water.shape[0]) + 0.5) * res
+        east = east0 + (np.arange(count.shape[1]) + 0.5) * res
+        north = north0 + (np.arange(count.shape[0]) + 0.5) * res
         grid_e, grid_n = np.meshgrid(east, north)
-        outside = ~np.asarray(inside(grid_e, grid_n), bool) & ((water > 0) | (dry > 0))
-        water[outside] = 0  # views into the window: clears the map itself
-        dry[outside] = 0
+        outside = ~np.asarray(inside(grid_e, grid_n), bool) & (count > 0)
+        evidence[outside] = 0  # views into the window: clears the map itself
+        count[outside] = 0
         return int(np.count_nonzero(outside))
 
     def log_odds(self) -> NDArray[np.float32]:
@@ -545,10 +572,13 @@ class FloodMap:
         """Return the per-cell observation counts (saturating at 65535)."""
         return self._view()[1]
 
-    def evidence_counts(self) -> tuple[NDArray[np.uint16], NDArray[np.uint16]]:
-        """Return copies of the water and dry observation counts per cell (bounding box)."""
-        water, dry = self._counts()
-        return water.copy(), dry.copy()
+    def evidence(self) -> tuple[NDArray[np.int32], NDArray[np.uint16]]:
+        """Return copies of the summed evidence and the observation counts (bounding box).
+
+        Evidence is in EVIDENCE_SCALE units of log-odds, unclamped.
+        """
+        evidence, count = self._arrays()
+        return evidence.copy(), count.copy()
 
     def probability(self) -> NDArray[np.float32]:
         """Return P(water) over the observed bounding box; 0.5 where never observed."""
@@ -697,7 +727,7 @@ class FloodMap:
         :param compress: deflate the arrays (smaller, slower).
         """
         target = Path(path)
-        water, dry = self._counts()
+        evidence, count = self._arrays()
         header = {
             'format': CHECKPOINT_FORMAT,
             'version': CHECKPOINT_VERSION,
@@ -708,7 +738,8 @@ class FloodMap:
             'clamp_log_odds': self.config.clamp_log_odds,
             'max_extent_m': self.config.max_extent_m,
             'bounds_cells': list(self._seen) if self._seen is not None else None,
-            'shape': list(water.shape),
+            'shape': list(count.shape),
+            'evidence_scale': EVIDENCE_SCALE,
             'observations_applied': self.observations_applied,
             'cells_observed': self.cells_observed,
             'rejected': dict(self.rejected),
@@ -718,8 +749,8 @@ class FloodMap:
         save(
             buffer,
             header=np.frombuffer(json.dumps(header).encode('utf-8'), dtype=np.uint8),
-            water=np.ascontiguousarray(water),
-            dry=np.ascontiguousarray(dry),
+            evidence=np.ascontiguousarray(evidence),
+            count=np.ascontiguousarray(count),
         )
         return write_atomic(target, buffer.getbuffer())
 
@@ -740,11 +771,12 @@ class FloodMap:
             _check_archive(source, max_cells)
             with np.load(source, allow_pickle=False) as archive:
                 names = set(archive.files)
-                if not {'header', 'water', 'dry'} <= names:
+                arrays = ('evidence', 'count') if 'evidence' in names else ('water', 'dry')
+                if not {'header', *arrays} <= names:
                     raise CheckpointError(source, f'missing arrays; has {sorted(names)}')
                 header = json.loads(archive['header'].tobytes().decode('utf-8'))
-                water = archive['water']
-                dry = archive['dry']
+                first = archive[arrays[0]]
+                second = archive[arrays[1]]
         except CheckpointError:
             raise
         except RecursionError:
@@ -768,19 +800,20 @@ class FloodMap:
             raise CheckpointError(
                 source, f'unreadable ({type(error).__name__}: {error})'
             ) from None
-        return cls._from_checkpoint(source, header, water, dry)
+        return cls._from_checkpoint(source, header, first, second)
 
     @classmethod
     def _from_checkpoint(
-        cls, source: Path, header: Any, water: NDArray[Any], dry: NDArray[Any]
+        cls, source: Path, header: Any, first: NDArray[Any], second: NDArray[Any]
     ) -> FloodMap:
         if not isinstance(header, dict) or header.get('format') != CHECKPOINT_FORMAT:
             raise CheckpointError(source, f'not a {CHECKPOINT_FORMAT} checkpoint')
-        if header.get('version') != CHECKPOINT_VERSION:
+        version = header.get('version')
+        if version not in READABLE_VERSIONS:
             raise CheckpointError(
                 source,
-                f'version {header.get("version")!r}; this build reads version '
-                f'{CHECKPOINT_VERSION}',
+                f'version {version!r}; this build reads versions '
+                f'{", ".join(map(str, READABLE_VERSIONS))}',
             )
         try:
             config = FusionConfig(
@@ -800,11 +833,24 @@ class FloodMap:
             )
         except (KeyError, TypeError, ValueError, FloodMapError) as error:
             raise CheckpointError(source, f'bad header ({error})') from None
-        if water.dtype != np.uint16 or dry.dtype != np.uint16:
-            raise CheckpointError(source, f'array types {water.dtype}, {dry.dtype}')
-        if water.shape != shape or dry.shape != shape or len(shape) != 2:
+        if version == 2:  # water and dry counts: as many hard observations
+            if first.dtype != np.uint16 or second.dtype != np.uint16:
+                raise CheckpointError(source, f'array types {first.dtype}, {second.dtype}')
+            steps = config.increments()
+            evidence = first.astype(np.int32) * steps[WATER] + second.astype(np.int32) * steps[DRY]
+            count = np.minimum(first.astype(np.int32) + second, _COUNT_MAX).astype(np.uint16)
+        else:
+            if header.get('evidence_scale') != EVIDENCE_SCALE:
+                raise CheckpointError(
+                    source,
+                    f'evidence scale {header.get("evidence_scale")!r}, not {EVIDENCE_SCALE}',
+                )
+            if first.dtype != np.int32 or second.dtype != np.uint16:
+                raise CheckpointError(source, f'array types {first.dtype}, {second.dtype}')
+            evidence, count = first, second
+        if evidence.shape != shape or count.shape != shape or len(shape) != 2:
             raise CheckpointError(
-                source, f'array shapes {water.shape}, {dry.shape}; header says {shape}'
+                source, f'array shapes {evidence.shape}, {count.shape}; header says {shape}'
             )
         if bounds is None:
             if shape != (0, 0):
@@ -816,7 +862,7 @@ class FloodMap:
         low, high = config.extent_cells
         if min(c0, r0) < low or max(c1, r1) > high:
             raise CheckpointError(source, f'bounds {bounds} leave the extent')
-        flood_map._window = _Window(c0, r0, water.copy(), dry.copy())
+        flood_map._window = _Window(c0, r0, evidence.copy(), count.copy())
         flood_map._seen = (c0, r0, c1, r1)
         return flood_map
 

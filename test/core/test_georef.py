@@ -353,3 +353,24 @@ def test_seen_area_matches_the_projected_image_outline(case: str) -> None:
     e, nn = project_to_ground(camera, mount, pose, border).T
     area = 0.5 * abs(np.dot(e, np.roll(nn, 1)) - np.dot(nn, np.roll(e, 1)))
     assert np.count_nonzero(patch.data != -1) * res**2 == pytest.approx(area, rel=0.01)
+
+
+def test_a_probability_gives_percent_cells_and_the_view_weight_pulls_edges_to_50() -> None:
+    pose = VehiclePose.from_euler((0.0, 0.0, ALT))
+    prob = np.full((PINHOLE.height, PINHOLE.width), 0.9, np.float32)
+    prob[0, 0] = np.nan  # a broken pixel says nothing
+    plain = mask_to_patch(prob, PINHOLE, NADIR, pose, GridSpec(0.5))
+    assert plain is not None
+    seen = plain.data != -1
+    assert set(np.unique(plain.data[seen]).tolist()) <= {50, 90}
+    weighted = mask_to_patch(prob, PINHOLE, NADIR, pose, GridSpec(0.5), view_weight=True)
+    assert weighted is not None
+    east, north = weighted.cell_centres()
+    values = weighted.data.astype(float)
+    centre = seen & (np.hypot(east, north) < 1.0)
+    rim = seen & (np.hypot(east, north) > 0.9 * np.hypot(east[seen], north[seen]).max())
+    # Under the camera: all of the frame's 90 %; at the corners, slant and at the border,
+    # about half its log-odds (cos 39 deg x 0.5 for a 60 x 45 degree pinhole) is left.
+    assert values[centre].min() >= 89
+    assert 60 < values[rim].mean() < 80
+    assert values[seen].max() <= 90 and values[seen].min() >= 50

@@ -174,3 +174,16 @@ def test_shipped_models_are_found_by_name():
     assert resolve_model('/tmp/other.onnx') == Path('/tmp/other.onnx')
     assert sorted(SHIPPED_MODELS) == ['accurate', 'fast']
     assert default_model_path('accurate').name == 'flood_seg.onnx'
+
+
+def test_probability_mono8_has_16_levels_and_keeps_the_half_at_127():
+    from uav_flood.core.segmentation import Segmentation
+
+    prob = np.linspace(0.0, 1.0, 1001, dtype=np.float32).reshape(1, -1)
+    result = Segmentation(prob >= 0.5, prob, 1.0, 1.0)
+    mono8 = result.probability_mono8()
+    assert set(np.unique(mono8).tolist()) == set(range(0, 256, 17))
+    assert np.all(np.abs(mono8 / 255.0 - prob) <= 1 / 30 + 1e-6)  # half a level
+    # A reader that takes > 127 as water keeps the 0.5 threshold within half a level.
+    assert not (mono8 > 127)[prob < 0.5 - 1 / 30].any()
+    assert (mono8 > 127)[prob > 0.5 + 1 / 30].all()

@@ -424,7 +424,7 @@ def test_thirty_fake_patches_far_from_the_drone_are_refused_and_counted(
     genuine = np.zeros((40, 40))  # dry, under the drone
     probe.obs[VEHICLES[0]].publish(grid_msg(-20, -20, genuine))
     assert spin_until(executor, lambda: mapper.map.observations_applied == 1, 5.0)
-    before = [a.copy() for a in mapper.map.evidence_counts()]
+    before = [a.copy() for a in mapper.map.evidence()]
     fakes = []
     for k in range(30):
         fake = grid_msg(2000 + 40 * k, 2000, np.full((40, 40), 100))  # about 1 km north-east
@@ -438,7 +438,7 @@ def test_thirty_fake_patches_far_from_the_drone_are_refused_and_counted(
     status = probe.status()
     assert status['fused'] == '1' and status['rejected_total'] == '30'
     assert mapper.map.observations_applied == 1
-    after = mapper.map.evidence_counts()
+    after = mapper.map.evidence()
     assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
     # A refusal is final: acknowledged (with the genuine one), so an honest drone stops re-sending.
     ids = {f.header.stamp.sec * 10**9 + f.header.stamp.nanosec for f in fakes}

@@ -180,7 +180,7 @@ def fused_once(observations, resolution_m=0.5):
 
 def assert_same_evidence(flood_map, reference):
     assert flood_map.bounds_cells == reference.bounds_cells
-    for mine, theirs in zip(flood_map.evidence_counts(), reference.evidence_counts(), strict=True):
+    for mine, theirs in zip(flood_map.evidence(), reference.evidence(), strict=True):
         assert np.array_equal(mine, theirs)
 
 

@@ -521,6 +521,19 @@ def _footprint_points(
     return np.concatenate(points)
 
 
+def _weighted(
+    prob: FloatArray, uv: FloatArray, slant: FloatArray, height_m: float, camera: CameraModel
+) -> FloatArray:
+    """Shrink probabilities towards 0.5 by the view quality (see mask_to_patch)."""
+    cx, cy = (camera.width - 1) / 2.0, (camera.height - 1) / 2.0
+    r2 = ((uv[:, 0] - cx) ** 2 + (uv[:, 1] - cy) ** 2) / (cx * cx + cy * cy)
+    weight = (height_m / np.maximum(slant, 1e-9)) * (1.0 - 0.5 * np.clip(r2, 0.0, 1.0))
+    p = np.clip(prob, 1e-4, 1.0 - 1e-4)
+    logit = np.log(p / (1.0 - p)) * weight
+    out: FloatArray = 1.0 / (1.0 + np.exp(-logit))
+    return out
+
+
 def mask_to_patch(
     mask: ArrayLike,
     camera: CameraModel,
@@ -528,16 +541,28 @@ def mask_to_patch(
     pose: VehiclePose,
     grid: GridSpec,
     valid: ArrayLike | None = None,
+    view_weight: bool = False,
 ) -> GridPatch | None:
-    """Project a water mask onto the ground and return the grid patch it covers.
+    """Project a water mask (or probability) onto the ground; return the grid patch it covers.
 
     Every cell whose centre lies in the camera's ground footprint is back-projected into the image
-    and takes the mask value of the nearest pixel; the rest of the patch is -1. Rays at or above
+    and takes the value of the nearest pixel; the rest of the patch is -1. Rays at or above
     the horizon, or reaching the ground beyond grid.max_range_m, are clipped: those image rows
     simply map no cells.
 
-    :param mask: (height, width) array matching the camera; non-zero (1 or 255) is water.
+    A boolean or integer mask gives hard cells: 100 where non-zero (water), 0 elsewhere. A
+    floating-point array is the water probability (0..1) and gives its percent, 0..100.
+
+    With `view_weight`, each cell's probability is moved towards 50 % by how well the frame saw
+    it: its log-odds are multiplied by cos(incidence) x (1 - 0.5 r^2), where the incidence is
+    the ray's angle from the vertical (slant views see less, at a coarser ground resolution)
+    and r the pixel's distance from the image centre over the half diagonal (frame borders
+    have less context and more lens error).
+
+    :param mask: (height, width) array matching the camera: a mask, non-zero (1 or 255) is
+        water, or a float water probability.
     :param valid: optional (height, width) boolean array; False pixels map to -1 (unseen).
+    :param view_weight: weigh the probability by the viewing geometry (see above).
     :return: the patch cropped to the seen cells, or None when the frame sees no ground (camera
         at or below the ground, looking at the sky, or all ground beyond max range).
     :raises GeoreferenceError: on a mask or valid array whose shape mismatches the camera, or a
@@ -585,7 +610,13 @@ def mask_to_patch(
     data = np.full(cells.shape[0], UNSEEN, dtype=np.int8)
     cols = np.clip(np.rint(uv[seen, 0]).astype(np.int64), 0, camera.width - 1)
     rows = np.clip(np.rint(uv[seen, 1]).astype(np.int64), 0, camera.height - 1)
-    values = np.where(water[rows, cols] != 0, WATER, DRY).astype(np.int8)
+    if np.issubdtype(water.dtype, np.floating):
+        prob = np.clip(np.nan_to_num(water[rows, cols].astype(np.float64), nan=0.5), 0.0, 1.0)
+    else:
+        prob = (water[rows, cols] != 0).astype(np.float64)
+    if view_weight:
+        prob = _weighted(prob, uv[seen], slant[seen], centre[2], camera)
+    values = np.rint(prob * WATER).astype(np.int8)
     if seen_px is not None:
         values[~seen_px[rows, cols]] = UNSEEN
     data[seen] = values

@@ -2,7 +2,8 @@
 
 Subscribes to /<vehicle>/edge/request (sensor_msgs/CompressedImage, JPEG) for every vehicle in
 `vehicles` and answers each request on /<vehicle>/edge/result with the request's header (its
-stamp is the correlation id): a PNG mono8 mask (255 water), format
+stamp is the correlation id): a PNG mono8 water probability in 16 levels (0, 17 .. 255; above
+127 is P >= 0.5, the drone applies its own threshold), format
 ``mono8; png compressed; queue_ms=Q; service_ms=S``, or a refusal with no data, format
 ``refused: <reason>``. It never answers too late: a bounded queue with admission control
 refuses a request at once rather than let it miss its deadline:
@@ -64,7 +65,6 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'providers': (['cpu'], 'onnxruntime execution providers by preference: tensorrt, cuda, cpu.'),
     'threads': (0, 'onnxruntime intra-op threads; 0 uses every core.'),
     'max_side': (512, 'Longer side (px) a frame is scaled to for the model.'),
-    'threshold': (0.5, 'Water probability at or above which a pixel is water, in (0, 1).'),
     'queue_limit': (8, 'Requests that may wait; more are refused (queue full).'),
     'batch_max': (1, 'Most requests run in one onnxruntime call; 1 disables batching.'),
     'deadline_ms': (
@@ -123,8 +123,8 @@ def jpeg_size(data: bytes) -> tuple[int, int] | None:
 def segment_batch(
     segmenter: FloodSegmenter, frames: list[NDArray[np.uint8]]
 ) -> list[NDArray[np.uint8]]:
-    """Segment same-size BGR frames in one onnxruntime run; return mono8 masks (255 water)."""
-    return [result.mask_mono8() for result in segmenter.segment_batch(frames, 'bgr8')]
+    """Segment same-size BGR frames in one onnxruntime run; return mono8 probabilities."""
+    return [result.probability_mono8() for result in segmenter.segment_batch(frames, 'bgr8')]
 
 
 @dataclass(frozen=True)
@@ -175,12 +175,11 @@ class EdgeServerParams:
             providers=providers,
             threads=int(values['threads']),
             max_side=int(values['max_side']),
-            threshold=float(values['threshold']),
         )
         try:
             segmenter.validate()
         except SegmentationError as exc:
-            raise ConfigError(str(exc), 'threads/max_side/threshold') from None
+            raise ConfigError(str(exc), 'threads/max_side') from None
         return cls(
             vehicles=vehicles,
             segmenter=segmenter,

@@ -107,6 +107,16 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'mode': ('resize', 'How a frame fits the network: resize (scale to max_side) or tile.'),
     'max_side': (512, 'Longer side (px) a frame is scaled to in resize mode.'),
     'threshold': (0.5, 'Water probability at or above which a pixel is water, in (0, 1).'),
+    'send_probability': (
+        True,
+        'Observations carry the calibrated water probability (0..100); false: the thresholded '
+        'mask (0 or 100).',
+    ),
+    'view_weight': (
+        True,
+        'Move each cell of an observation towards 50 % by how well the frame saw it (incidence '
+        'and distance from the image centre; core.georef.mask_to_patch).',
+    ),
     'grid_resolution_m': (0.5, 'Cell size (m) of the map grid the observations snap to.'),
     'max_range_m': (300.0, 'Longest slant range (m) from the camera to a mapped ground point.'),
     'mount_pitch_deg': (
@@ -294,6 +304,8 @@ class SegmentationParams:
     max_pose_gap_s: float
     offload: OffloadParams
     outbox: OutboxConfig
+    send_probability: bool = True
+    view_weight: bool = True
 
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> SegmentationParams:
@@ -362,6 +374,8 @@ class SegmentationParams:
             max_pose_gap_s=gap,
             offload=OffloadParams.from_values(values),
             outbox=_outbox_config(values),
+            send_probability=bool(values['send_probability']),
+            view_weight=bool(values['view_weight']),
         )
 
     @classmethod
@@ -926,10 +940,10 @@ class SegmentationNode(Node):
         if info.refused:
             self._problem(f'edge refused a frame: {info.refused}')
         if sent is not None and mask is not None:
-            self._publish(sent.frame, mask > 127, mask, None, 'edge')
+            self._publish(sent.frame, mask.astype(np.float32) / 255.0, None, 'edge')
 
     def _decode_mask(self, msg: CompressedImage, frame: _Frame) -> NDArray[np.uint8] | None:
-        """Return the PNG mono8 mask of a result, or None after counting why it is unusable."""
+        """Return the PNG mono8 probability of a result, or None after counting why unusable."""
         height, width = frame.pixels.shape[:2]
         why = ''
         if len(msg.data) > width * height + 65536:
@@ -973,20 +987,25 @@ class SegmentationNode(Node):
                         self.edge['hedges_won_local'] += 1
             if hedge is not None and not won:
                 return  # the edge's mask was published first; counted there
-        self._publish(frame, result.mask, result.mask_mono8(), result.inference_ms, 'local')
+        self._publish(frame, result.probability, result.inference_ms, 'local')
 
     def _publish(
         self,
         frame: _Frame,
-        mask: NDArray[np.bool_],
-        mono8: NDArray[np.uint8],
+        probability: NDArray[np.float32],
         inference_ms: float | None,
         source: str,
     ) -> None:
         """Publish a frame's mask and observation (from the local model or the edge)."""
-        self._mask_pub.publish(image_msg(mono8, 'mono8', frame.header))
+        mask = probability >= self._params.segmenter.threshold
+        self._mask_pub.publish(image_msg(mask.astype(np.uint8) * 255, 'mono8', frame.header))
         patch = mask_to_patch(
-            mask, frame.camera, self._params.mount, frame.pose, self._params.grid
+            probability if self._params.send_probability else mask,
+            frame.camera,
+            self._params.mount,
+            frame.pose,
+            self._params.grid,
+            view_weight=self._params.view_weight,
         )
         sent = False
         if patch is not None:

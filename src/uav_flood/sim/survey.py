@@ -139,6 +139,8 @@ def survey(
     step_m: float = 10.0,
     camera: SimCamera | None = None,
     progress: Callable[[int, int], None] | None = None,
+    soft: bool = True,
+    view_weight: bool = True,
 ) -> SurveyResult:
     """Fly a lawnmower over the scene, segment every frame, fuse them; score frames and map.
 
@@ -150,6 +152,9 @@ def survey(
     :param step_m: between frames along a sweep (m).
     :param camera: the camera (default SimCamera.default: 640 x 480, 70 degrees).
     :param progress: called with (frames done, frames) after each frame.
+    :param soft: send the water probability (True) or the thresholded mask, as the
+        segmentation node's send_probability.
+    :param view_weight: weigh by the viewing geometry, as the node's view_weight.
     """
     fusion = fusion or FusionConfig()
     camera = camera or SimCamera.default(scene)
@@ -162,7 +167,8 @@ def survey(
     seen = np.zeros(scene.water.shape, np.int64)
     for k, pose in enumerate(poses):
         rgb, truth, valid = camera.render(pose)
-        mask = segmenter.segment(rgb).mask
+        segmentation = segmenter.segment(rgb)
+        mask = segmentation.mask
         water, wet = mask & valid, (truth > 0) & valid
         a, b, c = (
             int(np.count_nonzero(water & wet)),
@@ -172,8 +178,9 @@ def survey(
         tp, fp, fn = tp + a, fp + b, fn + c
         frame_ious.append(a / (a + b + c) if a + b + c else math.nan)
         _tally(scene, camera, pose, mask, valid, called, seen)
+        observed = segmentation.probability if soft else mask.astype(np.uint8)
         patch = mask_to_patch(
-            mask.astype(np.uint8), camera.camera, camera.mount, pose, grid, valid
+            observed, camera.camera, camera.mount, pose, grid, valid, view_weight=view_weight
         )
         if patch is not None:
             flood_map.apply(patch)

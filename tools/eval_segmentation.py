@@ -41,8 +41,8 @@ sys.path.insert(0, str(ROOT / 'src'))
 
 from uav_flood.core.segmentation import (  # noqa: E402
     binary_metrics,
-    default_model_path,
     FloodSegmenter,
+    resolve_model,
     SegmenterConfig,
 )
 
@@ -303,7 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument('--model', type=Path, default=None, help='ONNX model (default: shipped)')
+    parser.add_argument(
+        '--model', default='', help='ONNX model, or a shipped one: accurate (default) or fast'
+    )
     parser.add_argument('--data', type=Path, default=DEFAULT_DATA, help='FloodNet data set folder')
     parser.add_argument('--split', choices=('train', 'val', 'test'), default='test')
     parser.add_argument('--robustness', action='store_true', help='the robustness checks too')
@@ -311,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--threshold', type=float, default=0.5, help='water threshold')
     parser.add_argument('--json', type=Path, help='write every figure to this file')
     args = parser.parse_args(argv)
-    model = args.model or default_model_path()
+    model = resolve_model(args.model)
     if not Path(model).is_file():
         print(f'error: no model at {model}', file=sys.stderr)
         return 2

@@ -50,7 +50,7 @@ class SegmentationError(UavFloodError):
 PROBABILITY_LEVELS = 16
 
 #: The models shipped in the package, by name (docs/segmentation.md, "Two models").
-SHIPPED_MODELS = {'accurate': 'flood_seg.onnx', 'fast': 'flood_seg_fast.onnx'}
+SHIPPED_MODELS = {'accurate': 'flood_seg.onnx', 'fast': 'flood_seg_int8.onnx'}
 
 
 def default_model_path(name: str = 'accurate') -> Path:

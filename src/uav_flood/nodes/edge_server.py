@@ -61,7 +61,11 @@ from uav_flood.nodes.spin import spin_node, stop_worker
 # name: (default, description). Defaults equal config/edge_server.yaml; all are read-only.
 PARAMETERS: dict[str, tuple[Any, str]] = {
     'vehicles': (['uav0', 'uav1', 'uav2'], 'Namespaces of the drones this server answers.'),
-    'model_path': ('', 'ONNX flood model (a larger one than on board if wanted); empty: shipped.'),
+    'model_path': (
+        '',
+        'ONNX flood model: a file, or a shipped model; empty: accurate (the float model, '
+        'while the drones run the INT8 one).',
+    ),
     'providers': (['cpu'], 'onnxruntime execution providers by preference: tensorrt, cuda, cpu.'),
     'threads': (0, 'onnxruntime intra-op threads; 0 uses every core.'),
     'max_side': (512, 'Longer side (px) a frame is scaled to for the model.'),

@@ -97,7 +97,11 @@ from uav_flood.nodes.spin import spin_node, stop_worker
 
 # name: (default, description). Defaults equal config/segmentation.yaml; all are read-only.
 PARAMETERS: dict[str, tuple[Any, str]] = {
-    'model_path': ('', 'ONNX flood model. Empty: the model shipped in the package.'),
+    'model_path': (
+        'fast',
+        'ONNX flood model: a file, or a shipped model: fast (INT8, for on-board CPUs) or '
+        'accurate (float; also the empty string).',
+    ),
     'providers': (
         ['cpu'],
         'onnxruntime execution providers in order of preference: tensorrt, cuda, cpu '

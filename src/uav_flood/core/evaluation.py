@@ -77,6 +77,26 @@ def area_cells(truth: GridPatch, area: BaseGeometry) -> NDArray[np.bool_]:
     return inside
 
 
+def on_grid_of(estimate: GridPatch, truth: GridPatch) -> NDArray[np.int16]:
+    """Return `estimate`'s values on `truth`'s cells (truth.height, truth.width); -1 elsewhere.
+
+    Both patches sit on the global grid (same resolution), so cell indices differ by a whole
+    offset.
+    """
+    res = truth.resolution_m
+    mapped = np.full((truth.height, truth.width), UNSEEN, np.int16)
+    if estimate.width and estimate.height:
+        dc = round((estimate.origin_east - truth.origin_east) / res)
+        dr = round((estimate.origin_north - truth.origin_north) / res)
+        est = np.asarray(estimate.data, np.int16).reshape(estimate.height, estimate.width)
+        c0, r0 = max(dc, 0), max(dr, 0)
+        c1 = min(dc + estimate.width, truth.width)
+        r1 = min(dr + estimate.height, truth.height)
+        if c1 > c0 and r1 > r0:
+            mapped[r0:r1, c0:c1] = est[r0 - dr : r1 - dr, c0 - dc : c1 - dc]
+    return mapped
+
+
 def score_map(
     estimate: GridPatch, truth: GridPatch, inside: NDArray[np.bool_], threshold_pct: int = 50
 ) -> MapScore:
@@ -95,17 +115,7 @@ def score_map(
     if inside.shape != (truth.height, truth.width):
         raise ValueError(f'area mask {inside.shape}, truth {truth.height}x{truth.width}')
     truth_data = np.asarray(truth.data, np.int16).reshape(truth.height, truth.width)
-    mapped = np.full(truth_data.shape, UNSEEN, np.int16)
-    if estimate.width and estimate.height:
-        # Both patches sit on the global grid: cell indices differ by a whole offset.
-        dc = round((estimate.origin_east - truth.origin_east) / res)
-        dr = round((estimate.origin_north - truth.origin_north) / res)
-        est = np.asarray(estimate.data, np.int16).reshape(estimate.height, estimate.width)
-        c0, r0 = max(dc, 0), max(dr, 0)
-        c1 = min(dc + estimate.width, truth.width)
-        r1 = min(dr + estimate.height, truth.height)
-        if c1 > c0 and r1 > r0:
-            mapped[r0:r1, c0:c1] = est[r0 - dr : r1 - dr, c0 - dc : c1 - dc]
+    mapped = on_grid_of(estimate, truth)
     observed = inside & (mapped != UNSEEN)
     labelled = inside & (truth_data != UNSEEN)
     water_map = labelled & (mapped > threshold_pct)

@@ -19,7 +19,7 @@ import math
 import numpy as np
 from numpy.typing import NDArray
 
-from uav_flood.core.evaluation import MapScore, score_map
+from uav_flood.core.evaluation import MapScore, on_grid_of, score_map
 from uav_flood.core.flood_map import FloodMap, FusionConfig
 from uav_flood.core.georef import (
     GridPatch,
@@ -221,14 +221,7 @@ def _tiles(
 ) -> list[TileRow]:
     res = grid.resolution_m
     truth = np.asarray(truth_patch.data, np.int16).reshape(truth_patch.height, truth_patch.width)
-    mapped = np.full(truth.shape, UNSEEN, np.int16)
-    dc = round((estimate.origin_east - truth_patch.origin_east) / res)
-    dr = round((estimate.origin_north - truth_patch.origin_north) / res)
-    est = np.asarray(estimate.data, np.int16).reshape(estimate.height, estimate.width)
-    c0, r0 = max(dc, 0), max(dr, 0)
-    c1, r1 = min(dc + estimate.width, truth.shape[1]), min(dr + estimate.height, truth.shape[0])
-    if c1 > c0 and r1 > r0:
-        mapped[r0:r1, c0:c1] = est[r0 - dr : r1 - dr, c0 - dc : c1 - dc]
+    mapped = on_grid_of(estimate, truth_patch)
     rows = []
     for tile in scene.tiles:
         e0, n0 = tile.sw_enu_m

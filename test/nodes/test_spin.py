@@ -39,6 +39,36 @@ STUCK_NODE = textwrap.dedent(
 )
 
 
+#: A node that spins and says so.
+IDLE_NODE = textwrap.dedent(
+    """
+    import sys
+
+    from rclpy.node import Node
+
+    from uav_flood.nodes.spin import spin_node
+
+    def make():
+        node = Node('idle_node')
+        node.create_timer(0.05, lambda: print('spinning', flush=True))
+        return node
+
+    spin_node('idle_node', make, sys.argv)
+    """
+)
+
+
+def _start(script: Path, source: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    script.write_text(source)
+    return subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
 def _wait_for(proc: subprocess.Popen[str], text: str, timeout_s: float) -> None:
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout_s
@@ -53,15 +83,7 @@ def _wait_for(proc: subprocess.Popen[str], text: str, timeout_s: float) -> None:
 def test_a_node_stuck_in_c_prints_its_stacks_after_a_stop_signal(
     tmp_path: Path, child_env: dict[str, str]
 ) -> None:
-    script = tmp_path / 'stuck.py'
-    script.write_text(STUCK_NODE)
-    proc = subprocess.Popen(
-        [sys.executable, str(script)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=child_env,
-    )
+    proc = _start(tmp_path / 'stuck.py', STUCK_NODE, child_env)
     try:
         _wait_for(proc, 'stuck', 30.0)
         proc.send_signal(signal.SIGINT)
@@ -78,32 +100,7 @@ def test_a_node_stuck_in_c_prints_its_stacks_after_a_stop_signal(
 def test_a_node_stopped_by_a_signal_exits_0_without_a_stack_dump(
     tmp_path: Path, child_env: dict[str, str]
 ) -> None:
-    script = tmp_path / 'idle.py'
-    script.write_text(
-        textwrap.dedent(
-            """
-            import sys
-
-            from rclpy.node import Node
-
-            from uav_flood.nodes.spin import spin_node
-
-            def make():
-                node = Node('idle_node')
-                node.create_timer(0.05, lambda: print('spinning', flush=True))
-                return node
-
-            spin_node('idle_node', make, sys.argv)
-            """
-        )
-    )
-    proc = subprocess.Popen(
-        [sys.executable, str(script)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=child_env,
-    )
+    proc = _start(tmp_path / 'idle.py', IDLE_NODE, child_env)
     try:
         _wait_for(proc, 'spinning', 30.0)
         proc.send_signal(signal.SIGTERM)

@@ -107,7 +107,9 @@ def test_back_to_back_messages_queue_on_a_slow_link(ros_context, executor, tmp_p
     delays = relay(executor, probe, '/uav0/edge/uplink', '/uav0/edge/request', 10, period_s=0)
     assert len(delays) == 10
     ordered = [delays[i] for i in range(10)]
-    assert ordered[-1] - ordered[0] == pytest.approx(9 * 0.0106, abs=0.03)
+    # Queued: the spread is at least the serialisation time (9 x 10.6 ms, 0.03 s slack for
+    # timer granularity); a loaded machine only adds to it (0.138 s seen under the full suite).
+    assert 9 * 0.0106 - 0.03 <= ordered[-1] - ordered[0] <= 9 * 0.0106 + 0.065
     assert ordered[0] >= 0.02
 
 

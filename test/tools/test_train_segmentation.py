@@ -112,3 +112,84 @@ def test_quick_refuses_to_overwrite_the_shipped_model():
     proc = run(sys.executable, '--quick')
     assert proc.returncode == 2
     assert '--quick writes a throwaway model' in proc.stderr
+
+
+@pytest.mark.skipif(
+    not TRAIN_PYTHON.exists(),
+    reason=f'no training environment at {TRAIN_PYTHON}: run `python3 tools/install.py --train`',
+)
+def test_quick_run_with_pseudo_labels_and_a_stride_32_encoder(tmp_path):
+    photos = tmp_path / 'unlabelled' / 'images'
+    photos.mkdir(parents=True)
+    for image in sorted((MINI / 'images').glob('*.jpg'))[:3]:
+        (photos / image.name).write_bytes(image.read_bytes())
+    out = tmp_path / 'out'
+    out.mkdir()
+    proc = run(
+        TRAIN_PYTHON,
+        '--quick',
+        '--data',
+        str(MINI),
+        '--out',
+        str(out),
+        '--encoder-stride',
+        '32',
+        '--pseudo-labels',
+        'accurate',
+        '--unlabelled',
+        str(photos.parent),
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert '3 pseudo-labelled photos join the training images' in proc.stdout
+    assert 'loaded 9 train and 2 val images' in proc.stdout
+    recipe = json.loads((out / 'flood_seg.json').read_text())['recipe']
+    assert recipe['encoder_stride'] == 32 and recipe['pseudo_images'] == 3
+    assert 0.0 < recipe['pseudo_kept'] <= 1.0
+    card = (out / 'MODEL_CARD.md').read_text()
+    assert 'blocks up to stride 32, 320 channels' in card
+    assert 'Semi-supervised: 3 unlabelled photos (`unlabelled`)' in card
+    segmenter = FloodSegmenter(SegmenterConfig(model_path=str(out / 'flood_seg.onnx')))
+    assert segmenter.segment(np.zeros((96, 128, 3), np.uint8)).mask.shape == (96, 128)
+
+
+def load_script(monkeypatch):
+    """Import the script as a module (its helpers import tools/eval_segmentation)."""
+    import importlib.util
+
+    monkeypatch.syspath_prepend(str(ROOT / 'tools'))
+    spec = importlib.util.spec_from_file_location('train_segmentation', SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, 'train_segmentation', module)  # dataclasses look it up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pseudo_labels_keep_only_what_the_teacher_is_sure_of(tmp_path, monkeypatch):
+    train = load_script(monkeypatch)
+    photos = tmp_path / 'images'
+    photos.mkdir()
+    for image in sorted((MINI / 'images').glob('*.jpg'))[:2]:
+        (photos / image.name).write_bytes(image.read_bytes())
+    sure = train.pseudo_label(train.resolve_teacher('accurate'), tmp_path, (256, 192), 0.95)
+    loose = train.pseudo_label(train.resolve_teacher('accurate'), tmp_path, (256, 192), 0.3)
+    assert sure.images.shape == (2, 192, 256, 3) and sure.classes.shape == (2, 192, 256)
+    assert set(np.unique(sure.classes)) <= set(range(10)) | {train.IGNORE}
+    kept_sure = np.mean(sure.classes != train.IGNORE)
+    kept_loose = np.mean(loose.classes != train.IGNORE)
+    assert 0.0 < kept_sure < kept_loose <= 1.0
+    # Where both keep a pixel they agree: confidence only decides what is kept.
+    both = (sure.classes != train.IGNORE) & (loose.classes != train.IGNORE)
+    assert np.array_equal(sure.classes[both], loose.classes[both])
+    joined = train.concat_splits(sure, loose)
+    assert joined.ids == sure.ids + loose.ids and len(joined.images) == 4
+
+
+def test_pseudo_labels_say_what_is_missing(tmp_path, monkeypatch):
+    train = load_script(monkeypatch)
+    with pytest.raises(train.TrainError, match='no \\*.jpg photos'):
+        train.pseudo_label(train.resolve_teacher('accurate'), tmp_path, (64, 48), 0.8)
+    (tmp_path / 'images').mkdir()
+    first = sorted((MINI / 'images').glob('*.jpg'))[0]
+    (tmp_path / 'images' / 'a.jpg').write_bytes(first.read_bytes())
+    with pytest.raises(train.TrainError, match='teacher model .* not found'):
+        train.pseudo_label(tmp_path / 'nope.onnx', tmp_path, (64, 48), 0.8)

@@ -3,8 +3,8 @@
 The quick variant flies 3 drones over the middle 150 m x 90 m of the labelled flood scene at 5x.
 Asserted on its report and its mission folder: every drone landed and disarmed, coverage of the
 area >= 99 %, map IoU against the scene's ground truth above MAP_IOU_FLOOR, a recording that
-decodes, no node failed or was restarted, no process left behind; and the same with a drone
-failed mid-mission.
+decodes (with mcap_ros2 and with the Foxglove app's own npm parsers), no node failed or was
+restarted, no process left behind; and the same with a drone failed mid-mission.
 """
 
 import json
@@ -15,6 +15,7 @@ import subprocess
 
 import pytest
 
+import foxglove_parsers
 from uav_flood.recording.mcap_io import read_messages
 
 #: Floor of the quick demo's map IoU. Measured: 0.861 on a clean quick run with the MobileNetV2
@@ -91,6 +92,10 @@ def check_mission(out, result):
     assert report['recording']['decoded'] and report['recording']['topics'] == topics
     for topic in ('/flood_map', '/uav0/flood_observation', '/swarm/status', '/uav2/pose'):
         assert topics.get(topic, 0) > 0, topic
+    # ... and Foxglove's and Lichtblick's own parsers read every message of it
+    foxglove = foxglove_parsers.decode(out / 'mission.mcap')
+    assert foxglove_parsers.undecoded(foxglove) == {}
+    assert foxglove['decoded'] == foxglove['messages'] == sum(topics.values())
     # real figures of this run
     assert report['mission_time_s'] > report['lower_bound_time_s'] > 0
     assert report['frames']['local'] + report['frames']['edge'] > 30

@@ -1,8 +1,9 @@
 """ROS 2 message definitions as MCAP 'ros2msg' schema text, read from the installed .msg files.
 
 The text is the format rosbag2 writes into MCAP files: the type's own definition, then each
-nested type once, after a line of 80 '=' and a line 'MSG: pkg/msg/Type'. ros2 bag, Foxglove
-and mcap_ros2 parse it.
+nested type once, after a line of 80 '=' and a line 'MSG: pkg/Type' (no '/msg/': the parser
+of the Foxglove app and Lichtblick, @foxglove/rosmsg, finds nested types only by that name and
+rejects 'MSG: pkg/msg/Type'; ros2 bag and mcap_ros2 accept both).
 """
 
 from __future__ import annotations
@@ -126,5 +127,6 @@ def message_definition(type_name: str) -> str:
         pending.extend(_field_types(text, current.split('/')[0]))
     parts = [texts[root].rstrip('\n')]
     for dependency in order[1:]:
-        parts.append(f'{_SEPARATOR}\nMSG: {dependency}\n{texts[dependency].rstrip(chr(10))}')
+        pkg, name = _split_type(dependency)
+        parts.append(f'{_SEPARATOR}\nMSG: {pkg}/{name}\n{texts[dependency].rstrip(chr(10))}')
     return '\n'.join(parts) + '\n'

@@ -1,16 +1,20 @@
-"""foxglove_bridge under real rclpy: a raw WebSocket client sees /flood_map advertised and sent."""
+"""foxglove_bridge under real rclpy: a raw WebSocket client sees /flood_map advertised and sent,
+and the Foxglove app's own client library (Node.js) decodes it under both subprotocol names."""
 
 import base64
 import json
 import os
 import socket
 import struct
+import subprocess
 
 from nav_msgs.msg import OccupancyGrid
+import pytest
 import rclpy
 from rclpy.parameter import Parameter
 from rclpy.serialization import deserialize_message
 
+import foxglove_parsers
 from uav_flood.nodes.foxglove_bridge import FoxgloveBridgeNode
 from uav_flood.nodes.names import LATCHED_QOS
 from uav_flood.testing import spin_until
@@ -91,7 +95,7 @@ def test_bridge_advertises_and_sends_flood_map(ros_context, executor, udp_ports)
         pub = probe.create_publisher(OccupancyGrid, '/flood_map', LATCHED_QOS)
         pub.publish(grid)
         assert spin_until(executor, lambda: '/flood_map' in bridge.discovery.subscribed, 10.0)
-        client = WsClient(bridge.server.port)
+        client = WsClient(bridge.proxy.port)
         channel = {}
         received = []
 
@@ -131,5 +135,65 @@ def test_bridge_advertises_and_sends_flood_map(ros_context, executor, udp_ports)
     finally:
         if client is not None:
             client.sock.close()
+        executor.remove_node(bridge)
+        bridge.destroy_node()
+
+
+@pytest.mark.parametrize('subprotocol', ['foxglove.websocket.v1', 'foxglove.sdk.v1'])
+def test_foxglove_clients_of_either_subprotocol_decode_the_map(
+    ros_context, executor, udp_ports, subprotocol
+):
+    """@foxglove/ws-protocol's client (Lichtblick's) subscribes to /flood_map and decodes it."""
+    script = foxglove_parsers.live_client()
+    bridge = FoxgloveBridgeNode(
+        context=ros_context,
+        parameter_overrides=[
+            Parameter('port', value=udp_ports(1)),
+            Parameter('discovery_period_s', value=0.1),
+        ],
+    )
+    probe = rclpy.create_node('probe', context=ros_context)
+    executor.add_node(bridge)
+    executor.add_node(probe)
+    client = None
+    try:
+        grid = OccupancyGrid()
+        grid.header.frame_id = 'map'
+        grid.info.width, grid.info.height, grid.info.resolution = 3, 1, 0.5
+        grid.data = [0, 100, -1]
+        pub = probe.create_publisher(OccupancyGrid, '/flood_map', LATCHED_QOS)
+        pub.publish(grid)
+        assert spin_until(executor, lambda: '/flood_map' in bridge.discovery.subscribed, 10.0)
+        url = f'ws://127.0.0.1:{bridge.proxy.port}'
+        client = subprocess.Popen(
+            ['node', str(script), url, '/flood_map', subprotocol, '30'],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+        def done() -> bool:
+            if client.poll() is None:
+                pub.publish(grid)  # the SDK forwards what arrives after the subscription
+                return False
+            return True
+
+        assert spin_until(executor, done, 40.0)
+        out, err = client.communicate()
+        assert client.returncode == 0, err
+        got = json.loads(out)
+        assert got['protocol'] == subprotocol and got['server'] == 'uav_flood'
+        assert got['channel'] == {
+            'topic': '/flood_map',
+            'encoding': 'cdr',
+            'schemaName': 'nav_msgs/msg/OccupancyGrid',
+            'schemaEncoding': 'ros2msg',
+        }
+        assert got['message']['frame_id'] == 'map'
+        assert (got['message']['width'], got['message']['data']) == (3, [0, 100, -1])
+    finally:
+        if client is not None and client.poll() is None:
+            client.kill()
+            client.wait()
         executor.remove_node(bridge)
         bridge.destroy_node()

@@ -5,6 +5,11 @@ Serves the mission's topics over the Foxglove SDK's WebSocket server as ROS 2 ch
 app, "Open connection" ws://HOST:PORT) draws /flood_map, markers, paths, poses and camera
 images with no plugin. Topics are discovered and subscribed like the recorder's, raw (no
 decode). Start it by running this node (or adding it to a graph) when a live view is wanted.
+
+The SDK server listens on loopback only; `host`:`port` is a small proxy in front of it
+(uav_flood.recording.ws_subprotocol) that also accepts clients offering the older subprotocol
+name ``foxglove.websocket.v1`` (Lichtblick before its late-2025 releases, @foxglove/ws-protocol),
+not only the SDK's ``foxglove.sdk.v1``.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from uav_flood.nodes.params import declare_read_only
 from uav_flood.nodes.recorder import TopicDiscovery
 from uav_flood.nodes.spin import spin_node
 from uav_flood.recording.schema import message_definition
+from uav_flood.recording.ws_subprotocol import ProxyError, SubprotocolProxy
 
 #: name: (default, description). Defaults equal config/foxglove_bridge.yaml; all are read-only.
 PARAMETERS: dict[str, tuple[Any, str]] = {
@@ -48,15 +54,18 @@ class FoxgloveBridgeNode(Node):
         # One context per node: channels of two bridges in one process stay apart.
         self._foxglove_context = foxglove.Context()
         self._channels: dict[str, foxglove.Channel] = {}
+        host = str(self.get_parameter('host').value)
         try:
             self.server = foxglove.start_server(
-                name='uav_flood',
-                host=str(self.get_parameter('host').value),
-                port=port,
-                context=self._foxglove_context,
+                name='uav_flood', host='127.0.0.1', port=0, context=self._foxglove_context
             )
         except Exception as exc:  # the SDK raises its own error types for bind failures
-            raise ConfigError(f'cannot start the Foxglove server on port {port}: {exc}') from exc
+            raise ConfigError(f'cannot start the Foxglove server: {exc}') from exc
+        try:
+            self.proxy = SubprotocolProxy(host, port, self.server.port)
+        except ProxyError as exc:
+            self.server.stop()
+            raise ConfigError(f'cannot serve the Foxglove live view: {exc}') from None
         self.discovery = TopicDiscovery(
             self,
             list(self.get_parameter('topics').value),
@@ -66,7 +75,8 @@ class FoxgloveBridgeNode(Node):
             self._forward,
         )
         self.get_logger().info(
-            f'Foxglove live view on ws://{self.get_parameter("host").value}:{self.server.port}'
+            f'Foxglove live view on ws://{host}:{self.proxy.port} '
+            '(subprotocols foxglove.sdk.v1 and foxglove.websocket.v1)'
         )
         self.discovery.poll()
         self.create_timer(period, self.discovery.poll)
@@ -84,7 +94,8 @@ class FoxgloveBridgeNode(Node):
         self._channels[topic].log(data, log_time=now_ns)
 
     def destroy_node(self) -> None:
-        """Stop the WebSocket server, then destroy the node."""
+        """Stop the proxy and the WebSocket server, then destroy the node."""
+        self.proxy.stop()
         self.server.stop()
         super().destroy_node()
 

@@ -60,7 +60,7 @@ def test_every_python_library_is_declared_for_rosdep_and_pip():
         'pyproj': ('python3-pyproj', 'pyproj'),
         'yaml': ('python3-yaml', 'PyYAML'),
         'onnxruntime': ('python3-onnxruntime-pip', 'onnxruntime'),
-        'pymavlink': ('python-pymavlink', 'pymavlink'),
+        'pymavlink': ('python3-pymavlink-pip', 'pymavlink'),
         'mavsdk': (None, 'mavsdk'),
     }
     runtime_in = (ROOT / 'requirements' / 'runtime.in').read_text()
@@ -70,6 +70,28 @@ def test_every_python_library_is_declared_for_rosdep_and_pip():
             assert rosdep_key in exec_depends(), (module, rosdep_key)
         assert re.search(rf'^{re.escape(pip_name)}\b', runtime_in, re.M | re.I), pip_name
         assert re.search(rf'^{re.escape(pip_name)}==', runtime_txt, re.M | re.I), pip_name
+
+
+def test_every_system_dependency_is_a_rosdep_key():
+    """`rosdep install` resolves each non-ROS key (ros/rosdistro's lists in test/data/rosdistro).
+
+    ROS packages are named like Python identifiers (rclpy, std_msgs, launch_ros); rosdep's own
+    keys carry a dash (python3-numpy), so a dashed name must be a key of base.yaml or
+    python.yaml.
+    """
+    import yaml
+
+    lists = ROOT / 'test' / 'data' / 'rosdistro'
+    keys: set[str] = set()
+    for name in ('base.yaml', 'python.yaml'):
+        keys |= set(yaml.safe_load((lists / name).read_text()))
+    assert {'python3-numpy', 'python3-pymavlink-pip'} <= keys
+    tags = ('depend', 'exec_depend', 'build_depend', 'test_depend', 'buildtool_depend')
+    declared = {e.text for tag in tags for e in PACKAGE_XML.iter(tag)}
+    system = {d for d in declared if not re.fullmatch(r'[a-z][a-z0-9_]*', d)}
+    assert system, 'package.xml declares no system dependency at all'
+    unknown = sorted(system - keys)
+    assert not unknown, f'not rosdep keys (rosdep install would fail): {unknown}'
 
 
 def test_lock_files_pin_every_line():

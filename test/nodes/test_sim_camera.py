@@ -123,12 +123,35 @@ def test_frames_match_the_pose_and_the_renderer(ros_context, executor, scene):
     assert int(status_values(got)['frames_published']) >= 1
     assert node.frames_published >= 1
 
-    for topic, reliability in (
-        ('/uav0/camera/image_raw', ReliabilityPolicy.RELIABLE),  # names.CAMERA_IMAGE says why
-        ('/uav0/camera/camera_info', ReliabilityPolicy.BEST_EFFORT),
-    ):
+    for topic in ('/uav0/camera/image_raw', '/uav0/camera/camera_info'):
+        # names.CAMERA_IMAGE and CAMERA_INFO say why
         infos = probe.get_publishers_info_by_topic(topic)
-        assert [i.qos_profile.reliability for i in infos] == [reliability]
+        assert [i.qos_profile.reliability for i in infos] == [ReliabilityPolicy.RELIABLE]
+
+
+def test_a_default_qos_subscriber_gets_the_image_and_its_camera_info(
+    ros_context, executor, scene
+):
+    """What a subscriber with rclpy's defaults (reliable, depth 10) sees: both streams."""
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from uav_flood.nodes import names
+
+    node, probe = make_nodes(ros_context, executor)
+    got = {'image': [], 'info': []}
+    probe.create_subscription(Image, '/uav0/camera/image_raw', got['image'].append, 10)
+    probe.create_subscription(CameraInfo, '/uav0/camera/camera_info', got['info'].append, 10)
+    pose_pub = probe.create_publisher(type(pose_msg(probe, 0, 0, 0)), '/uav0/pose', names.POSE.qos)
+    assert spin_until(executor, lambda: pose_pub.get_subscription_count() > 0, 5.0)
+    east, north = scene.centre_enu
+    sent = pose_msg(probe, east, north, 100.0)
+
+    def publish_and_check():
+        pose_pub.publish(sent)
+        return got['image'] and got['info']
+
+    assert spin_until(executor, publish_and_check, 8.0)
+    assert got['info'][0].header == got['image'][0].header
 
 
 def test_no_pose_and_stale_pose_skip_frames(ros_context, executor, scene):

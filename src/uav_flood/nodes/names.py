@@ -91,17 +91,17 @@ SENSOR_QOS = QoSProfile(
 #: 5: a slow reader still only gets recent frames). Between processes a 640x480 frame is ~15 UDP
 #: fragments; best effort lost two frames in three in the demo on a loaded 2-core machine,
 #: reliable none. Best-effort subscribers such as RViz still match.
-CAMERA_IMAGE = Topic(
-    'camera/image_raw',
-    QoSProfile(
-        history=HistoryPolicy.KEEP_LAST,
-        depth=5,
-        reliability=ReliabilityPolicy.RELIABLE,
-        durability=DurabilityPolicy.VOLATILE,
-    ),
+CAMERA_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=5,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
 )
-#: The intrinsics of each frame, same header as the image (sensor_msgs/CameraInfo).
-CAMERA_INFO = Topic('camera/camera_info', SENSOR_QOS)
+CAMERA_IMAGE = Topic('camera/image_raw', CAMERA_QOS)
+#: The intrinsics of each frame, same header as the image (sensor_msgs/CameraInfo). The image's
+#: QoS: a reliable publisher matches default (reliable) subscribers, such as image_geometry's
+#: or RViz's camera display, as well as best-effort ones; best effort matched only the latter.
+CAMERA_INFO = Topic('camera/camera_info', CAMERA_QOS)
 #: sim_camera, for tests and evaluation: the frame's true water mask (Image mono8, 255 water).
 CAMERA_GROUND_TRUTH = Topic('camera/ground_truth', SENSOR_QOS)
 #: sim_camera: its health and counters (diagnostic_msgs/DiagnosticArray); not `status`, which

@@ -559,8 +559,9 @@ class SegmentationNode(Node):
             DiagnosticArray, names.SEGMENTATION_STATUS.name, names.SEGMENTATION_STATUS.qos
         )
         self.create_subscription(PoseStamped, names.POSE.name, self._on_pose, names.POSE.qos)
+        # Best effort: matches a camera driver's camera_info whichever reliability it offers.
         self.create_subscription(
-            CameraInfo, names.CAMERA_INFO.name, self._on_camera_info, names.CAMERA_INFO.qos
+            CameraInfo, names.CAMERA_INFO.name, self._on_camera_info, names.SENSOR_QOS
         )
         self.create_subscription(
             Image, names.CAMERA_IMAGE.name, self._on_image, names.CAMERA_IMAGE.qos

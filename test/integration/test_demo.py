@@ -312,3 +312,34 @@ def test_a_radio_outage_between_a_drone_host_and_the_ground_loses_nothing(
     assert report['observations']['resent'] > 0  # what the outage held back came later
     assert report['wall_time_s'] > seconds
     assert 'uav1: radio link back' in result.stdout
+
+
+def test_write_graph_writes_the_area_it_points_at(bin_dir, child_env, tmp_path):
+    out = tmp_path / 'mission'
+    graph = tmp_path / 'graph.yaml'
+
+    def demo(*args):
+        return subprocess.run(
+            [str(bin_dir / 'uav-flood'), 'demo', '--quick', '--out', str(out), *args],
+            env=child_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    result = demo('--write-graph', str(graph))
+    assert result.returncode == 0, result.stderr
+    area = out / 'area.geojson'
+    assert f'wrote {graph} and {area}' in result.stdout
+    assert str(area) in graph.read_text()  # the area the graph's nodes read ...
+    assert json.loads(area.read_text())['features']  # ... exists and is the demo's
+    assert sorted(p.name for p in out.iterdir()) == ['area.geojson']
+    # Again with the same area: fine. With another, the graph would fly that one: refused.
+    assert demo('--write-graph', str(graph)).returncode == 0
+    other = tmp_path / 'other.geojson'
+    other.write_text((Path(__file__).parents[1] / 'data/aoi/convex_small.geojson').read_text())
+    before = area.read_bytes(), graph.read_bytes()
+    refused = demo('--area', str(other), '--write-graph', str(graph))
+    assert refused.returncode == 2 and 'exists with another area' in refused.stderr
+    assert (area.read_bytes(), graph.read_bytes()) == before

@@ -129,9 +129,7 @@ def test_frames_match_the_pose_and_the_renderer(ros_context, executor, scene):
         assert [i.qos_profile.reliability for i in infos] == [ReliabilityPolicy.RELIABLE]
 
 
-def test_a_default_qos_subscriber_gets_the_image_and_its_camera_info(
-    ros_context, executor, scene
-):
+def test_a_default_qos_subscriber_gets_the_image_and_its_camera_info(ros_context, executor, scene):
     """What a subscriber with rclpy's defaults (reliable, depth 10) sees: both streams."""
     from sensor_msgs.msg import CameraInfo, Image
 

@@ -430,13 +430,26 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence 
                     'destroy it',
                     '--write-graph',
                 )
+            area_file = out / 'area.geojson'
+            area_text = json.dumps(area_json, indent=1)
+            if area_file.exists() and area_file.read_text(encoding='utf-8') != area_text:
+                raise ConfigError(
+                    f'{area_file} exists with another area: the graph would fly that one; '
+                    'choose another --out',
+                    '--write-graph',
+                )
             header = (
                 f'The demo mission graph ({args.drones} drones), written by {PROG} '
-                f'--write-graph.\nIt expects the area in {out / "area.geojson"} and writes '
-                f'into {out}.'
+                f'--write-graph.\nIt reads the area from {area_file} (written beside it) and '
+                f'writes into {out}.'
             )
+            out.mkdir(parents=True, exist_ok=True)
+            area_file.write_text(area_text, encoding='utf-8')
             args.write_graph.write_text(graph_yaml(graph, header), encoding='utf-8')
-            print(f'wrote {args.write_graph}')
+            print(
+                f'wrote {args.write_graph} and {area_file}; run it with: uav-flood launch '
+                f'{args.write_graph}'
+            )
             return 0
         from uav_flood.core.link import load_profile
 

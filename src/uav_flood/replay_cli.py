@@ -15,6 +15,7 @@ from dataclasses import asdict
 import json
 from pathlib import Path
 import sys
+import time
 
 from uav_flood.core.errors import UavFloodError
 from uav_flood.core.user_files import input_overwritten
@@ -47,6 +48,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _Progress:
+    """Prints how far the replay is: at the start, every PERIOD_S, and at the end (stdout)."""
+
+    PERIOD_S = 1.0
+
+    def __init__(self, recording: str) -> None:
+        self.recording = recording
+        self.next_at = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if done == 0:
+            print(f'replaying {total} observations from {self.recording}', flush=True)
+            self.next_at = time.monotonic() + self.PERIOD_S
+            return
+        now = time.monotonic()
+        if done == total or now >= self.next_at:
+            print(f'[replay] {done}/{total} observations ({100 * done / total:.0f} %)', flush=True)
+            self.next_at = now + self.PERIOD_S
+
+
 def run(args: argparse.Namespace) -> int:
     """Replay, print the comparison and write the checkpoint; return the exit code."""
     from uav_flood.core.geo import GeoPoint
@@ -69,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
                 'choose another --out'
             )
         origin = GeoPoint.parse(args.origin) if args.origin else None
-        result = replay(args.recording, overrides, origin)
+        result = replay(args.recording, overrides, origin, progress=_Progress(args.recording))
         out.mkdir(parents=True, exist_ok=True)
         checkpoint = result.flood_map.save(out / CHECKPOINT_NAME)
     except (UavFloodError, OSError, ValueError) as exc:

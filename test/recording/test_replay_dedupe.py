@@ -65,7 +65,9 @@ def test_resent_observations_are_fused_once(tmp_path, capsys):
     writer.write('/flood_map', serialize_message(final), T0 + 100, T0 + 100)
     writer.close()
 
-    result = replay(path)
+    calls = []
+    result = replay(path, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(k, 6) for k in range(7)]  # every message counts, re-sends too
     assert result.observations == 3 and result.duplicates == 3
     assert result.compared and result.cells_differing == 0
     # Each id once: where all three overlap a cell was seen 3 times, not 6.
@@ -77,6 +79,10 @@ def test_resent_observations_are_fused_once(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert 'fused 3 observations' in printed
+    # progress: what it reads first, then how far (here at once: the end)
+    lines = printed.splitlines()
+    assert lines[0] == f'replaying 6 observations from {path}'
+    assert '[replay] 6/6 observations (100 %)' in lines
     assert 'identical to the last recorded /flood_map' in printed
     saved = json.loads((tmp_path / 'out' / 'replay.json').read_text())
     assert saved['observations'] == 3

@@ -7,6 +7,7 @@ bit; `replay` checks that against the last recorded /flood_map.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 import json
 import math
@@ -140,12 +141,15 @@ def replay(
     path: str | os.PathLike[str],
     overrides: dict[str, float] | None = None,
     origin: GeoPoint | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ReplayResult:
     """Fuse every recorded flood observation into a new FloodMap and compare with /flood_map.
 
     :param path: the .mcap recording.
     :param overrides: FusionConfig fields that replace the recorded mapper's parameters.
     :param origin: the mission origin; else the recorded origin_* parameters, if any.
+    :param progress: called with (observations read, observations recorded) before the first
+        and after each one.
     :raises RecordingError: when the file is unreadable or holds no flood observation.
     :raises FloodMapError: when the fusion configuration is invalid.
     """
@@ -175,12 +179,18 @@ def replay(
     last_map: Any = None
     seen: set[tuple[str, int, int]] = set()  # ids: the mapper fuses each once, and so do we
     wanted = [*observation_topics, FLOOD_MAP_TOPIC]
+    total, done = sum(topics[t][1] for t in observation_topics), 0
+    if progress is not None:
+        progress(0, total)
     for record in read_messages(path, wanted):
         msg = record.message
         if record.topic == FLOOD_MAP_TOPIC:
             last_map = msg
             result.observations_after_last_map = 0
             continue
+        done += 1
+        if progress is not None:
+            progress(done, total)
         key = (record.topic, int(msg.header.stamp.sec), int(msg.header.stamp.nanosec))
         if key in seen:
             result.duplicates += 1

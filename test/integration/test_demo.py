@@ -87,11 +87,20 @@ def check_mission(out, result):
     assert all(p == {'exit_code': 0, 'restarts': 0} for p in report['processes'].values())
     # the recording decodes, message by message, and holds the mission
     topics = {}
+    statuses: dict[str, set[str]] = {}  # DiagnosticArray topic -> the status names on it
     for message in read_messages(out / 'mission.mcap'):
         topics[message.topic] = topics.get(message.topic, 0) + 1
+        if message.type_name == 'diagnostic_msgs/msg/DiagnosticArray':
+            names = statuses.setdefault(message.topic, set())
+            names.update(status.name for status in message.message.status)
     assert report['recording']['decoded'] and report['recording']['topics'] == topics
     for topic in ('/flood_map', '/uav0/flood_observation', '/swarm/status', '/uav2/pose'):
         assert topics.get(topic, 0) > 0, topic
+    # every node's status is also on /diagnostics, where ROS tools look
+    diagnostics = statuses.pop('/diagnostics', set())
+    assert len(statuses) >= 13, sorted(statuses)  # 3 x (status, camera, segmentation) + 4
+    for topic, names in statuses.items():
+        assert names <= diagnostics, (topic, names - diagnostics)
     # ... and Foxglove's and Lichtblick's own parsers read every message of it
     foxglove = foxglove_parsers.decode(out / 'mission.mcap')
     assert foxglove_parsers.undecoded(foxglove) == {}

@@ -57,6 +57,8 @@ def subscribe_all(probe):
         Image, '/uav0/camera/ground_truth', got['truth'].append, qos_profile_sensor_data
     )
     probe.create_subscription(DiagnosticArray, '/uav0/camera/status', got['status'].append, 10)
+    got['diagnostics'] = []
+    probe.create_subscription(DiagnosticArray, '/diagnostics', got['diagnostics'].append, 10)
     return got
 
 
@@ -119,8 +121,16 @@ def test_frames_match_the_pose_and_the_renderer(ros_context, executor, scene):
     assert set(np.unique(mask)) <= {0, 255}
     assert 0.02 < float(np.mean(mask == 255)) < 0.98
 
-    assert spin_until(executor, lambda: got['status'], 3.0)
-    assert int(status_values(got)['frames_published']) >= 1
+    assert spin_until(
+        executor,
+        lambda: got['diagnostics']
+        and got['status']
+        and int(status_values(got)['frames_published']) >= 1,
+        3.0,
+    )
+    # The same status on /diagnostics, where rqt_robot_monitor looks.
+    assert got['diagnostics'][0].status[0].name == got['status'][0].status[0].name
+    assert got['diagnostics'][0].status[0].name.startswith('/uav0/sim_camera')
     assert node.frames_published >= 1
 
     for topic in ('/uav0/camera/image_raw', '/uav0/camera/camera_info'):

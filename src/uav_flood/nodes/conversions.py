@@ -9,12 +9,14 @@ from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Path
+from rclpy.node import Node
 from sensor_msgs.msg import BatteryState, NavSatFix, NavSatStatus
 
 from uav_flood.autopilot.interface import Quaternion
 from uav_flood.core.geo import GeoPoint
 from uav_flood.core.mission import MissionError
 from uav_flood.nodes import names
+from uav_flood.nodes.names import Topic
 
 
 def path_points(msg: Path) -> list[tuple[float, float, float]]:
@@ -133,6 +135,26 @@ def diagnostic_array(
     array = DiagnosticArray(status=[status])
     array.header.stamp = stamp
     return array
+
+
+class StatusPublisher:
+    """Publishes a node's status on its own topic and on /diagnostics (names.DIAGNOSTICS).
+
+    The per-node topics (`status`, `/swarm/status`, ...) carry it for the stack's own readers;
+    /diagnostics is where ROS tools (rqt_robot_monitor, diagnostic_aggregator) look.
+    """
+
+    def __init__(self, node: Node, topic: Topic) -> None:
+        """Create both publishers on `node`."""
+        self.own = node.create_publisher(DiagnosticArray, topic.name, topic.qos)
+        self.diagnostics = node.create_publisher(
+            DiagnosticArray, names.DIAGNOSTICS.name, names.DIAGNOSTICS.qos
+        )
+
+    def publish(self, msg: DiagnosticArray) -> None:
+        """Publish `msg` on both topics."""
+        self.own.publish(msg)
+        self.diagnostics.publish(msg)
 
 
 def diagnostic_values(msg: DiagnosticArray, name: str | None = None) -> dict[str, str]:

@@ -36,7 +36,6 @@ import time
 from typing import Any
 
 import cv2
-from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
 from numpy.typing import NDArray
 from rclpy.node import Node
@@ -54,7 +53,7 @@ from uav_flood.core.segmentation import (
     SHIPPED_MODELS,
 )
 from uav_flood.nodes import names
-from uav_flood.nodes.conversions import diagnostic_array
+from uav_flood.nodes.conversions import diagnostic_array, StatusPublisher
 from uav_flood.nodes.params import declare_read_only, parse_vehicles
 from uav_flood.nodes.spin import spin_node, stop_worker
 
@@ -237,9 +236,7 @@ class EdgeServerNode(Node):
         for vehicle in p.vehicles:
             self._add_vehicle(vehicle, known=True)
         self.unknown_vehicles: list[str] = []
-        self._status_pub = self.create_publisher(
-            DiagnosticArray, names.EDGE_STATUS.name, names.EDGE_STATUS.qos
-        )
+        self._status_pub = StatusPublisher(self, names.EDGE_STATUS)
         self.create_timer(p.status_period_s, self._publish_status)
         self.create_timer(p.discover_period_s, self._discover)
         self._worker = threading.Thread(target=self._work, name='edge_server', daemon=True)

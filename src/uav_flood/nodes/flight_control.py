@@ -347,9 +347,7 @@ class FlightControlNode(Node):
         self._battery_pub = self.create_publisher(
             BatteryState, names.BATTERY.name, names.BATTERY.qos
         )
-        self._status_pub = self.create_publisher(
-            DiagnosticArray, names.STATUS.name, names.STATUS.qos
-        )
+        self._status_pub = conversions.StatusPublisher(self, names.STATUS)
         self.create_subscription(
             Path, names.MISSION_PATH.name, self._on_path, names.MISSION_PATH.qos
         )

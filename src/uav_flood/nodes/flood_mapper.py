@@ -35,7 +35,6 @@ from pathlib import Path
 import time
 from typing import Any
 
-from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Point as PointMsg
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import OccupancyGrid
@@ -341,9 +340,7 @@ class FloodMapperNode(Node):
         self._markers_pub = self.create_publisher(
             MarkerArray, names.FLOOD_MAP_MARKERS.name, names.FLOOD_MAP_MARKERS.qos
         )
-        self._status_pub = self.create_publisher(
-            DiagnosticArray, names.FLOOD_MAP_STATUS.name, names.FLOOD_MAP_STATUS.qos
-        )
+        self._status_pub = conversions.StatusPublisher(self, names.FLOOD_MAP_STATUS)
         self.create_timer(1.0 / params.publish_rate_hz, self._publish_map)
         self.create_timer(params.markers_period_s, self._start_polygons)
         self.create_timer(POLL_PERIOD_S, self._collect_polygons)

@@ -26,7 +26,6 @@ import time
 from typing import Any
 
 from builtin_interfaces.msg import Time as TimeMsg
-from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.logging import get_logger
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
@@ -36,7 +35,7 @@ from uav_flood.core.errors import ConfigError
 from uav_flood.core.georef import CameraModel
 from uav_flood.core.gz_image import convert, GzImageError, OUTPUT_ENCODINGS, to_rgb
 from uav_flood.nodes import names
-from uav_flood.nodes.conversions import diagnostic_array
+from uav_flood.nodes.conversions import diagnostic_array, StatusPublisher
 from uav_flood.nodes.params import declare_read_only
 from uav_flood.nodes.sim_camera import image_msg, OPTICAL_FRAME
 from uav_flood.nodes.spin import spin_node
@@ -200,9 +199,7 @@ class GzCameraBridgeNode(Node):
         self._info_pub = self.create_publisher(
             CameraInfo, names.CAMERA_INFO.name, names.CAMERA_INFO.qos
         )
-        self._status_pub = self.create_publisher(
-            DiagnosticArray, names.CAMERA_STATUS.name, names.CAMERA_STATUS.qos
-        )
+        self._status_pub = StatusPublisher(self, names.CAMERA_STATUS)
         self.create_timer(STATUS_PERIOD_S, self._publish_status)
         p = self._params
         try:

@@ -21,7 +21,6 @@ import threading
 import time
 from typing import Any
 
-from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.publisher import Publisher
 from sensor_msgs.msg import CompressedImage
@@ -29,7 +28,7 @@ from sensor_msgs.msg import CompressedImage
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.link import DROP_REASONS, LinkProfile, LinkScheduler, load_profile
 from uav_flood.nodes import names
-from uav_flood.nodes.conversions import diagnostic_array
+from uav_flood.nodes.conversions import diagnostic_array, StatusPublisher
 from uav_flood.nodes.params import declare_read_only, parse_vehicles
 from uav_flood.nodes.spin import spin_node, stop_worker
 
@@ -95,9 +94,7 @@ class LinkEmulatorNode(Node):
                     lambda msg, link=link: self._on_message(link, msg),
                     source.qos,
                 )
-        self._status_pub = self.create_publisher(
-            DiagnosticArray, names.EDGE_LINK_STATUS.name, names.EDGE_LINK_STATUS.qos
-        )
+        self._status_pub = StatusPublisher(self, names.EDGE_LINK_STATUS)
         self.create_timer(float(values['status_period_s']), self._publish_status)
         self._thread = threading.Thread(target=self._deliver, name='link_emulator', daemon=True)
         self._thread.start()

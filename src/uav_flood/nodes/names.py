@@ -189,3 +189,8 @@ EDGE_STATUS = Topic('/edge/status', STATE_QOS)
 #: link_emulator: messages relayed, dropped by reason and mean delay per vehicle and direction
 #: (DiagnosticArray, 1 Hz).
 EDGE_LINK_STATUS = Topic('/edge/link_status', STATE_QOS)
+#: Every node's status, also: where rqt_robot_monitor and the diagnostic aggregator look
+#: (diagnostic_msgs/DiagnosticArray; each node publishes its own status there besides its topic
+#: above, through conversions.StatusPublisher). Reliable, volatile, depth 10: as
+#: diagnostic_updater publishes it.
+DIAGNOSTICS = Topic('/diagnostics', STATE_QOS)

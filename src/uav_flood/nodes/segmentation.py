@@ -90,7 +90,7 @@ from uav_flood.core.segmentation import (
     STRIDE,
 )
 from uav_flood.nodes import names
-from uav_flood.nodes.conversions import diagnostic_array, diagnostic_values
+from uav_flood.nodes.conversions import diagnostic_array, diagnostic_values, StatusPublisher
 from uav_flood.nodes.params import declare_read_only
 from uav_flood.nodes.sim_camera import image_msg, vehicle_pose
 from uav_flood.nodes.spin import spin_node, stop_worker
@@ -555,9 +555,7 @@ class SegmentationNode(Node):
                 names.FLOOD_OBSERVATION_ACK.qos,
             )
             self.create_timer(RESEND_PERIOD_S, self._resend)
-        self._status_pub = self.create_publisher(
-            DiagnosticArray, names.SEGMENTATION_STATUS.name, names.SEGMENTATION_STATUS.qos
-        )
+        self._status_pub = StatusPublisher(self, names.SEGMENTATION_STATUS)
         self.create_subscription(PoseStamped, names.POSE.name, self._on_pose, names.POSE.qos)
         # Best effort: matches a camera driver's camera_info whichever reliability it offers.
         self.create_subscription(

@@ -31,6 +31,7 @@ from std_msgs.msg import Header
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.georef import CameraMount, GeoreferenceError, VehiclePose
 from uav_flood.nodes import names
+from uav_flood.nodes.conversions import StatusPublisher
 from uav_flood.nodes.params import declare_read_only
 from uav_flood.nodes.spin import spin_node
 from uav_flood.sim.camera import SimCamera
@@ -190,9 +191,7 @@ class SimCameraNode(Node):
             if params.publish_ground_truth
             else None
         )
-        self._status_pub = self.create_publisher(
-            DiagnosticArray, names.CAMERA_STATUS.name, names.CAMERA_STATUS.qos
-        )
+        self._status_pub = StatusPublisher(self, names.CAMERA_STATUS)
         self.create_subscription(PoseStamped, names.POSE.name, self._on_pose, names.POSE.qos)
         self._timer = self.create_timer(1.0 / params.rate_hz, self._on_timer)
         self.get_logger().info(

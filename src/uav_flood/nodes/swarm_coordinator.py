@@ -349,9 +349,7 @@ class SwarmCoordinatorNode(Node):
         self._markers_pub = self.create_publisher(
             MarkerArray, names.SWARM_MARKERS.name, names.SWARM_MARKERS.qos
         )
-        self._status_pub = self.create_publisher(
-            DiagnosticArray, names.SWARM_STATUS.name, names.SWARM_STATUS.qos
-        )
+        self._status_pub = conversions.StatusPublisher(self, names.SWARM_STATUS)
         if params.area_file:
             self._load_area_file()
         else:

@@ -64,6 +64,25 @@ def test_export_writes_every_file_georeferenced(tmp_path, capsys):
     col, row = round((-45.0 - c) / a), round((60.0 - f) / e)  # dry corner
     assert raster[row, col] < 10
     assert 'Azimuthal_Equidistant' in (out / 'flood_grid.prj').read_text()
+    # GeoTIFF, read by GDAL itself (rasterio): the same values, CRS, nodata and placement.
+    import pyproj
+    import rasterio
+
+    with rasterio.open(out / 'flood_grid.tif') as tif:
+        assert tif.driver == 'GTiff' and tif.tags(ns='IMAGE_STRUCTURE')['LAYOUT'] == 'COG'
+        assert tif.nodata == 255 and tif.count == 1 and tif.dtypes == ('uint8',)
+        assert np.array_equal(tif.read(1), raster)
+        assert tif.bounds == pytest.approx((-50.0, -30.0, 100.0, 70.0))
+        assert tif.bounds.left <= 0.0 <= tif.bounds.right  # the origin is in it
+        assert tif.bounds.bottom <= 0.0 <= tif.bounds.top
+        row, col = tif.index(10.0, 20.0)  # the lake, as in the PNG
+        assert raster[row, col] > 90
+        crs = pyproj.CRS.from_wkt(tif.crs.to_wkt())
+    # The CRS puts a map point where the stack's own frame does (to a millimetre).
+    to_wgs84 = pyproj.Transformer.from_crs(crs, 'EPSG:4326', always_xy=True)
+    lon, lat = to_wgs84.transform(10.0, 20.0)
+    east, north, _ = LocalFrame(ORIGIN).to_enu(lat, lon)
+    assert (float(east), float(north)) == pytest.approx((10.0, 20.0), abs=1e-3)
     figure = cv2.imread(str(out / 'flood_map.png'))
     assert figure is not None and figure.shape[1] >= 900
     page = (out / 'map.html').read_text()

@@ -62,6 +62,7 @@ def test_every_python_library_is_declared_for_rosdep_and_pip():
         'onnxruntime': ('python3-onnxruntime-pip', 'onnxruntime'),
         'pymavlink': ('python3-pymavlink-pip', 'pymavlink'),
         'mavsdk': (None, 'mavsdk'),
+        'rasterio': ('python3-rasterio', 'rasterio'),
     }
     runtime_in = (ROOT / 'requirements' / 'runtime.in').read_text()
     runtime_txt = (ROOT / 'requirements' / 'runtime.txt').read_text()

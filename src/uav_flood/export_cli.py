@@ -6,9 +6,11 @@ optionally drone tracks (--tracks, default the checkpoint's <name>.tracks.json i
 Writes, in --out:
 
 - ``flood.geojson``: flood polygons in WGS84 (RFC 7946), properties area_m2, mean_confidence;
-- ``flood_grid.png`` + ``flood_grid.pgw`` (world file) + ``flood_grid.prj``: the grid as a
-  georeferenced raster in the map frame's own CRS (azimuthal equidistant about the origin, m):
-  0..100 = P(water) in %, 255 = unknown;
+- ``flood_grid.tif``: the grid as a Cloud-Optimised GeoTIFF (rasterio/GDAL) in the map frame's
+  own CRS (azimuthal equidistant about the origin, m), 0..100 = P(water) in %, nodata 255:
+  QGIS, GDAL and web map servers read its CRS and nodata;
+- ``flood_grid.png`` + ``flood_grid.pgw`` (world file) + ``flood_grid.prj``: the same raster as
+  a PNG (GDAL reads the world file but not the .prj: prefer the GeoTIFF in GIS tools);
 - ``flood_map.png``: a figure for people: water, dry and unknown, tracks, scale bar, north arrow,
   title and legend;
 - ``map.html``: one self-contained page (the figure embedded, polygons in SVG, no network).
@@ -58,6 +60,7 @@ MAX_CELLS = 64_000_000
 #: The files export writes in --out.
 OUTPUTS = (
     'flood.geojson',
+    'flood_grid.tif',
     'flood_grid.png',
     'flood_grid.pgw',
     'flood_grid.prj',
@@ -188,6 +191,7 @@ def export(
     polygons = flood_map.flood_polygons(threshold, min_area_m2=min_area_m2)
     geojson = out / 'flood.geojson'
     geojson.write_text(json.dumps(to_geojson(polygons, frame), indent=1), encoding='utf-8')
+    geotiff = write_geotiff(flood_map, origin, out / 'flood_grid.tif')
     raster = write_raster(flood_map, origin, out / 'flood_grid.png')
     figure, geometry = render_figure(flood_map, polygons, tracks, threshold, title)
     png = out / 'flood_map.png'
@@ -195,7 +199,7 @@ def export(
         raise OSError(f'OpenCV could not write {png}')
     page = out / 'map.html'
     page.write_text(html_page(png.read_bytes(), polygons, geometry, title), encoding='utf-8')
-    return [geojson, *raster, png, page]
+    return [geojson, geotiff, *raster, png, page]
 
 
 def to_geojson(polygons: list[FloodPolygon], frame: LocalFrame) -> dict[str, Any]:
@@ -227,31 +231,72 @@ def to_geojson(polygons: list[FloodPolygon], frame: LocalFrame) -> dict[str, Any
     return {'type': 'FeatureCollection', 'features': features}
 
 
+def map_crs(origin: GeoPoint) -> pyproj.CRS:
+    """Return the map frame's CRS: azimuthal equidistant about the origin on WGS84, metres."""
+    return pyproj.CRS.from_proj4(
+        f'+proj=aeqd +lat_0={origin.lat_deg!r} +lon_0={origin.lon_deg!r} '
+        '+x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs'
+    )
+
+
+def raster_values(flood_map: FloodMap) -> tuple[NDArray[np.uint8], float, float, float]:
+    """Return the grid north up (row 0 northern), 0..100 = P(water) %, RASTER_UNKNOWN unknown.
+
+    :returns: (image, west edge, north edge, cell size), metres in the map frame.
+    """
+    occupancy = flood_map.to_occupancy()
+    grid = np.asarray(occupancy.data, dtype=np.int16).reshape(occupancy.height, occupancy.width)
+    image = np.ascontiguousarray(np.where(grid < 0, RASTER_UNKNOWN, grid).astype(np.uint8)[::-1])
+    res = occupancy.resolution_m
+    return image, occupancy.origin_east, occupancy.origin_north + occupancy.height * res, res
+
+
+def write_geotiff(flood_map: FloodMap, origin: GeoPoint, path: Path) -> Path:
+    """Write the grid as a Cloud-Optimised GeoTIFF (deflate, nodata RASTER_UNKNOWN)."""
+    from affine import Affine
+    import rasterio
+    from rasterio.errors import RasterioError
+
+    image, west, north, res = raster_values(flood_map)
+    try:
+        with rasterio.open(
+            path,
+            'w',
+            driver='COG',
+            height=image.shape[0],
+            width=image.shape[1],
+            count=1,
+            dtype='uint8',
+            crs=map_crs(origin).to_wkt(),
+            transform=Affine(res, 0.0, west, 0.0, -res, north),
+            nodata=RASTER_UNKNOWN,
+            compress='deflate',
+        ) as dataset:
+            dataset.write(image, 1)
+            dataset.update_tags(
+                1, units='percent', meaning='P(water) in percent, 255 = never observed'
+            )
+    except RasterioError as exc:
+        raise OSError(f'GDAL could not write {path}: {exc}') from None
+    return path
+
+
 def write_raster(flood_map: FloodMap, origin: GeoPoint, path: Path) -> list[Path]:
     """Write the grid as PNG + world file + .prj; return the three paths.
 
     North up: image row 0 is the northern row. Values 0..100 are P(water) in %, 255 unknown.
     """
-    occupancy = flood_map.to_occupancy()
-    grid = np.asarray(occupancy.data, dtype=np.int16).reshape(occupancy.height, occupancy.width)
-    image = np.where(grid < 0, RASTER_UNKNOWN, grid).astype(np.uint8)[::-1]
+    image, west, north_top, res = raster_values(flood_map)
     if not cv2.imwrite(str(path), image):
         raise OSError(f'OpenCV could not write {path}')
-    res = occupancy.resolution_m
-    north_top = occupancy.origin_north + occupancy.height * res
     # World file: pixel size x, rotation, rotation, -pixel size y, centre of the top-left pixel.
     world = path.with_suffix('.pgw')
     world.write_text(
-        f'{res!r}\n0.0\n0.0\n{-res!r}\n{occupancy.origin_east + res / 2!r}\n'
-        f'{north_top - res / 2!r}\n',
+        f'{res!r}\n0.0\n0.0\n{-res!r}\n{west + res / 2!r}\n{north_top - res / 2!r}\n',
         encoding='ascii',
     )
-    crs = pyproj.CRS.from_proj4(
-        f'+proj=aeqd +lat_0={origin.lat_deg!r} +lon_0={origin.lon_deg!r} '
-        '+x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs'
-    )
     prj = path.with_suffix('.prj')
-    prj.write_text(crs.to_wkt('WKT1_ESRI'), encoding='ascii')
+    prj.write_text(map_crs(origin).to_wkt('WKT1_ESRI'), encoding='ascii')
     return [path, world, prj]
 
 

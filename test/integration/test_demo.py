@@ -109,7 +109,7 @@ def check_mission(out, result):
     assert report['mission_time_s'] > report['lower_bound_time_s'] > 0
     assert report['frames']['local'] + report['frames']['edge'] > 30
     assert report['latency_ms']['edge_p50'] is not None or report['latency_ms']['local_p50']
-    for name in ('flood_map.png', 'flood.geojson', 'flood_grid.png', 'map.html'):
+    for name in ('flood_map.png', 'flood.geojson', 'flood_grid.tif', 'flood_grid.png', 'map.html'):
         assert (out / 'map' / name).stat().st_size > 0
     assert '# Flood mapping mission report' in (out / 'report.md').read_text()
     assert left_behind(str(out)) == []

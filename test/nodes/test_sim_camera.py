@@ -123,9 +123,11 @@ def test_frames_match_the_pose_and_the_renderer(ros_context, executor, scene):
 
     assert spin_until(
         executor,
-        lambda: got['diagnostics']
-        and got['status']
-        and int(status_values(got)['frames_published']) >= 1,
+        lambda: (
+            got['diagnostics']
+            and got['status']
+            and int(status_values(got)['frames_published']) >= 1
+        ),
         3.0,
     )
     # The same status on /diagnostics, where rqt_robot_monitor looks.

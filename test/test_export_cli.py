@@ -83,6 +83,33 @@ def test_export_writes_every_file_georeferenced(tmp_path, capsys):
     lon, lat = to_wgs84.transform(10.0, 20.0)
     east, north, _ = LocalFrame(ORIGIN).to_enu(lat, lon)
     assert (float(east), float(north)) == pytest.approx((10.0, 20.0), abs=1e-3)
+    # KMZ for Google Earth: the same polygon (hole kept) and the track, on the map.
+    from xml.etree import ElementTree as ET
+
+    ns = {'k': 'http://www.opengis.net/kml/2.2'}
+    with zipfile.ZipFile(out / 'flood.kmz') as kmz:
+        assert kmz.namelist()[0] == 'doc.kml'
+        kml = ET.fromstring(kmz.read('doc.kml'))
+
+    def ring(element):
+        points = [p.split(',') for p in element.findtext('k:coordinates', '', ns).split()]
+        lon, lat = np.asarray([(float(p[0]), float(p[1])) for p in points]).T
+        e, n, _ = frame.to_enu(lat, lon)
+        return list(zip(e, n, strict=True))
+
+    (placemark,) = kml.findall('.//k:Folder/k:Placemark[k:Polygon]', ns)
+    outer = ring(placemark.find('.//k:outerBoundaryIs/k:LinearRing', ns))
+    holes = [ring(r) for r in placemark.findall('.//k:innerBoundaryIs/k:LinearRing', ns)]
+    from shapely.geometry import Polygon
+
+    assert Polygon(outer, holes).area == pytest.approx(80 * 50 - 10 * 10, rel=1e-4)
+    values = {
+        d.get('name'): d.findtext('k:value', '', ns) for d in placemark.iter(f'{{{ns["k"]}}}Data')
+    }
+    assert float(values['area_m2']) == pytest.approx(feature['properties']['area_m2'])
+    (track,) = kml.findall('.//k:Placemark[k:LineString]', ns)
+    assert track.findtext('k:name', '', ns) == 'uav0'
+    assert np.allclose(ring(track.find('k:LineString', ns)), [(-40, -20), (90, 60)], atol=1e-3)
     figure = cv2.imread(str(out / 'flood_map.png'))
     assert figure is not None and figure.shape[1] >= 900
     page = (out / 'map.html').read_text()

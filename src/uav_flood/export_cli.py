@@ -11,6 +11,8 @@ Writes, in --out:
   QGIS, GDAL and web map servers read its CRS and nodata;
 - ``flood_grid.png`` + ``flood_grid.pgw`` (world file) + ``flood_grid.prj``: the same raster as
   a PNG (GDAL reads the world file but not the .prj: prefer the GeoTIFF in GIS tools);
+- ``flood.kmz``: the flood polygons and the drones' tracks for Google Earth (KML 2.2 in a zip,
+  WGS84, polygons clamped to the ground with their area and confidence);
 - ``flood_map.png``: a figure for people: water, dry and unknown, tracks, scale bar, north arrow,
   title and legend;
 - ``map.html``: one self-contained page (the figure embedded, polygons in SVG, no network).
@@ -60,6 +62,7 @@ MAX_CELLS = 64_000_000
 #: The files export writes in --out.
 OUTPUTS = (
     'flood.geojson',
+    'flood.kmz',
     'flood_grid.tif',
     'flood_grid.png',
     'flood_grid.pgw',
@@ -191,6 +194,7 @@ def export(
     polygons = flood_map.flood_polygons(threshold, min_area_m2=min_area_m2)
     geojson = out / 'flood.geojson'
     geojson.write_text(json.dumps(to_geojson(polygons, frame), indent=1), encoding='utf-8')
+    kmz = write_kmz(polygons, tracks, frame, title, out / 'flood.kmz')
     geotiff = write_geotiff(flood_map, origin, out / 'flood_grid.tif')
     raster = write_raster(flood_map, origin, out / 'flood_grid.png')
     figure, geometry = render_figure(flood_map, polygons, tracks, threshold, title)
@@ -199,7 +203,7 @@ def export(
         raise OSError(f'OpenCV could not write {png}')
     page = out / 'map.html'
     page.write_text(html_page(png.read_bytes(), polygons, geometry, title), encoding='utf-8')
-    return [geojson, geotiff, *raster, png, page]
+    return [geojson, kmz, geotiff, *raster, png, page]
 
 
 def to_geojson(polygons: list[FloodPolygon], frame: LocalFrame) -> dict[str, Any]:
@@ -229,6 +233,95 @@ def to_geojson(polygons: list[FloodPolygon], frame: LocalFrame) -> dict[str, Any
             }
         )
     return {'type': 'FeatureCollection', 'features': features}
+
+
+KML_NS = 'http://www.opengis.net/kml/2.2'
+
+
+def kml_document(
+    polygons: list[FloodPolygon],
+    tracks: dict[str, list[tuple[float, float]]],
+    frame: LocalFrame,
+    title: str,
+) -> bytes:
+    """Return a KML 2.2 document: one Placemark per flood polygon (holes kept), one per track."""
+    from xml.etree import ElementTree as ET  # noqa: N817
+
+    def sub(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
+        element = ET.SubElement(parent, f'{{{KML_NS}}}{tag}')
+        if text is not None:
+            element.text = text
+        return element
+
+    def coordinates(xy: Any) -> str:
+        xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+        lat, lon, _ = frame.to_geodetic(xy[:, 0], xy[:, 1])
+        return ' '.join(f'{float(a):.8f},{float(b):.8f},0' for a, b in zip(lon, lat, strict=True))
+
+    ET.register_namespace('', KML_NS)
+    kml = ET.Element(f'{{{KML_NS}}}kml')
+    document = sub(kml, 'Document')
+    sub(document, 'name', title)
+    # KML colours are aabbggrr.
+    for style_id, stroke, fill in (('water', 'ff8c4a14', '99c8781e'), ('track', 'ff0e7fff', None)):
+        style = sub(document, 'Style')
+        style.set('id', style_id)
+        line_style = sub(style, 'LineStyle')
+        sub(line_style, 'color', stroke)
+        sub(line_style, 'width', '2')
+        poly_style = sub(style, 'PolyStyle')
+        sub(poly_style, 'color', fill or '00000000')
+        sub(poly_style, 'fill', '1' if fill else '0')
+    water = sub(document, 'Folder')
+    sub(water, 'name', f'Flood water ({len(polygons)} polygons)')
+    for k, flood in enumerate(polygons, 1):
+        placemark = sub(water, 'Placemark')
+        sub(placemark, 'name', f'water {k}: {flood.area_m2:.0f} m2')
+        sub(placemark, 'description', f'mean confidence {flood.mean_confidence:.2f}')
+        sub(placemark, 'styleUrl', '#water')
+        data = sub(placemark, 'ExtendedData')
+        for key, value in (
+            ('area_m2', f'{flood.area_m2:.2f}'),
+            ('mean_confidence', f'{flood.mean_confidence:.4f}'),
+        ):
+            field = sub(data, 'Data')
+            field.set('name', key)
+            sub(field, 'value', value)
+        polygon = sub(placemark, 'Polygon')
+        sub(polygon, 'altitudeMode', 'clampToGround')
+        outer = sub(sub(polygon, 'outerBoundaryIs'), 'LinearRing')
+        sub(outer, 'coordinates', coordinates(flood.polygon.exterior.coords))
+        for hole in flood.polygon.interiors:
+            inner = sub(sub(polygon, 'innerBoundaryIs'), 'LinearRing')
+            sub(inner, 'coordinates', coordinates(hole.coords))
+    if tracks:
+        folder = sub(document, 'Folder')
+        sub(folder, 'name', 'Drone tracks')
+        for name, track in tracks.items():
+            if len(track) < 2:
+                continue
+            placemark = sub(folder, 'Placemark')
+            sub(placemark, 'name', name)
+            sub(placemark, 'styleUrl', '#track')
+            path = sub(placemark, 'LineString')
+            sub(path, 'altitudeMode', 'clampToGround')
+            sub(path, 'coordinates', coordinates(track))
+    return bytes(ET.tostring(kml, encoding='utf-8', xml_declaration=True))
+
+
+def write_kmz(
+    polygons: list[FloodPolygon],
+    tracks: dict[str, list[tuple[float, float]]],
+    frame: LocalFrame,
+    title: str,
+    path: Path,
+) -> Path:
+    """Write the KML document as a KMZ (a zip whose first entry is doc.kml)."""
+    import zipfile
+
+    with zipfile.ZipFile(path, 'w', compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr('doc.kml', kml_document(polygons, tracks, frame, title))
+    return path
 
 
 def map_crs(origin: GeoPoint) -> pyproj.CRS:

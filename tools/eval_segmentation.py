@@ -17,6 +17,8 @@ Needs only the stack's runtime (onnxruntime, OpenCV, numpy) and the FloodNet dat
   crop is a finer GSD; a 2 x 2 mosaic of four frames a coarser one), colour shifts, haze, blur,
   JPEG, and a synthetic horizon (sky over the top third: the share of sky called water).
 - Latency: onnxruntime on a 512 x 512 frame with 1 and 2 intra-op threads, median of 30 runs.
+- Errors (--worst N): missed and false water pixels by their labelled class, and the N images
+  with the most wrong pixels (to look at, and to find label flaws).
 
 Prints a table; --json writes every figure.
 """
@@ -119,6 +121,42 @@ def per_class_iou(model: Path, data: Path, ids: list[str]) -> dict[str, float] |
     return {
         name: float(inter[k] / union[k]) if union[k] else float('nan')
         for k, name in enumerate(CLASSES)
+    }
+
+
+def water_errors(
+    segmenter: FloodSegmenter, data: Path, ids: list[str], worst: int
+) -> dict[str, Any]:
+    """Where the water errors are: by true FloodNet class, and the `worst` images.
+
+    Missed water is split by its labelled class (road-flooded, water); false water by the class
+    the label gives those pixels. Images are ranked by missed + false pixels.
+    """
+    missed = np.zeros(len(CLASSES), np.int64)
+    false = np.zeros(len(CLASSES), np.int64)
+    images: list[tuple[int, dict[str, Any]]] = []  # (wrong pixels, row)
+    for image_id in ids:
+        rgb, classes = load(data, image_id)
+        predicted = segmenter.segment(rgb).mask
+        truth = np.isin(classes, WATER_CLASSES)
+        fn, fp = truth & ~predicted, predicted & ~truth
+        missed += np.bincount(classes[fn], minlength=256)[: len(CLASSES)]
+        false += np.bincount(classes[fp], minlength=256)[: len(CLASSES)]
+        tp = int(np.count_nonzero(truth & predicted))
+        n_fn, n_fp = int(np.count_nonzero(fn)), int(np.count_nonzero(fp))
+        row = {
+            'id': image_id,
+            'water': int(np.count_nonzero(truth)),
+            'missed': n_fn,
+            'false': n_fp,
+            'iou': tp / (tp + n_fn + n_fp) if tp + n_fn + n_fp else float('nan'),
+        }
+        images.append((n_fn + n_fp, row))
+    images.sort(key=lambda pair: -pair[0])
+    return {
+        'missed_by_class': {name: int(missed[k]) for k, name in enumerate(CLASSES) if missed[k]},
+        'false_by_class': {name: int(false[k]) for k, name in enumerate(CLASSES) if false[k]},
+        'worst_images': [row for _, row in images[:worst]],
     }
 
 
@@ -311,6 +349,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--robustness', action='store_true', help='the robustness checks too')
     parser.add_argument('--latency-only', action='store_true', help='only the latency')
     parser.add_argument('--threshold', type=float, default=0.5, help='water threshold')
+    parser.add_argument(
+        '--worst',
+        type=int,
+        default=0,
+        metavar='N',
+        help='also say where the water errors are: by true class, and the N worst images',
+    )
     parser.add_argument('--json', type=Path, help='write every figure to this file')
     args = parser.parse_args(argv)
     model = resolve_model(args.model)
@@ -343,6 +388,18 @@ def main(argv: list[str] | None = None) -> int:
                     + ', '.join(f'{k} {v:.3f}' for k, v in classes.items())
                 )
                 say(f'mean IoU {np.nanmean(list(classes.values())):.3f}')
+            if args.worst > 0:
+                errors = water_errors(segmenter, args.data, ids, args.worst)
+                report['errors'] = errors
+                say(
+                    f'missed water by labelled class (pixels): {errors["missed_by_class"]}; '
+                    f'false water by labelled class: {errors["false_by_class"]}'
+                )
+                for row in errors['worst_images']:
+                    say(
+                        f'  {row["id"]}: water {row["water"]}, missed {row["missed"]}, '
+                        f'false {row["false"]}, IoU {row["iou"]:.2f}'
+                    )
             if args.robustness:
                 report['robustness'] = robustness(segmenter, args.data, ids)
     except EvalError as exc:

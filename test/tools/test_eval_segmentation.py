@@ -96,3 +96,22 @@ def test_mosaic_needs_four_frames():
     first = cv2.imread(str(MINI / 'masks_orig' / f'{ids[0]}.png'), cv2.IMREAD_UNCHANGED)
     h, w = first.shape
     assert classes.shape == (h // 2 * 2, w // 2 * 2) and rgb.shape[:2] == classes.shape
+
+
+def test_the_error_breakdown_adds_up_to_the_water_metrics():
+    from uav_flood.core.segmentation import FloodSegmenter, SegmenterConfig
+
+    ids = ev.split_ids(MINI, 'val')
+    segmenter = FloodSegmenter(SegmenterConfig(threads=1))
+    errors = ev.water_errors(segmenter, MINI, ids, worst=1)
+    # Missed water can only be labelled road-flooded or water; false water never is.
+    assert set(errors['missed_by_class']) <= {'road-flooded', 'water'}
+    assert not set(errors['false_by_class']) & {'road-flooded', 'water'}
+    missed, false = sum(errors['missed_by_class'].values()), sum(errors['false_by_class'].values())
+    water = ev.water_metrics(segmenter, MINI, ids)
+    truth = sum(int(np.count_nonzero(np.isin(ev.load(MINI, i)[1], ev.WATER_CLASSES))) for i in ids)
+    assert truth > 0
+    assert water['recall'] == pytest.approx((truth - missed) / truth)
+    assert water['iou'] == pytest.approx((truth - missed) / (truth + false))
+    (row,) = errors['worst_images']
+    assert row['id'] in ids and row['missed'] + row['false'] <= missed + false

@@ -116,6 +116,34 @@ def test_export_writes_every_file_georeferenced(tmp_path, capsys):
     assert 'data:image/png;base64,' in page and '<path d="M' in page and 'http' not in page
 
 
+def test_the_stored_origin_needs_no_option_and_a_wrong_one_is_refused(tmp_path, capsys):
+    flood_map = FloodMap.load(make_checkpoint(tmp_path))
+    flood_map.origin = ORIGIN
+    path = flood_map.save(tmp_path / 'stored.npz')
+    out = tmp_path / 'out'
+    assert main(['export', str(path), '--out', str(out)]) == 0
+    capsys.readouterr()
+    (feature,) = json.loads((out / 'flood.geojson').read_text())['features']
+    lon, lat = np.asarray(feature['geometry']['coordinates'][0]).T
+    east, _, _ = LocalFrame(ORIGIN).to_enu(lat, lon)
+    assert east.min() == pytest.approx(-30.0, abs=0.01)  # placed about the stored origin
+    # The same origin given again is fine; latitude and longitude swapped are refused.
+    same = f'{ORIGIN.lat_deg},{ORIGIN.lon_deg},{ORIGIN.alt_m}'
+    assert main(['export', str(path), '--origin', same, '--out', str(out)]) == 0
+    capsys.readouterr()
+    swapped = f'{ORIGIN.lon_deg},{ORIGIN.lat_deg},{ORIGIN.alt_m}'
+    before = (out / 'flood.geojson').read_bytes()
+    assert main(['export', str(path), '--origin', swapped, '--out', str(out)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert 'km from the origin' in line and 'swapped?' in line
+    assert (out / 'flood.geojson').read_bytes() == before
+    # A checkpoint without an origin needs --origin.
+    bare = make_checkpoint(tmp_path / 'bare' if (tmp_path / 'bare').mkdir() is None else tmp_path)
+    assert main(['export', str(bare), '--out', str(tmp_path / 'o2')]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert 'stores no mission origin' in line and '--origin' in line
+
+
 def test_tracks_are_drawn(tmp_path):
     from uav_flood.export_cli import TRACK_BGR
 

@@ -1,7 +1,8 @@
 """`uav-flood export`: turn a flood map into files for responders and GIS.
 
 Input: a flood_mapper checkpoint (.npz; another source that yields a core FloodMap, such as a
-replayed recording, plugs in at `load_map`), the mission origin (--origin LAT,LON,ALT) and
+replayed recording, plugs in at `load_map`), the mission origin (stored in the checkpoint, or
+--origin LAT,LON,ALT for one that stores none) and
 optionally drone tracks (--tracks, default the checkpoint's <name>.tracks.json if present).
 Writes, in --out:
 
@@ -44,7 +45,7 @@ from uav_flood.core.flood_map import (
     FloodMap,
     FloodPolygon,
 )
-from uav_flood.core.geo import GeoPoint, LocalFrame
+from uav_flood.core.geo import distance_m, GeoPoint, LocalFrame, SAME_ORIGIN_M
 from uav_flood.core.user_files import input_overwritten, load_json, UserFileError
 
 #: Figure colours (BGR): water, dry, unknown, outline, tracks.
@@ -76,7 +77,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options of `uav-flood export` to `parser`."""
     parser.add_argument('input', metavar='MAP.npz', help='flood_mapper checkpoint file')
     parser.add_argument(
-        '--origin', required=True, metavar='LAT,LON,ALT', help='mission origin (deg, deg, m)'
+        '--origin',
+        metavar='LAT,LON,ALT',
+        help='mission origin (deg, deg, m); default: the one the checkpoint stores. Given with '
+        'a checkpoint that stores one, they must agree (within 1 m)',
     )
     parser.add_argument('--out', required=True, metavar='DIR', help='output folder (created)')
     parser.add_argument(
@@ -117,6 +121,29 @@ def load_map(path: Path, max_cells: int = MAX_CELLS) -> FloodMap:
         raise UavFloodError(str(exc)) from None
 
 
+def mission_origin(stored: GeoPoint | None, given: GeoPoint | None, source: Path) -> GeoPoint:
+    """Return the origin to export about: the checkpoint's, or --origin when it stores none.
+
+    :raises UavFloodError: when neither is known, or --origin is not the stored origin (a
+        mistyped or swapped LAT,LON would put the map somewhere else on Earth).
+    """
+    if stored is None:
+        if given is None:
+            raise UavFloodError(
+                f'{source} stores no mission origin (made before it was kept, or by a mapper '
+                'without origin_* parameters): pass --origin LAT,LON,ALT'
+            )
+        return given
+    if given is not None and distance_m(stored, given) > SAME_ORIGIN_M:
+        raise UavFloodError(
+            f'--origin {given.lat_deg},{given.lon_deg} is {distance_m(stored, given) / 1000:.1f} '
+            f'km from the origin {source} stores ({stored.lat_deg},{stored.lon_deg},'
+            f'{stored.alt_m}): the map would land in the wrong place (latitude and longitude '
+            'swapped?); leave --origin out'
+        )
+    return stored
+
+
 def load_tracks(path: Path) -> dict[str, list[tuple[float, float]]]:
     """Read a tracks file ({"tracks": {name: [[east, north, up], ...]}}, map ENU m).
 
@@ -138,11 +165,12 @@ def load_tracks(path: Path) -> dict[str, list[tuple[float, float]]]:
 def run(args: argparse.Namespace) -> int:
     """Export the map; return the exit code."""
     try:
-        origin = GeoPoint.parse(args.origin)
+        given = GeoPoint.parse(args.origin) if args.origin else None
         source = Path(args.input)
         if args.max_cells < 1:
             raise UavFloodError(f'--max-cells must be at least 1, got {args.max_cells}')
         flood_map = load_map(source, args.max_cells)
+        origin = mission_origin(flood_map.origin, given, source)
         if flood_map.bounds_cells is None:
             raise UavFloodError(f'{source}: the map is empty (no observation yet)')
         if not 0.0 <= args.threshold < 1.0:

@@ -138,4 +138,6 @@ def run(args: argparse.Namespace) -> int:
     print(f'wrote {checkpoint} and {out / SUMMARY_NAME}')
     if result.origin is None:
         print('no origin known: pass --origin LAT,LON,ALT to `uav-flood export`')
+    else:
+        print(f'the checkpoint stores the origin: `uav-flood export {checkpoint} --out DIR`')
     return 1 if args.check and result.compared and result.cells_differing else 0

@@ -154,7 +154,9 @@ def test_ground_graph_carries_origin_area_and_files():
     coordinator = graph['nodes'][1]['parameters'][1]
     assert coordinator['area_file'] == '/areas/a.geojson'
     assert (coordinator['origin_lat_deg'], coordinator['origin_lon_deg']) == (10.0, 20.0)
-    assert graph['nodes'][2]['parameters'][1]['checkpoint_file'] == '/m/flood_map.npz'
+    mapper = graph['nodes'][2]['parameters'][1]
+    assert mapper['checkpoint_file'] == '/m/flood_map.npz'
+    assert (mapper['origin_lat_deg'], mapper['origin_lon_deg']) == (10.0, 20.0)  # kept in it
 
 
 def test_px4_instances_follow_px4s_multi_vehicle_conventions(tmp_path):

@@ -9,6 +9,7 @@ stale stamps and judges a patch by the pose of its drone.
 """
 
 import itertools
+import math
 import os
 from pathlib import Path
 import signal
@@ -237,6 +238,49 @@ def test_checkpoints_and_reloads_and_sets_corrupt_file_aside(ros_context, execut
         assert again.set_aside == '' and again.map.observations_applied == 1
     finally:
         again.destroy_node()
+
+
+def test_the_checkpoint_knows_its_origin_and_another_mission_never_mixes_in(
+    ros_context, executor, tmp_path
+):
+    from rclpy.node import Node
+
+    from uav_flood.core.geo import GeoPoint
+
+    path = tmp_path / 'map.npz'
+    here = {'origin_lat_deg': 29.76, 'origin_lon_deg': -95.37, 'origin_alt_m': 15.0}
+    mapper = make_mapper(ros_context, tmp_path, checkpoint_file=str(path), **here)
+    probe_node = Node('probe', context=ros_context)
+    executor.add_node(mapper)
+    executor.add_node(probe_node)
+    probe = Probe(probe_node)
+    assert wait_matched(executor, probe)
+    hover(executor, probe, mapper)
+    probe.obs[VEHICLES[0]].publish(grid_msg(2, 3, np.full((2, 2), 100)))
+    assert spin_until(executor, lambda: mapper.last_checkpoint == str(path), 5.0)
+    assert FloodMap.load(path).origin == GeoPoint(29.76, -95.37, 15.0)
+    executor.remove_node(mapper)
+    mapper.destroy_node()
+    # The same mission restarted: the map comes back.
+    again = make_mapper(ros_context, tmp_path, checkpoint_file=str(path), **here)
+    assert again.set_aside == '' and again.map.observations_applied == 1
+    again.destroy_node()
+    # A mistyped origin (another continent): its cells are about another point of the Earth,
+    # so the checkpoint is set aside, not mixed in.
+    swapped = {**here, 'origin_lat_deg': -95.37 + 180 - 90, 'origin_lon_deg': 29.76}
+    other = make_mapper(ros_context, tmp_path, checkpoint_file=str(path), **swapped)
+    try:
+        assert other.set_aside and other.map.observations_applied == 0
+        assert FloodMap.load(other.set_aside).origin == GeoPoint(29.76, -95.37, 15.0)
+    finally:
+        other.destroy_node()
+
+
+def test_a_partial_origin_is_a_config_error(ros_context, tmp_path):
+    from uav_flood.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match='all three, or none'):
+        make_mapper(ros_context, tmp_path, origin_lat_deg=29.76)
 
 
 def test_bad_parameter_exits_2_with_one_line(bin_dir, child_env):
@@ -497,5 +541,9 @@ def test_config_file_defaults_equal_the_declared_defaults():
 
     path = Path(__file__).resolve().parents[2] / 'config' / 'flood_mapper.yaml'
     values = yaml.safe_load(path.read_text(encoding='utf-8'))['/**']['ros__parameters']
-    assert values == {name: default for name, (default, _) in PARAMETERS.items()}
-    assert all(type(values[n]) is type(d) for n, (d, _) in PARAMETERS.items())
+    assert set(values) == set(PARAMETERS)
+    for name, (default, _) in PARAMETERS.items():
+        same = values[name] == default or (
+            isinstance(default, float) and math.isnan(default) and math.isnan(values[name])
+        )
+        assert same and type(values[name]) is type(default), name

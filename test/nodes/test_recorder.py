@@ -216,6 +216,12 @@ def test_replay_reproduces_the_live_map(ros_context, executor, tmp_path, capsys)
     assert rebuilt.config.p_hit == 0.8 and rebuilt.config.p_false == 0.1
     assert np.array_equal(rebuilt.to_occupancy().data, live.to_occupancy().data)
     assert '"origin": [\n    47.0' in (tmp_path / 'replay' / 'replay.json').read_text()
+    # The replayed checkpoint stores the origin, so export needs no --origin.
+    assert (rebuilt.origin.lat_deg, rebuilt.origin.lon_deg) == (47.0, 8.0)
+    assert 'the checkpoint stores the origin' in printed
+    checkpoint = tmp_path / 'replay' / 'flood_map.npz'
+    assert cli.main(['export', str(checkpoint), '--out', str(tmp_path / 'export')]) == 0
+    assert (tmp_path / 'export' / 'flood_grid.tif').is_file()
 
     # Another fusion configuration gives another map: the comparison can fail.
     code = cli.main(

@@ -36,6 +36,7 @@ from shapely.geometry.base import BaseGeometry
 
 from uav_flood.core.atomic_file import write_atomic
 from uav_flood.core.errors import UavFloodError
+from uav_flood.core.geo import GeoError, GeoPoint
 from uav_flood.core.georef import DRY, GridPatch, UNSEEN, WATER
 
 __all__ = [
@@ -249,6 +250,9 @@ class FloodMap:
     observations_applied: int = 0
     cells_observed: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
+    #: The mission origin, map (0, 0, 0), when known: checkpoints keep it, so a checkpoint says
+    #: where on Earth it is (export and replay need no --origin).
+    origin: GeoPoint | None = None
     _window: _Window | None = field(default=None, init=False, repr=False)
     # Observed bounding box in global cells: (col0, row0, col1, row1), [0, 1) half-open.
     _seen: tuple[int, int, int, int] | None = field(default=None, init=False, repr=False)
@@ -743,6 +747,11 @@ class FloodMap:
             'observations_applied': self.observations_applied,
             'cells_observed': self.cells_observed,
             'rejected': dict(self.rejected),
+            'origin': (
+                [self.origin.lat_deg, self.origin.lon_deg, self.origin.alt_m]
+                if self.origin is not None
+                else None
+            ),
         }
         buffer = io.BytesIO()
         save = np.savez_compressed if compress else np.savez
@@ -831,7 +840,11 @@ class FloodMap:
                 cells_observed=int(header['cells_observed']),
                 rejected={str(k): int(v) for k, v in dict(header['rejected']).items()},
             )
-        except (KeyError, TypeError, ValueError, FloodMapError) as error:
+            stored = header.get('origin')  # absent before the origin was stored
+            if stored is not None:
+                lat, lon, alt = (float(v) for v in stored)
+                flood_map.origin = GeoPoint(lat, lon, alt)
+        except (KeyError, TypeError, ValueError, FloodMapError, GeoError) as error:
             raise CheckpointError(source, f'bad header ({error})') from None
         if version == 2:  # water and dry counts: as many hard observations
             if first.dtype != np.uint16 or second.dtype != np.uint16:

@@ -111,6 +111,10 @@ class LocalFrame:
         return GeoPoint(float(lat), float(lon), float(alt))
 
 
+#: Two mission origins closer than this (m) are the same one (a stored origin against a given).
+SAME_ORIGIN_M = 1.0
+
+
 def distance_m(a: GeoPoint, b: GeoPoint) -> float:
     """Return the geodesic horizontal distance between two points (m, WGS84)."""
     _, _, dist = _GEOD.inv(a.lon_deg, a.lat_deg, b.lon_deg, b.lat_deg)

@@ -53,7 +53,7 @@ RESPAWN: dict[str, Any] = {'respawn': True, 'respawn_delay': 1.0, 'respawn_max':
 
 
 def origin_parameters(origin: GeoPoint) -> dict[str, float]:
-    """Return the origin_* parameters of flight_control and swarm_coordinator for `origin`."""
+    """Return the origin_* parameters of flight_control, swarm_coordinator, flood_mapper."""
     return {
         'origin_lat_deg': origin.lat_deg,
         'origin_lon_deg': origin.lon_deg,
@@ -142,6 +142,7 @@ def ground_nodes(config: GroundConfig) -> list[dict[str, Any]]:
                 {
                     'vehicles': vehicles,
                     'checkpoint_file': str(config.out_dir / 'flood_map.npz'),
+                    **origin_parameters(config.origin),
                 },
             ],
             **RESPAWN,

@@ -63,6 +63,7 @@ from uav_flood.core.flood_map import (
     RejectReason,
     set_aside_corrupt,
 )
+from uav_flood.core.geo import distance_m, GeoError, GeoPoint, SAME_ORIGIN_M
 from uav_flood.core.georef import GridPatch
 from uav_flood.core.plausibility import (
     ObservationGate,
@@ -82,6 +83,11 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'p_false': (0.15, 'Sensor model: P(observe water | dry).'),
     'clamp_log_odds': (3.5, 'Bound on abs(log-odds) when the map is read (3.5 is P = 0.97).'),
     'max_extent_m': (10000.0, 'Side of the square about the origin patches must lie in (m).'),
+    # The mission origin, stored in the checkpoint (and so in recordings' parameters) so that
+    # export and replay know where the map is. NaN: unknown (the checkpoint says so).
+    'origin_lat_deg': (math.nan, 'Mission origin latitude (deg): map (0, 0, 0); NaN: unknown.'),
+    'origin_lon_deg': (math.nan, 'Mission origin longitude (deg); NaN: unknown.'),
+    'origin_alt_m': (math.nan, 'Mission origin altitude (m AMSL); NaN: unknown.'),
     'water_threshold': (0.5, 'P(water) above which a cell counts as water (polygons, area).'),
     'publish_rate_hz': (1.0, 'Rate of /flood_map (Hz); published only when the map changed.'),
     'markers_period_s': (5.0, 'Period of /flood_map/markers (polygons and tracks) (s).'),
@@ -145,12 +151,17 @@ TEXT_RGBA = (1.0, 1.0, 1.0, 1.0)
 TRACK_RGBA = [(1.0, 0.5, 0.05, 1.0), (0.17, 0.63, 0.17, 1.0), (0.84, 0.15, 0.16, 1.0)]
 
 
+#: The origin parameters, in GeoPoint's order.
+ORIGIN_KEYS = ('origin_lat_deg', 'origin_lon_deg', 'origin_alt_m')
+
+
 @dataclass(frozen=True)
 class MapperParams:
     """flood_mapper's parameters, read once (see PARAMETERS for their meaning)."""
 
     vehicles: tuple[str, ...]
     fusion: FusionConfig
+    origin: GeoPoint | None
     water_threshold: float
     publish_rate_hz: float
     markers_period_s: float
@@ -181,6 +192,13 @@ class MapperParams:
             )
         except FloodMapError as exc:
             raise ConfigError(str(exc), 'fusion parameters') from None
+        origin_values = [float(values[k]) for k in ORIGIN_KEYS]
+        origin = None
+        if not all(math.isnan(v) for v in origin_values):
+            try:
+                origin = GeoPoint(*origin_values)
+            except GeoError as exc:
+                raise ConfigError(f'{exc} (all three, or none)', '/'.join(ORIGIN_KEYS)) from None
         for name in ('publish_rate_hz', 'markers_period_s', 'checkpoint_interval_s'):
             value = float(values[name])
             if not (math.isfinite(value) and value > 0.0):
@@ -220,6 +238,7 @@ class MapperParams:
         return cls(
             vehicles=vehicles,
             fusion=fusion,
+            origin=origin,
             water_threshold=threshold,
             publish_rate_hz=float(values['publish_rate_hz']),
             markers_period_s=float(values['markers_period_s']),
@@ -293,6 +312,20 @@ class FloodMapperNode(Node):
                 )
         else:
             self.map = FloodMap(params.fusion)
+        if params.origin is not None:
+            stored = self.map.origin
+            if stored is not None and distance_m(stored, params.origin) > SAME_ORIGIN_M:
+                # Its cells are about another point of the Earth: never mix the two.
+                moved = set_aside_corrupt(params.checkpoint_file)
+                self.set_aside = str(moved)
+                self.get_logger().error(
+                    f'checkpoint {params.checkpoint_file} was made about origin '
+                    f'{stored.lat_deg},{stored.lon_deg}, this mission is about '
+                    f'{params.origin.lat_deg},{params.origin.lon_deg}: set aside as {moved}; '
+                    'starting an empty map'
+                )
+                self.map = FloodMap(params.fusion)
+            self.map.origin = params.origin
         self.tracks: dict[str, list[tuple[float, float, float]]] = {v: [] for v in params.vehicles}
         self._load_tracks()
         self.by_vehicle = dict.fromkeys(params.vehicles, 0)

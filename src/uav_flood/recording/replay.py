@@ -172,10 +172,14 @@ def replay(
         source = 'options' if overrides else 'defaults'
     if origin is None:
         for values in params.values():
-            if all(isinstance(values.get(k), int | float) for k in _ORIGIN_KEYS):
+            # A mapper with no origin records NaN (unknown): skip it.
+            if all(
+                isinstance(values.get(k), int | float) and math.isfinite(values[k])
+                for k in _ORIGIN_KEYS
+            ):
                 origin = GeoPoint(*(float(values[k]) for k in _ORIGIN_KEYS))
                 break
-    result = ReplayResult(FloodMap(config), config_source=source, origin=origin)
+    result = ReplayResult(FloodMap(config, origin=origin), config_source=source, origin=origin)
     last_map: Any = None
     seen: set[tuple[str, int, int]] = set()  # ids: the mapper fuses each once, and so do we
     wanted = [*observation_topics, FLOOD_MAP_TOPIC]

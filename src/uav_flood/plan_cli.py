@@ -7,7 +7,10 @@ also the map origin), prints a per-drone summary and writes, in --out:
 - ``plan.geojson``: one LineString per drone (WGS84) with properties drone, altitude_m, swath_m,
   length_m, expected_time_s, energy_pct; each drone's part as a Polygon (properties drone,
   part_area_m2);
-- ``plan.png``: the area, no-fly zones, parts and paths, north up.
+- ``plan.png``: the area, no-fly zones, parts and paths, north up;
+- ``<drone>.plan``: a QGroundControl plan per drone that got a part (QGC 4.x JSON: take-off,
+  the sweep's waypoints, return to launch; the area as an inclusion geofence and the no-fly
+  zones as exclusions), to open, check and upload in QGroundControl.
 
 Exit code 0 on success, 2 with one line on stderr for bad input (see docs/coverage_planning.md).
 """
@@ -114,9 +117,9 @@ def run(args: argparse.Namespace) -> int:
     """Plan, print the summary and write plan.geojson and plan.png; return the exit code."""
     try:
         out = Path(args.out)
-        clash = input_overwritten(
-            [out / 'plan.geojson', out / 'plan.png'], [args.area, args.no_fly]
-        )
+        outputs = [out / 'plan.geojson', out / 'plan.png']
+        outputs += [out / f'uav{i}.plan' for i in range(min(max(args.drones, 0), MAX_DRONES))]
+        clash = input_overwritten(outputs, [args.area, args.no_fly])
         if clash is not None:
             raise PlanningError(
                 f'--out {out} would overwrite the input {clash[1]} with {clash[0].name}; '
@@ -147,10 +150,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         write_geojson(plan, frame, out / 'plan.geojson')
         write_png(plan, out / 'plan.png')
+        qgc = write_qgc_plans(plan, frame, home, args.speed, out)
     except OSError as exc:
         print(f'uav-flood plan: error: cannot write the plan: {exc}', file=sys.stderr)
         return 2
     print(f'wrote {out / "plan.geojson"} and {out / "plan.png"}')
+    if qgc:
+        print(f'wrote {", ".join(str(p) for p in qgc)} (QGroundControl: File > Open)')
     return 0
 
 
@@ -219,6 +225,92 @@ def write_geojson(plan: CoveragePlan, frame: LocalFrame, path: Path) -> None:
             )
     document = {'type': 'FeatureCollection', 'features': features}
     path.write_text(json.dumps(document) + '\n', encoding='utf-8')
+
+
+#: MAVLink ids QGroundControl's plan files use.
+MAV_CMD_NAV_WAYPOINT, MAV_CMD_NAV_TAKEOFF, MAV_CMD_NAV_RETURN_TO_LAUNCH = 16, 22, 20
+MAV_FRAME_GLOBAL_RELATIVE_ALT = 3
+MAV_AUTOPILOT_PX4, MAV_TYPE_QUADROTOR = 12, 2
+
+
+def qgc_plan(
+    drone_plan: Any, area: Any, frame: LocalFrame, home: GeoPoint, speed_m_s: float
+) -> dict[str, Any]:
+    """Return one drone's plan as a QGroundControl 4.x .plan document.
+
+    Mission items are SimpleItems in MAVLink's GLOBAL_RELATIVE_ALT frame (altitude above home,
+    as PX4 flies them): NAV_TAKEOFF to the drone's layer, a NAV_WAYPOINT per path point, then
+    NAV_RETURN_TO_LAUNCH. The geofence holds the area's outer rings as inclusion polygons and
+    its holes and no-fly zones as exclusion polygons.
+    """
+
+    def latlon(east: float, north: float) -> tuple[float, float]:
+        lat, lon, _ = frame.to_geodetic(east, north)
+        return round(float(lat), 9), round(float(lon), 9)
+
+    def item(seq: int, command: int, lat: float, lon: float, alt: float) -> dict[str, Any]:
+        return {
+            'AMSLAltAboveTerrain': None,
+            'Altitude': alt,
+            'AltitudeMode': 1,  # relative to home
+            'autoContinue': True,
+            'command': command,
+            'doJumpId': seq,
+            'frame': MAV_FRAME_GLOBAL_RELATIVE_ALT,
+            'params': [0, 0, 0, None, lat, lon, alt],
+            'type': 'SimpleItem',
+        }
+
+    alt = round(float(drone_plan.altitude_m), 2)
+    first = latlon(*drone_plan.path[0][:2])
+    items = [item(1, MAV_CMD_NAV_TAKEOFF, *first, alt)]
+    for point in drone_plan.path:
+        items.append(item(len(items) + 1, MAV_CMD_NAV_WAYPOINT, *latlon(*point[:2]), alt))
+    items.append(item(len(items) + 1, MAV_CMD_NAV_RETURN_TO_LAUNCH, 0, 0, 0))
+    items[-1]['params'] = [0, 0, 0, 0, 0, 0, 0]
+
+    def ring(coords: Any, inclusion: bool) -> dict[str, Any]:
+        points = [list(latlon(x, y)) for x, y in list(coords)[:-1]]  # QGC rings are open
+        return {'inclusion': inclusion, 'polygon': points, 'version': 1}
+
+    fences = []
+    for polygon in polygons_of(area.region):
+        fences.append(ring(polygon.exterior.coords, True))
+        fences += [ring(hole.coords, False) for hole in polygon.interiors]
+    if area.no_fly is not None:
+        fences += [ring(zone.exterior.coords, False) for zone in polygons_of(area.no_fly)]
+    return {
+        'fileType': 'Plan',
+        'geoFence': {'circles': [], 'polygons': fences, 'version': 2},
+        'groundStation': 'QGroundControl',
+        'mission': {
+            'cruiseSpeed': speed_m_s,
+            'firmwareType': MAV_AUTOPILOT_PX4,
+            'globalPlanAltitudeMode': 1,
+            'hoverSpeed': speed_m_s,
+            'items': items,
+            'plannedHomePosition': [home.lat_deg, home.lon_deg, home.alt_m],
+            'vehicleType': MAV_TYPE_QUADROTOR,
+            'version': 2,
+        },
+        'rallyPoints': {'points': [], 'version': 2},
+        'version': 1,
+    }
+
+
+def write_qgc_plans(
+    plan: CoveragePlan, frame: LocalFrame, home: GeoPoint, speed_m_s: float, out: Path
+) -> list[Path]:
+    """Write <drone>.plan for every drone with a path; return the files."""
+    written = []
+    for drone_plan in plan.drones:
+        if not drone_plan.path:
+            continue
+        path = out / f'{drone_plan.drone}.plan'
+        document = qgc_plan(drone_plan, plan.area, frame, home, speed_m_s)
+        path.write_text(json.dumps(document, indent=2) + '\n', encoding='utf-8')
+        written.append(path)
+    return written
 
 
 def write_png(plan: CoveragePlan, path: Path, size_px: int = 1000) -> None:

@@ -1,0 +1,77 @@
+"""`uav-flood plan` writes QGroundControl .plan files: QGC 4.x's fields, the sweep round-trips."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from uav_flood import cli
+from uav_flood.core.coverage import Area, first_vertex
+from uav_flood.core.geo import GeoPoint, LocalFrame
+
+AOI = Path(__file__).resolve().parents[2] / 'data' / 'aoi'
+
+#: The keys QGroundControl's PlanMasterController and its managers require when they load a file
+#: (QGC 4.x: fileType/version/groundStation, mission/geoFence/rallyPoints with their versions).
+PLAN_KEYS = {'fileType', 'version', 'groundStation', 'mission', 'geoFence', 'rallyPoints'}
+MISSION_KEYS = {
+    'version',
+    'firmwareType',
+    'vehicleType',
+    'cruiseSpeed',
+    'hoverSpeed',
+    'items',
+    'plannedHomePosition',
+}
+ITEM_KEYS = {'type', 'autoContinue', 'command', 'frame', 'params', 'doJumpId'}
+
+
+@pytest.mark.parametrize('name', ['holes', 'no_fly'])
+def test_every_drone_gets_a_plan_qgc_opens_with_its_sweep(tmp_path, capsys, name):
+    area_file = AOI / f'{name}.geojson'
+    out = tmp_path / 'out'
+    code = cli.main(['plan', str(area_file), '--drones', '8', '--out', str(out)])
+    assert code == 0
+    assert '(QGroundControl: File > Open)' in capsys.readouterr().out
+    home = first_vertex(str(area_file))
+    frame = LocalFrame(GeoPoint(home.lat_deg, home.lon_deg, 0.0))
+    paths = {
+        f['properties']['drone']: f['geometry']['coordinates']
+        for f in json.loads((out / 'plan.geojson').read_text())['features']
+        if f['geometry']['type'] == 'LineString'
+    }
+    assert sorted(p.name for p in out.glob('*.plan')) == [f'{d}.plan' for d in sorted(paths)]
+    for drone, line in paths.items():
+        plan = json.loads((out / f'{drone}.plan').read_text())
+        assert PLAN_KEYS <= set(plan) and plan['fileType'] == 'Plan' and plan['version'] == 1
+        mission = plan['mission']
+        assert MISSION_KEYS <= set(mission) and mission['version'] == 2
+        assert (mission['firmwareType'], mission['vehicleType']) == (12, 2)  # PX4, quadrotor
+        assert mission['plannedHomePosition'][:2] == pytest.approx([home.lat_deg, home.lon_deg])
+        items = mission['items']
+        for k, item in enumerate(items, 1):
+            assert ITEM_KEYS <= set(item) and item['type'] == 'SimpleItem'
+            assert item['doJumpId'] == k and len(item['params']) == 7 and item['frame'] == 3
+        commands = [item['command'] for item in items]
+        assert commands == [22] + [16] * (len(items) - 2) + [20]  # takeoff, sweep, RTL
+        # Round trip: the waypoints are the planned path (to a millimetre), at one altitude.
+        waypoints = np.asarray([item['params'][4:6] for item in items[1:-1]])
+        east, north, _ = frame.to_enu(waypoints[:, 0], waypoints[:, 1])
+        lon, lat = np.asarray(line).T
+        want_e, want_n, _ = frame.to_enu(lat, lon)
+        assert np.allclose(east, want_e, atol=1e-3) and np.allclose(north, want_n, atol=1e-3)
+        assert len({item['params'][6] for item in items[:-1]}) == 1
+        # The geofence: the area as inclusion, its holes as exclusions, rings open.
+        fences = plan['geoFence']['polygons']
+        area = Area.from_geojson(str(area_file), frame)
+        assert sum(f['inclusion'] for f in fences) == len(getattr(area.region, 'geoms', [0]))
+        assert sum(not f['inclusion'] for f in fences) >= 1
+        for fence in fences:
+            assert fence['polygon'][0] != fence['polygon'][-1] and len(fence['polygon']) >= 3
+    # Each drone at its own layer (60, 65, 70 ... m above home).
+    altitudes = {
+        d: json.loads((out / f'{d}.plan').read_text())['mission']['items'][0]['params'][6]
+        for d in paths
+    }
+    assert altitudes == {d: 60.0 + 5.0 * int(d.removeprefix('uav')) for d in paths}

@@ -114,6 +114,22 @@ def test_export_writes_every_file_georeferenced(tmp_path, capsys):
     assert figure is not None and figure.shape[1] >= 900
     page = (out / 'map.html').read_text()
     assert 'data:image/png;base64,' in page and '<path d="M' in page and 'http' not in page
+    assert 'name="viewport"' in page  # fits a phone's width
+    # The coordinates under the cursor: figure pixel -> lon/lat, as the page computes them.
+    import re
+
+    from uav_flood.export_cli import render_figure
+
+    a = json.loads(re.search(r'var affine = (\[[^\]]*\])', page).group(1))
+    flood_map = FloodMap.load(path)
+    polygons = flood_map.flood_polygons(0.5, min_area_m2=10.0)
+    _, geometry = render_figure(flood_map, polygons, {}, 0.5, 'Flood map')
+    for east_m, north_m in ((10.0, 20.0), (-49.0, -29.0), (99.0, 69.0)):
+        px = geometry['x0'] + (east_m - geometry['east0']) * geometry['scale']
+        py = geometry['y0'] + (geometry['north1'] - north_m) * geometry['scale']
+        lat, lon, _ = frame.to_geodetic(east_m, north_m)
+        assert a[0] * px + a[1] * py + a[2] == pytest.approx(float(lon), abs=1e-7)
+        assert a[3] * px + a[4] * py + a[5] == pytest.approx(float(lat), abs=1e-7)
 
 
 def test_the_stored_origin_needs_no_option_and_a_wrong_one_is_refused(tmp_path, capsys):

@@ -230,7 +230,9 @@ def export(
     if not cv2.imwrite(str(png), figure):
         raise OSError(f'OpenCV could not write {png}')
     page = out / 'map.html'
-    page.write_text(html_page(png.read_bytes(), polygons, geometry, title), encoding='utf-8')
+    page.write_text(
+        html_page(png.read_bytes(), polygons, geometry, title, frame), encoding='utf-8'
+    )
     return [geojson, kmz, geotiff, *raster, png, page]
 
 
@@ -452,7 +454,14 @@ def render_figure(
     )
     east0 = occupancy.origin_east
     north1 = occupancy.origin_north + rows * res
-    geometry = {'x0': margin, 'y0': header, 'east0': east0, 'north1': north1, 'scale': scale}
+    geometry = {
+        'x0': margin,
+        'y0': header,
+        'east0': east0,
+        'north1': north1,
+        'scale': scale,
+        'span_px': float(max(width_px, height_px)),
+    }
 
     def pixels(xy: Any) -> NDArray[np.int32]:
         pts = np.asarray(xy, dtype=np.float64)[:, :2]
@@ -515,10 +524,39 @@ def _north_arrow(canvas: NDArray[np.uint8], x: int, y: int) -> None:
     cv2.putText(canvas, 'N', (x - 6, y + 48), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 2)
 
 
+def pixel_to_lonlat(geometry: dict[str, float], frame: LocalFrame) -> list[float]:
+    """Return [a, b, c, d, e, f]: lon = a x + b y + c, lat = d x + e y + f for figure pixels.
+
+    A least-squares affine fit of the exact transform (figure pixel -> map ENU -> WGS84) at a
+    5 x 5 grid over the map; across the few kilometres a map spans, the azimuthal equidistant
+    projection is affine to far better than a figure pixel (test_export_cli checks 1e-7 deg).
+    """
+    scale, x0, y0 = geometry['scale'], geometry['x0'], geometry['y0']
+    span = geometry.get('span_px', 1000.0)
+    grid_x, grid_y = np.meshgrid(np.linspace(x0, x0 + span, 5), np.linspace(y0, y0 + span, 5))
+    xs, ys = grid_x.ravel(), grid_y.ravel()
+    east = geometry['east0'] + (xs - x0) / scale
+    north = geometry['north1'] - (ys - y0) / scale
+    lat, lon, _ = frame.to_geodetic(east, north)
+    design = np.column_stack([xs, ys, np.ones_like(xs)])
+    lon_coef = np.linalg.lstsq(design, np.asarray(lon, np.float64), rcond=None)[0]
+    lat_coef = np.linalg.lstsq(design, np.asarray(lat, np.float64), rcond=None)[0]
+    return [float(v) for v in (*lon_coef, *lat_coef)]
+
+
 def html_page(
-    png: bytes, polygons: list[FloodPolygon], geometry: dict[str, float], title: str
+    png: bytes,
+    polygons: list[FloodPolygon],
+    geometry: dict[str, float],
+    title: str,
+    frame: LocalFrame | None = None,
 ) -> str:
-    """Return a self-contained page: the figure as base64 with the outlines in SVG on top."""
+    """Return a self-contained page: the figure and the outlines in one SVG that zooms and pans.
+
+    Wheel or pinch zooms, dragging pans, the buttons zoom and reset; with `frame` the latitude
+    and longitude under the cursor (or the last touch) are shown under the map. The page fits
+    the screen's width (a phone shows the whole map, smaller) and needs no network.
+    """
     image = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise OSError('the figure PNG does not decode')
@@ -538,15 +576,81 @@ def html_page(
         )
     data = base64.b64encode(png).decode('ascii')
     safe = html.escape(title)
+    affine = json.dumps(pixel_to_lonlat(geometry, frame)) if frame is not None else 'null'
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{safe}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <style>body{{margin:0;font-family:sans-serif;background:#fff}}
-#map{{position:relative;width:{width}px;height:{height}px}}
-#map img,#map svg{{position:absolute;left:0;top:0}}
-svg path{{fill:rgba(20,110,200,0.0);stroke:#00287a;stroke-width:2}}
-svg path:hover{{fill:rgba(255,200,0,0.35)}}</style></head>
-<body><div id="map"><img alt="{safe}" width="{width}" height="{height}"
-src="data:image/png;base64,{data}">
-<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}">{''.join(paths)}</svg>
-</div></body></html>
+#map{{display:block;width:100%;max-width:{width}px;height:auto;aspect-ratio:{width}/{height};
+touch-action:none;cursor:grab;user-select:none}}
+svg path{{fill:rgba(20,110,200,0.0);stroke:#00287a;stroke-width:2;
+vector-effect:non-scaling-stroke}}
+svg path:hover{{fill:rgba(255,200,0,0.35)}}
+#bar{{display:flex;flex-wrap:wrap;gap:8px;align-items:center;padding:6px 8px;font-size:14px}}
+#bar button{{font-size:16px;min-width:40px;min-height:36px}}
+#coords{{font-variant-numeric:tabular-nums}}</style></head>
+<body><svg id="map" viewBox="0 0 {width} {height}">
+<image width="{width}" height="{height}" href="data:image/png;base64,{data}"/>
+<g>{''.join(paths)}</g></svg>
+<div id="bar"><button id="zin" title="zoom in">+</button><button id="zout" title="zoom out">&minus;
+</button><button id="zreset" title="whole map">&#8634;</button>
+<span id="coords">move over the map for latitude, longitude (WGS84)</span></div>
+<script>
+(function () {{
+  var svg = document.getElementById('map'), W = {width}, H = {height};
+  var affine = {affine}, box = [0, 0, W, H], pointers = {{}}, last = null, pinch = null;
+  function show() {{ svg.setAttribute('viewBox', box.join(' ')); }}
+  function toMap(cx, cy) {{
+    var r = svg.getBoundingClientRect();
+    return [box[0] + (cx - r.left) / r.width * box[2], box[1] + (cy - r.top) / r.height * box[3]];
+  }}
+  function zoom(f, cx, cy) {{
+    var p = toMap(cx, cy), w = Math.min(W, Math.max(W / 64, box[2] / f)), h = w * H / W;
+    box = [p[0] - (p[0] - box[0]) * w / box[2], p[1] - (p[1] - box[1]) * h / box[3], w, h];
+    show();
+  }}
+  function centre() {{
+    var r = svg.getBoundingClientRect(); return [r.left + r.width / 2, r.top + r.height / 2];
+  }}
+  function coords(cx, cy) {{
+    if (!affine) return;
+    var p = toMap(cx, cy), a = affine;
+    var lon = a[0] * p[0] + a[1] * p[1] + a[2], lat = a[3] * p[0] + a[4] * p[1] + a[5];
+    document.getElementById('coords').textContent =
+      lat.toFixed(6) + ', ' + lon.toFixed(6) + ' (lat, lon WGS84)';
+  }}
+  svg.addEventListener('wheel', function (e) {{
+    e.preventDefault(); zoom(e.deltaY < 0 ? 1.25 : 0.8, e.clientX, e.clientY);
+  }}, {{passive: false}});
+  svg.addEventListener('pointerdown', function (e) {{
+    svg.setPointerCapture(e.pointerId); pointers[e.pointerId] = [e.clientX, e.clientY];
+    last = [e.clientX, e.clientY]; coords(e.clientX, e.clientY);
+  }});
+  svg.addEventListener('pointermove', function (e) {{
+    coords(e.clientX, e.clientY);
+    if (!(e.pointerId in pointers)) return;
+    pointers[e.pointerId] = [e.clientX, e.clientY];
+    var ids = Object.keys(pointers);
+    if (ids.length === 2) {{
+      var a = pointers[ids[0]], b = pointers[ids[1]];
+      var d = Math.hypot(a[0] - b[0], a[1] - b[1]);
+      if (pinch) zoom(d / pinch, (a[0] + b[0]) / 2, (a[1] + b[1]) / 2);
+      pinch = d; return;
+    }}
+    var r = svg.getBoundingClientRect();
+    box[0] -= (e.clientX - last[0]) / r.width * box[2];
+    box[1] -= (e.clientY - last[1]) / r.height * box[3];
+    last = [e.clientX, e.clientY]; show();
+  }});
+  function up(e) {{ delete pointers[e.pointerId]; pinch = null; }}
+  svg.addEventListener('pointerup', up); svg.addEventListener('pointercancel', up);
+  document.getElementById('zin').onclick = function () {{
+    var c = centre(); zoom(1.5, c[0], c[1]);
+  }};
+  document.getElementById('zout').onclick = function () {{
+    var c = centre(); zoom(1 / 1.5, c[0], c[1]);
+  }};
+  document.getElementById('zreset').onclick = function () {{ box = [0, 0, W, H]; show(); }};
+}})();
+</script></body></html>
 """

@@ -1,4 +1,5 @@
-"""Headless Chromium draws the exported map.html: water in about the expected share of pixels.
+"""Headless Chromium draws the exported map.html: water in about the expected share of pixels,
+on a desktop window and, scaled to fit, on a phone's width.
 
 The screenshot is saved in the test's tmp dir; with UAV_FLOOD_ARTIFACTS=DIR set it is also
 copied to DIR/browser_view.png (CI keeps that folder as an artefact).
@@ -22,7 +23,8 @@ CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
-def test_exported_page_is_drawn_in_headless_chromium(tmp_path):
+@pytest.mark.parametrize('window', [(1100, 1200), (390, 844)], ids=['desktop', 'phone'])
+def test_exported_page_is_drawn_in_headless_chromium(tmp_path, window):
     flood_map = FloodMap()
     data = np.zeros((200, 200), np.int8)
     data[:, :100] = 100  # the western half is water
@@ -41,7 +43,7 @@ def test_exported_page_is_drawn_in_headless_chromium(tmp_path):
             '--hide-scrollbars',
             f'--user-data-dir={tmp_path / "profile"}',
             f'--screenshot={shot}',
-            '--window-size=1100,1200',
+            f'--window-size={window[0]},{window[1]}',
             (out / 'map.html').as_uri(),
         ],
         capture_output=True,
@@ -52,11 +54,15 @@ def test_exported_page_is_drawn_in_headless_chromium(tmp_path):
     artefacts = os.environ.get('UAV_FLOOD_ARTIFACTS')
     if artefacts:
         Path(artefacts).mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, Path(artefacts) / 'browser_view.png')
+        shutil.copy(shot, Path(artefacts) / f'browser_view_{window[0]}.png')
     image = cv2.imread(str(shot))
     assert image is not None and image.std() > 10, 'blank page'
     figure = cv2.imread(str(out / 'flood_map.png'))
     height, width = figure.shape[:2]
+    if width > window[0]:  # a phone: the whole map, scaled to the screen's width (cut off,
+        # its left part alone would be mostly water and miss the expected share)
+        width, height = window[0], round(height * window[0] / width)
+        figure = cv2.resize(figure, (width, height), interpolation=cv2.INTER_NEAREST)
     drawn = image[:height, :width]
     near = np.all(np.abs(drawn.astype(int) - WATER_BGR) <= 12, axis=2)
     # The map area is half water; in the figure it is about half of the map's pixels.

@@ -490,13 +490,14 @@ def render_figure(
         1,
         cv2.LINE_AA,
     )
-    _scale_bar(canvas, scale, margin, header + height_px + 40)
+    draw_scale_bar(canvas, scale, margin, header + height_px + 40)
     _legend(canvas, margin + 200, header + height_px + 25, bool(tracks))
-    _north_arrow(canvas, canvas.shape[1] - margin - 20, header + 10)
+    draw_north_arrow(canvas, canvas.shape[1] - margin - 20, header + 10)
     return canvas, geometry
 
 
-def _scale_bar(canvas: NDArray[np.uint8], px_per_m: float, x: int, y: int) -> None:
+def draw_scale_bar(canvas: NDArray[np.uint8], px_per_m: float, x: int, y: int) -> None:
+    """Draw a scale bar of a round length (about 150 px) with its label, left end at (x, y)."""
     target_m = 150.0 / px_per_m
     step = 10 ** math.floor(math.log10(target_m))
     length_m = max(s * step for s in (1, 2, 5) if s * step <= target_m)
@@ -518,7 +519,8 @@ def _legend(canvas: NDArray[np.uint8], x: int, y: int, tracks: bool) -> None:
         x += 40 + 9 * len(name)
 
 
-def _north_arrow(canvas: NDArray[np.uint8], x: int, y: int) -> None:
+def draw_north_arrow(canvas: NDArray[np.uint8], x: int, y: int) -> None:
+    """Draw a north arrow with its N, tip at (x, y)."""
     points = np.array([[x, y], [x - 10, y + 30], [x, y + 22], [x + 10, y + 30]], np.int32)
     cv2.fillPoly(canvas, [points], (0, 0, 0), cv2.LINE_AA)
     cv2.putText(canvas, 'N', (x - 6, y + 48), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 2)

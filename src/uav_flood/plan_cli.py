@@ -7,7 +7,8 @@ also the map origin), prints a per-drone summary and writes, in --out:
 - ``plan.geojson``: one LineString per drone (WGS84) with properties drone, altitude_m, swath_m,
   length_m, expected_time_s, energy_pct; each drone's part as a Polygon (properties drone,
   part_area_m2);
-- ``plan.png``: the area, no-fly zones, parts and paths, north up;
+- ``plan.png``: the area, no-fly zones, parts, paths and home, north up, with a title, north
+  arrow, scale bar and legend;
 - ``<drone>.plan``: a QGroundControl plan per drone that got a part (QGC 4.x JSON: take-off,
   the sweep's waypoints, return to launch; the area as an inclusion geofence and the no-fly
   zones as exclusions), to open, check and upload in QGroundControl.
@@ -44,6 +45,9 @@ from uav_flood.core.user_files import input_overwritten
 #: Largest fleet planned: more is a typo (10^8 drones would take minutes and GBs to refuse).
 MAX_DRONES = 1000
 
+#: Figure colours (BGR): the area to map and the no-fly zones.
+AREA_BGR = (225, 225, 225)
+NO_FLY_BGR = (60, 60, 220)
 COLOURS_BGR = [
     (180, 119, 31),
     (14, 127, 255),
@@ -314,18 +318,32 @@ def write_qgc_plans(
 
 
 def write_png(plan: CoveragePlan, path: Path, size_px: int = 1000) -> None:
-    """Draw the area (grey), no-fly zones (red), parts (tinted) and paths, north up."""
+    """Draw the plan for people, north up.
+
+    Title and figures, the area (grey), no-fly zones (red), parts (tinted per drone), paths,
+    home, a north arrow, a scale bar and a legend.
+    """
     import cv2
 
-    min_x, min_y, max_x, max_y = plan.area.region.bounds
+    from uav_flood.export_cli import draw_north_arrow, draw_scale_bar
+
+    shown = [plan.area.region.bounds]
+    if plan.area.no_fly is not None:
+        shown.append(plan.area.no_fly.bounds)
+    min_x = min(0.0, *(b[0] for b in shown))  # home (0, 0) is drawn too
+    min_y = min(0.0, *(b[1] for b in shown))
+    max_x = max(0.0, *(b[2] for b in shown))
+    max_y = max(0.0, *(b[3] for b in shown))
     span = max(max_x - min_x, max_y - min_y, 1.0)
-    margin = 20
+    margin, header, footer = 30, 60, 60
     scale = (size_px - 2 * margin) / span
+    drawn_h = round((max_y - min_y) * scale)
+    height = header + drawn_h + footer
 
     def pixels(coords: Any) -> Any:
         xy = np.asarray(coords, dtype=np.float64)[:, :2]
         px = margin + (xy[:, 0] - min_x) * scale
-        py = size_px - margin - (xy[:, 1] - min_y) * scale
+        py = header + (max_y - xy[:, 1]) * scale
         return np.stack([px, py], axis=1).round().astype(np.int32)
 
     def fill(geometry: BaseGeometry, canvas: Any, colour: tuple[int, int, int]) -> None:
@@ -334,14 +352,17 @@ def write_png(plan: CoveragePlan, path: Path, size_px: int = 1000) -> None:
             rings += [pixels(r.coords) for r in polygon.interiors]
             cv2.fillPoly(canvas, rings, colour)
 
-    image: Any = np.full((size_px, size_px, 3), 255, dtype=np.uint8)
-    fill(plan.area.region, image, (225, 225, 225))
+    def text(canvas: Any, words: str, xy: tuple[int, int], size: float = 0.5) -> None:
+        cv2.putText(canvas, words, xy, cv2.FONT_HERSHEY_SIMPLEX, size, (0, 0, 0), 1, cv2.LINE_AA)
+
+    image: Any = np.full((height, size_px, 3), 255, dtype=np.uint8)
+    fill(plan.area.region, image, AREA_BGR)
     tint = image.copy()
     for index, d in enumerate(plan.drones):
         fill(d.part, tint, COLOURS_BGR[index % len(COLOURS_BGR)])
     image = cv2.addWeighted(tint, 0.3, image, 0.7, 0.0)
     if plan.area.no_fly is not None:
-        fill(plan.area.no_fly, image, (60, 60, 220))
+        fill(plan.area.no_fly, image, NO_FLY_BGR)
     for index, d in enumerate(plan.drones):
         if d.path:
             colour = COLOURS_BGR[index % len(COLOURS_BGR)]
@@ -358,5 +379,30 @@ def write_png(plan: CoveragePlan, path: Path, size_px: int = 1000) -> None:
                 colour,
                 1,
             )
+    hx, hy = (int(v) for v in pixels([(0.0, 0.0)])[0])
+    home = np.array([[hx, hy - 9], [hx - 8, hy + 6], [hx + 8, hy + 6]], np.int32)
+    cv2.fillPoly(image, [home], (0, 0, 0), cv2.LINE_AA)
+    text(image, 'home', (hx + 10, hy + 6) if hx < size_px - 70 else (hx - 50, hy + 22))
+    flown = sum(1 for d in plan.drones if d.path)
+    text(image, f'Coverage plan: {flown} of {len(plan.drones)} drones', (margin, 22), 0.7)
+    text(
+        image,
+        f'{plan.metrics.area_m2 / 1e6:.3f} km2, swath {plan.swath_m:.1f} m, completion '
+        f'{plan.metrics.makespan_s:.0f} s',
+        (margin, 42),
+    )
+    draw_north_arrow(image, size_px - margin - 10, 6)
+    bottom = header + drawn_h
+    draw_scale_bar(image, scale, margin, bottom + 35)
+    x = margin + 200
+    legend = [('area', AREA_BGR), ('no-fly', NO_FLY_BGR), ('home', (0, 0, 0))]
+    legend += [
+        (d.drone, COLOURS_BGR[k % len(COLOURS_BGR)]) for k, d in enumerate(plan.drones) if d.path
+    ][:8]
+    for name, colour in legend:
+        cv2.rectangle(image, (x, bottom + 22), (x + 14, bottom + 36), colour, -1)
+        cv2.rectangle(image, (x, bottom + 22), (x + 14, bottom + 36), (80, 80, 80), 1)
+        text(image, name, (x + 19, bottom + 34), 0.45)
+        x += 30 + 9 * len(name)
     if not cv2.imwrite(str(path), image):
         raise OSError(f'cannot write {path}')

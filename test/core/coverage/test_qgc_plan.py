@@ -75,3 +75,19 @@ def test_every_drone_gets_a_plan_qgc_opens_with_its_sweep(tmp_path, capsys, name
         for d in paths
     }
     assert altitudes == {d: 60.0 + 5.0 * int(d.removeprefix('uav')) for d in paths}
+
+
+def test_the_plan_figure_has_a_title_scale_legend_and_home(tmp_path, capsys):
+    import cv2
+
+    from uav_flood.plan_cli import AREA_BGR, COLOURS_BGR, NO_FLY_BGR
+
+    out = tmp_path / 'out'
+    assert cli.main(['plan', str(AOI / 'no_fly.geojson'), '--drones', '6', '--out', str(out)]) == 0
+    figure = cv2.imread(str(out / 'plan.png'))
+    footer = figure[-60:]
+    # The legend's swatches: area, no-fly, each drone's colour; the scale bar is black.
+    for colour in (AREA_BGR, NO_FLY_BGR, *COLOURS_BGR[:6]):
+        assert np.all(footer == colour, axis=2).sum() >= 100, colour
+    assert np.all(footer[:, :200] == 0, axis=2).sum() > 300  # the bar, left
+    assert np.all(figure[:50] < 100, axis=2).sum() > 300  # the title and the north arrow

@@ -264,6 +264,7 @@ def test_the_checkpoint_knows_its_origin_and_another_mission_never_mixes_in(
     # The same mission restarted: the map comes back.
     again = make_mapper(ros_context, tmp_path, checkpoint_file=str(path), **here)
     assert again.set_aside == '' and again.map.observations_applied == 1
+    assert any(again.tracks.values())  # the drone's track came back with it
     again.destroy_node()
     # A mistyped origin (another continent): its cells are about another point of the Earth,
     # so the checkpoint is set aside, not mixed in.
@@ -271,6 +272,7 @@ def test_the_checkpoint_knows_its_origin_and_another_mission_never_mixes_in(
     other = make_mapper(ros_context, tmp_path, checkpoint_file=str(path), **swapped)
     try:
         assert other.set_aside and other.map.observations_applied == 0
+        assert not any(other.tracks.values())  # nor the old mission's tracks
         assert FloodMap.load(other.set_aside).origin == GeoPoint(29.76, -95.37, 15.0)
     finally:
         other.destroy_node()

@@ -742,8 +742,8 @@ class FloodMapperNode(Node):
         write_atomic(target, data.encode('utf-8'))
 
     def _load_tracks(self) -> None:
-        if not self._params.checkpoint_file:
-            return
+        if not self._params.checkpoint_file or self.set_aside:
+            return  # no checkpoint, or it was set aside: its tracks belong to that map
         path = tracks_path(self._params.checkpoint_file)
         try:
             loaded = json.loads(path.read_text(encoding='utf-8'))['tracks']

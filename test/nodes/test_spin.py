@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from uav_flood.nodes.spin import STALL_DUMP_S
+from uav_flood.nodes.spin import STALL_DUMP_S, STALL_EXIT_S
 
 #: A node whose timer callback deadlocks in C on its first turn (a pthread mutex locked twice:
 #: no signal interrupts that, as a middleware call that never returns).
@@ -87,14 +87,20 @@ def test_a_node_stuck_in_c_prints_its_stacks_after_a_stop_signal(
     try:
         _wait_for(proc, 'stuck', 30.0)
         proc.send_signal(signal.SIGINT)
+        sent = time.monotonic()
         time.sleep(STALL_DUMP_S + 2.0)
         assert proc.poll() is None  # really stuck: the Python handler never ran
+        # With nobody left to kill it, it ends itself STALL_EXIT_S after the signal.
+        code = proc.wait(timeout=STALL_EXIT_S + 10.0)
+        took = time.monotonic() - sent
     finally:
         proc.kill()
         _, err = proc.communicate(timeout=10)
     assert 'most recent call first' in err
     assert 'in deadlock' in err  # the main thread's frame, where it is stuck
     assert 'Traceback' not in err
+    assert code == 1 and STALL_EXIT_S - 1.0 <= took <= STALL_EXIT_S + 10.0, (code, took)
+    assert err.count('most recent call first') >= 2  # dumped at 5 s and when it ended
 
 
 def test_a_node_stopped_by_a_signal_exits_0_without_a_stack_dump(

@@ -3,8 +3,10 @@
 from collections.abc import Callable
 import faulthandler
 import os
+import select
 import signal
 import threading
+import time
 from types import FrameType
 from typing import Protocol
 
@@ -22,6 +24,11 @@ SPIN_PERIOD_S = 0.1
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 #: A node still running this long after a stop signal prints where each thread is (s).
 STALL_DUMP_S = 5.0
+#: A node still running this long after its first stop signal exits with status 1, by
+#: faulthandler's watchdog (after a second dump of the stacks). A launcher escalates to SIGKILL
+#: sooner; this ends the nodes that have no launcher left, such as those whose runner was
+#: killed (the parent-death SIGTERM arrived but shutdown got stuck).
+STALL_EXIT_S = 12.0
 
 
 def spin_node(
@@ -91,6 +98,8 @@ def spin_node(
 class _StallWatch:
     """Print every thread's stack when the node has not stopped STALL_DUMP_S after a signal.
 
+    STALL_EXIT_S after the signal, the watchdog dumps them again and ends the process.
+
     The Python signal handler runs only when the main thread is back in Python code; a main
     thread stuck inside the middleware never runs it, and the launcher's SIGKILL then leaves
     no trace of where. Python's C-level handler writes each signal to a wakeup pipe in any
@@ -110,8 +119,19 @@ class _StallWatch:
             first = os.read(self._read, 1)
         except OSError:
             return
-        if first:
-            faulthandler.dump_traceback_later(STALL_DUMP_S, exit=False)
+        if not first:
+            return  # closed: the node stopped
+        faulthandler.dump_traceback_later(STALL_DUMP_S, exit=False)
+        deadline = time.monotonic() + STALL_DUMP_S + 0.5
+        try:
+            while (left := deadline - time.monotonic()) > 0:
+                readable, _, _ = select.select([self._read], [], [], left)
+                if readable and not os.read(self._read, 64):
+                    return  # closed: the node stopped (close() cancels the dump)
+        except (OSError, ValueError):
+            return  # close() closed the pipe under us: the node stopped
+        # Still running after the dump: stuck for good. Dump again and exit (status 1).
+        faulthandler.dump_traceback_later(STALL_EXIT_S - STALL_DUMP_S - 0.5, exit=True)
 
     def close(self) -> None:
         """Stop watching: the node has stopped."""

@@ -231,12 +231,6 @@ def write_geojson(plan: CoveragePlan, frame: LocalFrame, path: Path) -> None:
     path.write_text(json.dumps(document) + '\n', encoding='utf-8')
 
 
-#: MAVLink ids QGroundControl's plan files use.
-MAV_CMD_NAV_WAYPOINT, MAV_CMD_NAV_TAKEOFF, MAV_CMD_NAV_RETURN_TO_LAUNCH = 16, 22, 20
-MAV_FRAME_GLOBAL_RELATIVE_ALT = 3
-MAV_AUTOPILOT_PX4, MAV_TYPE_QUADROTOR = 12, 2
-
-
 def qgc_plan(
     drone_plan: Any, area: Any, frame: LocalFrame, home: GeoPoint, speed_m_s: float
 ) -> dict[str, Any]:
@@ -247,6 +241,7 @@ def qgc_plan(
     NAV_RETURN_TO_LAUNCH. The geofence holds the area's outer rings as inclusion polygons and
     its holes and no-fly zones as exclusion polygons.
     """
+    from pymavlink.dialects.v20 import common as mavlink
 
     def latlon(east: float, north: float) -> tuple[float, float]:
         lat, lon, _ = frame.to_geodetic(east, north)
@@ -260,17 +255,17 @@ def qgc_plan(
             'autoContinue': True,
             'command': command,
             'doJumpId': seq,
-            'frame': MAV_FRAME_GLOBAL_RELATIVE_ALT,
+            'frame': mavlink.MAV_FRAME_GLOBAL_RELATIVE_ALT,
             'params': [0, 0, 0, None, lat, lon, alt],
             'type': 'SimpleItem',
         }
 
     alt = round(float(drone_plan.altitude_m), 2)
     first = latlon(*drone_plan.path[0][:2])
-    items = [item(1, MAV_CMD_NAV_TAKEOFF, *first, alt)]
+    items = [item(1, mavlink.MAV_CMD_NAV_TAKEOFF, *first, alt)]
     for point in drone_plan.path:
-        items.append(item(len(items) + 1, MAV_CMD_NAV_WAYPOINT, *latlon(*point[:2]), alt))
-    items.append(item(len(items) + 1, MAV_CMD_NAV_RETURN_TO_LAUNCH, 0, 0, 0))
+        items.append(item(len(items) + 1, mavlink.MAV_CMD_NAV_WAYPOINT, *latlon(*point[:2]), alt))
+    items.append(item(len(items) + 1, mavlink.MAV_CMD_NAV_RETURN_TO_LAUNCH, 0, 0, 0))
     items[-1]['params'] = [0, 0, 0, 0, 0, 0, 0]
 
     def ring(coords: Any, inclusion: bool) -> dict[str, Any]:
@@ -289,12 +284,12 @@ def qgc_plan(
         'groundStation': 'QGroundControl',
         'mission': {
             'cruiseSpeed': speed_m_s,
-            'firmwareType': MAV_AUTOPILOT_PX4,
+            'firmwareType': mavlink.MAV_AUTOPILOT_PX4,
             'globalPlanAltitudeMode': 1,
             'hoverSpeed': speed_m_s,
             'items': items,
             'plannedHomePosition': [home.lat_deg, home.lon_deg, home.alt_m],
-            'vehicleType': MAV_TYPE_QUADROTOR,
+            'vehicleType': mavlink.MAV_TYPE_QUADROTOR,
             'version': 2,
         },
         'rallyPoints': {'points': [], 'version': 2},

@@ -113,6 +113,9 @@ class LocalFrame:
 
 #: Two mission origins closer than this (m) are the same one (a stored origin against a given).
 SAME_ORIGIN_M = 1.0
+#: The node parameters that carry the mission origin (flight_control, swarm_coordinator,
+#: flood_mapper), in GeoPoint's order.
+ORIGIN_PARAMETERS = ('origin_lat_deg', 'origin_lon_deg', 'origin_alt_m')
 
 
 def distance_m(a: GeoPoint, b: GeoPoint) -> float:

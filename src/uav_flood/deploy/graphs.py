@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from uav_flood.core.errors import ConfigError
-from uav_flood.core.geo import GeoPoint
+from uav_flood.core.geo import GeoPoint, ORIGIN_PARAMETERS
 from uav_flood.deploy.px4 import MAX_INSTANCES, SitlWorld
 from uav_flood.runner.spec import graph_yaml
 
@@ -54,11 +54,8 @@ RESPAWN: dict[str, Any] = {'respawn': True, 'respawn_delay': 1.0, 'respawn_max':
 
 def origin_parameters(origin: GeoPoint) -> dict[str, float]:
     """Return the origin_* parameters of flight_control, swarm_coordinator, flood_mapper."""
-    return {
-        'origin_lat_deg': origin.lat_deg,
-        'origin_lon_deg': origin.lon_deg,
-        'origin_alt_m': origin.alt_m,
-    }
+    values = (origin.lat_deg, origin.lon_deg, origin.alt_m)
+    return dict(zip(ORIGIN_PARAMETERS, values, strict=True))
 
 
 def _check_vehicles(vehicles: tuple[str, ...]) -> None:

@@ -63,7 +63,13 @@ from uav_flood.core.flood_map import (
     RejectReason,
     set_aside_corrupt,
 )
-from uav_flood.core.geo import distance_m, GeoError, GeoPoint, SAME_ORIGIN_M
+from uav_flood.core.geo import (
+    distance_m,
+    GeoError,
+    GeoPoint,
+    ORIGIN_PARAMETERS,
+    SAME_ORIGIN_M,
+)
 from uav_flood.core.georef import GridPatch
 from uav_flood.core.plausibility import (
     ObservationGate,
@@ -151,10 +157,6 @@ TEXT_RGBA = (1.0, 1.0, 1.0, 1.0)
 TRACK_RGBA = [(1.0, 0.5, 0.05, 1.0), (0.17, 0.63, 0.17, 1.0), (0.84, 0.15, 0.16, 1.0)]
 
 
-#: The origin parameters, in GeoPoint's order.
-ORIGIN_KEYS = ('origin_lat_deg', 'origin_lon_deg', 'origin_alt_m')
-
-
 @dataclass(frozen=True)
 class MapperParams:
     """flood_mapper's parameters, read once (see PARAMETERS for their meaning)."""
@@ -192,13 +194,15 @@ class MapperParams:
             )
         except FloodMapError as exc:
             raise ConfigError(str(exc), 'fusion parameters') from None
-        origin_values = [float(values[k]) for k in ORIGIN_KEYS]
+        origin_values = [float(values[k]) for k in ORIGIN_PARAMETERS]
         origin = None
         if not all(math.isnan(v) for v in origin_values):
             try:
                 origin = GeoPoint(*origin_values)
             except GeoError as exc:
-                raise ConfigError(f'{exc} (all three, or none)', '/'.join(ORIGIN_KEYS)) from None
+                raise ConfigError(
+                    f'{exc} (all three, or none)', '/'.join(ORIGIN_PARAMETERS)
+                ) from None
         for name in ('publish_rate_hz', 'markers_period_s', 'checkpoint_interval_s'):
             value = float(values[name])
             if not (math.isfinite(value) and value > 0.0):

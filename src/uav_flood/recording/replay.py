@@ -24,7 +24,7 @@ from uav_flood.core.flood_map import (
     PatchRejectedError,
     RejectReason,
 )
-from uav_flood.core.geo import GeoPoint
+from uav_flood.core.geo import GeoPoint, ORIGIN_PARAMETERS
 from uav_flood.recording.mcap_io import read_messages, read_metadata, RecordingError, topic_summary
 
 __all__ = [
@@ -44,7 +44,6 @@ FLOOD_MAP_TOPIC = '/flood_map'
 PARAMETERS_PREFIX = 'parameters:'
 #: The node whose parameters define the fusion configuration.
 MAPPER_PARAMETERS = PARAMETERS_PREFIX + '/flood_mapper'
-_ORIGIN_KEYS = ('origin_lat_deg', 'origin_lon_deg', 'origin_alt_m')
 
 
 @dataclass
@@ -175,9 +174,9 @@ def replay(
             # A mapper with no origin records NaN (unknown): skip it.
             if all(
                 isinstance(values.get(k), int | float) and math.isfinite(values[k])
-                for k in _ORIGIN_KEYS
+                for k in ORIGIN_PARAMETERS
             ):
-                origin = GeoPoint(*(float(values[k]) for k in _ORIGIN_KEYS))
+                origin = GeoPoint(*(float(values[k]) for k in ORIGIN_PARAMETERS))
                 break
     result = ReplayResult(FloodMap(config, origin=origin), config_source=source, origin=origin)
     last_map: Any = None

@@ -2,6 +2,7 @@
 and the Foxglove app's own client library (Node.js) decodes it under both subprotocol names."""
 
 import base64
+import contextlib
 import json
 import os
 import socket
@@ -74,69 +75,74 @@ class WsClient:
         return frames
 
 
-def test_bridge_advertises_and_sends_flood_map(ros_context, executor, udp_ports):
-    port = udp_ports(1)  # a free port number from the per-worker block (TCP here)
+@contextlib.contextmanager
+def bridge_serving_a_map(ros_context, executor, udp_ports, cells):
+    """Yield (bridge, publisher, grid): a bridge that has discovered a latched /flood_map.
+
+    The map is one row of `cells`; the bridge listens on a free port of the worker's block.
+    """
     bridge = FoxgloveBridgeNode(
         context=ros_context,
         parameter_overrides=[
-            Parameter('port', value=port),
+            Parameter('port', value=udp_ports(1)),  # a free port number (TCP here)
             Parameter('discovery_period_s', value=0.1),
         ],
     )
     probe = rclpy.create_node('probe', context=ros_context)
     executor.add_node(bridge)
     executor.add_node(probe)
-    client = None
     try:
         grid = OccupancyGrid()
         grid.header.frame_id = 'map'
-        grid.info.width, grid.info.height, grid.info.resolution = 2, 1, 0.5
-        grid.data = [0, 100]
+        grid.info.width, grid.info.height, grid.info.resolution = len(cells), 1, 0.5
+        grid.data = list(cells)
         pub = probe.create_publisher(OccupancyGrid, '/flood_map', LATCHED_QOS)
         pub.publish(grid)
         assert spin_until(executor, lambda: '/flood_map' in bridge.discovery.subscribed, 10.0)
-        client = WsClient(bridge.proxy.port)
-        channel = {}
-        received = []
-
-        def step() -> bool:
-            for opcode, payload in client.poll():
-                if opcode == 1:
-                    message = json.loads(payload)
-                    if message.get('op') == 'advertise':
-                        for ch in message['channels']:
-                            if ch['topic'] == '/flood_map':
-                                channel.update(ch)
-                                client.send_text(
-                                    json.dumps(
-                                        {
-                                            'op': 'subscribe',
-                                            'subscriptions': [{'id': 1, 'channelId': ch['id']}],
-                                        }
-                                    )
-                                )
-                elif opcode == 2 and payload[0] == 1:  # binary MessageData
-                    received.append(payload)
-            if channel and not received:
-                pub.publish(grid)
-            return bool(received)
-
-        assert spin_until(executor, step, 10.0)
-        assert channel['encoding'] == 'cdr'
-        assert channel['schemaName'] == 'nav_msgs/msg/OccupancyGrid'
-        assert channel.get('schemaEncoding') == 'ros2msg'
-        assert 'int8[] data' in channel['schema']
-        # op 1, subscription id u32, log time u64, then the CDR bytes as published.
-        (subscription,) = struct.unpack('<I', received[0][1:5])
-        assert subscription == 1
-        # (CDR padding bytes are not defined, so compare the decoded message.)
-        got = deserialize_message(received[0][13:], OccupancyGrid)
-        assert (got.header.frame_id, got.info.width, list(got.data)) == ('map', 2, [0, 100])
+        yield bridge, pub, grid
     finally:
-        if client is not None:
-            client.sock.close()
         executor.remove_node(bridge)
         bridge.destroy_node()
+
+
+def test_bridge_advertises_and_sends_flood_map(ros_context, executor, udp_ports):
+    with bridge_serving_a_map(ros_context, executor, udp_ports, [0, 100]) as (bridge, pub, grid):
+        client = WsClient(bridge.proxy.port)
+        try:
+            channel = {}
+            received = []
+
+            def step() -> bool:
+                for opcode, payload in client.poll():
+                    if opcode == 1:
+                        message = json.loads(payload)
+                        if message.get('op') == 'advertise':
+                            for ch in message['channels']:
+                                if ch['topic'] == '/flood_map':
+                                    channel.update(ch)
+                                    wanted = [{'id': 1, 'channelId': ch['id']}]
+                                    client.send_text(
+                                        json.dumps({'op': 'subscribe', 'subscriptions': wanted})
+                                    )
+                    elif opcode == 2 and payload[0] == 1:  # binary MessageData
+                        received.append(payload)
+                if channel and not received:
+                    pub.publish(grid)
+                return bool(received)
+
+            assert spin_until(executor, step, 10.0)
+            assert channel['encoding'] == 'cdr'
+            assert channel['schemaName'] == 'nav_msgs/msg/OccupancyGrid'
+            assert channel.get('schemaEncoding') == 'ros2msg'
+            assert 'int8[] data' in channel['schema']
+            # op 1, subscription id u32, log time u64, then the CDR bytes as published.
+            (subscription,) = struct.unpack('<I', received[0][1:5])
+            assert subscription == 1
+            # (CDR padding bytes are not defined, so compare the decoded message.)
+            got = deserialize_message(received[0][13:], OccupancyGrid)
+            assert (got.header.frame_id, got.info.width, list(got.data)) == ('map', 2, [0, 100])
+        finally:
+            client.sock.close()
 
 
 @pytest.mark.parametrize('subprotocol', ['foxglove.websocket.v1', 'foxglove.sdk.v1'])
@@ -145,25 +151,8 @@ def test_foxglove_clients_of_either_subprotocol_decode_the_map(
 ):
     """@foxglove/ws-protocol's client (Lichtblick's) subscribes to /flood_map and decodes it."""
     script = foxglove_parsers.live_client()
-    bridge = FoxgloveBridgeNode(
-        context=ros_context,
-        parameter_overrides=[
-            Parameter('port', value=udp_ports(1)),
-            Parameter('discovery_period_s', value=0.1),
-        ],
-    )
-    probe = rclpy.create_node('probe', context=ros_context)
-    executor.add_node(bridge)
-    executor.add_node(probe)
-    client = None
-    try:
-        grid = OccupancyGrid()
-        grid.header.frame_id = 'map'
-        grid.info.width, grid.info.height, grid.info.resolution = 3, 1, 0.5
-        grid.data = [0, 100, -1]
-        pub = probe.create_publisher(OccupancyGrid, '/flood_map', LATCHED_QOS)
-        pub.publish(grid)
-        assert spin_until(executor, lambda: '/flood_map' in bridge.discovery.subscribed, 10.0)
+    cells = [0, 100, -1]
+    with bridge_serving_a_map(ros_context, executor, udp_ports, cells) as (bridge, pub, grid):
         url = f'ws://127.0.0.1:{bridge.proxy.port}'
         client = subprocess.Popen(
             ['node', str(script), url, '/flood_map', subprotocol, '30'],
@@ -171,29 +160,28 @@ def test_foxglove_clients_of_either_subprotocol_decode_the_map(
             stderr=subprocess.PIPE,
             text=True,
         )
+        try:
 
-        def done() -> bool:
+            def done() -> bool:
+                if client.poll() is None:
+                    pub.publish(grid)  # the SDK forwards what arrives after the subscription
+                    return False
+                return True
+
+            assert spin_until(executor, done, 40.0)
+            out, err = client.communicate()
+            assert client.returncode == 0, err
+            got = json.loads(out)
+            assert got['protocol'] == subprotocol and got['server'] == 'uav_flood'
+            assert got['channel'] == {
+                'topic': '/flood_map',
+                'encoding': 'cdr',
+                'schemaName': 'nav_msgs/msg/OccupancyGrid',
+                'schemaEncoding': 'ros2msg',
+            }
+            assert got['message']['frame_id'] == 'map'
+            assert (got['message']['width'], got['message']['data']) == (3, [0, 100, -1])
+        finally:
             if client.poll() is None:
-                pub.publish(grid)  # the SDK forwards what arrives after the subscription
-                return False
-            return True
-
-        assert spin_until(executor, done, 40.0)
-        out, err = client.communicate()
-        assert client.returncode == 0, err
-        got = json.loads(out)
-        assert got['protocol'] == subprotocol and got['server'] == 'uav_flood'
-        assert got['channel'] == {
-            'topic': '/flood_map',
-            'encoding': 'cdr',
-            'schemaName': 'nav_msgs/msg/OccupancyGrid',
-            'schemaEncoding': 'ros2msg',
-        }
-        assert got['message']['frame_id'] == 'map'
-        assert (got['message']['width'], got['message']['data']) == (3, [0, 100, -1])
-    finally:
-        if client is not None and client.poll() is None:
-            client.kill()
-            client.wait()
-        executor.remove_node(bridge)
-        bridge.destroy_node()
+                client.kill()
+                client.wait()

@@ -73,6 +73,26 @@ def pose_msg(probe, east, north, up):
     return msg
 
 
+def hover_over_the_centre(executor, probe, scene, done):
+    """Publish uav0's pose 100 m over the scene's centre until done(); return the pose sent.
+
+    The pose is kept fresh (as flight_control's 20 Hz would), with the same stamp.
+    """
+    from uav_flood.nodes import names
+
+    pose_pub = probe.create_publisher(type(pose_msg(probe, 0, 0, 0)), '/uav0/pose', names.POSE.qos)
+    assert spin_until(executor, lambda: pose_pub.get_subscription_count() > 0, 5.0)
+    east, north = scene.centre_enu
+    sent = pose_msg(probe, east, north, 100.0)
+
+    def publish_and_check():
+        pose_pub.publish(sent)
+        return done()
+
+    assert spin_until(executor, publish_and_check, 8.0)
+    return sent
+
+
 def status_values(got):
     return {kv.key: kv.value for kv in got['status'][-1].status[0].values}
 
@@ -80,21 +100,12 @@ def status_values(got):
 def test_frames_match_the_pose_and_the_renderer(ros_context, executor, scene):
     from rclpy.qos import ReliabilityPolicy
 
-    from uav_flood.nodes import names
-
     node, probe = make_nodes(ros_context, executor)
     got = subscribe_all(probe)
-    pose_pub = probe.create_publisher(type(pose_msg(probe, 0, 0, 0)), '/uav0/pose', names.POSE.qos)
-    assert spin_until(executor, lambda: pose_pub.get_subscription_count() > 0, 5.0)
+    sent = hover_over_the_centre(
+        executor, probe, scene, lambda: got['image'] and got['info'] and got['truth']
+    )
     east, north = scene.centre_enu
-    sent = pose_msg(probe, east, north, 100.0)
-
-    def publish_and_check():
-        # Keep the pose fresh (as flight_control's 20 Hz would), same stamp.
-        pose_pub.publish(sent)
-        return got['image'] and got['info'] and got['truth']
-
-    assert spin_until(executor, publish_and_check, 8.0)
     image, info, truth = got['image'][0], got['info'][0], got['truth'][0]
 
     assert image.encoding == 'rgb8'
@@ -145,22 +156,11 @@ def test_a_default_qos_subscriber_gets_the_image_and_its_camera_info(ros_context
     """What a subscriber with rclpy's defaults (reliable, depth 10) sees: both streams."""
     from sensor_msgs.msg import CameraInfo, Image
 
-    from uav_flood.nodes import names
-
     node, probe = make_nodes(ros_context, executor)
     got = {'image': [], 'info': []}
     probe.create_subscription(Image, '/uav0/camera/image_raw', got['image'].append, 10)
     probe.create_subscription(CameraInfo, '/uav0/camera/camera_info', got['info'].append, 10)
-    pose_pub = probe.create_publisher(type(pose_msg(probe, 0, 0, 0)), '/uav0/pose', names.POSE.qos)
-    assert spin_until(executor, lambda: pose_pub.get_subscription_count() > 0, 5.0)
-    east, north = scene.centre_enu
-    sent = pose_msg(probe, east, north, 100.0)
-
-    def publish_and_check():
-        pose_pub.publish(sent)
-        return got['image'] and got['info']
-
-    assert spin_until(executor, publish_and_check, 8.0)
+    hover_over_the_centre(executor, probe, scene, lambda: got['image'] and got['info'])
     assert got['info'][0].header == got['image'][0].header
 
 

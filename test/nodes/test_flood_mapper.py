@@ -126,6 +126,18 @@ def hover(executor, probe, mapper, at=(0.0, 0.0, 20.0), vehicles=VEHICLES):
     assert spin_until(executor, lambda: all(len(mapper.gate.traces[v]) for v in vehicles), 5.0)
 
 
+def probe_for(ros_context, executor, mapper):
+    """Spin `mapper` and a Probe; return the probe once its publishers reach the mapper."""
+    from rclpy.node import Node
+
+    probe_node = Node('probe', context=ros_context)
+    executor.add_node(mapper)
+    executor.add_node(probe_node)
+    probe = Probe(probe_node)
+    assert wait_matched(executor, probe)
+    return probe
+
+
 def make_mapper(ros_context, tmp_path, **overrides):
     from rclpy.parameter import Parameter
 
@@ -154,15 +166,10 @@ def wait_matched(executor, probe, timeout=5.0):
 
 
 def test_fuses_both_vehicles_publishes_map_markers_and_status(ros_context, executor, tmp_path):
-    from rclpy.node import Node
     from visualization_msgs.msg import Marker
 
     mapper = make_mapper(ros_context, tmp_path)
-    probe_node = Node('probe', context=ros_context)
-    executor.add_node(mapper)
-    executor.add_node(probe_node)
-    probe = Probe(probe_node)
-    assert wait_matched(executor, probe)
+    probe = probe_for(ros_context, executor, mapper)
     hover(executor, probe, mapper)
     water = np.full((10, 20), 100)
     for _ in range(3):
@@ -243,18 +250,13 @@ def test_checkpoints_and_reloads_and_sets_corrupt_file_aside(ros_context, execut
 def test_the_checkpoint_knows_its_origin_and_another_mission_never_mixes_in(
     ros_context, executor, tmp_path
 ):
-    from rclpy.node import Node
 
     from uav_flood.core.geo import GeoPoint
 
     path = tmp_path / 'map.npz'
     here = {'origin_lat_deg': 29.76, 'origin_lon_deg': -95.37, 'origin_alt_m': 15.0}
     mapper = make_mapper(ros_context, tmp_path, checkpoint_file=str(path), **here)
-    probe_node = Node('probe', context=ros_context)
-    executor.add_node(mapper)
-    executor.add_node(probe_node)
-    probe = Probe(probe_node)
-    assert wait_matched(executor, probe)
+    probe = probe_for(ros_context, executor, mapper)
     hover(executor, probe, mapper)
     probe.obs[VEHICLES[0]].publish(grid_msg(2, 3, np.full((2, 2), 100)))
     assert spin_until(executor, lambda: mapper.last_checkpoint == str(path), 5.0)
@@ -415,17 +417,12 @@ def test_rviz_config_is_yaml_and_names_only_catalogued_topics():
 def test_duplicates_are_fused_once_and_acked_only_once_durable(ros_context, executor, tmp_path):
     """The same observation twice is fused once and counted; with a checkpoint file the ack
     waits until a checkpoint holding it is on disk, and a re-send after that is acked again."""
-    from rclpy.node import Node
 
     path = tmp_path / 'dup.npz'
     mapper = make_mapper(
         ros_context, tmp_path, checkpoint_file=str(path), checkpoint_interval_s=3600.0
     )
-    probe_node = Node('probe', context=ros_context)
-    executor.add_node(mapper)
-    executor.add_node(probe_node)
-    probe = Probe(probe_node)
-    assert wait_matched(executor, probe)
+    probe = probe_for(ros_context, executor, mapper)
     hover(executor, probe, mapper)
     stamp = fresh_stamp_ns()
     msg = grid_msg(0, 0, np.full((4, 4), 100), stamp_ns=stamp)
@@ -458,14 +455,9 @@ def test_thirty_fake_patches_far_from_the_drone_are_refused_and_counted(
 ):
     """Issue 16: 30 all-water patches published as /<vehicle>/flood_observation 1 km from where
     that vehicle reports itself leave the map unchanged, each refused as `footprint`."""
-    from rclpy.node import Node
 
     mapper = make_mapper(ros_context, tmp_path)
-    probe_node = Node('probe', context=ros_context)
-    executor.add_node(mapper)
-    executor.add_node(probe_node)
-    probe = Probe(probe_node)
-    assert wait_matched(executor, probe)
+    probe = probe_for(ros_context, executor, mapper)
     hover(executor, probe, mapper, at=(0.0, 0.0, 40.0))
     genuine = np.zeros((40, 40))  # dry, under the drone
     probe.obs[VEHICLES[0]].publish(grid_msg(-20, -20, genuine))
@@ -492,14 +484,9 @@ def test_thirty_fake_patches_far_from_the_drone_are_refused_and_counted(
 
 
 def test_stale_future_oversized_and_poseless_observations(ros_context, executor, tmp_path):
-    from rclpy.node import Node
 
     mapper = make_mapper(ros_context, tmp_path, max_patch_cells=10_000)
-    probe_node = Node('probe', context=ros_context)
-    executor.add_node(mapper)
-    executor.add_node(probe_node)
-    probe = Probe(probe_node)
-    assert wait_matched(executor, probe)
+    probe = probe_for(ros_context, executor, mapper)
     hover(executor, probe, mapper, vehicles=VEHICLES[:1])
     pub = probe.obs[VEHICLES[0]]
     pub.publish(grid_msg(0, 0, [[100]], stamp_ns=10**9))  # 1970

@@ -386,6 +386,9 @@ def _rewrite_header(path: Path, **changes: object) -> None:
         ({'format': 'something.else'}, 'not a'),
         ({'shape': [1, 1]}, 'shape'),
         ({'resolution_m': -1.0}, 'bad header'),
+        ({'origin': [95.0, 8.5, 400.0]}, 'bad header .*latitude 95.0'),
+        ({'origin': [47.4, 8.5]}, 'bad header'),
+        ({'origin': 'zurich'}, 'bad header'),
     ],
 )
 def test_wrong_version_or_header_raises_checkpoint_error(
@@ -395,6 +398,17 @@ def test_wrong_version_or_header_raises_checkpoint_error(
     _rewrite_header(path, **changes)
     with pytest.raises(CheckpointError, match=message):
         FloodMap.load(path)
+
+
+def test_the_origin_round_trips_and_old_checkpoints_have_none(tmp_path: Path) -> None:
+    from uav_flood.core.geo import GeoPoint
+
+    flood_map = _filled_map()
+    flood_map.origin = GeoPoint(29.76, -95.37, 15.0)
+    assert FloodMap.load(flood_map.save(tmp_path / 'a.npz')).origin == flood_map.origin
+    path = _filled_map().save(tmp_path / 'b.npz')
+    _rewrite_header(path, origin=None)
+    assert FloodMap.load(path).origin is None
 
 
 def test_set_aside_renames_and_never_overwrites(tmp_path: Path) -> None:

@@ -298,3 +298,14 @@ def test_out_never_replaces_the_checkpoint_or_its_tracks(tmp_path, capsys):
         err = capsys.readouterr().err
         assert code == 2 and err.count('\n') == 1 and 'would overwrite the input' in err, err
         assert {p: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+
+
+def test_a_geotiff_gdal_cannot_write_is_one_line(tmp_path, capsys):
+    path = make_checkpoint(tmp_path)
+    out = tmp_path / 'out'
+    (out / 'flood_grid.tif').mkdir(parents=True)  # a folder where the file goes
+    code = main(['export', str(path), '--origin', '47.4,8.5,0', '--out', str(out)])
+    assert code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith('uav-flood export: error: cannot write: GDAL could not write')
+    assert 'flood_grid.tif' in line

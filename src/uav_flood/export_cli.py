@@ -378,6 +378,7 @@ def write_geotiff(flood_map: FloodMap, origin: GeoPoint, path: Path) -> Path:
     """Write the grid as a Cloud-Optimised GeoTIFF (deflate, nodata RASTER_UNKNOWN)."""
     from affine import Affine
     import rasterio
+    from rasterio._err import CPLE_BaseError  # GDAL's own errors (a failed create, ...)
     from rasterio.errors import RasterioError
 
     image, west, north, res = raster_values(flood_map)
@@ -399,7 +400,7 @@ def write_geotiff(flood_map: FloodMap, origin: GeoPoint, path: Path) -> Path:
             dataset.update_tags(
                 1, units='percent', meaning='P(water) in percent, 255 = never observed'
             )
-    except RasterioError as exc:
+    except (RasterioError, CPLE_BaseError) as exc:
         raise OSError(f'GDAL could not write {path}: {exc}') from None
     return path
 

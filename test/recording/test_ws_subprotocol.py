@@ -104,3 +104,16 @@ def test_a_port_in_use_is_a_clear_error(sdk_server):
         taken.listen()
         with pytest.raises(ProxyError, match='cannot listen on 127.0.0.1'):
             SubprotocolProxy('127.0.0.1', taken.getsockname()[1], sdk_server.port)
+
+
+def test_an_unreachable_server_drops_the_client_and_the_proxy_goes_on(sdk_server):
+    with socket.socket() as closed:
+        closed.bind(('127.0.0.1', 0))
+        dead_port = closed.getsockname()[1]  # nobody listens there once closed
+    proxy = SubprotocolProxy('127.0.0.1', 0, dead_port)
+    try:
+        assert handshake(proxy.port, 'foxglove.websocket.v1') == b''  # closed, no reply
+        proxy.upstream_port = sdk_server.port  # the server is back
+        assert handshake(proxy.port, 'foxglove.websocket.v1').startswith(b'HTTP/1.1 101')
+    finally:
+        proxy.stop()

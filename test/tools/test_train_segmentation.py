@@ -193,3 +193,46 @@ def test_pseudo_labels_say_what_is_missing(tmp_path, monkeypatch):
     (tmp_path / 'images' / 'a.jpg').write_bytes(first.read_bytes())
     with pytest.raises(train.TrainError, match='teacher model .* not found'):
         train.pseudo_label(tmp_path / 'nope.onnx', tmp_path, (64, 48), 0.8)
+
+
+@pytest.mark.skipif(
+    not TRAIN_PYTHON.exists(),
+    reason=f'no training environment at {TRAIN_PYTHON}: run `python3 tools/install.py --train`',
+)
+def test_a_teacher_without_classes_is_a_clear_error(tmp_path):
+    """A water-only model (as the stack shipped before) cannot pseudo-label the 10 classes."""
+    teacher = tmp_path / 'water_only.onnx'
+    build = (
+        'import onnx, sys\n'
+        'from onnx import helper, TensorProto\n'
+        "x = helper.make_tensor_value_info('image', TensorProto.FLOAT, [1, 3, None, None])\n"
+        "y = helper.make_tensor_value_info('water', TensorProto.FLOAT, [1, 3, None, None])\n"
+        "graph = helper.make_graph([helper.make_node('Identity', ['image'], ['water'])], 'g', "
+        '[x], [y])\n'
+        "model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 17)])\n"
+        'model.ir_version = 8\n'
+        'onnx.save(model, sys.argv[1])\n'
+    )
+    made = subprocess.run(
+        [str(TRAIN_PYTHON), '-c', build, str(teacher)], capture_output=True, text=True, timeout=60
+    )
+    assert made.returncode == 0, made.stderr
+    photos = tmp_path / 'unlabelled' / 'images'
+    photos.mkdir(parents=True)
+    first = sorted((MINI / 'images').glob('*.jpg'))[0]
+    (photos / first.name).write_bytes(first.read_bytes())
+    proc = run(
+        TRAIN_PYTHON,
+        '--quick',
+        '--data',
+        str(MINI),
+        '--out',
+        str(tmp_path / 'out'),
+        '--pseudo-labels',
+        str(teacher),
+        '--unlabelled',
+        str(photos.parent),
+    )
+    assert proc.returncode == 2
+    assert 'has no classes output: it cannot pseudo-label' in proc.stderr
+    assert 'Traceback' not in proc.stderr

@@ -33,7 +33,15 @@ setup(
     version=read_version(),
     package_dir={'': 'src'},
     packages=find_packages('src'),
-    package_data={PACKAGE: ['py.typed', 'sim/data/*', 'sim/data/**/*', 'models/*']},
+    package_data={
+        PACKAGE: [
+            'py.typed',
+            'sim/data/*',
+            'sim/data/**/*',
+            'models/*',
+            'recording/msg/*/msg/*.msg',
+        ]
+    },
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
         ('share/' + PACKAGE, ['package.xml']),

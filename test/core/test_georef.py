@@ -6,17 +6,21 @@ import math
 import cv2
 import numpy as np
 import pytest
+import shapely
 
 from uav_flood.core.georef import (
     CameraModel,
     CameraMount,
+    footprint_outline,
     GeoreferenceError,
     GridPatch,
     GridSpec,
     ground_to_pixel,
     mask_to_patch,
+    matrix_from_quaternion,
     pixel_rays,
     project_to_ground,
+    quaternion_from_matrix,
     VehiclePose,
 )
 
@@ -374,3 +378,79 @@ def test_a_probability_gives_percent_cells_and_the_view_weight_pulls_edges_to_50
     assert values[centre].min() >= 89
     assert 60 < values[rim].mean() < 80
     assert values[seen].max() <= 90 and values[seen].min() >= 50
+
+
+def _random_rotation(rng: np.random.Generator) -> np.ndarray:
+    q, r = np.linalg.qr(rng.normal(size=(3, 3)))
+    q = q @ np.diag(np.sign(np.diag(r)))
+    return q if np.linalg.det(q) > 0 else -q
+
+
+def test_quaternion_from_matrix_inverts_matrix_from_quaternion() -> None:
+    rng = np.random.default_rng(7)
+    rotations = [_random_rotation(rng) for _ in range(200)]
+    # Shepperd's four branches: near identity, and half turns about x, y and z.
+    rotations += [np.eye(3), np.diag([1.0, -1.0, -1.0]), np.diag([-1.0, 1.0, -1.0])]
+    rotations += [np.diag([-1.0, -1.0, 1.0]), NADIR.body_from_optical()]
+    for rotation in rotations:
+        q = quaternion_from_matrix(rotation)
+        assert q[0] >= 0.0
+        assert math.isclose(math.fsum(c * c for c in q), 1.0, abs_tol=1e-12)
+        np.testing.assert_allclose(matrix_from_quaternion(q), rotation, atol=1e-12)
+
+
+def test_nadir_mount_quaternion_is_the_known_one() -> None:
+    # optical z (forward) = body -z (down), optical x (right) = body -y, optical y (down) = -x.
+    q = np.array(NADIR.rotation_wxyz())
+    np.testing.assert_allclose(q, [0.0, -math.sqrt(0.5), math.sqrt(0.5), 0.0], atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    'mount',
+    [
+        NADIR,
+        CameraMount(pitch_deg=-45.0, yaw_deg=30.0, roll_deg=10.0, offset_flu_m=(0.1, 0.0, -0.05)),
+        CameraMount(pitch_deg=0.0, yaw_deg=-170.0, roll_deg=-20.0),
+        CameraMount(pitch_deg=-90.0, yaw_deg=40.0, roll_deg=15.0),  # nadir, yaw and roll mix
+        CameraMount(pitch_deg=90.0, yaw_deg=10.0),
+        CameraMount(pitch_deg=-89.9999, yaw_deg=5.0, roll_deg=-3.0),
+    ],
+)
+def test_mount_survives_the_transform_round_trip(mount: CameraMount) -> None:
+    back = CameraMount.from_transform(mount.offset_flu_m, mount.rotation_wxyz())
+    np.testing.assert_allclose(back.body_from_optical(), mount.body_from_optical(), atol=1e-9)
+    assert back.offset_flu_m == mount.offset_flu_m
+    assert math.isclose(back.pitch_deg, mount.pitch_deg, abs_tol=1e-6)
+
+
+def test_mount_from_a_bad_transform_is_a_clear_error() -> None:
+    with pytest.raises(GeoreferenceError, match='quaternion must not be zero'):
+        CameraMount.from_transform((0.0, 0.0, 0.0), (0.0, 0.0, 0.0, 0.0))
+    with pytest.raises(GeoreferenceError, match='quaternion'):
+        CameraMount.from_transform((0.0, 0.0, 0.0), (math.nan, 0.0, 0.0, 1.0))
+
+
+def test_nadir_footprint_outline_is_the_field_of_view_rectangle() -> None:
+    pose = VehiclePose.from_euler((30.0, -20.0, ALT), yaw_deg=90.0)  # nose to the north
+    outline = footprint_outline(PINHOLE, NADIR, pose, max_range_m=1000.0, samples_per_edge=4)
+    assert outline.shape == (16, 2)
+    half_w = ALT * math.tan(math.radians(30.0))
+    half_h = half_w * PINHOLE.height / PINHOLE.width
+    # Nose north: image right is east, image top is north.
+    np.testing.assert_allclose(outline[:, 0].min(), 30.0 - half_w, rtol=1e-9)
+    np.testing.assert_allclose(outline[:, 0].max(), 30.0 + half_w, rtol=1e-9)
+    np.testing.assert_allclose(outline[:, 1].max(), -20.0 + half_h, rtol=1e-9)
+    np.testing.assert_allclose(outline[0], [30.0 - half_w, -20.0 + half_h], rtol=1e-9)
+    assert shapely.Polygon(outline).is_valid
+
+
+def test_oblique_footprint_outline_ends_at_the_maximum_range() -> None:
+    forward = CameraMount(pitch_deg=0.0)  # the horizon crosses the middle of the image
+    pose = VehiclePose((0.0, 0.0, ALT))
+    outline = footprint_outline(PINHOLE, forward, pose, max_range_m=300.0)
+    assert np.all(np.isfinite(outline))
+    reach = np.hypot(outline[:, 0], outline[:, 1])
+    assert reach.max() == pytest.approx(math.sqrt(300.0**2 - ALT**2), rel=1e-9)
+    assert shapely.Polygon(outline).is_valid
+    underground = VehiclePose((0.0, 0.0, -1.0))
+    assert footprint_outline(PINHOLE, NADIR, underground, 300.0).shape == (0, 2)

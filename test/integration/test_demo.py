@@ -105,6 +105,18 @@ def check_mission(out, result):
     foxglove = foxglove_parsers.decode(out / 'mission.mcap')
     assert foxglove_parsers.undecoded(foxglove) == {}
     assert foxglove['decoded'] == foxglove['messages'] == sum(topics.values())
+    # ... including the TF tree map -> uavN/base_link -> uavN/camera_optical (from the poses
+    # and segmentation's camera mounts where tf2_msgs is missing, from the nodes' /tf elsewhere)
+    transforms = set(foxglove['topics']['/tf']['sample']['transforms'])
+    for message in read_messages(out / 'mission.mcap'):
+        if message.topic in ('/tf', '/tf_static'):
+            transforms.update(
+                f'{t.header.frame_id}->{t.child_frame_id}' for t in message.message.transforms
+            )
+    for n in range(3):
+        assert f'map->uav{n}/base_link' in transforms
+        assert f'uav{n}/base_link->uav{n}/camera_optical' in transforms
+    assert topics['/tf'] >= topics['/uav0/pose'] and topics.get('/uav0/camera/footprint', 0) > 0
     # real figures of this run
     assert report['mission_time_s'] > report['lower_bound_time_s'] > 0
     assert report['frames']['local'] + report['frames']['edge'] > 30

@@ -79,6 +79,16 @@ client.on('message', ({ subscriptionId, data }) => {
         width: message.info?.width,
         height: message.info?.height,
         data: Array.from(message.data ?? []).slice(0, 16),
+        transforms: Array.isArray(message.transforms)
+          ? message.transforms.map((t) => ({
+              parent: t.header.frame_id,
+              child: t.child_frame_id,
+              translation: [t.transform.translation.x, t.transform.translation.y,
+                t.transform.translation.z],
+              rotation: [t.transform.rotation.x, t.transform.rotation.y, t.transform.rotation.z,
+                t.transform.rotation.w],
+            }))
+          : undefined,
       },
     }),
   );

@@ -185,3 +185,86 @@ def test_foxglove_clients_of_either_subprotocol_decode_the_map(
             if client.poll() is None:
                 client.kill()
                 client.wait()
+
+
+def run_live_client(executor, script, url, topic, keep_publishing=None, timeout_s=30):
+    """Run live_client.mjs until it exits (spinning, calling keep_publishing); return its JSON."""
+    client = subprocess.Popen(
+        ['node', str(script), url, topic, 'foxglove.sdk.v1', str(timeout_s)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+
+        def done() -> bool:
+            if client.poll() is None:
+                if keep_publishing is not None:
+                    keep_publishing()
+                return False
+            return True
+
+        assert spin_until(executor, done, timeout_s + 10.0)
+        out, err = client.communicate()
+        assert client.returncode == 0, err
+        return json.loads(out)
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+
+
+def test_a_late_client_gets_the_camera_mounts_and_the_live_transforms(
+    ros_context, executor, udp_ports
+):
+    """TF without tf2_msgs: /tf_static from camera/mount reaches a client that subscribes after
+    it was sent (latched replay), /tf comes from the pose; both decode with Foxglove's parsers."""
+    from geometry_msgs.msg import PoseStamped, TransformStamped
+
+    from uav_flood.core.georef import CameraMount
+    from uav_flood.nodes import names
+    from uav_flood.nodes.conversions import mount_transform, pose_stamped, tf_message_type
+
+    if tf_message_type() is not None:
+        pytest.skip('tf2_msgs is installed: the nodes publish /tf themselves')
+    script = foxglove_parsers.live_client()
+    with bridge_serving_a_map(ros_context, executor, udp_ports, [0]) as (bridge, _, _grid):
+        probe = rclpy.create_node('tf_probe', context=ros_context)
+        executor.add_node(probe)
+        stamp = probe.get_clock().now().to_msg()
+        for ns in ('/uav0', '/uav1'):
+            probe.create_publisher(
+                TransformStamped, f'{ns}/camera/mount', names.CAMERA_MOUNT.qos
+            ).publish(mount_transform(CameraMount(), ns, stamp))
+        pose_pub = probe.create_publisher(PoseStamped, '/uav0/pose', names.POSE.qos)
+        assert spin_until(
+            executor,
+            lambda: (
+                bridge._latched['/tf_static'] is not None and len(bridge.discovery.tf._static) == 2
+            ),
+            10.0,
+        )
+        url = f'ws://127.0.0.1:{bridge.proxy.port}'
+        # Nothing is published on the mount topics any more: the replay must bring them.
+        got = run_live_client(executor, script, url, '/tf_static')
+        assert got['channel']['schemaName'] == 'tf2_msgs/msg/TFMessage'
+        transforms = {t['child']: t for t in got['message']['transforms']}
+        assert set(transforms) == {'uav0/camera_optical', 'uav1/camera_optical'}
+        assert transforms['uav1/camera_optical']['parent'] == 'uav1/base_link'
+        half = 0.5**0.5
+        assert transforms['uav0/camera_optical']['rotation'] == pytest.approx(
+            [-half, half, 0.0, 0.0], abs=1e-12
+        )
+
+        # The latched map, published once before the client came, is replayed the same way.
+        got = run_live_client(executor, script, url, '/flood_map')
+        assert got['message']['data'] == [0]
+
+        pose = pose_stamped((12.0, -3.0, 60.0), None, stamp)
+        got = run_live_client(executor, script, url, '/tf', lambda: pose_pub.publish(pose))
+        (transform,) = got['message']['transforms']
+        assert (transform['parent'], transform['child']) == ('map', 'uav0/base_link')
+        assert transform['translation'] == [12.0, -3.0, 60.0]
+        assert transform['rotation'] == [0.0, 0.0, 0.0, 1.0]
+        executor.remove_node(probe)
+        probe.destroy_node()

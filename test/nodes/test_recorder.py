@@ -154,6 +154,110 @@ def test_every_topic_type_is_recorded_and_decoded(ros_context, executor, tmp_pat
     assert list(got.data) == [0, 100, -1, 50] and got.info.origin.position.x == -1.0
 
 
+def test_transforms_are_recorded_from_poses_and_camera_mounts(ros_context, executor, tmp_path):
+    """Without tf2_msgs, /tf and /tf_static are written from pose and camera/mount, and the
+    parsers of the Foxglove app read them; a mount between the wrong frames is skipped."""
+    from geometry_msgs.msg import TransformStamped
+
+    import foxglove_parsers
+    from uav_flood.core.georef import CameraMount
+    from uav_flood.nodes import names
+    from uav_flood.nodes.conversions import mount_transform, pose_stamped, tf_message_type
+
+    if tf_message_type() is not None:
+        pytest.skip('tf2_msgs is installed: the nodes publish /tf themselves')
+    out = tmp_path / 'mission.mcap'
+    probe = rclpy.create_node('probe', context=ros_context)
+    executor.add_node(probe)
+    stamp = Time(sec=100, nanosec=5)
+    oblique = CameraMount(pitch_deg=-45.0, yaw_deg=10.0, offset_flu_m=(0.1, 0.0, -0.05))
+    mounts = {
+        '/uav0/camera/mount': mount_transform(CameraMount(), '/uav0', stamp),
+        '/uav1/camera/mount': mount_transform(oblique, '/uav1', stamp),
+        # uav2 publishes uav0's frames: refused, never in /tf_static
+        '/uav2/camera/mount': mount_transform(CameraMount(), '/uav0', stamp),
+    }
+    for topic, msg in mounts.items():
+        probe.create_publisher(TransformStamped, topic, names.CAMERA_MOUNT.qos).publish(msg)
+    poses = {
+        ns: probe.create_publisher(PoseStamped, f'{ns}/pose', STATE_QOS)
+        for ns in ('/uav0', '/uav1')
+    }
+    recorder = start_recorder(ros_context, executor, out, exclude_regex='^/rosout$')
+    try:
+        assert spin_until(
+            executor, lambda: set(mounts) <= set(recorder.discovery.subscribed), 10.0
+        )
+        assert spin_until(executor, lambda: recorder.discovery.tf.errors >= 1, 5.0)
+
+        def have_all():
+            for i, pub in enumerate(poses.values()):
+                pub.publish(pose_stamped((10.0 * i, 5.0, 50.0), None, stamp))
+            return (
+                recorder.writer.topic_count('/tf') >= 6 and len(recorder.discovery.tf._static) == 2
+            )
+
+        assert spin_until(executor, have_all, 10.0)
+    finally:
+        stop_recorder(executor, recorder)
+
+    summary = topic_summary(out)
+    assert summary['/tf'][0] == summary['/tf_static'][0] == 'tf2_msgs/msg/TFMessage'
+    static, dynamic = [], set()
+    with open(out, 'rb') as stream:
+        reader = make_reader(stream, decoder_factories=[DecoderFactory()])
+        for _, channel, _, msg in reader.iter_decoded_messages(topics=['/tf', '/tf_static']):
+            if channel.topic == '/tf_static':
+                assert 'durability: 1' in channel.metadata['offered_qos_profiles']
+                static.append({t.child_frame_id: t for t in msg.transforms})
+            else:
+                (t,) = msg.transforms
+                dynamic.add((t.header.frame_id, t.child_frame_id, t.transform.translation.x))
+                assert (t.header.stamp.sec, t.header.stamp.nanosec) == (100, 5)
+    assert dynamic == {('map', 'uav0/base_link', 0.0), ('map', 'uav1/base_link', 10.0)}
+    # Each /tf_static message holds every mount so far; the last has both, uav2's refused.
+    last = static[-1]
+    assert set(last) == {'uav0/camera_optical', 'uav1/camera_optical'}
+    got = last['uav1/camera_optical']
+    assert got.header.frame_id == 'uav1/base_link'
+    assert (got.transform.translation.x, got.transform.translation.z) == (0.1, -0.05)
+    r = got.transform.rotation
+    assert CameraMount.from_transform((0.1, 0.0, -0.05), (r.w, r.x, r.y, r.z)).pitch_deg == (
+        pytest.approx(-45.0)
+    )
+
+    decoded = foxglove_parsers.decode(out)
+    assert foxglove_parsers.undecoded(decoded) == {}
+    assert decoded['topics']['/tf']['sample']['transforms'] in (
+        ['map->uav0/base_link'],
+        ['map->uav1/base_link'],
+    )
+
+
+def test_transforms_follow_the_topic_filters(ros_context, executor, tmp_path):
+    """exclude_regex '^/tf' keeps /tf and /tf_static out; the pose itself is still recorded."""
+    out = tmp_path / 'mission.mcap'
+    probe = rclpy.create_node('probe', context=ros_context)
+    executor.add_node(probe)
+    pub = probe.create_publisher(PoseStamped, '/uav0/pose', STATE_QOS)
+    pose = PoseStamped()
+    pose.header.frame_id = 'map'
+    pose.pose.orientation.w = 1.0
+    recorder = start_recorder(ros_context, executor, out, exclude_regex='^/rosout$|^/tf')
+    try:
+        assert spin_until(executor, lambda: '/uav0/pose' in recorder.discovery.subscribed, 10.0)
+
+        def recorded():
+            pub.publish(pose)
+            return recorder.writer.topic_count('/uav0/pose') >= 3
+
+        assert spin_until(executor, recorded, 10.0)
+    finally:
+        stop_recorder(executor, recorder)
+    summary = topic_summary(out)
+    assert '/uav0/pose' in summary and '/tf' not in summary and '/tf_static' not in summary
+
+
 def test_replay_reproduces_the_live_map(ros_context, executor, tmp_path, capsys):
     """Stand-in mapper: a node named flood_mapper with the fusion parameters publishes /flood_map
     computed by FloodMap from the same observations the recorder sees."""

@@ -66,14 +66,14 @@ class Probe:
 
     def __init__(self, probe, executor):
         from diagnostic_msgs.msg import DiagnosticArray
-        from geometry_msgs.msg import PoseStamped
+        from geometry_msgs.msg import PolygonStamped, PoseStamped
         from nav_msgs.msg import OccupancyGrid
         from sensor_msgs.msg import CameraInfo, Image
 
         from uav_flood.nodes import names
 
         self.node, self.executor = probe, executor
-        self.masks, self.observations, self.status = [], [], []
+        self.masks, self.observations, self.status, self.footprints = [], [], [], []
         self.pose_pub = probe.create_publisher(PoseStamped, '/uav0/pose', names.POSE.qos)
         self.image_pub = probe.create_publisher(
             Image, '/uav0/camera/image_raw', names.CAMERA_IMAGE.qos
@@ -92,6 +92,12 @@ class Probe:
         )
         probe.create_subscription(
             DiagnosticArray, '/uav0/segmentation/status', self.status.append, 10
+        )
+        probe.create_subscription(
+            PolygonStamped,
+            '/uav0/camera/footprint',
+            self.footprints.append,
+            names.CAMERA_FOOTPRINT.qos,
         )
         assert spin_until(
             executor,
@@ -275,6 +281,17 @@ def test_straight_flight_maps_the_flood(ros_context, executor, scene):
     assert covered >= 0.9
     assert outside <= 0.01 * int(np.count_nonzero(count > 0))
 
+    # camera/footprint: each frame's image outline on the ground, in map, with its stamp.
+    assert spin_until(executor, lambda: len(probe.footprints) == len(easts), 2.0)
+    for msg, header, pose in zip(probe.footprints, headers, poses, strict=True):
+        assert (msg.header.frame_id, msg.header.stamp) == ('map', header.stamp)
+        outline = shapely.Polygon([(p.x, p.y) for p in msg.polygon.points])
+        assert {p.z for p in msg.polygon.points} == {0.0}
+        truth = shapely.Polygon(project_to_ground(model, CameraMount(), pose, corners))
+        # The pose is interpolated between poses 1 m apart: the same outline within cm.
+        assert outline.is_valid
+        assert outline.intersection(truth).area / outline.union(truth).area > 0.995
+
     assert spin_until(
         executor,
         lambda: probe.status and probe.values()['frames_processed'] == str(len(easts)),
@@ -285,6 +302,41 @@ def test_straight_flight_maps_the_flood(ros_context, executor, scene):
     assert values['observations_published'] == str(len(easts))
     assert float(values['latency_ms_mean']) > 0.0
     assert values['providers'] == 'CPUExecutionProvider'
+
+
+def test_the_camera_mount_is_published_once_latched(ros_context, executor):
+    """segmentation's mount_* parameters are the mount: on camera/mount for late subscribers."""
+    from geometry_msgs.msg import TransformStamped
+    from rclpy.parameter import Parameter
+
+    from uav_flood.nodes import names
+    from uav_flood.nodes.conversions import camera_mount, tf_message_type
+
+    mount = CameraMount(pitch_deg=-60.0, yaw_deg=15.0, roll_deg=-5.0)
+    node, probe = make_nodes(
+        ros_context,
+        executor,
+        [
+            Parameter('mount_pitch_deg', value=mount.pitch_deg),
+            Parameter('mount_yaw_deg', value=mount.yaw_deg),
+            Parameter('mount_roll_deg', value=mount.roll_deg),
+        ],
+    )
+    got = []
+    # Subscribed after the node published: transient local delivers it.
+    probe.create_subscription(
+        TransformStamped, '/uav0/camera/mount', got.append, names.CAMERA_MOUNT.qos
+    )
+    assert spin_until(executor, lambda: got, 5.0)
+    msg = got[0]
+    assert (msg.header.frame_id, msg.child_frame_id) == ('uav0/base_link', 'uav0/camera_optical')
+    np.testing.assert_allclose(
+        camera_mount(msg).body_from_optical(), mount.body_from_optical(), atol=1e-12
+    )
+    # /tf_static only where tf2_msgs is installed (not among the PyPI wheels used here).
+    has_tf2 = tf_message_type() is not None
+    assert node._tf_static.available == has_tf2
+    assert (probe.count_publishers('/tf_static') > 0) == has_tf2
 
 
 def accounted(node):

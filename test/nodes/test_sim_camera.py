@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from uav_flood.core.errors import ConfigError
-from uav_flood.core.georef import VehiclePose
+from uav_flood.core.georef import CameraMount, VehiclePose
 from uav_flood.sim.camera import SimCamera
 from uav_flood.sim.scene import FloodScene
 from uav_flood.testing import spin_until
@@ -20,10 +20,16 @@ def scene():
     return FloodScene.load()
 
 
-def make_nodes(ros_context, executor, overrides=()):
+NADIR = CameraMount()
+
+
+def make_nodes(ros_context, executor, overrides=(), mount=NADIR):
+    """Start sim_camera on /uav0 and a probe that publishes the camera mount (None: no mount),
+    as segmentation does (latched)."""
     import rclpy
     from rclpy.parameter import Parameter
 
+    from uav_flood.nodes.conversions import mount_transform
     from uav_flood.nodes.sim_camera import SimCameraNode
 
     params = [
@@ -36,9 +42,21 @@ def make_nodes(ros_context, executor, overrides=()):
     ]
     node = SimCameraNode(context=ros_context, namespace='/uav0', parameter_overrides=params)
     probe = rclpy.create_node('probe', context=ros_context)
+    if mount is not None:
+        publish_mount(probe, mount_transform(mount, '/uav0', probe.get_clock().now().to_msg()))
     executor.add_node(node)
     executor.add_node(probe)
     return node, probe
+
+
+def publish_mount(probe, msg):
+    from geometry_msgs.msg import TransformStamped
+
+    from uav_flood.nodes import names
+
+    probe.create_publisher(TransformStamped, '/uav0/camera/mount', names.CAMERA_MOUNT.qos).publish(
+        msg
+    )
 
 
 def subscribe_all(probe):
@@ -212,6 +230,61 @@ def test_nan_pose_is_skipped(ros_context, executor):
 
     assert spin_until(executor, publish_nan, 5.0)
     assert node.frames_published == 0
+
+
+def test_frames_wait_for_the_camera_mount_and_use_it(ros_context, executor, scene):
+    """The mount comes from camera/mount (segmentation's): none, a wrong one, an oblique one."""
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    from uav_flood.nodes.conversions import mount_transform
+
+    node, probe = make_nodes(ros_context, executor, mount=None)
+    got = subscribe_all(probe)
+    east, north = scene.centre_enu
+    stamp = probe.get_clock().now().to_msg()
+    pose_pub = probe.create_publisher(type(pose_msg(probe, 0, 0, 0)), '/uav0/pose', 10)
+    assert spin_until(executor, lambda: pose_pub.get_subscription_count() > 0, 5.0)
+
+    def publish_pose_until(done):
+        def step():
+            pose_pub.publish(pose_msg(probe, east, north, 100.0))
+            return done()
+
+        return step
+
+    assert spin_until(executor, publish_pose_until(lambda: node.skipped_no_mount >= 2), 5.0)
+    assert got['image'] == [] and node.frames_published == 0
+    assert spin_until(
+        executor,
+        lambda: (
+            got['status']
+            and 'no camera mount on /uav0/camera/mount' in (got['status'][-1].status[0].message)
+        ),
+        3.0,
+    )
+    assert got['status'][-1].status[0].level == DiagnosticStatus.WARN
+
+    # Another vehicle's mount (wrong frames) is refused and keeps the node waiting.
+    oblique = CameraMount(pitch_deg=-40.0, yaw_deg=20.0, roll_deg=5.0)
+    publish_mount(probe, mount_transform(oblique, '/uav1', stamp))
+    assert spin_until(executor, lambda: 'ignored' in node._last_problem, 5.0)
+    assert node.mount is None and node.frames_published == 0
+
+    publish_mount(probe, mount_transform(oblique, '/uav0', stamp))
+    assert spin_until(executor, publish_pose_until(lambda: got['image']), 8.0)
+    np.testing.assert_allclose(
+        node.mount.body_from_optical(), oblique.body_from_optical(), atol=1e-12
+    )
+    image = got['image'][0]
+    expected, _, _ = SimCamera.default(scene, WIDTH, HEIGHT, HFOV_DEG, oblique).render(
+        VehiclePose((east, north, 100.0))
+    )
+    rgb = np.frombuffer(bytes(image.data), dtype=np.uint8).reshape(HEIGHT, WIDTH, 3)
+    assert int(np.abs(rgb.astype(int) - expected.astype(int)).max()) <= 1
+    nadir, _, _ = SimCamera.default(scene, WIDTH, HEIGHT, HFOV_DEG).render(
+        VehiclePose((east, north, 100.0))
+    )
+    assert not np.array_equal(nadir, expected)
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,10 @@ __all__ = [
     'GridPatch',
     'GridSpec',
     'VehiclePose',
+    'footprint_outline',
     'ground_to_pixel',
+    'matrix_from_quaternion',
+    'quaternion_from_matrix',
     'mask_to_patch',
     'pixel_rays',
     'project_to_ground',
@@ -43,6 +46,8 @@ FloatArray = NDArray[np.float64]
 DISTORTION_MODELS = ('plumb_bob', 'rational_polynomial', '')
 # Coefficient counts cv2 understands: k1 k2 p1 p2 [k3 [k4 k5 k6 [s1..s4 [tx ty]]]].
 _DISTORTION_LENGTHS = (0, 4, 5, 8, 12, 14)
+# Outline points closer than this are one point (m).
+_SAME_POINT_M = 1e-3
 # A ray must point down at least this much (z of a unit vector) to hit the ground.
 _HORIZON_EPS = 1e-6
 # Cell values of a GridPatch, those of nav_msgs/OccupancyGrid.
@@ -264,6 +269,51 @@ def _rot_z(angle: float) -> FloatArray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
+def quaternion_from_matrix(rotation: ArrayLike) -> tuple[float, float, float, float]:
+    """Return the unit quaternion (w, x, y, z), w >= 0, of a 3 x 3 rotation matrix.
+
+    Shepperd's method: the largest of w, x, y, z is found first, so the division is stable
+    for every rotation, nadir cameras (a 90 deg pitch) included.
+    """
+    m = _finite_array(rotation, 'rotation matrix', (3, 3))
+    trace = m[0, 0] + m[1, 1] + m[2, 2]
+    if trace > max(m[0, 0], m[1, 1], m[2, 2]):
+        s = 2.0 * math.sqrt(1.0 + trace)
+        q = (0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s)
+    elif m[0, 0] >= m[1, 1] and m[0, 0] >= m[2, 2]:
+        s = 2.0 * math.sqrt(max(1.0 + m[0, 0] - m[1, 1] - m[2, 2], 0.0))
+        q = ((m[2, 1] - m[1, 2]) / s, 0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s)
+    elif m[1, 1] >= m[2, 2]:
+        s = 2.0 * math.sqrt(max(1.0 + m[1, 1] - m[0, 0] - m[2, 2], 0.0))
+        q = ((m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s)
+    else:
+        s = 2.0 * math.sqrt(max(1.0 + m[2, 2] - m[0, 0] - m[1, 1], 0.0))
+        q = ((m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s)
+    norm = math.sqrt(sum(c * c for c in q))
+    sign = -1.0 if q[0] < 0.0 else 1.0
+    w, x, y, z = (sign * c / norm for c in q)
+    return (w, x, y, z)
+
+
+def matrix_from_quaternion(wxyz: ArrayLike) -> FloatArray:
+    """Return the rotation matrix of a quaternion (w, x, y, z), normalised first.
+
+    :raises GeoreferenceError: a zero or non-finite quaternion.
+    """
+    q = _finite_array(wxyz, 'quaternion', (4,))
+    norm = float(np.linalg.norm(q))
+    if norm < 1e-9:
+        raise GeoreferenceError('quaternion must not be zero')
+    w, x, y, z = q / norm
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+            [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+            [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+
+
 @dataclass(frozen=True)
 class CameraMount:
     """Where the camera sits on the vehicle and where it looks.
@@ -293,6 +343,39 @@ class CameraMount:
         )
         result: FloatArray = rotation @ _FLU_FROM_OPTICAL
         return result
+
+    def rotation_wxyz(self) -> tuple[float, float, float, float]:
+        """Return the quaternion (w, x, y, z) of body_from_optical: the base_link -> optical TF."""
+        return quaternion_from_matrix(self.body_from_optical())
+
+    @classmethod
+    def from_transform(
+        cls, offset_flu_m: tuple[float, float, float], rotation_wxyz: ArrayLike
+    ) -> CameraMount:
+        """Return the mount whose base_link -> optical transform is (offset, rotation).
+
+        The inverse of (offset_flu_m, rotation_wxyz()): the angles are recovered as yaw, pitch,
+        roll about body z, y, x. Looking straight down or up (pitch +-90 deg), yaw and roll turn
+        the image about the same axis, so the angle is given to yaw and roll is 0; the rotation,
+        which is what georeferencing uses, is the same.
+
+        :raises GeoreferenceError: a zero or non-finite quaternion, or a non-finite offset.
+        """
+        body_from_optical = matrix_from_quaternion(rotation_wxyz)
+        r = body_from_optical @ _FLU_FROM_OPTICAL.T  # = Rz(yaw) Ry(-pitch) Rx(roll)
+        cos_pitch = math.hypot(r[2, 1], r[2, 2])
+        pitch = math.atan2(r[2, 0], cos_pitch)
+        if cos_pitch < 1e-12:
+            yaw, roll = math.atan2(-r[0, 1], r[1, 1]), 0.0
+        else:
+            yaw, roll = math.atan2(r[1, 0], r[0, 0]), math.atan2(r[2, 1], r[2, 2])
+        offset = tuple(float(v) for v in _finite_array(offset_flu_m, 'camera mount offset', (3,)))
+        return cls(
+            pitch_deg=math.degrees(pitch),
+            yaw_deg=math.degrees(yaw),
+            roll_deg=math.degrees(roll),
+            offset_flu_m=(offset[0], offset[1], offset[2]),
+        )
 
 
 @dataclass(frozen=True)
@@ -342,14 +425,7 @@ class VehiclePose:
 
     def map_from_body(self) -> FloatArray:
         """Return the rotation matrix taking base_link (FLU) vectors into map (ENU)."""
-        w, x, y, z = self.orientation_wxyz
-        return np.array(
-            [
-                [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-                [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-                [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-            ]
-        )
+        return matrix_from_quaternion(self.orientation_wxyz)
 
 
 def _camera_extrinsics(mount: CameraMount, pose: VehiclePose) -> tuple[FloatArray, FloatArray]:
@@ -519,6 +595,45 @@ def _footprint_points(
         inside = camera.contains(ground_to_pixel(camera, mount, pose, circle))
         points.append(circle[inside])
     return np.concatenate(points)
+
+
+def footprint_outline(
+    camera: CameraModel,
+    mount: CameraMount,
+    pose: VehiclePose,
+    max_range_m: float,
+    samples_per_edge: int = 8,
+) -> FloatArray:
+    """Return the camera's ground footprint as a closed outline (M, 2) (m, map ENU), for display.
+
+    Each sample of the image edge is projected to the ground; where its ray misses the ground
+    within max_range_m (above the horizon, or too far), the point at max_range_m of slant range
+    under the ray's azimuth stands in, so an oblique camera's outline ends at the range the map
+    uses. The outline walks the image edge clockwise from the top-left corner (not closed: the
+    first point is not repeated; samples that land within a millimetre of the previous one are
+    dropped). Empty (0, 2) when the camera is not above the ground.
+    """
+    border = _image_border(camera, samples_per_edge)
+    hits = project_to_ground(camera, mount, pose, border, max_range_m)
+    _, centre = _camera_extrinsics(mount, pose)
+    if centre[2] <= 0.0:
+        return np.zeros((0, 2))
+    miss = ~np.all(np.isfinite(hits), axis=1)
+    if np.any(miss):
+        rays = pixel_rays(camera, mount, pose, border[miss])
+        azimuth = rays[:, :2] / np.maximum(
+            np.linalg.norm(rays[:, :2], axis=1, keepdims=True), 1e-12
+        )
+        reach = math.sqrt(max(max_range_m**2 - centre[2] ** 2, 0.0))
+        hits[miss] = centre[:2] + reach * azimuth
+    # Samples that land on one point (an edge beyond the range under one azimuth) are kept once.
+    keep = [0]
+    for i in range(1, hits.shape[0]):
+        if np.hypot(*(hits[i] - hits[keep[-1]])) > _SAME_POINT_M:
+            keep.append(i)
+    while len(keep) > 1 and np.hypot(*(hits[keep[-1]] - hits[0])) <= _SAME_POINT_M:
+        keep.pop()
+    return hits[keep]
 
 
 def _weighted(

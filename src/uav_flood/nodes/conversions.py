@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+import importlib
 import math
+from typing import Any
 
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import PoseStamped
+from geometry_msgs.msg import Point32, PolygonStamped, PoseStamped, TransformStamped
 from nav_msgs.msg import Path
+import numpy as np
+from numpy.typing import ArrayLike
 from rclpy.node import Node
 from sensor_msgs.msg import BatteryState, NavSatFix, NavSatStatus
 
 from uav_flood.autopilot.interface import Quaternion
 from uav_flood.core.geo import GeoPoint
+from uav_flood.core.georef import CameraMount
 from uav_flood.core.mission import MissionError
 from uav_flood.nodes import names
 from uav_flood.nodes.names import Topic
@@ -163,3 +168,117 @@ def diagnostic_values(msg: DiagnosticArray, name: str | None = None) -> dict[str
         if name is None or status.name == name:
             return {kv.key: kv.value for kv in status.values}
     return {}
+
+
+def transform_stamped(
+    parent: str,
+    child: str,
+    stamp: Time,
+    translation: Sequence[float],
+    rotation_wxyz: Sequence[float],
+) -> TransformStamped:
+    """Build a geometry_msgs/TransformStamped: the pose of `child` in `parent`.
+
+    :param translation: child's origin in parent (x, y, z) (m).
+    :param rotation_wxyz: the quaternion rotating child vectors into parent.
+    """
+    msg = TransformStamped()
+    msg.header.stamp = stamp
+    msg.header.frame_id = parent
+    msg.child_frame_id = child
+    t, r = msg.transform.translation, msg.transform.rotation
+    t.x, t.y, t.z = (float(v) for v in translation)
+    r.w, r.x, r.y, r.z = (float(v) for v in rotation_wxyz)
+    return msg
+
+
+def mount_transform(mount: CameraMount, namespace: str, stamp: Time) -> TransformStamped:
+    """Return the static transform uavN/base_link -> uavN/camera_optical of a camera mount."""
+    return transform_stamped(
+        names.frame_id(namespace, names.BASE_FRAME),
+        names.frame_id(namespace, names.OPTICAL_FRAME),
+        stamp,
+        mount.offset_flu_m,
+        mount.rotation_wxyz(),
+    )
+
+
+def camera_mount(msg: TransformStamped) -> CameraMount:
+    """Return the camera mount a base_link -> camera_optical transform describes.
+
+    :raises GeoreferenceError: a zero or non-finite rotation or offset.
+    """
+    t, r = msg.transform.translation, msg.transform.rotation
+    return CameraMount.from_transform((t.x, t.y, t.z), (r.w, r.x, r.y, r.z))
+
+
+def pose_transform(msg: PoseStamped, child: str) -> TransformStamped:
+    """Return the transform map -> `child` (e.g. 'uav0/base_link') that a pose in map is."""
+    p, q = msg.pose.position, msg.pose.orientation
+    return transform_stamped(
+        msg.header.frame_id or names.MAP_FRAME,
+        child,
+        msg.header.stamp,
+        (p.x, p.y, p.z),
+        (q.w, q.x, q.y, q.z),
+    )
+
+
+def polygon_stamped(points: ArrayLike, frame_id: str, stamp: Time) -> PolygonStamped:
+    """Build a PolygonStamped from (M, 2) or (M, 3) points (z = 0 when 2-D)."""
+    array = np.asarray(points, dtype=float)
+    if array.size == 0:
+        array = array.reshape(0, 2)
+    msg = PolygonStamped()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.polygon.points = [
+        Point32(x=float(row[0]), y=float(row[1]), z=float(row[2]) if len(row) > 2 else 0.0)
+        for row in array
+    ]
+    return msg
+
+
+def tf_message_type() -> Any | None:
+    """Return tf2_msgs/msg/TFMessage, or None where tf2_msgs is not installed (PyPI wheels)."""
+    try:
+        return importlib.import_module('tf2_msgs.msg').TFMessage
+    except (ImportError, AttributeError):
+        return None
+
+
+class TransformBroadcaster:
+    """Publishes transforms on /tf, or on /tf_static with static=True, where tf2_msgs exists.
+
+    The rclpy equivalent of tf2_ros's (Static)TransformBroadcaster, which is not among the PyPI
+    wheels. Without tf2_msgs, `available` is False and send() does nothing: the recorder and the
+    Foxglove bridge then write the transforms from the pose and camera mount topics
+    (uav_flood.recording.tf). A static broadcaster sends every transform it was given so far in
+    each message, as tf2_ros's does, since a latched topic keeps only the last message.
+    """
+
+    def __init__(self, node: Node, static: bool = False, message_type: Any | None = None) -> None:
+        """Create the publisher when TFMessage is importable (or given, for tests)."""
+        self._type = message_type or tf_message_type()
+        self._static = static
+        self._sent: dict[str, TransformStamped] = {}
+        topic = names.TF_STATIC if static else names.TF
+        self._pub = (
+            node.create_publisher(self._type, topic.name, topic.qos)
+            if self._type is not None
+            else None
+        )
+
+    @property
+    def available(self) -> bool:
+        """Whether transforms are published (tf2_msgs installed)."""
+        return self._pub is not None
+
+    def send(self, transforms: Sequence[TransformStamped]) -> None:
+        """Publish `transforms` (with a static broadcaster: and every earlier child's)."""
+        if self._pub is None or self._type is None:
+            return
+        if self._static:
+            self._sent.update({t.child_frame_id: t for t in transforms})
+            transforms = list(self._sent.values())
+        self._pub.publish(self._type(transforms=list(transforms)))

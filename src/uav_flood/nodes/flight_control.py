@@ -1,6 +1,7 @@
 """flight_control: one per vehicle (namespace /uavN), the bridge between ROS and the autopilot.
 
-Publishes pose (map ENU), global_position, battery and status (DiagnosticArray: connection,
+Publishes pose (map ENU; also as the transform map -> uavN/base_link on /tf where tf2_msgs is
+installed), global_position, battery and status (DiagnosticArray: connection,
 arming, flight mode, landed state, mission progress, failsafe, last refusal); offers the
 Trigger services arm, takeoff, land, return_to_launch and start_mission; turns each nav_msgs/Path
 on mission/path into a PX4 mission (takeoff, waypoints, RTL) and uploads it, with a geofence,
@@ -325,7 +326,7 @@ class FlightControlNode(Node):
         self._params = FlightParams.from_node(self)
         self._frame = LocalFrame(self._params.origin)
         self._geofence = self._load_geofence()
-        self._base_frame = names.frame_id(self.get_namespace(), 'base_link')
+        self._base_frame = names.frame_id(self.get_namespace(), names.BASE_FRAME)
 
         self._lock = threading.Lock()
         self._mission: MissionSupervisor[MissionPlan] = MissionSupervisor()
@@ -341,6 +342,8 @@ class FlightControlNode(Node):
         self._last_mode = FlightMode.UNKNOWN
 
         self._pose_pub = self.create_publisher(PoseStamped, names.POSE.name, names.POSE.qos)
+        # map -> uavN/base_link on /tf, from the pose, where tf2_msgs is installed.
+        self._tf = conversions.TransformBroadcaster(self)
         self._fix_pub = self.create_publisher(
             NavSatFix, names.GLOBAL_POSITION.name, names.GLOBAL_POSITION.qos
         )
@@ -469,7 +472,10 @@ class FlightControlNode(Node):
         if link_ok:
             if telemetry.position is not None:
                 enu = self._frame.point_to_enu(telemetry.position)
-                self._pose_pub.publish(conversions.pose_stamped(enu, telemetry.attitude, stamp))
+                pose = conversions.pose_stamped(enu, telemetry.attitude, stamp)
+                self._pose_pub.publish(pose)
+                if self._tf.available:
+                    self._tf.send([conversions.pose_transform(pose, self._base_frame)])
             self._fix_pub.publish(
                 conversions.nav_sat_fix(telemetry.position, self._base_frame, stamp)
             )

@@ -58,6 +58,28 @@ def frame_id(namespace: str, frame: str) -> str:
 
 #: The map frame: ENU about the mission origin (REP-103/105), shared by every vehicle.
 MAP_FRAME = 'map'
+#: Each vehicle's body frame (FLU), as frame_id(namespace, BASE_FRAME): 'uav0/base_link'.
+BASE_FRAME = 'base_link'
+#: Each vehicle's camera optical frame (REP-103 '_optical': z forward, x right, y down).
+OPTICAL_FRAME = 'camera_optical'
+
+#: The TF tree map -> uavN/base_link -> uavN/camera_optical (tf2_msgs/TFMessage), published
+#: where tf2_msgs is installed (a full ROS install; not among the PyPI wheels): flight_control
+#: on /tf from its pose, segmentation on /tf_static from its camera mount. The recorder and the
+#: Foxglove bridge write the same transforms into every recording and live view from POSE and
+#: CAMERA_MOUNT when tf2_msgs is missing (uav_flood.recording.tf). QoS as tf2_ros's
+#: TransformBroadcaster (reliable, volatile, 100) and StaticTransformBroadcaster (reliable,
+#: transient local, 1).
+TF = Topic(
+    '/tf',
+    QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=100,
+        reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.VOLATILE,
+    ),
+)
+TF_STATIC = Topic('/tf_static', LATCHED_QOS)
 
 #: flight_control -> all: vehicle pose in MAP_FRAME (geometry_msgs/PoseStamped).
 POSE = Topic('pose', STATE_QOS)
@@ -102,6 +124,14 @@ CAMERA_IMAGE = Topic('camera/image_raw', CAMERA_QOS)
 #: QoS: a reliable publisher matches default (reliable) subscribers, such as image_geometry's
 #: or RViz's camera display, as well as best-effort ones; best effort matched only the latter.
 CAMERA_INFO = Topic('camera/camera_info', CAMERA_QOS)
+#: segmentation -> sim_camera, recorder, Foxglove bridge: the camera mount it georeferences
+#: with, as the static transform uavN/base_link -> uavN/camera_optical
+#: (geometry_msgs/TransformStamped, latched). Defined once, by segmentation's mount_* parameters;
+#: also on TF_STATIC where tf2_msgs is installed.
+CAMERA_MOUNT = Topic('camera/mount', LATCHED_QOS)
+#: segmentation: the ground footprint of each frame it maps, as the camera's image outline on
+#: the ground (geometry_msgs/PolygonStamped in MAP_FRAME, z = 0, stamp = the frame's).
+CAMERA_FOOTPRINT = Topic('camera/footprint', STATE_QOS)
 #: sim_camera, for tests and evaluation: the frame's true water mask (Image mono8, 255 water).
 CAMERA_GROUND_TRUTH = Topic('camera/ground_truth', SENSOR_QOS)
 #: sim_camera: its health and counters (diagnostic_msgs/DiagnosticArray); not `status`, which

@@ -6,7 +6,10 @@ raw, so each message is written as the CDR bytes that arrived with no decode. Ea
 takes the QoS its publishers offer, as rosbag2 does: best effort if any publisher is best effort
 (sensor streams), transient local if every publisher is (latched maps and plans). Parameters of
 the nodes in `parameter_nodes` (the flood_mapper's fusion configuration) are written as MCAP
-metadata so `uav-flood replay` can rebuild the map with them.
+metadata so `uav-flood replay` can rebuild the map with them. Where tf2_msgs is not installed,
+/tf and /tf_static (tf2_msgs/msg/TFMessage) are written from the vehicles' pose and camera/mount
+topics (recording.tf), so every recording carries the TF tree map -> uavN/base_link ->
+uavN/camera_optical.
 """
 
 from __future__ import annotations
@@ -32,11 +35,13 @@ from rclpy.task import Future
 from rclpy.topic_endpoint_info import TopicEndpointInfo
 
 from uav_flood.core.errors import ConfigError
+from uav_flood.nodes import names
 from uav_flood.nodes.params import declare_read_only
 from uav_flood.nodes.spin import spin_node
 from uav_flood.recording.mcap_io import McapRecordingWriter
 from uav_flood.recording.replay import PARAMETERS_PREFIX
 from uav_flood.recording.schema import SchemaError
+from uav_flood.recording.tf import TF_TYPE, TfSynthesizer
 
 #: name: (default, description). Defaults equal config/recorder.yaml; all are read-only.
 PARAMETERS: dict[str, tuple[Any, str]] = {
@@ -81,11 +86,14 @@ def qos_for_publishers(infos: list[TopicEndpointInfo]) -> QoSProfile:
     )
 
 
-def offered_qos_yaml(infos: list[TopicEndpointInfo]) -> str:
-    """Return the publishers' QoS as rosbag2's 'offered_qos_profiles' channel metadata (YAML)."""
+def offered_qos_yaml(infos: list[TopicEndpointInfo] | list[QoSProfile]) -> str:
+    """Return the publishers' QoS as rosbag2's 'offered_qos_profiles' channel metadata (YAML).
+
+    :param infos: the publishers (get_publishers_info_by_topic) or their QoS profiles.
+    """
     lines = []
     for info in infos:
-        qos = info.qos_profile
+        qos = info if isinstance(info, QoSProfile) else info.qos_profile
         lines += [
             f'- history: {int(qos.history)}',
             f'  depth: {int(qos.depth)}',
@@ -109,6 +117,10 @@ class TopicDiscovery:
     :param on_new_topic: called with (topic, type name, publisher infos) before subscribing;
         returns False to skip the topic.
     :param on_message: called with (topic, CDR bytes, receive time ns since the epoch).
+
+    Where tf2_msgs is missing, the messages of vehicles' pose and camera/mount topics also make
+    /tf and /tf_static TFMessages (recording.tf.TfSynthesizer), passed to `on_transforms` with
+    the same arguments when those topics pass the filters.
     """
 
     def __init__(
@@ -119,6 +131,7 @@ class TopicDiscovery:
         exclude_regex: str,
         on_new_topic: Callable[[str, str, list[TopicEndpointInfo]], bool],
         on_message: Callable[[str, bytes, int], None],
+        on_transforms: Callable[[str, bytes, int], None] | None = None,
     ) -> None:
         """Compile the filters; raise ConfigError for a bad regular expression."""
         self._node = node
@@ -130,6 +143,11 @@ class TopicDiscovery:
             raise ConfigError(f'bad topic regular expression: {exc}') from exc
         self._on_new_topic = on_new_topic
         self._on_message = on_message
+        self._on_transforms = on_transforms
+        self.tf = TfSynthesizer()
+        self.tf_topics = {
+            t.name for t in (names.TF, names.TF_STATIC) if self.tf.enabled and self.wanted(t.name)
+        }
         self.subscribed: dict[str, str] = {}
         self._skipped: set[str] = set()
 
@@ -166,12 +184,21 @@ class TopicDiscovery:
             self._node.create_subscription(
                 msg_type,
                 topic,
-                lambda data, t=topic: self._on_message(t, data, time.time_ns()),
+                lambda data, t=topic: self._receive(t, data),
                 qos_for_publishers(infos),
                 raw=True,
             )
             self.subscribed[topic] = type_name
             self._node.get_logger().info(f'following {topic} ({type_name})')
+
+    def _receive(self, topic: str, data: bytes) -> None:
+        now_ns = time.time_ns()
+        self._on_message(topic, data, now_ns)
+        if self._on_transforms is None or not self.tf.wants(topic):
+            return
+        out = self.tf.feed(topic, data)
+        if out is not None and out.topic in self.tf_topics:
+            self._on_transforms(out.topic, out.data, now_ns)
 
 
 def parameter_value(value: Any) -> Any:
@@ -221,6 +248,7 @@ class RecorderNode(Node):
             str(self.get_parameter('exclude_regex').value),
             self._new_topic,
             self._record,
+            self._record_transforms,
         )
         try:
             self.writer = McapRecordingWriter(out)
@@ -242,6 +270,18 @@ class RecorderNode(Node):
         return True
 
     def _record(self, topic: str, data: bytes, now_ns: int) -> None:
+        self.writer.write(topic, data, now_ns, now_ns)
+
+    def _record_transforms(self, topic: str, data: bytes, now_ns: int) -> None:
+        if not self.writer.has_channel(topic):
+            qos = names.TF_STATIC.qos if topic == names.TF_STATIC.name else names.TF.qos
+            self.writer.add_channel(
+                topic, TF_TYPE, {'offered_qos_profiles': offered_qos_yaml([qos])}
+            )
+            self.get_logger().info(
+                f"writing {topic} ({TF_TYPE}) from the vehicles' pose and camera/mount topics "
+                '(tf2_msgs is not installed)'
+            )
         self.writer.write(topic, data, now_ns, now_ns)
 
     def _discover(self) -> None:

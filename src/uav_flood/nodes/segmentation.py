@@ -6,8 +6,14 @@ For each frame it takes the pose at the frame's stamp (interpolated), runs the f
 (core.segmentation) and projects the mask onto the map grid (core.georef.mask_to_patch). It
 publishes segmentation/mask (sensor_msgs/Image mono8, 255 water, the source frame's header),
 flood_observation (nav_msgs/OccupancyGrid in map, 0 dry / 100 water / -1 unseen, stamped with the
-frame's stamp) and segmentation/status (DiagnosticArray, 1 Hz: counters, frame rate, inference
+frame's stamp), camera/footprint (geometry_msgs/PolygonStamped in map: the frame's image outline
+on the ground) and segmentation/status (DiagnosticArray, 1 Hz: counters, frame rate, inference
 time and end-to-end latency).
+
+The camera mount is defined here, once (mount_* parameters): segmentation georeferences with it
+and publishes it as the static transform uavN/base_link -> uavN/camera_optical on camera/mount
+(geometry_msgs/TransformStamped, latched; sim_camera renders with it, the recorder and the
+Foxglove bridge turn it into /tf_static) and, where tf2_msgs is installed, on /tf_static.
 
 Inference takes tens of milliseconds or more, so it runs on a worker thread, never in a callback:
 the image callback checks and converts the frame and leaves it in a one-slot mailbox; the worker
@@ -51,7 +57,7 @@ from typing import Any
 from builtin_interfaces.msg import Time as TimeMsg
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import PoseStamped
+from geometry_msgs.msg import PolygonStamped, PoseStamped, TransformStamped
 from nav_msgs.msg import OccupancyGrid
 import numpy as np
 from numpy.typing import NDArray
@@ -64,6 +70,7 @@ from uav_flood.core.errors import ConfigError
 from uav_flood.core.georef import (
     CameraModel,
     CameraMount,
+    footprint_outline,
     GeoreferenceError,
     GridPatch,
     GridSpec,
@@ -90,7 +97,14 @@ from uav_flood.core.segmentation import (
     STRIDE,
 )
 from uav_flood.nodes import names
-from uav_flood.nodes.conversions import diagnostic_array, diagnostic_values, StatusPublisher
+from uav_flood.nodes.conversions import (
+    diagnostic_array,
+    diagnostic_values,
+    mount_transform,
+    polygon_stamped,
+    StatusPublisher,
+    TransformBroadcaster,
+)
 from uav_flood.nodes.params import declare_read_only
 from uav_flood.nodes.sim_camera import image_msg, vehicle_pose
 from uav_flood.nodes.spin import spin_node, stop_worker
@@ -125,7 +139,8 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'max_range_m': (300.0, 'Longest slant range (m) from the camera to a mapped ground point.'),
     'mount_pitch_deg': (
         -90.0,
-        'Optical axis elevation on base_link (deg): -90 nadir, 0 forward; as sim_camera.',
+        'Optical axis elevation on base_link (deg): -90 nadir, 0 forward. The one definition of '
+        'the mount: published on camera/mount and /tf_static for sim_camera and viewers.',
     ),
     'mount_yaw_deg': (0.0, 'Optical axis azimuth on base_link (deg, positive to the left).'),
     'mount_roll_deg': (0.0, 'Camera roll about its optical axis (deg).'),
@@ -480,7 +495,7 @@ class SegmentationNode(Node):
         # the offload policy's first local estimate) is not onnxruntime's one-off set-up.
         self._segmenter.segment(np.zeros((384, 512, 3), np.uint8))
         self._history = PoseHistory(params.pose_history_s, params.max_pose_gap_s, POSE_TOLERANCE_S)
-        self._frame_id = names.frame_id(self.get_namespace(), 'camera_optical')
+        self._frame_id = names.frame_id(self.get_namespace(), names.OPTICAL_FRAME)
 
         # Counters and timings: written by the executor thread and the worker, under _lock.
         self._lock = threading.Lock()
@@ -556,6 +571,19 @@ class SegmentationNode(Node):
             )
             self.create_timer(RESEND_PERIOD_S, self._resend)
         self._status_pub = StatusPublisher(self, names.SEGMENTATION_STATUS)
+        # The camera mount, defined here once: latched for sim_camera, the recorder and the
+        # Foxglove bridge, and on /tf_static where tf2_msgs is installed.
+        mount = mount_transform(
+            params.mount, self.get_namespace(), self.get_clock().now().to_msg()
+        )
+        self.create_publisher(
+            TransformStamped, names.CAMERA_MOUNT.name, names.CAMERA_MOUNT.qos
+        ).publish(mount)
+        self._tf_static = TransformBroadcaster(self, static=True)
+        self._tf_static.send([mount])
+        self._footprint_pub = self.create_publisher(
+            PolygonStamped, names.CAMERA_FOOTPRINT.name, names.CAMERA_FOOTPRINT.qos
+        )
         self.create_subscription(PoseStamped, names.POSE.name, self._on_pose, names.POSE.qos)
         # Best effort: matches a camera driver's camera_info whichever reliability it offers.
         self.create_subscription(
@@ -1002,6 +1030,10 @@ class SegmentationNode(Node):
         """Publish a frame's mask and observation (from the local model or the edge)."""
         mask = probability >= self._params.segmenter.threshold
         self._mask_pub.publish(image_msg(mask.astype(np.uint8) * 255, 'mono8', frame.header))
+        outline = footprint_outline(
+            frame.camera, self._params.mount, frame.pose, self._params.grid.max_range_m
+        )
+        self._footprint_pub.publish(polygon_stamped(outline, names.MAP_FRAME, frame.header.stamp))
         patch = mask_to_patch(
             probability if self._params.send_probability else mask,
             frame.camera,

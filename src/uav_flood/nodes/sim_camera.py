@@ -1,8 +1,11 @@
 """sim_camera: one per vehicle (namespace /uavN), a simulated camera that renders the flood scene.
 
 Subscribes to the vehicle's pose (flight_control's geometry_msgs/PoseStamped in map ENU, base_link
-FLU orientation) and, on a timer at rate_hz, renders what the camera mounted on that vehicle sees
-by warping the scene mosaic (sim.camera.SimCamera). Publishes camera/image_raw (sensor_msgs/Image,
+FLU orientation) and to the camera mount (camera/mount, the static transform base_link ->
+camera_optical that segmentation publishes from its mount_* parameters: the mount is defined
+once, where it is used to georeference) and, on a timer at rate_hz, renders what the camera
+mounted on that vehicle sees by warping the scene mosaic (sim.camera.SimCamera). No frame is
+rendered before the mount is known. Publishes camera/image_raw (sensor_msgs/Image,
 rgb8) and camera/camera_info with the same header: the stamp is the POSE's stamp, so a consumer
 (segmentation) pairs each frame with the pose it was taken from, and the frame id is
 uavN/camera_optical. With publish_ground_truth it also publishes the frame's true water mask
@@ -20,7 +23,7 @@ import time
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from geometry_msgs.msg import PoseStamped
+from geometry_msgs.msg import PoseStamped, TransformStamped
 import numpy as np
 from numpy.typing import NDArray
 from rclpy.node import Node
@@ -31,7 +34,7 @@ from std_msgs.msg import Header
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.georef import CameraMount, GeoreferenceError, VehiclePose
 from uav_flood.nodes import names
-from uav_flood.nodes.conversions import StatusPublisher
+from uav_flood.nodes.conversions import camera_mount, StatusPublisher
 from uav_flood.nodes.params import declare_read_only
 from uav_flood.nodes.spin import spin_node
 from uav_flood.sim.camera import SimCamera
@@ -43,12 +46,6 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'width': (640, 'Image width (px).'),
     'height': (480, 'Image height (px).'),
     'hfov_deg': (70.0, 'Horizontal field of view (deg), in (1, 179); square pixels.'),
-    'mount_pitch_deg': (
-        -90.0,
-        'Optical axis elevation on base_link (deg): -90 nadir, 0 forward.',
-    ),
-    'mount_yaw_deg': (0.0, 'Optical axis azimuth on base_link (deg, positive to the left).'),
-    'mount_roll_deg': (0.0, 'Camera roll about its optical axis (deg).'),
     'scene_file': ('', 'Scene YAML (sim/scene.py format). Empty: the shipped demo scene.'),
     'publish_ground_truth': (False, 'Also publish the true water mask on camera/ground_truth.'),
     'encoding': ('rgb8', 'Image encoding: rgb8 or bgr8.'),
@@ -59,7 +56,7 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
 }
 
 ENCODINGS = ('rgb8', 'bgr8')
-OPTICAL_FRAME = 'camera_optical'
+OPTICAL_FRAME = names.OPTICAL_FRAME
 #: Skip warnings are throttled to one per this many seconds.
 WARN_THROTTLE_S = 5.0
 
@@ -72,7 +69,6 @@ class CameraParams:
     width: int
     height: int
     hfov_deg: float
-    mount: CameraMount
     scene_file: str
     publish_ground_truth: bool
     encoding: str
@@ -100,20 +96,11 @@ class CameraParams:
             raise ConfigError(
                 f'must be one of {", ".join(ENCODINGS)}, got {encoding!r}', 'encoding'
             )
-        try:
-            mount = CameraMount(
-                pitch_deg=float(values['mount_pitch_deg']),
-                yaw_deg=float(values['mount_yaw_deg']),
-                roll_deg=float(values['mount_roll_deg']),
-            )
-        except GeoreferenceError as exc:
-            raise ConfigError(str(exc), 'mount_pitch_deg/mount_yaw_deg/mount_roll_deg') from None
         return cls(
             rate_hz=float(values['rate_hz']),
             width=int(values['width']),
             height=int(values['height']),
             hfov_deg=hfov,
-            mount=mount,
             scene_file=str(values['scene_file']).strip(),
             publish_ground_truth=bool(values['publish_ground_truth']),
             encoding=encoding,
@@ -162,17 +149,21 @@ class SimCameraNode(Node):
         self._params = CameraParams.from_node(self)
         params = self._params
         # FloodScene.load raises ConfigError itself for a missing or malformed scene.
-        scene = FloodScene.load(params.scene_file or None)
-        self._camera = SimCamera.default(
-            scene, params.width, params.height, params.hfov_deg, params.mount
-        )
-        self._info_fields = self._camera.camera_info_fields()
+        self._scene = FloodScene.load(params.scene_file or None)
+        scene = self._scene
+        # Built when segmentation's camera mount arrives (camera/mount, latched).
+        self._camera: SimCamera | None = None
+        self.mount: CameraMount | None = None
+        self._info_fields = SimCamera.default(
+            scene, params.width, params.height, params.hfov_deg
+        ).camera_info_fields()
         self._frame_id = names.frame_id(self.get_namespace(), OPTICAL_FRAME)
 
         self._pose: PoseStamped | None = None
         self._pose_received: Time | None = None
         self.frames_published = 0
         self.skipped_no_pose = 0
+        self.skipped_no_mount = 0
         self.skipped_stale_pose = 0
         self.skipped_bad_pose = 0
         self.last_render_ms = math.nan
@@ -193,17 +184,45 @@ class SimCameraNode(Node):
         )
         self._status_pub = StatusPublisher(self, names.CAMERA_STATUS)
         self.create_subscription(PoseStamped, names.POSE.name, self._on_pose, names.POSE.qos)
+        self.create_subscription(
+            TransformStamped, names.CAMERA_MOUNT.name, self._on_mount, names.CAMERA_MOUNT.qos
+        )
         self._timer = self.create_timer(1.0 / params.rate_hz, self._on_timer)
         self.get_logger().info(
             f'ready: {params.width}x{params.height} {params.encoding}, hfov '
-            f'{params.hfov_deg:g} deg, mount pitch {params.mount.pitch_deg:g} yaw '
-            f'{params.mount.yaw_deg:g} roll {params.mount.roll_deg:g} deg, {params.rate_hz:g} Hz, '
-            f'scene {scene.name!r}, ground truth {"on" if params.publish_ground_truth else "off"}'
+            f'{params.hfov_deg:g} deg, {params.rate_hz:g} Hz, mount from '
+            f'{self.resolve_topic_name(names.CAMERA_MOUNT.name)}, scene {scene.name!r}, ground '
+            f'truth {"on" if params.publish_ground_truth else "off"}'
         )
 
     def _on_pose(self, msg: PoseStamped) -> None:
         self._pose = msg
         self._pose_received = self.get_clock().now()
+
+    def _on_mount(self, msg: TransformStamped) -> None:
+        expected = names.frame_id(self.get_namespace(), names.BASE_FRAME)
+        if (msg.header.frame_id, msg.child_frame_id) != (expected, self._frame_id):
+            self._last_problem = (
+                f'camera mount {msg.header.frame_id!r} -> {msg.child_frame_id!r} ignored: '
+                f'expected {expected!r} -> {self._frame_id!r}'
+            )
+            self.get_logger().error(self._last_problem)
+            return
+        try:
+            mount = camera_mount(msg)
+        except GeoreferenceError as exc:
+            self._last_problem = f'camera mount ignored: {exc}'
+            self.get_logger().error(self._last_problem)
+            return
+        params = self._params
+        self._camera = SimCamera.default(
+            self._scene, params.width, params.height, params.hfov_deg, mount
+        )
+        self.mount = mount
+        self.get_logger().info(
+            f'camera mount: pitch {mount.pitch_deg:g} yaw {mount.yaw_deg:g} roll '
+            f'{mount.roll_deg:g} deg, offset {mount.offset_flu_m} m'
+        )
 
     def _on_timer(self) -> None:
         try:
@@ -214,7 +233,14 @@ class SimCameraNode(Node):
         self._publish_status()
 
     def _publish_frame(self) -> None:
-        msg, received = self._pose, self._pose_received
+        msg, received, camera = self._pose, self._pose_received, self._camera
+        if camera is None:
+            self.skipped_no_mount += 1
+            self._skip(
+                f'no camera mount on {self.resolve_topic_name(names.CAMERA_MOUNT.name)} yet '
+                '(segmentation publishes it)'
+            )
+            return
         if msg is None or received is None:
             self.skipped_no_pose += 1
             self._skip(f'no pose on {self.resolve_topic_name(names.POSE.name)} yet')
@@ -232,7 +258,7 @@ class SimCameraNode(Node):
             self._skip(f'unusable pose: {exc}')
             return
         start = time.perf_counter()
-        rgb, truth, _valid = self._camera.render(pose)
+        rgb, truth, _valid = camera.render(pose)
         self.last_render_ms = (time.perf_counter() - start) * 1e3
         # The pose's stamp, so consumers pair the frame with the pose it was rendered from.
         header = Header(stamp=msg.header.stamp, frame_id=self._frame_id)
@@ -277,6 +303,7 @@ class SimCameraNode(Node):
             status.message = 'publishing frames'
         values = {
             'frames_published': self.frames_published,
+            'frames_skipped_no_mount': self.skipped_no_mount,
             'frames_skipped_no_pose': self.skipped_no_pose,
             'frames_skipped_stale_pose': self.skipped_stale_pose,
             'frames_skipped_bad_pose': self.skipped_bad_pose,

@@ -39,6 +39,10 @@ PRIMITIVES = frozenset(
     }
 )
 _SEPARATOR = '=' * 80
+#: Definitions of types the recorder and the bridge write but the PyPI wheels lack
+#: (tf2_msgs/msg/TFMessage: its one field, as in ROS 2's geometry2). An installed package's
+#: own file is preferred.
+BUNDLED = Path(__file__).resolve().parent / 'msg'
 
 
 class SchemaError(UavFloodError):
@@ -73,10 +77,10 @@ def _share_dirs(package: str) -> list[Path]:
 def find_msg_file(type_name: str) -> Path:
     """Return the .msg file that defines `type_name` ('nav_msgs/msg/OccupancyGrid').
 
-    :raises SchemaError: when no installed package has it.
+    :raises SchemaError: when no installed package has it (nor BUNDLED).
     """
     package, name = _split_type(type_name)
-    for share in _share_dirs(package):
+    for share in [*_share_dirs(package), BUNDLED / package]:
         candidate = share / 'msg' / f'{name}.msg'
         if candidate.is_file():
             return candidate

@@ -10,13 +10,16 @@ restarted, no process left behind; and the same with a drone failed mid-mission.
 import json
 import os
 from pathlib import Path
+import re
 import shutil
 import subprocess
 
 import pytest
 
 import foxglove_parsers
+from uav_flood.deploy.graphs import RECORD_EXCLUDE
 from uav_flood.recording.mcap_io import read_messages
+import viewer_configs
 
 #: Floor of the quick demo's map IoU. Measured: 0.861 on a clean quick run with the MobileNetV2
 #: models (0.551 to 0.567 over 7 runs with the earlier from-scratch model, docs/BENCHMARKS.md);
@@ -117,6 +120,12 @@ def check_mission(out, result):
         assert f'map->uav{n}/base_link' in transforms
         assert f'uav{n}/base_link->uav{n}/camera_optical' in transforms
     assert topics['/tf'] >= topics['/uav0/pose'] and topics.get('/uav0/camera/footprint', 0) > 0
+    # the shipped RViz config and Foxglove layout show only topics a mission really has (images
+    # are left out of the demo's recording by design: live view only)
+    shown = viewer_configs.rviz_topics() | viewer_configs.foxglove_topics()
+    recordable = {t for t in shown if not re.search(RECORD_EXCLUDE, t)}
+    assert not recordable - set(topics), recordable - set(topics)
+    assert len(shown - recordable) == 4  # 3 camera images, uav0's mask
     # real figures of this run
     assert report['mission_time_s'] > report['lower_bound_time_s'] > 0
     assert report['frames']['local'] + report['frames']['edge'] > 30

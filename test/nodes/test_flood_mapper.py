@@ -389,31 +389,6 @@ def test_sigkill_mid_stream_loses_at_most_one_checkpoint_interval(
     assert os.path.exists(path)
 
 
-def test_rviz_config_is_yaml_and_names_only_catalogued_topics():
-    import yaml
-
-    from uav_flood.nodes import names
-
-    config = yaml.safe_load(
-        (Path(__file__).parents[2] / 'config' / 'uav_flood.rviz').read_text(encoding='utf-8')
-    )
-    manager = config['Visualization Manager']
-    assert manager['Global Options']['Fixed Frame'] == names.MAP_FRAME
-    catalogue = set()
-    for value in vars(names).values():
-        if isinstance(value, names.Topic):
-            if value.name.startswith('/'):
-                catalogue.add(value.name)
-            else:
-                catalogue |= {f'/uav{i}/{value.name}' for i in range(3)}
-    topics = [d['Topic']['Value'] for d in manager['Displays'] if 'Topic' in d]
-    assert not set(topics) - catalogue, set(topics) - catalogue
-    for topic in ('/flood_map', '/flood_map/markers', '/swarm/markers'):
-        assert topic in topics
-    for i in range(3):
-        assert f'/uav{i}/mission/path' in topics and f'/uav{i}/camera/image_raw' in topics
-
-
 def test_duplicates_are_fused_once_and_acked_only_once_durable(ros_context, executor, tmp_path):
     """The same observation twice is fused once and counted; with a checkpoint file the ack
     waits until a checkpoint holding it is on disk, and a re-send after that is acked again."""

@@ -78,6 +78,9 @@ def test_export_writes_every_file_georeferenced(tmp_path, capsys):
         row, col = tif.index(10.0, 20.0)  # the lake, as in the PNG
         assert raster[row, col] > 90
         crs = pyproj.CRS.from_wkt(tif.crs.to_wkt())
+    # Named, so QGIS does not list it as "unknown"; on the WGS 84 datum.
+    assert crs.name.startswith('uav_flood map: azimuthal equidistant about ')
+    assert crs.geodetic_crs.name == 'WGS 84' and crs.datum.name == 'World Geodetic System 1984'
     # The CRS puts a map point where the stack's own frame does (to a millimetre).
     to_wgs84 = pyproj.Transformer.from_crs(crs, 'EPSG:4326', always_xy=True)
     lon, lat = to_wgs84.transform(10.0, 20.0)
@@ -309,3 +312,83 @@ def test_a_geotiff_gdal_cannot_write_is_one_line(tmp_path, capsys):
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith('uav-flood export: error: cannot write: GDAL could not write')
     assert 'flood_grid.tif' in line
+
+
+QGIS_PYTHON = '/usr/bin/python3'
+
+
+def qgis_available() -> bool:
+    import subprocess
+
+    probe = subprocess.run(
+        [QGIS_PYTHON, '-c', 'import qgis.core'], capture_output=True, timeout=60, check=False
+    )
+    return probe.returncode == 0
+
+
+def test_qgis_reads_the_geotiff_and_the_kmz_onto_the_same_place(tmp_path):
+    """QGIS itself (GDAL/OGR inside it): the GeoTIFF's CRS and extent, the KMZ's polygons back
+    on the lake; tools/qgis_view.py also renders the view (the README's picture)."""
+    import os
+    import subprocess
+
+    if not Path(QGIS_PYTHON).exists() or not qgis_available():
+        pytest.skip('QGIS Python bindings (apt python3-qgis) not installed')
+    path = make_checkpoint(tmp_path)
+    out = tmp_path / 'out'
+    assert (
+        main(['export', str(path), '--origin', '47.397742,8.545594,488', '--out', str(out)]) == 0
+    )
+    tool = Path(__file__).resolve().parents[1] / 'tools' / 'qgis_view.py'
+    png = tmp_path / 'view.png'
+    result = subprocess.run(
+        [QGIS_PYTHON, str(tool), str(out), '--png', str(png), '--dpi', '60'],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, 'QT_QPA_PLATFORM': 'offscreen'},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = {
+        line.split(': CRS ')[0]: line for line in result.stdout.splitlines() if '; extent ' in line
+    }
+    tif = lines['flood_grid.tif: P(water)']
+    assert 'CRS uav_flood map: azimuthal equidistant about 47.397742, 8.545594;' in tif
+    assert [float(v) for v in tif.split('; extent ')[1].split()] == [-50.0, -30.0, 100.0, 70.0]
+    for layer, box in (
+        ('flood.kmz: Flood water (1 polygons)', (-30.0, -5.0, 50.0, 45.0)),  # the lake
+        ('flood.kmz: Drone tracks', (-40.0, -20.0, 90.0, 60.0)),
+    ):
+        west, south, east, north = (float(v) for v in lines[layer].split('; extent ')[1].split())
+        e, n, _ = LocalFrame(ORIGIN).to_enu(np.array([south, north]), np.array([west, east]))
+        assert (e[0], n[0], e[1], n[1]) == pytest.approx(box, abs=0.05), layer
+    image = cv2.imread(str(png))
+    assert image is not None and image.shape[1] > 400
+    # A directory without the export: one line, exit 1.
+    result = subprocess.run(
+        [QGIS_PYTHON, str(tool), str(tmp_path), '--png', str(png)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, 'QT_QPA_PLATFORM': 'offscreen'},
+        check=False,
+    )
+    assert result.returncode == 1 and 'Traceback' not in result.stderr
+    assert 'flood_grid.tif not found' in result.stderr
+
+
+def test_qgis_view_without_qgis_says_what_to_install(tmp_path):
+    import subprocess
+    import sys
+
+    tool = Path(__file__).resolve().parents[1] / 'tools' / 'qgis_view.py'
+    result = subprocess.run(
+        [sys.executable, str(tool), str(tmp_path), '--png', str(tmp_path / 'x.png')],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )  # the project's environment has no QGIS bindings (they come with QGIS, not PyPI)
+    assert result.returncode == 1 and 'Traceback' not in result.stderr
+    assert 'install python3-qgis' in result.stderr

@@ -355,11 +355,18 @@ def write_kmz(
 
 
 def map_crs(origin: GeoPoint) -> pyproj.CRS:
-    """Return the map frame's CRS: azimuthal equidistant about the origin on WGS84, metres."""
-    return pyproj.CRS.from_proj4(
-        f'+proj=aeqd +lat_0={origin.lat_deg!r} +lon_0={origin.lon_deg!r} '
-        '+x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs'
+    """Return the map frame's CRS: azimuthal equidistant about the origin on WGS84, metres.
+
+    Named, so GIS tools show what it is (QGIS listed the unnamed one as "unknown").
+    """
+    lat, lon = origin.lat_deg, origin.lon_deg
+    crs = pyproj.CRS.from_proj4(
+        f'+proj=aeqd +lat_0={lat!r} +lon_0={lon!r} +x_0=0 +y_0=0 +datum=WGS84 +units=m +no_defs'
     )
+    definition = crs.to_json_dict()
+    definition['name'] = f'uav_flood map: azimuthal equidistant about {lat!r}, {lon!r}'
+    definition['base_crs']['name'] = 'WGS 84'
+    return pyproj.CRS.from_json_dict(definition)
 
 
 def raster_values(flood_map: FloodMap) -> tuple[NDArray[np.uint8], float, float, float]:

@@ -4,14 +4,27 @@ Reads the area of interest (GeoJSON, WGS84; features with ``"no_fly": true`` are
 plans it for N drones that all take off from --home (default: the area's first vertex, which is
 also the map origin), prints a per-drone summary and writes, in --out:
 
-- ``plan.geojson``: one LineString per drone (WGS84) with properties drone, altitude_m, swath_m,
-  length_m, expected_time_s, energy_pct; each drone's part as a Polygon (properties drone,
+- ``plan.geojson``: one LineString per drone (WGS84) with properties drone, altitude_m, gsd_cm,
+  swath_m, length_m, expected_time_s, energy_pct; each drone's part as a Polygon (properties drone,
   part_area_m2);
 - ``plan.png``: the area, no-fly zones, parts, paths and home, north up, with a title, north
   arrow, scale bar and legend;
 - ``<drone>.plan``: a QGroundControl plan per drone that got a part (QGC 4.x JSON: take-off,
   the sweep's waypoints, return to launch; the area as an inclusion geofence and the no-fly
-  zones as exclusions), to open, check and upload in QGroundControl.
+  zones as exclusions), to open, check and upload in QGroundControl; ``<drone>-<k>.plan``, one
+  per sortie, when the part needs several batteries.
+
+When a drone's part needs more than one battery (with the 20 % reserve), it is split into
+sorties (core.coverage.sorties): each takes off at home, resumes where the last one stopped,
+and returns home for a battery swap (--swap-time); parts are balanced on the total time. The
+table, the GeoJSON (one LineString per sortie, properties drone, sortie, time_s, energy_pct) and
+the figure (an x where each later sortie resumes) show them. --no-sorties refuses such a plan
+instead; a point beyond one battery's reach from home is refused either way.
+
+The altitude comes from --altitude or from the ground resolution wanted (--gsd-cm, through the
+camera model); no drone is planned above --max-altitude (default 120 m, the usual legal
+ceiling). The summary states the resolution achieved and warns when the flood model would see
+frames at a resolution it was not trained on.
 
 Exit code 0 on success, 2 with one line on stderr for bad input (see docs/coverage_planning.md).
 """
@@ -20,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 import sys
 from typing import Any
@@ -38,10 +52,20 @@ from uav_flood.core.coverage import (
     PlanningError,
 )
 from uav_flood.core.coverage.area import polygons_of
+from uav_flood.core.coverage.footprint import (
+    altitude_for_gsd,
+    Camera,
+    gsd_cm,
+    MODEL_GSD_CM,
+    model_gsd_cm,
+    MODEL_MAX_SIDE_PX,
+)
 from uav_flood.core.errors import UavFloodError
 from uav_flood.core.geo import GeoPoint, LocalFrame
 from uav_flood.core.user_files import input_overwritten
 
+#: The lowest drone's altitude without --altitude or --gsd-cm (m above home).
+DEFAULT_ALTITUDE_M = 60.0
 #: Largest fleet planned: more is a typo (10^8 drones would take minutes and GBs to refuse).
 MAX_DRONES = 1000
 
@@ -70,9 +94,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--altitude',
         type=float,
-        default=60.0,
+        default=None,
         metavar='M',
-        help='altitude of the lowest drone, m above home (default: %(default)s)',
+        help=f'altitude of the lowest drone, m above home (default: {DEFAULT_ALTITUDE_M:g})',
+    )
+    parser.add_argument(
+        '--gsd-cm',
+        type=float,
+        default=None,
+        metavar='CM',
+        help="ground resolution wanted, cm per pixel: sets the lowest drone's altitude from the "
+        'camera (instead of --altitude)',
+    )
+    parser.add_argument(
+        '--max-altitude',
+        type=float,
+        default=120.0,
+        metavar='M',
+        help='legal ceiling above home; no drone is planned higher (default: %(default)s)',
     )
     parser.add_argument(
         '--altitude-step',
@@ -101,6 +140,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         '--no-energy-check',
         action='store_true',
         help='plan even if a battery cannot fly its part (geometry only)',
+    )
+    parser.add_argument(
+        '--swap-time',
+        type=float,
+        default=120.0,
+        metavar='S',
+        help='time on the ground between two sorties for a battery swap (default: %(default)s)',
+    )
+    parser.add_argument(
+        '--no-sorties',
+        action='store_true',
+        help='refuse a part that needs more than one battery instead of splitting it into sorties',
     )
 
 
@@ -133,14 +184,17 @@ def run(args: argparse.Namespace) -> int:
             raise PlanningError(f'--drones must be at least 1, got {args.drones}')
         if args.drones > MAX_DRONES:
             raise PlanningError(f'--drones must be at most {MAX_DRONES}, got {args.drones}')
+        altitude = base_altitude(args)
         home = parse_home(args.home) if args.home else first_vertex(args.area)
         frame = LocalFrame(GeoPoint(home.lat_deg, home.lon_deg, 0.0))
         area = Area.from_geojson(args.area, frame, args.no_fly)
         config = PlanConfig(
-            base_altitude_m=args.altitude,
+            base_altitude_m=altitude,
             altitude_step_m=args.altitude_step,
             overlap=args.overlap,
             check_energy=not args.no_energy_check,
+            sorties=not args.no_sorties,
+            swap_time_s=args.swap_time,
         )
         drones = [
             Drone(f'uav{i}', (0.0, 0.0), args.battery, args.speed) for i in range(args.drones)
@@ -151,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
         print(f'uav-flood plan: error: {exc}', file=sys.stderr)
         return 2
     print_summary(plan, home)
+    print_resolution(plan, config.camera)
     try:
         write_geojson(plan, frame, out / 'plan.geojson')
         write_png(plan, out / 'plan.png')
@@ -164,6 +219,54 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def base_altitude(args: argparse.Namespace) -> float:
+    """Return the lowest drone's altitude from --altitude or --gsd-cm.
+
+    The highest drone's layer is checked against --max-altitude.
+
+    :raises PlanningError: both or a bad value given, or the fleet would fly too high.
+    """
+    if args.altitude is not None and args.gsd_cm is not None:
+        raise PlanningError('give --altitude or --gsd-cm, not both')
+    if not (math.isfinite(args.max_altitude) and args.max_altitude > 0.0):
+        raise PlanningError(f'--max-altitude must be > 0 m, got {args.max_altitude}')
+    if args.gsd_cm is not None:
+        altitude = altitude_for_gsd(Camera(), args.gsd_cm)
+        source = f'--gsd-cm {args.gsd_cm:g} needs {altitude:.1f} m'
+    else:
+        altitude = DEFAULT_ALTITUDE_M if args.altitude is None else args.altitude
+        source = f'--altitude {altitude:g} m'
+    top = altitude + args.altitude_step * (max(args.drones, 1) - 1)
+    if top > args.max_altitude + 1e-9:
+        raise PlanningError(
+            f'{source}; with {args.drones} drone(s) {args.altitude_step:g} m apart the highest '
+            f'flies at {top:.1f} m, above --max-altitude {args.max_altitude:g} m: lower the '
+            'altitude (or ask for a finer --gsd-cm), --altitude-step or the number of drones'
+        )
+    return altitude
+
+
+def print_resolution(plan: CoveragePlan, camera: Camera) -> None:
+    """Print the ground resolution achieved and warn when the model never saw such frames."""
+    altitudes = [d.altitude_m for d in plan.drones]
+    low, high = min(altitudes), max(altitudes)
+    seen_low, seen_high = model_gsd_cm(camera, low), model_gsd_cm(camera, high)
+    seen = f'{seen_low:.1f}' + (f'-{seen_high:.1f}' if high > low else '')
+    print(
+        f'ground resolution {gsd_cm(camera, low):.1f} cm/px at {low:.0f} m'
+        + (f' to {gsd_cm(camera, high):.1f} cm/px at {high:.0f} m' if high > low else '')
+        + f' ({camera.width_px} x {camera.height_px} px, hfov {camera.hfov_deg:g} deg); the '
+        f'flood model sees {seen} cm/px (frames shrunk to {MODEL_MAX_SIDE_PX} px)'
+    )
+    lo, hi = MODEL_GSD_CM
+    if seen_low < lo or seen_high > hi:
+        print(
+            f'warning: the flood model was trained at {lo:g}-{hi:g} cm/px (MODEL_CARD.md); '
+            f'at {seen} cm/px its accuracy is unmeasured',
+            file=sys.stderr,
+        )
+
+
 def print_summary(plan: CoveragePlan, home: GeoPoint) -> None:
     """Print the plan per drone and its metrics."""
     m = plan.metrics
@@ -171,11 +274,22 @@ def print_summary(plan: CoveragePlan, home: GeoPoint) -> None:
         f'area {m.area_m2 / 1e6:.3f} km2 to map, swath {plan.swath_m:.1f} m, home '
         f'{home.lat_deg:.6f},{home.lon_deg:.6f}'
     )
-    print(f'{"drone":<8}{"alt m":>7}{"part km2":>10}{"path m":>10}{"time s":>9}{"energy %":>10}')
+    print(
+        f'{"drone":<8}{"alt m":>7}{"part km2":>10}{"path m":>10}{"time s":>9}{"sorties":>9}'
+        f'{"energy %":>10}'
+    )
     for d in plan.drones:
         print(
             f'{d.drone:<8}{d.altitude_m:>7.0f}{d.part.area / 1e6:>10.3f}{d.length_m:>10.0f}'
-            f'{d.expected_time_s:>9.0f}{d.energy_pct:>10.1f}'
+            f'{d.expected_time_s:>9.0f}{max(len(d.sorties), 1 if d.path else 0):>9}'
+            f'{d.energy_pct:>10.1f}'
+        )
+    swaps = sum(max(len(d.sorties) - 1, 0) for d in plan.drones)
+    if swaps:
+        print(
+            f'{swaps} battery swap(s) of {plan.config.swap_time_s:.0f} s at home; each sortie '
+            f'uses at most {max(d.energy_pct for d in plan.drones):.1f} % of battery plus the '
+            f'{plan.config.energy.reserve_pct:.0f} % reserve (energy % = the largest sortie)'
         )
     print(
         f'coverage {100 * m.coverage:.2f} %, total path {m.total_length_m:.0f} m = '
@@ -212,13 +326,33 @@ def write_geojson(plan: CoveragePlan, frame: LocalFrame, path: Path) -> None:
                 'properties': {
                     'drone': d.drone,
                     'altitude_m': d.altitude_m,
+                    'gsd_cm': round(gsd_cm(Camera(), d.altitude_m), 2),
                     'swath_m': round(plan.swath_m, 2),
                     'length_m': round(d.length_m, 1),
                     'expected_time_s': round(d.expected_time_s, 1),
                     'energy_pct': round(d.energy_pct, 1),
+                    'sorties': max(len(d.sorties), 1),
                 },
             }
         )
+        for k, sortie in enumerate(d.sorties, 1):
+            trace = (
+                LineString([p[:2] for p in sortie.path])
+                if len(sortie.path) > 1
+                else (Point(sortie.path[0][:2]))
+            )
+            features.append(
+                {
+                    'type': 'Feature',
+                    'geometry': _to_wgs84(trace, frame),
+                    'properties': {
+                        'drone': d.drone,
+                        'sortie': k,
+                        'time_s': round(sortie.time_s, 1),
+                        'energy_pct': round(sortie.energy_pct, 1),
+                    },
+                }
+            )
         for part in polygons_of(d.part):
             features.append(
                 {
@@ -300,15 +434,28 @@ def qgc_plan(
 def write_qgc_plans(
     plan: CoveragePlan, frame: LocalFrame, home: GeoPoint, speed_m_s: float, out: Path
 ) -> list[Path]:
-    """Write <drone>.plan for every drone with a path; return the files."""
+    """Write the QGroundControl plans; return the files.
+
+    <drone>.plan for every drone with a path, or <drone>-<k>.plan per sortie when its part needs
+    several.
+    """
+    import dataclasses
+
     written = []
     for drone_plan in plan.drones:
         if not drone_plan.path:
             continue
-        path = out / f'{drone_plan.drone}.plan'
-        document = qgc_plan(drone_plan, plan.area, frame, home, speed_m_s)
-        path.write_text(json.dumps(document, indent=2) + '\n', encoding='utf-8')
-        written.append(path)
+        flights = [(f'{drone_plan.drone}.plan', drone_plan)]
+        if drone_plan.sorties:
+            flights = [
+                (f'{drone_plan.drone}-{k}.plan', dataclasses.replace(drone_plan, path=s.path))
+                for k, s in enumerate(drone_plan.sorties, 1)
+            ]
+        for name, flight in flights:
+            path = out / name
+            document = qgc_plan(flight, plan.area, frame, home, speed_m_s)
+            path.write_text(json.dumps(document, indent=2) + '\n', encoding='utf-8')
+            written.append(path)
     return written
 
 
@@ -365,6 +512,12 @@ def write_png(plan: CoveragePlan, path: Path, size_px: int = 1000) -> None:
                 cv2.polylines(image, [pixels([p[:2] for p in d.path])], False, colour, 2)
             start = pixels([d.path[0][:2]])[0]
             cv2.circle(image, (int(start[0]), int(start[1])), 5, colour, -1)
+            for k, sortie in enumerate(d.sorties[1:], 2):  # where each later sortie resumes
+                rx, ry = (int(v) for v in pixels([sortie.sweep[0][:2]])[0])
+                cv2.drawMarker(image, (rx, ry), (0, 0, 0), cv2.MARKER_TILTED_CROSS, 12, 2)
+                label = f'{d.drone} s{k}'
+                lx = rx + 6 if rx + 6 + 8 * len(label) < size_px else rx - 6 - 8 * len(label)
+                text(image, label, (lx, ry + 14), 0.4)
             cv2.putText(
                 image,
                 d.drone,
@@ -383,7 +536,8 @@ def write_png(plan: CoveragePlan, path: Path, size_px: int = 1000) -> None:
     text(
         image,
         f'{plan.metrics.area_m2 / 1e6:.3f} km2, swath {plan.swath_m:.1f} m, completion '
-        f'{plan.metrics.makespan_s:.0f} s',
+        f'{plan.metrics.makespan_s:.0f} s, '
+        f'{sum(max(len(d.sorties), 1) for d in plan.drones if d.path)} sorties (x: resume)',
         (margin, 42),
     )
     draw_north_arrow(image, size_px - margin - 10, 6)

@@ -131,12 +131,61 @@ def test_cli_writes_the_plan(tmp_path: Path) -> None:
     assert (out / 'plan.png').read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
 
 
+def test_cli_plans_from_the_ground_resolution_wanted(tmp_path: Path) -> None:
+    from uav_flood.core.coverage.footprint import altitude_for_gsd, Camera, gsd_cm
+
+    out = tmp_path / 'out'
+    result = run_cli(
+        str(AOI / 'convex_small.geojson'), '--drones', '2', '--out', str(out), '--gsd-cm', '5'
+    )
+    assert result.returncode == 0, result.stderr
+    # 5 cm/px with the 640 px, 70 deg camera: 640 x 0.05 m / (2 tan 35 deg) = 22.85 m
+    assert altitude_for_gsd(Camera(), 5.0) == pytest.approx(22.85, abs=0.01)
+    assert gsd_cm(Camera(), altitude_for_gsd(Camera(), 5.0)) == pytest.approx(5.0)
+    assert 'ground resolution 5.0 cm/px at 23 m to 6.1 cm/px at 28 m' in result.stdout
+    assert 'the flood model sees 6.2-7.6 cm/px' in result.stdout
+    assert 'warning' not in result.stderr
+    doc = json.loads((out / 'plan.geojson').read_text())
+    lines = [f['properties'] for f in doc['features'] if f['geometry']['type'] == 'LineString']
+    assert [round(p['gsd_cm'], 1) for p in lines] == [5.0, 6.1]
+    assert lines[0]['altitude_m'] == pytest.approx(22.85, abs=0.01)
+
+
+def test_cli_warns_when_the_model_never_saw_such_a_resolution(tmp_path: Path) -> None:
+    # 2 cm/px from the camera is 2.5 cm/px once the frame is shrunk to 512 px: below 4
+    fine = run_cli(
+        str(AOI / 'convex_small.geojson'),
+        '--drones',
+        '1',
+        '--out',
+        str(tmp_path / 'fine'),
+        '--gsd-cm',
+        '2',
+        '--no-energy-check',
+    )
+    assert fine.returncode == 0, fine.stderr
+    assert 'warning: the flood model was trained at 4-30 cm/px' in fine.stderr
+    assert 'at 2.5 cm/px its accuracy is unmeasured' in fine.stderr
+    usual = run_cli(
+        str(AOI / 'convex_small.geojson'), '--drones', '1', '--out', str(tmp_path / 'usual')
+    )
+    assert usual.returncode == 0 and 'warning' not in usual.stderr
+    assert 'ground resolution 13.1 cm/px at 60 m' in usual.stdout
+
+
 @pytest.mark.parametrize(
     ('args', 'message'),
     [
         (['--overlap', '0.95'], 'overlap must be in'),
         (['--drones', '0'], '--drones must be at least 1'),
         (['--home', '95,0'], '--home'),
+        (['--gsd-cm', '5', '--altitude', '50'], 'give --altitude or --gsd-cm, not both'),
+        (['--gsd-cm', '0'], 'ground resolution must be > 0 cm per pixel'),
+        (['--gsd-cm', 'nan'], 'ground resolution must be > 0 cm per pixel'),
+        (['--max-altitude', '-1'], '--max-altitude must be > 0 m'),
+        # 2 drones 5 m apart at 118 m: the second would fly at 123 m
+        (['--altitude', '118'], 'the highest flies at 123.0 m, above --max-altitude 120 m'),
+        (['--gsd-cm', '26'], '--gsd-cm 26 needs 118.8 m; with 2 drone(s) 5 m apart the highest'),
     ],
 )
 def test_cli_bad_input_exits_2_with_one_line(

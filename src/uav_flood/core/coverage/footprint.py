@@ -14,6 +14,12 @@ import math
 from uav_flood.core.coverage.errors import PlanningError
 
 MAX_OVERLAP = 0.9
+#: Ground resolutions (cm per pixel, as the model sees a frame) the shipped flood model was
+#: trained on: FloodNet frames at 512 px are about 15 cm/px and training scaled them 0.25..2x
+#: (src/uav_flood/models/MODEL_CARD.md). Outside this range its accuracy is unmeasured.
+MODEL_GSD_CM = (4.0, 30.0)
+#: The longer side segmentation resizes a frame to (its max_side parameter's default).
+MODEL_MAX_SIDE_PX = 512
 
 
 @dataclass(frozen=True)
@@ -77,3 +83,29 @@ def swath_m(camera: Camera, altitude_m: float, overlap: float) -> float:
     check_overlap(overlap)
     across, _ = camera.footprint_m(altitude_m)
     return across * (1.0 - overlap)
+
+
+def gsd_cm(camera: Camera, altitude_m: float) -> float:
+    """Return the ground sample distance of the camera at altitude (cm per pixel, nadir)."""
+    across, _ = camera.footprint_m(altitude_m)
+    return 100.0 * across / camera.width_px
+
+
+def altitude_for_gsd(camera: Camera, gsd: float) -> float:
+    """Return the altitude (m) at which the camera's ground sample distance is `gsd` (cm/px).
+
+    :raises PlanningError: a non-positive or non-finite GSD.
+    """
+    if not (math.isfinite(gsd) and gsd > 0.0):
+        raise PlanningError(f'ground resolution must be > 0 cm per pixel, got {gsd}')
+    return gsd / 100.0 * camera.width_px / (2.0 * math.tan(math.radians(camera.hfov_deg) / 2.0))
+
+
+def model_gsd_cm(camera: Camera, altitude_m: float, max_side_px: int = MODEL_MAX_SIDE_PX) -> float:
+    """Return the ground resolution the flood model sees (cm/px).
+
+    Frames larger than max_side_px are shrunk to it before inference (segmentation's resize
+    mode).
+    """
+    scale = max(camera.width_px, camera.height_px) / max_side_px
+    return gsd_cm(camera, altitude_m) * max(scale, 1.0)

@@ -29,12 +29,14 @@ from uav_flood.core.coverage.area import Area, polygons_of
 from uav_flood.core.coverage.errors import PlanningError
 from uav_flood.core.coverage.footprint import Camera, check_altitude, check_overlap, swath_m
 from uav_flood.core.coverage.partition import imbalance, split_route
+from uav_flood.core.coverage.sorties import Sortie, split_sorties, total_time_s
 from uav_flood.core.coverage.sweep import build_route, Route, Router, TURN_ANGLE_DEG, XY
 from uav_flood.core.mission import Enu, MissionError, PathLimits, validate_path
 from uav_flood.core.safety import EnergyModel
 
 LOG = logging.getLogger(__name__)
 REFINEMENTS = 2
+SORTIE_REFINEMENTS = 6
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,12 @@ class PlanConfig:
     :param sliver_fraction: on replanning, uncovered strips narrower than this fraction of the
         swath are ignored.
     :param limits: the path limits flight_control enforces (altitude, distance, waypoints).
+    :param sorties: when a drone's part needs more than its battery, split it into sorties that
+        each fit one battery, with a swap at home between them (sorties.py), instead of
+        refusing the plan; parts are then balanced on the total time, swaps included. Only
+        for drones that start on the ground at home.
+    :param swap_time_s: time on the ground between two sorties (landing to take-off) for the
+        battery swap (s).
     """
 
     base_altitude_m: float = 60.0
@@ -65,12 +73,14 @@ class PlanConfig:
     check_energy: bool = True
     sliver_fraction: float = 0.2
     limits: PathLimits = field(default_factory=PathLimits)
+    sorties: bool = False
+    swap_time_s: float = 120.0
 
     def __post_init__(self) -> None:
         """Reject options no plan can use."""
         check_altitude(self.base_altitude_m)
         check_overlap(self.overlap)
-        for name in ('altitude_step_m', 'no_fly_margin_m', 'turn_penalty_s'):
+        for name in ('altitude_step_m', 'no_fly_margin_m', 'turn_penalty_s', 'swap_time_s'):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0.0):
                 raise PlanningError(f'{name} must be >= 0, got {value}')
@@ -137,6 +147,10 @@ class DronePlan:
     :param expected_time_s: take-off (or from where it is) to landed at home (s).
     :param energy_pct: battery the flight uses (%), reserve not included.
     :param turns: turns of more than 30 deg along the path.
+    :param sorties: the flights the path is split into when one battery is not enough (see
+        PlanConfig.sorties); empty: one flight, `path`. With sorties, `path` is the whole
+        sweep as one line (for coverage and figures), expected_time_s the first take-off to
+        the last landing with the swaps, and energy_pct the largest sortie's.
     """
 
     drone: str
@@ -147,6 +161,7 @@ class DronePlan:
     expected_time_s: float
     energy_pct: float
     turns: int
+    sorties: tuple[Sortie, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -309,6 +324,8 @@ class _Timing:
         self.config = config
         self.models = [replace(config.energy, cruise_speed_m_s=d.speed_m_s) for d in drones]
         self.offset_s = [0.0] * len(drones)
+        # Sorties per drone the estimate assumes (see _with_sorties); set by _plan's rounds.
+        self.sortie_counts = [1] * len(drones)
         # Per drone, what estimate() needs that does not depend on the piece: where it starts
         # and lands (m), the climb (or level change) to its layer and RTL's vertical part (s).
         self._starts = [self.start(i) for i in range(len(drones))]
@@ -360,7 +377,27 @@ class _Timing:
         time_s = self._climb_s[i] + self._return_s[i]
         time_s += (transit_m + b - a) / self.models[i].cruise_speed_m_s
         time_s += self.config.turn_penalty_s * (self.route.turns_between(a, b) + 2)
+        if self.sorties_allowed(i):
+            time_s = self._with_sorties(i, a, b, time_s)
         return time_s + self.offset_s[i]
+
+    def _with_sorties(self, i: int, a: float, b: float, single_s: float) -> float:
+        """Return the estimated total of drone i's sorties for piece a..b (s), swaps included.
+
+        The sortie count is fixed per round (`sortie_counts`, from the previous round's
+        plans), so the estimate stays continuous in the piece and the route split can balance
+        it: each sortie beyond the first adds the climb, the transit out to the piece and back
+        (to its middle, as an estimate), the landing and the swap.
+        """
+        extra = self.sortie_counts[i] - 1
+        if extra <= 0:
+            return single_s
+        home = self._homes[i]
+        mid = self.route.point_at(0.5 * (a + b))
+        transit_s = 2.0 * math.hypot(mid[0] - home.east_m, mid[1] - home.north_m)
+        transit_s /= self.models[i].cruise_speed_m_s
+        overhead = self._climb_s[i] + self._return_s[i] + transit_s + self.config.swap_time_s
+        return single_s + extra * overhead
 
     def measure(self, i: int, path: Sequence[Enu]) -> tuple[float, int]:
         """Return drone i's completion time for a planned path (s) and its turn count."""
@@ -376,12 +413,24 @@ class _Timing:
         turns = _turns(points)
         return time_s + self.config.turn_penalty_s * turns, turns
 
-    def cap_s(self, i: int) -> float:
+    def battery_s(self, i: int) -> float:
         """Return the longest flight drone i's battery allows, reserve kept (s)."""
-        if not self.config.check_energy:
-            return math.inf
         usable = self.drones[i].battery_pct - self.config.energy.reserve_pct
         return max(0.0, usable / self.config.energy.drain_pct_per_s)
+
+    def sorties_allowed(self, i: int) -> bool:
+        """Return whether drone i's part may be split into sorties (see PlanConfig.sorties)."""
+        drone = self.drones[i]
+        on_ground_at_home = (
+            drone.flying_altitude_m is None and math.dist(drone.position, drone.home_xy) < 1e-6
+        )
+        return self.config.sorties and self.config.check_energy and on_ground_at_home
+
+    def cap_s(self, i: int) -> float:
+        """Return the longest time drone i may be given: one battery, or no limit with sorties."""
+        if not self.config.check_energy or self.sorties_allowed(i):
+            return math.inf
+        return self.battery_s(i)
 
 
 def _plan(
@@ -421,13 +470,26 @@ def _plan(
     else:
         line = LineString(route.points)
         order = sorted(range(len(drones)), key=lambda i: line.project(Point(drones[i].position)))
-        for attempt in range(REFINEMENTS + 1):
+        # With sorties, each round's estimate assumes the sortie counts of the previous
+        # round's plans (a count jump is a step in the time, which a root search cannot
+        # balance), corrected by the offsets; the best plan of the rounds is kept.
+        rounds = SORTIE_REFINEMENTS if config.sorties else REFINEMENTS
+        best: list[DronePlan] | None = None
+        for attempt in range(rounds + 1):
             pieces = split_route(route.length_m, order, timing.estimate, caps)
             plans = _build(pieces, route, router, timing, region, swath, config)
-            if attempt < REFINEMENTS:
+            if best is None or _makespan(plans) < _makespan(best) - 1e-6:
+                best = plans
+            if attempt < rounds:
+                if config.sorties:  # counts only grow: a falling count made them swing
+                    timing.sortie_counts = [
+                        max(len(p.sorties), c)
+                        for p, c in zip(plans, timing.sortie_counts, strict=True)
+                    ]
                 for i, a, b in pieces:
                     estimate = timing.estimate(i, a, b) - timing.offset_s[i]
                     timing.offset_s[i] = plans[i].expected_time_s - estimate if b > a else 0.0
+        plans = best if config.sorties and best is not None else plans
     _check_energy(plans, drones, config)
     paths = [p.path for p in plans]
     covered = _swaths(paths, swath).intersection(region)
@@ -537,6 +599,12 @@ def _drone_plan(
         ) from None
     time_s, turns = timing.measure(i, path)
     part = _trace(piece).buffer(0.5 * swath).intersection(region)
+    energy_pct = config.energy.energy_pct(time_s)
+    sorties: tuple[Sortie, ...] = ()
+    if timing.sorties_allowed(i) and (time_s > timing.battery_s(i) or timing.sortie_counts[i] > 1):
+        sorties = _sorties(i, piece, router, timing, config)
+        time_s = total_time_s(sorties, config.swap_time_s)
+        energy_pct = max(s.energy_pct for s in sorties)
     return DronePlan(
         drone=drone.name,
         altitude_m=altitude,
@@ -544,9 +612,44 @@ def _drone_plan(
         part=part,
         length_m=_length([p[:2] for p in path]),
         expected_time_s=time_s,
-        energy_pct=config.energy.energy_pct(time_s),
+        energy_pct=energy_pct,
         turns=turns,
+        sorties=sorties,
     )
+
+
+def _sorties(
+    i: int, piece: Sequence[XY], router: Router, timing: _Timing, config: PlanConfig
+) -> tuple[Sortie, ...]:
+    """Split drone i's sweep of `piece` into sorties from its home (each path validated)."""
+    drone, altitude = timing.drones[i], timing.altitudes[i]
+    home = timing.home(i)
+    sweep = [Enu(x, y, altitude) for x, y in piece]
+    try:
+        sorties = split_sorties(
+            sweep,
+            home,
+            timing.models[i],
+            timing.battery_s(i),
+            config.turn_penalty_s,
+            lambda a, b: [a, *router.route(a, b), b],
+            count=timing.sortie_counts[i],
+        )
+    except PlanningError as exc:
+        raise PlanningError(f'{drone.name}: {exc}', drone.name) from None
+    for k, sortie in enumerate(sorties, 1):
+        try:
+            validate_path(sortie.path, config.limits)
+        except MissionError as exc:
+            raise PlanningError(
+                f'{drone.name}: sortie {k} would be refused by flight_control: {exc.reason}',
+                drone.name,
+            ) from None
+    return tuple(sorties)
+
+
+def _makespan(plans: Sequence[DronePlan]) -> float:
+    return max((p.expected_time_s for p in plans), default=0.0)
 
 
 def _trace(points: Sequence[Sequence[float]]) -> BaseGeometry:
@@ -566,7 +669,7 @@ def _check_energy(plans: list[DronePlan], drones: Sequence[Drone], config: PlanC
     shortfalls = [
         (p.energy_pct + reserve - d.battery_pct, p, d)
         for p, d in zip(plans, drones, strict=True)
-        if p.path
+        if p.path and not p.sorties  # each sortie fits its battery by construction
     ]
     for short, plan, drone in sorted(shortfalls, key=lambda t: -t[0])[:1]:
         if short > 1e-6:

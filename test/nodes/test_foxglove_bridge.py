@@ -154,43 +154,33 @@ def test_foxglove_clients_of_either_subprotocol_decode_the_map(
     cells = [0, 100, -1]
     with bridge_serving_a_map(ros_context, executor, udp_ports, cells) as (bridge, pub, grid):
         url = f'ws://127.0.0.1:{bridge.proxy.port}'
-        client = subprocess.Popen(
-            ['node', str(script), url, '/flood_map', subprotocol, '30'],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
+        # the SDK forwards what arrives after the subscription: keep publishing
+        got = run_live_client(
+            executor, script, url, '/flood_map', lambda: pub.publish(grid), 30, subprotocol
         )
-        try:
-
-            def done() -> bool:
-                if client.poll() is None:
-                    pub.publish(grid)  # the SDK forwards what arrives after the subscription
-                    return False
-                return True
-
-            assert spin_until(executor, done, 40.0)
-            out, err = client.communicate()
-            assert client.returncode == 0, err
-            got = json.loads(out)
-            assert got['protocol'] == subprotocol and got['server'] == 'uav_flood'
-            assert got['channel'] == {
-                'topic': '/flood_map',
-                'encoding': 'cdr',
-                'schemaName': 'nav_msgs/msg/OccupancyGrid',
-                'schemaEncoding': 'ros2msg',
-            }
-            assert got['message']['frame_id'] == 'map'
-            assert (got['message']['width'], got['message']['data']) == (3, [0, 100, -1])
-        finally:
-            if client.poll() is None:
-                client.kill()
-                client.wait()
+        assert got['protocol'] == subprotocol and got['server'] == 'uav_flood'
+        assert got['channel'] == {
+            'topic': '/flood_map',
+            'encoding': 'cdr',
+            'schemaName': 'nav_msgs/msg/OccupancyGrid',
+            'schemaEncoding': 'ros2msg',
+        }
+        assert got['message']['frame_id'] == 'map'
+        assert (got['message']['width'], got['message']['data']) == (3, [0, 100, -1])
 
 
-def run_live_client(executor, script, url, topic, keep_publishing=None, timeout_s=30):
+def run_live_client(
+    executor,
+    script,
+    url,
+    topic,
+    keep_publishing=None,
+    timeout_s=30,
+    subprotocol='foxglove.sdk.v1',
+):
     """Run live_client.mjs until it exits (spinning, calling keep_publishing); return its JSON."""
     client = subprocess.Popen(
-        ['node', str(script), url, topic, 'foxglove.sdk.v1', str(timeout_s)],
+        ['node', str(script), url, topic, subprotocol, str(timeout_s)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -30,7 +30,7 @@ from uav_flood.core.coverage.errors import PlanningError
 from uav_flood.core.coverage.footprint import Camera, check_altitude, check_overlap, swath_m
 from uav_flood.core.coverage.partition import imbalance, split_route
 from uav_flood.core.coverage.sorties import Sortie, split_sorties, total_time_s
-from uav_flood.core.coverage.sweep import build_route, Route, Router, TURN_ANGLE_DEG, XY
+from uav_flood.core.coverage.sweep import build_route, count_turns, Route, Router, XY
 from uav_flood.core.mission import Enu, MissionError, PathLimits, validate_path
 from uav_flood.core.safety import EnergyModel
 
@@ -410,7 +410,7 @@ class _Timing:
         time_s += sum(model.leg_time_s(p, q) for p, q in zip(path, path[1:], strict=False))
         time_s += model.return_time_s(path[-1], self.home(i))
         points = [start[:2], *(p[:2] for p in path), self.home(i)[:2]]
-        turns = _turns(points)
+        turns = count_turns(points)
         return time_s + self.config.turn_penalty_s * turns, turns
 
     def battery_s(self, i: int) -> float:
@@ -701,15 +701,3 @@ def _swaths(paths: Sequence[Sequence[Enu]], swath: float) -> BaseGeometry:
 
 def _length(points: Sequence[Sequence[float]]) -> float:
     return sum(math.dist(p, q) for p, q in zip(points, points[1:], strict=False))
-
-
-def _turns(points: Sequence[Sequence[float]]) -> int:
-    cos_limit = math.cos(math.radians(TURN_ANGLE_DEG))
-    turns = 0
-    for p, q, r in zip(points, points[1:], points[2:], strict=False):
-        u = (q[0] - p[0], q[1] - p[1])
-        v = (r[0] - q[0], r[1] - q[1])
-        nu, nv = math.hypot(*u), math.hypot(*v)
-        if nu > 1e-6 and nv > 1e-6 and (u[0] * v[0] + u[1] * v[1]) / (nu * nv) < cos_limit:
-            turns += 1
-    return turns

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import math
 
 from uav_flood.core.coverage.errors import PlanningError
+from uav_flood.core.coverage.sweep import count_turns
 from uav_flood.core.mission import Enu
 from uav_flood.core.safety import EnergyModel
 
@@ -52,18 +53,6 @@ class Sortie:
     resume_index: int
     time_s: float
     energy_pct: float
-
-
-def _turns(points: Sequence[XY], limit_deg: float = 30.0) -> int:
-    cos_limit = math.cos(math.radians(limit_deg))
-    turns = 0
-    for p, q, r in zip(points, points[1:], points[2:], strict=False):
-        u = (q[0] - p[0], q[1] - p[1])
-        v = (r[0] - q[0], r[1] - q[1])
-        nu, nv = math.hypot(*u), math.hypot(*v)
-        if nu > 1e-6 and nv > 1e-6 and (u[0] * v[0] + u[1] * v[1]) / (nu * nv) < cos_limit:
-            turns += 1
-    return turns
 
 
 class _Flight:
@@ -103,7 +92,7 @@ class _Flight:
         points = [(self.home.east_m, self.home.north_m)]
         points += [(p.east_m, p.north_m) for p in path]
         points.append((self.home.east_m, self.home.north_m))
-        return time_s + self.turn_penalty_s * _turns(points)
+        return time_s + self.turn_penalty_s * count_turns(points)
 
 
 def _along(p: Enu, q: Enu, t: float) -> Enu:

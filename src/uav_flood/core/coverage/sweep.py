@@ -467,3 +467,16 @@ def _lines(geometry: BaseGeometry) -> list[LineString]:
     if isinstance(geometry, MultiLineString) or hasattr(geometry, 'geoms'):
         return [g for g in geometry.geoms if isinstance(g, LineString) and not g.is_empty]
     return []
+
+
+def count_turns(points: Sequence[Sequence[float]]) -> int:
+    """Return the turns of more than TURN_ANGLE_DEG along a polyline of (x, y, ...) points."""
+    cos_limit = math.cos(math.radians(TURN_ANGLE_DEG))
+    turns = 0
+    for p, q, r in zip(points, points[1:], points[2:], strict=False):
+        u = (q[0] - p[0], q[1] - p[1])
+        v = (r[0] - q[0], r[1] - q[1])
+        nu, nv = math.hypot(*u), math.hypot(*v)
+        if nu > 1e-6 and nv > 1e-6 and (u[0] * v[0] + u[1] * v[1]) / (nu * nv) < cos_limit:
+            turns += 1
+    return turns

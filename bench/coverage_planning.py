@@ -1,11 +1,15 @@
 """Benchmark the coverage planner: planning time against area and fleet size.
 
-Run: .venv/bin/python bench/coverage_planning.py [scaling|testset] (prints Markdown tables
-and the machine).
+Run: .venv/bin/python bench/coverage_planning.py [scaling|testset|defaults] (prints Markdown
+tables and the machine).
 
 - scaling (the default): rotated 1.25:1 rectangles of 0.05 to 5 km2 with 1, 3 and 10 drones.
 - testset: every polygon of test/data/aoi with 1, 4 and 10 drones, with the settings of
   test/core/coverage/test_coverage_planner.py (the issue's "Done when" set).
+- defaults: every polygon of test/data/aoi with 1, 2, 4 and 10 drones at `uav-flood plan`'s
+  defaults (60 m, 4.4 m/s, the battery checked, sorties where one battery is not enough, home at
+  the area's first vertex), then 5 km2 with 10 drones from the area's centre; a plan that
+  cannot be flown is a row with the planner's reason.
 
 Each plan is timed as the best of a few runs (the first run of a process also pays imports).
 """
@@ -22,7 +26,15 @@ from benchlib import cpu_model  # noqa: E402
 from shapely import affinity
 from shapely.geometry import box
 
-from uav_flood.core.coverage import Area, CoveragePlan, Drone, plan_coverage, PlanConfig
+from uav_flood.core.coverage import (
+    Area,
+    CoveragePlan,
+    Drone,
+    first_vertex,
+    plan_coverage,
+    PlanConfig,
+    PlanningError,
+)
 from uav_flood.core.geo import GeoPoint, LocalFrame
 
 AOI = Path(__file__).resolve().parents[1] / 'test' / 'data' / 'aoi'
@@ -98,12 +110,46 @@ def testset() -> None:
             )
 
 
+def defaults() -> None:
+    """Plan every polygon at `uav-flood plan`'s defaults, with sorties where needed."""
+    print(
+        '| polygon | area km2 | drones | home | coverage % | imbalance % | length / bound | '
+        'completion s | sorties | plan time s |'
+    )
+    print('|---|---|---|---|---|---|---|---|---|---|')
+    config = PlanConfig(sorties=True)
+    for path in sorted(AOI.glob('*.geojson')):
+        corner = first_vertex(path)
+        area = Area.from_geojson(path, LocalFrame(GeoPoint(corner.lat_deg, corner.lon_deg, 0.0)))
+        homes = [('first vertex', (0.0, 0.0))]
+        if path.stem == 'convex_large':
+            centre = area.region.centroid
+            homes.append(('centre', (centre.x, centre.y)))
+        for where, home in homes:
+            for count in (1, 2, 4, 10):
+                if where == 'centre' and count != 10:
+                    continue
+                drones = [Drone(f'uav{i}', home) for i in range(count)]
+                head = f'| {path.stem} | {area.region.area / 1e6:.3f} | {count} | {where} |'
+                try:
+                    plan, elapsed = timed_plan(area, drones, config)
+                except PlanningError as exc:
+                    print(f'{head} refused: {exc} | | | | | |')
+                    continue
+                m = plan.metrics
+                sorties = sum(max(len(d.sorties), 1) for d in plan.drones if d.path)
+                print(
+                    f'{head} {100 * m.coverage:.2f} | {100 * m.imbalance:.1f} | '
+                    f'{m.length_ratio:.3f} | {m.makespan_s:.0f} | {sorties} | {elapsed:.2f} |'
+                )
+
+
 def main() -> int:
-    """Run the mode named on the command line (scaling or testset)."""
+    """Run the mode named on the command line (scaling, testset or defaults)."""
     mode = sys.argv[1] if len(sys.argv) > 1 else 'scaling'
-    modes = {'scaling': scaling, 'testset': testset}
+    modes = {'scaling': scaling, 'testset': testset, 'defaults': defaults}
     if mode not in modes or len(sys.argv) > 2:
-        print(f'usage: {sys.argv[0]} [scaling|testset]', file=sys.stderr)
+        print(f'usage: {sys.argv[0]} [scaling|testset|defaults]', file=sys.stderr)
         return 2
     print(machine())
     modes[mode]()

@@ -509,6 +509,43 @@ def test_a_drone_back_after_a_link_drop_is_taken_back_and_coverage_never_drops(
     assert coverage_of(probe.flown(), swath) >= 0.99
 
 
+def test_a_drone_late_for_the_plan_is_taken_back_when_it_reports(ros_context, executor, tmp_path):
+    """A drone that boots after the fleet wait is left out of the first plan, then gets work.
+
+    The 10-drone demo on 2 cores planned after 9 s with 1 of 10 drones and never used the
+    other 9: their loss ('not in the fleet when planning') had no time, so the readmission
+    wait never ended.
+    """
+    from rclpy.parameter import Parameter
+
+    node, probe = make_nodes(
+        ros_context,
+        executor,
+        [
+            Parameter('area_file', value=str(area_file(tmp_path))),
+            Parameter('fleet_wait_s', value=1.0),
+            Parameter('readmit_after_s', value=1.0),
+        ],
+    )
+    probe.vehicles['uav2']['silent'] = True  # still booting
+    assert spin_until(
+        executor, lambda: probe.vehicles['uav0']['paths'] and probe.vehicles['uav1']['paths'], 10.0
+    ), probe.status()
+    assert spin_until(
+        executor,
+        lambda: probe.status().get('uav2', '') == 'lost: not in the fleet when planning',
+        3.0,
+    ), probe.status()
+    assert probe.vehicles['uav2']['paths'] == []
+    probe.vehicles['uav2']['silent'] = False  # up at last
+    assert spin_until(executor, lambda: probe.vehicles['uav2']['paths'], 8.0), probe.status()
+    assert spin_until(executor, lambda: probe.status().get('uav2_readmissions') == '1', 2.0)
+    # The three share the area now: the first plan's paths were replaced for the two others.
+    assert spin_until(
+        executor, lambda: all(len(probe.vehicles[n]['paths']) >= 2 for n in ('uav0', 'uav1')), 3.0
+    ), probe.status()
+
+
 def test_failed_upload_is_taken_back_then_a_drone_that_never_starts_is_lost_for_good(
     ros_context, executor, tmp_path
 ):

@@ -637,7 +637,9 @@ class SwarmCoordinatorNode(Node):
             if vehicle.position is not None:
                 self._tracker.set_position(name, vehicle.position[:2])
             if name not in healthy:
+                # Lost from now: once it reports fit, it is taken back readmit_after_s later.
                 self._tracker.tracks[name].lost = 'not in the fleet when planning'
+                self._tracker.tracks[name].lost_at_s = now
         self._publish_plan(plan)
         m = plan.metrics
         self.get_logger().info(

@@ -166,6 +166,23 @@ def test_a_drone_that_never_flew_ends_the_mission_once_the_coordinator_counts_it
     assert not fleet.drones['uav0'].at_rest()
 
 
+def test_a_drone_the_coordinator_leaves_idle_does_not_hold_the_mission_open():
+    """10 drones re-planned over a small remainder: some get no part and never fly."""
+    fleet = Fleet(['uav0', 'uav1'])
+    fleet.on_drone_status('uav0', status(armed='true', landed_state='in_air'))
+    fleet.on_drone_status('uav0', status(mission_state='completed'))
+    fleet.on_drone_status('uav1', status())  # on the ground, never armed
+    fleet.swarm = {'state': 'done', 'uav0': 'done', 'uav1': 'reporting'}
+    assert not fleet.finished(0.0)
+    assert not fleet.finished(2 * SETTLE_S)  # not the coordinator's word: it may get work
+    fleet.swarm = {'state': 'done', 'uav0': 'done', 'uav1': 'idle'}
+    assert not fleet.finished(3 * SETTLE_S)
+    assert fleet.finished(4 * SETTLE_S + 0.1)
+    # An idle drone still in the air is not at rest.
+    fleet.on_drone_status('uav1', status(armed='true', landed_state='in_air'))
+    assert not fleet.finished(5 * SETTLE_S)
+
+
 def test_each_drone_outcome_says_what_became_of_it():
     fleet = Fleet(['uav0', 'uav1', 'uav2', 'uav3'])
     fleet.on_drone_status('uav0', status(armed='true', landed_state='in_air'))

@@ -375,11 +375,16 @@ class Fleet:
         undelivered = self.radio_down or any(
             _int(d.segmentation.get('outbox_pending', '0')) for d in self.drones.values()
         )
-        lost = {n: self.swarm.get(n, '').startswith('lost') for n in self.drones}
+        # Lost, or idle: the coordinator has no work for it (a re-plan of a small remainder
+        # for many drones leaves some without a part); either way it need not have flown.
+        spare = {
+            n: self.swarm.get(n, '').startswith('lost') or self.swarm.get(n, '') == 'idle'
+            for n in self.drones
+        }
         if (
             not busy
             and not undelivered
-            and all(d.at_rest(lost[n]) for n, d in self.drones.items())
+            and all(d.at_rest(spare[n]) for n, d in self.drones.items())
         ):
             if self._rest_since is None:
                 self._rest_since = now

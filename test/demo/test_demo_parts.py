@@ -325,8 +325,15 @@ def test_report_figures_and_markdown():
     fleet = Fleet(['uav0', 'uav1'])
     for name, end in (('uav0', 90.0), ('uav1', 88.0)):
         fleet.on_drone_status(name, status(battery_pct=100))
+        fleet.note_sim_time(3.0)
+        fleet.on_drone_status(name, status(armed='true', landed_state='on_ground'))
+        fleet.note_sim_time(10.0)  # armed: the flight's clock starts
         fleet.on_drone_status(name, status(armed='true', landed_state='in_air'))
+        fleet.note_sim_time(12.0)
+        fleet.on_drone_status(name, status(armed='true', mission_state='completed'))
+        fleet.note_sim_time(100.0 + end)  # touched down, still armed
         fleet.on_drone_status(name, status(battery_pct=end, mission_state='completed'))
+        fleet.note_sim_time(200.0)  # disarmed later: the landing time stays
     hist = LatencyHistogram()
     for ms in (100.0, 120.0, 140.0):
         hist.add(ms)
@@ -334,7 +341,7 @@ def test_report_figures_and_markdown():
         'uav0',
         {'frames_processed': '10', 'edge_hits': '7', 'latency_edge_hist': hist.to_text()},
     )
-    fleet.swarm = {'coverage_pct': '100.0', 'replans': '0'}
+    fleet.swarm = {'coverage_pct': '100.0', 'replans': '0', 'uav0_planned_s': '175.25'}
     facts = RunFacts(
         settings={
             'drones': 2,
@@ -356,11 +363,17 @@ def test_report_figures_and_markdown():
     assert report['offload_ratio'] == pytest.approx(0.7)
     assert report['latency_ms']['edge_p50'] == 125.0 and report['latency_ms']['local_p50'] is None
     assert [d['energy_used_pct'] for d in report['drones']] == [10.0, 12.0]
+    # planned (the coordinator's word) against flown: arming at 10 s to touch-down
+    assert [(d['planned_s'], d['flown_s']) for d in report['drones']] == [
+        (175.2, 180.0),
+        (None, 178.0),
+    ]
     assert all(d['landed'] and d['disarmed'] for d in report['drones'])
     assert report['nodes_failed'] == ['flood_mapper', 'uav0/segmentation']
     assert report['map_iou'] is None and report['coverage_pct'] == 0.0
     text = report_markdown(report)
     assert 'Mission complete' in text and '| uav1 | landed and disarmed | 12.0 % |' in text
+    assert '| 175 / 180 |' in text and '| n/a / 178 |' in text
     assert [d['outcome'] for d in report['drones']] == ['landed and disarmed'] * 2
     assert (
         'failed or restarted: flood_mapper (restarted 1 time, last exit clean), '

@@ -537,6 +537,9 @@ def test_a_drone_late_for_the_plan_is_taken_back_when_it_reports(ros_context, ex
         3.0,
     ), probe.status()
     assert probe.vehicles['uav2']['paths'] == []
+    # the planner's prediction for each first path, for the demo report's planned / flown
+    assert float(probe.status()['uav0_planned_s']) > 0.0
+    assert 'uav2_planned_s' not in probe.status()
     probe.vehicles['uav2']['silent'] = False  # up at last
     assert spin_until(executor, lambda: probe.vehicles['uav2']['paths'], 8.0), probe.status()
     assert spin_until(executor, lambda: probe.status().get('uav2_readmissions') == '1', 2.0)

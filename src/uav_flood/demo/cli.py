@@ -295,6 +295,8 @@ class _Mission:
         now = time.monotonic()
         sim = self.gcs.sim_time_s()
         with self.lock:
+            if sim is not None:
+                self.fleet.note_sim_time(sim)
             fault = self.fleet.fault_due()
             finished = self.fleet.finished(now)
             flew = any(d.flew for d in self.fleet.drones.values())

@@ -165,6 +165,16 @@ class Drone:
     faults: list[str] = field(default_factory=list)
     #: What earlier segmentation processes had counted (RESTARTING_COUNTERS), by key.
     counter_base: dict[str, int] = field(default_factory=dict)
+    #: Simulated time (s) when it was first seen armed, and when it last touched down after
+    #: being in the air (Fleet.note_sim_time).
+    armed_sim_s: float = math.nan
+    landed_sim_s: float = math.nan
+    airborne: bool = False
+
+    @property
+    def flown_s(self) -> float:
+        """Return simulated seconds from the first arming to the last landing (nan if unknown)."""
+        return self.landed_sim_s - self.armed_sim_s
 
     @property
     def armed(self) -> bool:
@@ -391,6 +401,25 @@ class Fleet:
             return now - self._rest_since >= SETTLE_S
         self._rest_since = None
         return False
+
+    def planned_s(self, name: str) -> float:
+        """Return the coordinator's prediction for the drone's first path (s; nan if none)."""
+        return _number(self.swarm.get(f'{name}_planned_s', ''))
+
+    def note_sim_time(self, sim_s: float) -> None:
+        """Note the simulated time for each drone's first arming and last landing.
+
+        Called every control step (a few times a second, so about a second of simulated time
+        at 5x), with the statuses last received.
+        """
+        for drone in self.drones.values():
+            if drone.armed and math.isnan(drone.armed_sim_s):
+                drone.armed_sim_s = sim_s
+            if drone.status.get('landed_state') == 'in_air':
+                drone.airborne = True
+            elif drone.airborne and drone.landed:  # touched down after a flight
+                drone.landed_sim_s = sim_s
+                drone.airborne = False
 
     def rest_summary(self) -> str:
         """Return how every drone ended, e.g. 'uav0 landed and disarmed; uav1 killed ...'."""

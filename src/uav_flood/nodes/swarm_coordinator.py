@@ -316,6 +316,9 @@ class SwarmCoordinatorNode(Node):
         self._tracker: CoverageTracker | None = None
         self._error = ''
         self._replans = 0
+        #: Per drone, the expected time (s) of the first path a plan gave it (status
+        #: `<name>_planned_s`): take-off to landed as the planner predicts it.
+        self.planned_s: dict[str, float] = {}
         self._last_replan_reason = ''
         self.last_replan_latency_ms = math.nan
         self.resumed = ''  # what was resumed from state_file, '' if nothing
@@ -704,6 +707,9 @@ class SwarmCoordinatorNode(Node):
                 continue
             self._tracker.set_path(drone.drone, drone.path, now, stamp_ns)
             self._path_pubs[drone.drone].publish(path_msg(drone.path, stamp))
+            # What the planner predicts for the flight it first gave the drone (take-off to
+            # landed), for a comparison with what it really flies (the demo report).
+            self.planned_s.setdefault(drone.drone, drone.expected_time_s)
             self.get_logger().info(
                 f'{drone.drone}: path of {len(drone.path)} waypoints, {drone.length_m:.0f} m at '
                 f'{drone.altitude_m:.0f} m, expected {drone.expected_time_s:.0f} s'
@@ -814,6 +820,9 @@ class SwarmCoordinatorNode(Node):
             for name, track in tracker.tracks.items():
                 values[name] = f'lost: {track.lost}' if track.lost else states[name]
                 values[f'{name}_readmissions'] = str(track.readmissions)
+                if name in self.planned_s:
+                    values[f'{name}_planned_s'] = f'{self.planned_s[name]:.1f}'
+
             active = [s for s in states.values() if s in ('flying', 'sent')]
             if active:
                 state = 'mapping'

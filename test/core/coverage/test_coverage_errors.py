@@ -68,12 +68,31 @@ def test_no_fly_zones_covering_the_whole_area() -> None:
         plan_coverage(area, [Drone('uav0', (-50.0, -50.0))])
 
 
-def test_area_a_battery_cannot_reach() -> None:
+def test_an_area_beyond_the_fleets_batteries_is_refused_with_the_fleets_figures() -> None:
+    """Not the last drone's share of the rest ("uav9 needs 18145 s"): what the fleet needs."""
+    import re
+
     area = Area(box(0, 0, 2000, 2000))
     drones = [Drone('uav0', (0.0, 0.0), 90.0), Drone('uav1', (0.0, 0.0), 60.0)]
-    with pytest.raises(PlanningError, match=r'uav\d cannot fly its part.*short by') as info:
+    with pytest.raises(PlanningError, match='the fleet cannot fly this area on one battery each'):
         plan_coverage(area, drones, PlanConfig(base_altitude_m=30.0))
-    assert info.value.drone in ('uav0', 'uav1')
+    try:
+        plan_coverage(area, drones, PlanConfig(base_altitude_m=30.0))
+    except PlanningError as exc:
+        message, blamed = str(exc), exc.drone
+    assert blamed in ('uav0', 'uav1')
+    needed, batteries, count, has = re.search(
+        r'needs about (\d+) s of flight in all, ([\d.]+) full batteries of 1143 s with the 20% '
+        r'reserve, and its (\d) drone\(s\) have (\d+) s',
+        message,
+    ).groups()
+    # (90 - 20) % and (60 - 20) % at 0.07 %/s
+    assert int(has) == round((70.0 + 40.0) / 0.07) and count == '2'
+    assert float(batteries) == pytest.approx(int(needed) / (80.0 / 0.07), abs=0.06)
+    # The flight the area takes, roughly: the geometry-only plan's total, within 10 %.
+    free = plan_coverage(area, drones, PlanConfig(base_altitude_m=30.0, check_energy=False))
+    total = sum(d.expected_time_s for d in free.drones)
+    assert int(needed) == pytest.approx(total, rel=0.10)
 
 
 def test_low_battery_drone_gets_less_area() -> None:

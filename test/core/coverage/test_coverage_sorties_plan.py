@@ -31,7 +31,7 @@ def test_parts_larger_than_a_battery_are_split_into_sorties_that_each_fit(name, 
     area = load(name)
     config = PlanConfig(sorties=True)
     fleet = [Drone(f'uav{i}', (0.0, 0.0)) for i in range(drones)]
-    with pytest.raises(PlanningError, match='cannot fly its part'):
+    with pytest.raises(PlanningError, match='cannot fly this area on one battery each'):
         plan_coverage(area, fleet, PlanConfig())  # one battery each: refused, as before
     plan = plan_coverage(area, fleet, config)
     assert any(len(d.sorties) > 1 for d in plan.drones)
@@ -64,7 +64,7 @@ def test_a_drone_in_the_air_gets_no_sorties():
     """Replanning in flight: sorties start at home, so a flying drone is held to its battery."""
     area = load('concave_l')
     drones = [Drone('uav0', (100.0, 100.0), flying_altitude_m=60.0, home=(0.0, 0.0))]
-    with pytest.raises(PlanningError, match='cannot fly its part'):
+    with pytest.raises(PlanningError, match='cannot fly this area on one battery each'):
         plan_coverage(area, drones, PlanConfig(sorties=True))
 
 
@@ -107,7 +107,7 @@ def test_cli_plans_sorties_and_writes_one_qgc_plan_per_sortie(tmp_path):
     refused = run_cli(
         str(AOI / 'concave_l.geojson'), '--drones', '2', '--out', str(out), '--no-sorties'
     )
-    assert refused.returncode == 2 and 'cannot fly its part' in refused.stderr
+    assert refused.returncode == 2 and 'cannot fly this area on one battery each' in refused.stderr
 
 
 def test_sortie_paths_reach_home_layer_before_the_first_waypoint():

@@ -672,6 +672,24 @@ def _check_energy(plans: list[DronePlan], drones: Sequence[Drone], config: PlanC
         if p.path and not p.sorties  # each sortie fits its battery by construction
     ]
     for short, plan, drone in sorted(shortfalls, key=lambda t: -t[0])[:1]:
+        if short <= 1e-6:
+            continue
+        # When the whole fleet lacks the flight time, the drone filled last shows the rest of
+        # the area as its own (5 km2 and 10 drones read "uav9 needs 18145 s"): say what the
+        # fleet needs instead.
+        energy = config.energy
+        full_s = (100.0 - reserve) / energy.drain_pct_per_s
+        needed_s = sum(p.expected_time_s for p in plans if p.path)
+        has_s = sum(max(0.0, d.battery_pct - reserve) / energy.drain_pct_per_s for d in drones)
+        if needed_s > has_s:
+            raise PlanningError(
+                f'the fleet cannot fly this area on one battery each: it needs about '
+                f'{needed_s:.0f} s of flight in all, {needed_s / full_s:.1f} full batteries of '
+                f'{full_s:.0f} s with the {reserve:.0f}% reserve, and its {len(drones)} '
+                f'drone(s) have {has_s:.0f} s: fly it in sorties, add drones or batteries, or '
+                'map a smaller area',
+                drone.name,
+            )
         if short > 1e-6:
             raise PlanningError(
                 f'{drone.name} cannot fly its part: it needs {plan.energy_pct:.1f}% of battery '

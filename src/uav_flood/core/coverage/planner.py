@@ -675,8 +675,8 @@ def _check_energy(plans: list[DronePlan], drones: Sequence[Drone], config: PlanC
         if short <= 1e-6:
             continue
         # When the whole fleet lacks the flight time, the drone filled last shows the rest of
-        # the area as its own (5 km2 and 10 drones read "uav9 needs 18145 s"): say what the
-        # fleet needs instead.
+        # the area as its own (issue 19 quotes "needs 18,145 s" for 5 km2 and 10 drones):
+        # say what the fleet needs instead.
         energy = config.energy
         full_s = (100.0 - reserve) / energy.drain_pct_per_s
         needed_s = sum(p.expected_time_s for p in plans if p.path)

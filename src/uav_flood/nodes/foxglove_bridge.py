@@ -113,13 +113,14 @@ class FoxgloveBridgeNode(Node):
         self.discovery.poll()
         self.create_timer(period, self.discovery.poll)
 
-    def _new_topic(self, topic: str, type_name: str, infos: list[TopicEndpointInfo]) -> bool:
-        schema = foxglove.Schema(
-            name=type_name, encoding='ros2msg', data=message_definition(type_name).encode('utf-8')
-        )
+    def _open_channel(self, topic: str, type_name: str, definition: str) -> None:
+        schema = foxglove.Schema(name=type_name, encoding='ros2msg', data=definition.encode())
         self._channels[topic] = foxglove.Channel(
             topic, schema=schema, message_encoding='cdr', context=self._foxglove_context
         )
+
+    def _new_topic(self, topic: str, type_name: str, infos: list[TopicEndpointInfo]) -> bool:
+        self._open_channel(topic, type_name, message_definition(type_name))
         if qos_for_publishers(infos).durability == DurabilityPolicy.TRANSIENT_LOCAL:
             with self._latched_lock:
                 self._latched.setdefault(topic, None)
@@ -141,14 +142,7 @@ class FoxgloveBridgeNode(Node):
 
     def _forward_transforms(self, topic: str, data: bytes, now_ns: int) -> None:
         if topic not in self._channels:
-            self._channels[topic] = foxglove.Channel(
-                topic,
-                schema=foxglove.Schema(
-                    name=TF_TYPE, encoding='ros2msg', data=self.discovery.tf.definition.encode()
-                ),
-                message_encoding='cdr',
-                context=self._foxglove_context,
-            )
+            self._open_channel(topic, TF_TYPE, self.discovery.tf.definition)
         self._forward(topic, data, now_ns)
 
     def destroy_node(self) -> None:

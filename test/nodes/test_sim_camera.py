@@ -270,6 +270,14 @@ def test_frames_wait_for_the_camera_mount_and_use_it(ros_context, executor, scen
     assert spin_until(executor, lambda: 'ignored' in node._last_problem, 5.0)
     assert node.mount is None and node.frames_published == 0
 
+    # A zero rotation (no mount at all) is refused too.
+    broken = mount_transform(oblique, '/uav0', stamp)
+    broken.transform.rotation.w = broken.transform.rotation.x = 0.0
+    broken.transform.rotation.y = broken.transform.rotation.z = 0.0
+    publish_mount(probe, broken)
+    assert spin_until(executor, lambda: 'camera mount ignored' in node._last_problem, 5.0)
+    assert node.mount is None and node.frames_published == 0
+
     publish_mount(probe, mount_transform(oblique, '/uav0', stamp))
     assert spin_until(executor, publish_pose_until(lambda: got['image']), 8.0)
     np.testing.assert_allclose(

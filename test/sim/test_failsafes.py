@@ -94,6 +94,39 @@ def test_critical_battery_returns_home_with_the_drain_multiplier(make_sim, gcs):
     assert vehicle.state().battery_remaining == pytest.approx(0.06, abs=0.01)
 
 
+def test_battery_swap_refills_it_swap_seconds_after_the_disarm(make_sim, gcs):
+    # Returned at 6 % (critical), landed, disarmed: the crew swaps it 8 simulated s later.
+    sim = make_sim(params={'SIM_BAT_MIN_PCT': 6.0, 'UFS_BAT_SWAP': 8.0})
+    vehicle = sim.vehicles[0]
+    vehicle.set_battery_drain(50.0)
+    station = gcs(sim)
+    fly_to(station, sim, 10.0)
+    reposition(station, vehicle, 25.0, 0.0, 10.0)
+    station.until(lambda: not vehicle.state().armed, 40.0, 'return, land and disarm')
+    disarmed_at = vehicle.state().time_s
+    assert vehicle.state().battery_remaining == pytest.approx(0.06, abs=0.01)
+    station.until(lambda: vehicle.state().battery_remaining > 0.99, 10.0, 'the swap')
+    assert vehicle.state().time_s - disarmed_at == pytest.approx(8.0, abs=1.0)
+    # A fresh battery: no warning left, and it arms and flies again.
+    vehicle.set_battery_drain(1.0)
+    station.until(lambda: station.last['BATTERY_STATUS'].battery_remaining == 100, 5.0, 'full')
+    assert station.last['BATTERY_STATUS'].charge_state == 1  # MAV_BATTERY_CHARGE_STATE_OK
+    fly_to(station, sim, 10.0)
+    assert vehicle.state().armed
+
+
+def test_battery_is_never_swapped_by_default(make_sim, gcs):
+    sim = make_sim(params={'SIM_BAT_MIN_PCT': 6.0})
+    vehicle = sim.vehicles[0]
+    vehicle.set_battery_drain(50.0)
+    station = gcs(sim)
+    fly_to(station, sim, 10.0)
+    station.until(lambda: not vehicle.state().armed, 40.0, 'land and disarm')
+    disarmed_at = vehicle.state().time_s
+    station.until(lambda: vehicle.state().time_s - disarmed_at > 15.0, 10.0, '15 s on the ground')
+    assert vehicle.state().battery_remaining == pytest.approx(0.06, abs=0.01)
+
+
 def test_data_link_loss_returns_home_with_nav_dll_act_2(make_sim, gcs):
     texts = []
     sim = make_sim(

@@ -23,6 +23,7 @@ from uav_flood.sim.battery import (
     WARNING_CRITICAL,
     WARNING_EMERGENCY,
     WARNING_LOW,
+    WARNING_NONE,
 )
 from uav_flood.sim.frames import MapProjection
 from uav_flood.sim.params import ParamStore
@@ -203,6 +204,8 @@ class Autopilot:
         # Commander
         self.armed = False
         self.armed_at = 0.0
+        #: When it last disarmed (s), None before its first flight (UFS_BAT_SWAP counts from it).
+        self.disarmed_at: float | None = None
         self.landed = True
         self.user_mode = 'hold'
         self.nav = 'hold'
@@ -381,6 +384,7 @@ class Autopilot:
             self.say(CRITICAL, 'Disarming denied: not landed')
             return TEMPORARILY_REJECTED
         self.armed = False
+        self.disarmed_at = self.t
         self._mission_rtl = False
         self._failsafes.clear()
         self._conditions.clear()
@@ -644,6 +648,19 @@ class Autopilot:
 
     def _battery_step(self, dt: float) -> None:
         self.battery_cfg = self._battery_config()
+        swap_s = self._p('UFS_BAT_SWAP')
+        if (
+            not self.armed
+            and swap_s >= 0.0
+            and self.disarmed_at is not None
+            and self.t - self.disarmed_at >= swap_s
+        ):
+            # The ground crew's swap (PX4 SITL's battery simulator: full while disarmed).
+            self.disarmed_at = None
+            if self.battery.charge < 1.0 or self.battery.warning:
+                log.info('%s: battery swapped at %.0f %%', self.name, self.battery.charge * 100)
+                self.battery.swap()
+                self._reported_warning = WARNING_NONE
         self.battery.step(dt, self.battery_cfg, self.armed, self.body.thrust_ratio)
         level = self.battery.warning
         if level > self._reported_warning:

@@ -89,6 +89,11 @@ class Battery:
             level = WARNING_LOW
         return max(level, self.warning)
 
+    def swap(self) -> None:
+        """Put in a full battery: the charge, the reported percentage and the warning reset."""
+        self.charge = self.remaining = 1.0
+        self.warning = WARNING_NONE
+
     def reset_warning(self) -> None:
         """Recompute the warning from scratch (after a failure is cleared)."""
         self.warning = WARNING_NONE

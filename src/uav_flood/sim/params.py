@@ -44,6 +44,10 @@ UFS_PARAMS: dict[str, tuple[float, int]] = {
     # 1 as PX4 main after the v1.16 branch point (fence-mission-autopilot.tlog: the navigator
     # returns on its own, the item is not reached, Mission again after the landing).
     'UFS_MIS_RTL_MAIN': (0, INT32),
+    # A battery swap by the ground crew: this many simulated seconds after a disarm the battery
+    # is full again (-1: never). PX4 SITL's battery simulator refills it the moment it disarms,
+    # which is 0 here.
+    'UFS_BAT_SWAP': (-1.0, REAL32),
 }
 
 _RANGES: dict[str, tuple[float, float]] = {
@@ -54,6 +58,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     'UFS_WIND_N': (-50.0, 50.0),
     'UFS_WIND_E': (-50.0, 50.0),
     'UFS_MIS_RTL_MAIN': (0, 1),
+    'UFS_BAT_SWAP': (-1.0, 1e6),
     'SIM_BAT_DRAIN': (1.0, 1e6),
     'SIM_BAT_MIN_PCT': (0.0, 100.0),
 }

@@ -49,6 +49,8 @@ class FleetProbe:
                 'failsafe': 'none',
                 'position': (0.0, -10.0 * i, 0.0),
                 'silent': False,
+                'battery': 0.8,
+                'on_ground': False,
                 'status_pub': node.create_publisher(DiagnosticArray, f'/{name}/status', 10),
                 'pose_pub': node.create_publisher(PoseStamped, f'/{name}/pose', 10),
                 'battery_pub': node.create_publisher(BatteryState, f'/{name}/battery', 10),
@@ -82,6 +84,7 @@ class FleetProbe:
         v['reached'] = -1
         v['state'] = 'uploaded'
         v['path_stamp'] = stamp
+        v['on_ground'] = False  # it takes off for it
 
     def advance(self, name, metres):
         """Fly `metres` further along the path (waypoint 0 is reached on the first call)."""
@@ -135,10 +138,11 @@ class FleetProbe:
             values = {
                 'connection': 'connected',
                 'link_age_s': '0.05',
-                'armed': 'true',
+                'armed': 'false' if v['on_ground'] else 'true',
+                'ready_to_arm': 'true',
                 'flight_mode': v['mode'],
-                'landed_state': 'in_air',
-                'battery_pct': '80.0',
+                'landed_state': 'on_ground' if v['on_ground'] else 'in_air',
+                'battery_pct': f'{v["battery"] * 100:.1f}',
                 'failsafe': v['failsafe'],
                 'mission_state': v['state'],
                 'mission_waypoint_current': str(v['reached'] + 1),
@@ -161,7 +165,7 @@ class FleetProbe:
             pos.x, pos.y, pos.z = v['position']
             pose.pose.orientation.w = 1.0
             v['pose_pub'].publish(pose)
-            battery = BatteryState(percentage=0.8)
+            battery = BatteryState(percentage=v['battery'])
             battery.header.stamp = stamp
             v['battery_pub'].publish(battery)
 
@@ -658,3 +662,93 @@ def test_a_restarted_coordinator_resumes_the_mission(ros_context, executor, tmp_
     )
     assert new.intersection(AREA).area < 0.85 * AREA.area  # the remainder, not the whole area
     assert coverage_of(probe.flown(), swath, new) >= 0.99
+
+
+def call_battery_swapped(executor, probe):
+    from std_srvs.srv import Trigger
+
+    client = probe.node.create_client(Trigger, '/swarm/battery_swapped')
+    assert spin_until(executor, client.service_is_ready, 5.0)
+    future = client.call_async(Trigger.Request())
+    assert spin_until(executor, future.done, 5.0)
+    return future.result()
+
+
+def test_sorties_wait_for_the_swap_and_the_operator_then_resume(ros_context, executor, tmp_path):
+    """A battery for about half a part: two sorties or more each. After the first, a drone waits
+    on the ground for a battery that holds the next sortie, then for the operator's word; the
+    next sortie goes on where the first stopped, and the whole area gets covered."""
+    from rclpy.parameter import Parameter
+
+    node, probe = make_nodes(
+        ros_context,
+        executor,
+        [
+            Parameter('area_file', value=str(area_file(tmp_path))),
+            Parameter('battery_drain_pct_per_s', value=0.2),
+        ],
+    )
+    swath = planned(executor, probe)
+    status = probe.status()
+    counts = {n: int(status[f'{n}_sortie'].split('/')[1]) for n in VEHICLES}
+    assert all(c >= 2 for c in counts.values()), status
+    assert all(status[f'{n}_sortie'] == f'1/{counts[n]}' for n in VEHICLES)
+    # Nobody has asked for a swap yet.
+    assert not call_battery_swapped(executor, probe).success
+
+    # Every drone flies its first sortie, lands and disarms with 30 % left.
+    firsts = {n: list(v['path']) for n, v in probe.vehicles.items()}
+    assert fly_until(
+        executor, probe, VEHICLES,
+        lambda: all(v['state'] == 'completed' for v in probe.vehicles.values()), 20.0,
+    )  # fmt: skip
+    for v in probe.vehicles.values():
+        v['on_ground'], v['battery'], v['position'] = True, 0.3, v['path'][-1]
+
+    def waiting(what):
+        s = probe.status()
+        return all(s.get(n) == 'swap' and what in s.get(f'{n}_waiting', '') for n in VEHICLES)
+
+    assert spin_until(executor, lambda: waiting('battery 30 %'), 3.0), probe.status()
+    assert probe.status()['state'] == 'mapping'
+    assert all(len(v['paths']) == 1 for v in probe.vehicles.values())
+    # Swapped batteries: still the operator's word is awaited (auto_resume is off).
+    for v in probe.vehicles.values():
+        v['battery'] = 1.0
+    assert spin_until(executor, lambda: waiting('waiting for the operator'), 3.0), probe.status()
+    assert all(len(v['paths']) == 1 for v in probe.vehicles.values())
+    answer = call_battery_swapped(executor, probe)
+    assert answer.success and 'uav0: confirmed' in answer.message, answer.message
+    assert spin_until(
+        executor, lambda: all(len(v['paths']) == 2 for v in probe.vehicles.values()), 3.0
+    ), probe.status()
+    assert spin_until(
+        executor, lambda: probe.status().get('uav0_sortie') == f'2/{counts["uav0"]}', 3.0
+    )
+    plans = {d.drone: d for d in node._plan.drones}
+    for name, v in probe.vehicles.items():
+        # Each sortie as planned; the second resumes where the first one's sweep stopped.
+        sorties = plans[name].sorties
+        assert firsts[name] == [tuple(q) for q in sorties[0].path]
+        assert v['path'] == [tuple(q) for q in sorties[1].path]
+        assert sorties[1].sweep[0] == sorties[0].sweep[-1]
+
+    # The rest of the sorties: with auto_resume off, each swap is confirmed again.
+    deadline = time.monotonic() + 60.0
+    while probe.status().get('state') != 'done' and time.monotonic() < deadline:
+        fly_until(
+            executor, probe, VEHICLES,
+            lambda: all(v['state'] == 'completed' for v in probe.vehicles.values()), 20.0,
+        )  # fmt: skip
+        for v in probe.vehicles.values():
+            v['on_ground'], v['battery'] = True, 1.0
+        spin_until(
+            executor, lambda: probe.status().get('state') == 'done' or waiting('operator'), 3.0
+        )
+        if probe.status().get('state') != 'done':
+            call_battery_swapped(executor, probe)
+            spin_until(executor, lambda: not waiting('operator'), 3.0)
+    assert probe.status().get('state') == 'done', probe.status()
+    assert all(len(v['paths']) == counts[n] for n, v in probe.vehicles.items())
+    assert coverage_of(probe.flown(), swath) >= 0.995
+    assert float(probe.status()['coverage_pct']) >= 99.5

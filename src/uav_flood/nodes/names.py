@@ -181,6 +181,9 @@ AREA_OF_INTEREST = Topic('/swarm/area_of_interest', LATCHED_QOS)
 #: swarm_coordinator -> RViz: area, parts, paths and covered swaths
 #: (visualization_msgs/MarkerArray in MAP_FRAME; latched so RViz started late sees the plan).
 SWARM_MARKERS = Topic('/swarm/markers', LATCHED_QOS)
+#: std_srvs/Trigger on swarm_coordinator: an operator confirms the battery swaps; every drone
+#: waiting between two sorties flies its next one once it is ready (docs/swarm_coordinator.md).
+BATTERY_SWAPPED_SERVICE = '/swarm/battery_swapped'
 #: swarm_coordinator: coverage done, time left, per-drone state (diagnostic_msgs/DiagnosticArray,
 #: 1 Hz).
 SWARM_STATUS = Topic('/swarm/status', STATE_QOS)

@@ -11,7 +11,13 @@ failure, or it does not start its mission within start_timeout_s, and then plans
 remainder for the healthy drones from where they are (replan_coverage) and publishes their new
 paths. A lost drone that is fit again (its link back, its upload retried, landed and ready) is
 taken back readmit_after_s after the loss, at most max_readmissions times, and gets work in the
-re-plan that follows. What is covered only grows. With state_file set, the mission state (plan,
+re-plan that follows. What is covered only grows.
+
+A part larger than one battery is flown in sorties (`sorties`, core.coverage.sorties): the drone
+flies the first, returns and lands; the next is sent once it is landed, disarmed and ready with a
+battery that holds that sortie and the reserve (a swapped one), and, unless auto_resume is set,
+once an operator has confirmed the swap on /swarm/battery_swapped (std_srvs/Trigger). With
+state_file set, the mission state (plan,
 progress, losses) is saved there and a restarted coordinator resumes from it instead of planning
 the whole area again. /swarm/markers shows the area, parts, paths
 and covered swaths in RViz; /swarm/status (1 Hz) the coverage done, time left and drone states.
@@ -37,6 +43,7 @@ from rclpy.publisher import Publisher
 from sensor_msgs.msg import BatteryState
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
+from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
 from uav_flood.core.coverage import (
@@ -55,6 +62,7 @@ from uav_flood.core.coverage.progress import (
     CoverageTracker,
     loss_reason,
     readmission_block,
+    swap_block,
     XY,
 )
 from uav_flood.core.errors import ConfigError, UavFloodError
@@ -93,6 +101,20 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'battery_reserve_pct': (20.0, 'Battery percent that must be left on landing (%).'),
     'return_altitude_m': (30.0, 'Energy model: RTL altitude above home (m).'),
     'check_energy': (True, 'Refuse plans a battery cannot fly (false: plan geometry only).'),
+    'sorties': (
+        True,
+        'Fly a part larger than one battery in sorties with a battery swap at home between '
+        'them (false: refuse such a plan).',
+    ),
+    'swap_time_s': (
+        120.0,
+        'Planning: time on the ground between two sorties for the battery swap (s).',
+    ),
+    'auto_resume': (
+        False,
+        'Send the next sortie as soon as the drone is landed, ready and its battery holds it; '
+        'false: also wait for an operator to confirm the swap on /swarm/battery_swapped.',
+    ),
     'min_altitude_m': (5.0, 'Lowest waypoint (m above the origin), as flight_control.'),
     'max_altitude_m': (120.0, 'Highest waypoint (m above the origin), as flight_control.'),
     'max_distance_m': (5000.0, 'Farthest waypoint from the origin (m), as flight_control.'),
@@ -168,6 +190,7 @@ class CoordinatorParams:
     max_readmissions: int
     readmit_min_battery_pct: float
     state_file: str
+    auto_resume: bool = False
 
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> CoordinatorParams:
@@ -226,6 +249,8 @@ class CoordinatorParams:
                 energy=energy,
                 check_energy=bool(values['check_energy']),
                 limits=limits,
+                sorties=bool(values['sorties']),
+                swap_time_s=float(values['swap_time_s']),
             )
         except PlanningError as exc:
             raise ConfigError(str(exc), 'planning parameters') from None
@@ -244,6 +269,7 @@ class CoordinatorParams:
             max_readmissions=int(values['max_readmissions']),
             readmit_min_battery_pct=float(values['readmit_min_battery_pct']),
             state_file=str(values['state_file']).strip(),
+            auto_resume=bool(values['auto_resume']),
         )
 
     @classmethod
@@ -324,6 +350,13 @@ class SwarmCoordinatorNode(Node):
         self.resumed = ''  # what was resumed from state_file, '' if nothing
         self._state_error = ''
         self._saved_at_s = -math.inf
+        #: Drone -> index of the sortie of its current plan that is due but not sent: it waits
+        #: on the ground for a battery that holds it (and for the operator unless auto_resume).
+        self._due: dict[str, int] = {}
+        #: Why each due sortie is not sent yet ('' once nothing but the operator holds it).
+        self._due_block: dict[str, str] = {}
+        #: Drones whose battery swap the operator confirmed (until their next sortie is sent).
+        self._swap_confirmed: set[str] = set()
 
         self._path_pubs: dict[str, Publisher] = {}
         for name in params.vehicles:
@@ -353,6 +386,7 @@ class SwarmCoordinatorNode(Node):
             MarkerArray, names.SWARM_MARKERS.name, names.SWARM_MARKERS.qos
         )
         self._status_pub = conversions.StatusPublisher(self, names.SWARM_STATUS)
+        self.create_service(Trigger, names.BATTERY_SWAPPED_SERVICE, self._on_battery_swapped)
         if params.area_file:
             self._load_area_file()
         else:
@@ -429,6 +463,11 @@ class SwarmCoordinatorNode(Node):
         self._plan, self._tracker = plan, tracker
         self._replans = int(extra.get('replans', 0))
         self._last_replan_reason = str(extra.get('last_replan_reason', ''))
+        due = extra.get('due', {})
+        if isinstance(due, dict):
+            self._due = {
+                str(n): int(k) for n, k in due.items() if n in tracker.tracks and int(k) >= 0
+            }
         lost = [n for n, t in tracker.tracks.items() if t.lost]
         self.resumed = f'{tracker.coverage() * 100:.1f} % covered, {self._replans} re-plans' + (
             f', lost: {", ".join(lost)}' if lost else ''
@@ -459,7 +498,11 @@ class SwarmCoordinatorNode(Node):
                 self._plan.area,
                 self._plan,
                 self._tracker,
-                {'replans': self._replans, 'last_replan_reason': self._last_replan_reason},
+                {
+                    'replans': self._replans,
+                    'last_replan_reason': self._last_replan_reason,
+                    'due': dict(self._due),
+                },
             )
         except OSError as exc:
             if self._state_error != str(exc):
@@ -534,12 +577,16 @@ class SwarmCoordinatorNode(Node):
                 track.lost_at_s = now
                 lost_now.append(name)
                 self.get_logger().error(f'{name} lost: {reason}')
+        self._send_due_sorties(now)
         back = self._readmit(now)
         if not lost_now and not back:
             self._save()
             return
         detected = time.monotonic()
-        unfinished = [n for n in lost_now if self._tracker.unfinished(n)]
+        unfinished = [n for n in lost_now if self._tracker.unfinished(n) or n in self._due]
+        for name in lost_now:  # what it had left is re-planned for the others
+            self._due.pop(name, None)
+            self._due_block.pop(name, None)
         reasons = [f'{n} lost: {self._tracker.tracks[n].lost}' for n in unfinished]
         reasons += [f'{n} taken back' for n in back]
         if reasons and params.replan_on_loss and self._tracker.coverage() < DONE_COVERAGE:
@@ -552,6 +599,91 @@ class SwarmCoordinatorNode(Node):
                 )
         self._save(force=True)
         self._publish_markers()
+
+    # -- sorties ----------------------------------------------------------------------------------
+
+    def _send_due_sorties(self, now: float) -> None:
+        """Mark the sorties now due and send those whose drone is ready for them."""
+        assert self._tracker is not None
+        for name, track in self._tracker.tracks.items():
+            if not track.lost and track.between_sorties and name not in self._due:
+                self._due[name] = track.sortie + 1
+                self.get_logger().info(
+                    f'{name}: sortie {track.sortie + 1}/{track.sorties} flown, waiting for a '
+                    'battery swap'
+                )
+        for name, index in list(self._due.items()):
+            block = self._sortie_block(name, index, now)
+            self._due_block[name] = block or ''
+            if block is None:
+                self._send_sortie(name, index, now)
+
+    def _sortie_block(self, name: str, index: int, now: float) -> str | None:
+        """Return why sortie `index` of drone `name` cannot be sent now, or None."""
+        assert self._plan is not None
+        plan = next((d for d in self._plan.drones if d.drone == name), None)
+        if plan is None or not 0 <= index < len(plan.sorties):
+            self._due.pop(name, None)  # nothing of this plan left for it
+            return 'no such sortie'
+        vehicle = self._vehicles[name]
+        if vehicle.status is None:
+            return 'no status'
+        energy = self._params.plan.energy
+        need = plan.sorties[index].energy_pct + energy.reserve_pct
+        battery = vehicle.battery_pct
+        if index == 0 and battery is not None and battery >= need:
+            return None  # the plan's first flight, on the battery it has: no swap
+        block = swap_block(
+            vehicle.status,
+            now - vehicle.status_at_s,
+            now - vehicle.telemetry_at_s,
+            self._params.status_timeout_s,
+            battery,
+            need,
+        )
+        if block is not None:
+            return block
+        if not self._params.auto_resume and name not in self._swap_confirmed:
+            return f'waiting for the operator: {names.BATTERY_SWAPPED_SERVICE}'
+        return None
+
+    def _send_sortie(self, name: str, index: int, now: float) -> None:
+        assert self._plan is not None and self._tracker is not None
+        plan = next(d for d in self._plan.drones if d.drone == name)
+        sortie = plan.sorties[index]
+        stamp = self.get_clock().now().to_msg()
+        stamp_ns = stamp.sec * 1_000_000_000 + stamp.nanosec
+        self._due.pop(name, None)
+        self._due_block.pop(name, None)
+        self._swap_confirmed.discard(name)
+        self._tracker.set_path(name, sortie.path, now, stamp_ns, index, len(plan.sorties))
+        self._path_pubs[name].publish(path_msg(sortie.path, stamp))
+        self.get_logger().info(
+            f'{name}: sortie {index + 1}/{len(plan.sorties)}, {len(sortie.path)} waypoints, '
+            f'expected {sortie.time_s:.0f} s, {sortie.energy_pct:.0f} % of its battery'
+        )
+        self._save(force=True)
+
+    def _on_battery_swapped(
+        self, request: Trigger.Request, response: Trigger.Response
+    ) -> Trigger.Response:
+        """Take the operator's word that the batteries are swapped: every waiting drone goes on."""
+        del request
+        waiting = sorted(self._due)
+        self._swap_confirmed.update(waiting)
+        if not waiting:
+            response.success = False
+            response.message = 'no drone is waiting for a battery swap'
+            return response
+        now = self._now_s()
+        parts = []
+        for name in waiting:
+            block = self._sortie_block(name, self._due[name], now) if name in self._due else None
+            parts.append(f'{name}: ' + (f'confirmed, still {block}' if block else 'confirmed'))
+        self.get_logger().warning(f'battery swap confirmed by the operator: {"; ".join(parts)}')
+        response.success = True
+        response.message = '; '.join(parts)
+        return response
 
     def _readmit(self, now: float) -> list[str]:
         """Take back the lost drones that are fit again; return their names."""
@@ -702,22 +834,56 @@ class SwarmCoordinatorNode(Node):
         stamp = self.get_clock().now().to_msg()
         stamp_ns = stamp.sec * 1_000_000_000 + stamp.nanosec
         for drone in plan.drones:
+            # A new plan replaces what any earlier one left to fly.
+            self._due.pop(drone.drone, None)
+            self._due_block.pop(drone.drone, None)
+            track = self._tracker.tracks[drone.drone]
+            track.sorties = track.sortie + 1
             if not drone.path:
                 self.get_logger().info(f'{drone.drone}: nothing to cover in this plan')
                 continue
+            self.planned_s.setdefault(drone.drone, drone.expected_time_s)
+            if drone.sorties:
+                self.get_logger().info(
+                    f'{drone.drone}: {len(drone.sorties)} sorties, {drone.length_m:.0f} m at '
+                    f'{drone.altitude_m:.0f} m, expected {drone.expected_time_s:.0f} s with '
+                    f'{len(drone.sorties) - 1} battery swaps'
+                )
+                self._due[drone.drone] = 0
+                continue
             self._tracker.set_path(drone.drone, drone.path, now, stamp_ns)
             self._path_pubs[drone.drone].publish(path_msg(drone.path, stamp))
-            # What the planner predicts for the flight it first gave the drone (take-off to
-            # landed), for a comparison with what it really flies (the demo report).
-            self.planned_s.setdefault(drone.drone, drone.expected_time_s)
             self.get_logger().info(
                 f'{drone.drone}: path of {len(drone.path)} waypoints, {drone.length_m:.0f} m at '
                 f'{drone.altitude_m:.0f} m, expected {drone.expected_time_s:.0f} s'
             )
+        self._send_due_sorties(now)
         self._save(force=True)
         self._publish_markers()
 
     # -- outputs ----------------------------------------------------------------------------------
+
+    def _sortie_count(self, name: str) -> int:
+        drones = self._plan.drones if self._plan is not None else ()
+        return next((len(d.sorties) for d in drones if d.drone == name), 0)
+
+    def _time_left_s(self) -> float:
+        """Return the longest time a drone not lost has left to fly, sorties and swaps too (s)."""
+        assert self._tracker is not None
+        tracker, params = self._tracker, self._params
+        plans = {d.drone: d for d in self._plan.drones} if self._plan is not None else {}
+        longest = 0.0
+        for name, track in tracker.tracks.items():
+            if track.lost:
+                continue
+            left = track.remaining_m(tracker.tolerance_m) / params.cruise_speed_m_s
+            plan = plans.get(name)
+            first = self._due.get(name, track.sortie + 1 if track.sorties > 1 else None)
+            if plan is not None and plan.sorties and first is not None:
+                rest = plan.sorties[first:]
+                left += sum(s.time_s for s in rest) + params.plan.swap_time_s * len(rest)
+            longest = max(longest, left)
+        return longest
 
     def _publish_markers(self) -> None:
         if self._plan is None or self._tracker is None:
@@ -814,16 +980,20 @@ class SwarmCoordinatorNode(Node):
                 values[name] = 'reporting' if self._known(name) else 'not heard'
         else:
             coverage = tracker.coverage()
-            speeds = dict.fromkeys(self._vehicles, self._params.cruise_speed_m_s)
-            time_left = tracker.time_left_s(speeds)
-            states = {n: t.state for n, t in tracker.tracks.items()}
+            time_left = self._time_left_s()
+            states = {n: 'swap' if n in self._due else t.state for n, t in tracker.tracks.items()}
             for name, track in tracker.tracks.items():
                 values[name] = f'lost: {track.lost}' if track.lost else states[name]
                 values[f'{name}_readmissions'] = str(track.readmissions)
                 if name in self.planned_s:
                     values[f'{name}_planned_s'] = f'{self.planned_s[name]:.1f}'
+                if name in self._due:
+                    values[f'{name}_sortie'] = f'{self._due[name] + 1}/{self._sortie_count(name)}'
+                    values[f'{name}_waiting'] = self._due_block.get(name, '')
+                elif track.sorties > 1:
+                    values[f'{name}_sortie'] = f'{track.sortie + 1}/{track.sorties}'
 
-            active = [s for s in states.values() if s in ('flying', 'sent')]
+            active = [s for s in states.values() if s in ('flying', 'sent', 'swap')]
             if active:
                 state = 'mapping'
             elif coverage < DONE_COVERAGE and self._could_come_back(self._now_s()):

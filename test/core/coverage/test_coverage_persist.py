@@ -102,3 +102,20 @@ def test_saving_is_atomic(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         save_state(path, AREA, plan, tracker, {'replans': 2})
     assert path.read_text() == before
+
+
+def test_sorties_and_the_sortie_in_flight_survive_a_round_trip(tmp_path):
+    # Small batteries: every drone flies its part in several sorties.
+    config = PlanConfig(base_altitude_m=30.0, sorties=True)
+    drones = [Drone(name, (0.0, -20.0 * i), 40.0) for i, name in enumerate(NAMES)]
+    plan = plan_coverage(AREA, drones, config)
+    assert all(len(d.sorties) >= 2 for d in plan.drones)
+    tracker = CoverageTracker(plan.region, plan.swath_m, NAMES)
+    first = plan.drones[0]
+    tracker.set_path(first.drone, first.sorties[1].path, 5.0, 77, sortie=1, sorties=3)
+    path = save_state(tmp_path / 'state.json', AREA, plan, tracker, {'due': {'uav1': 0}})
+    plan2, tracker2, extra = load_state(path, AREA, config, NAMES)
+    assert [d.sorties for d in plan2.drones] == [d.sorties for d in plan.drones]
+    track = tracker2.tracks[first.drone]
+    assert (track.sortie, track.sorties, track.path) == (1, 3, first.sorties[1].path)
+    assert extra == {'due': {'uav1': 0}}

@@ -12,6 +12,7 @@ from uav_flood.core.coverage.progress import (
     parse_waypoints,
     path_length_m,
     readmission_block,
+    swap_block,
     swath_geometry,
 )
 from uav_flood.core.mission import Enu
@@ -260,3 +261,41 @@ def test_a_one_waypoint_path_counts_its_swath_square_once_reached():
     assert tracker.coverage() == 0.0
     tracker.update_status('uav0', status('completed', 1, [0]), 10.0)
     assert tracker.coverage() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    ('changes', 'battery', 'blocked'),
+    [
+        ({'landed_state': 'on_ground', 'armed': 'false', 'ready_to_arm': 'true'}, 100.0, None),
+        ({'landed_state': 'on_ground'}, 30.0, 'waiting for a battery swap: battery 30 % < 65 %'),
+        ({'landed_state': 'on_ground'}, None, 'waiting for a battery swap: battery unknown'),
+        ({'landed_state': 'in_air', 'flight_mode': 'mission'}, 100.0, 'not landed (in_air)'),
+        ({'landed_state': 'landing'}, 100.0, 'not landed (landing)'),
+        ({'landed_state': 'on_ground', 'armed': 'true'}, 100.0, 'armed on the ground'),
+        ({'landed_state': 'on_ground', 'ready_to_arm': 'false'}, 100.0, 'not ready to arm'),
+    ],
+)
+def test_the_next_sortie_waits_for_a_landed_ready_drone_with_a_swapped_battery(
+    changes, battery, blocked
+):
+    values = {**HEALTHY, **changes}
+    block = swap_block(values, 0.1, 0.1, 3.0, battery, 65.0)
+    if blocked is None:
+        assert block is None
+    else:
+        assert block is not None and blocked in block, block
+    assert swap_block(values, 0.1, 5.0, 3.0, battery, 65.0) is not None  # telemetry stale
+
+
+def test_a_drone_between_sorties_is_unfinished_until_its_last_sortie_is_flown():
+    tracker = CoverageTracker(box(0, -10, 100, 30), 20.0, ['uav0'])
+    track = tracker.tracks['uav0']
+    tracker.set_path('uav0', PATH, 0.0, stamp_ns=1, sortie=0, sorties=2)
+    assert track.state == 'sent' and tracker.unfinished('uav0')
+    done = {'mission_state': 'completed', 'mission_waypoint_total': '4', 'path_stamp': '1'}
+    tracker.update_status('uav0', done, 1.0)
+    assert track.between_sorties and track.state == 'swap' and tracker.unfinished('uav0')
+    tracker.set_path('uav0', PATH, 2.0, stamp_ns=2, sortie=1, sorties=2)
+    tracker.update_status('uav0', {**done, 'path_stamp': '2'}, 3.0)
+    assert track.state == 'done' and not tracker.unfinished('uav0')
+    assert not track.between_sorties

@@ -27,6 +27,7 @@ from uav_flood.core.atomic_file import write_atomic
 from uav_flood.core.coverage.area import Area
 from uav_flood.core.coverage.planner import CoveragePlan, DronePlan, PlanConfig, PlanMetrics
 from uav_flood.core.coverage.progress import CoverageTracker, DroneTrack
+from uav_flood.core.coverage.sorties import Sortie
 from uav_flood.core.errors import UavFloodError
 from uav_flood.core.mission import Enu
 
@@ -82,6 +83,16 @@ def state_dict(
                     'expected_time_s': _number(d.expected_time_s),
                     'energy_pct': _number(d.energy_pct),
                     'turns': d.turns,
+                    'sorties': [
+                        {
+                            'path': [list(p) for p in s.path],
+                            'sweep': [list(p) for p in s.sweep],
+                            'resume_index': s.resume_index,
+                            'time_s': s.time_s,
+                            'energy_pct': s.energy_pct,
+                        }
+                        for s in d.sorties
+                    ],
                 }
                 for d in plan.drones
             ],
@@ -99,6 +110,8 @@ def state_dict(
                 'path_stamp_ns': t.path_stamp_ns,
                 'lost_at_s': _number(t.lost_at_s),
                 'readmissions': t.readmissions,
+                'sortie': t.sortie,
+                'sorties': t.sorties,
             }
             for name, t in tracker.tracks.items()
         },
@@ -162,6 +175,16 @@ def load_state(
                     expected_time_s=_nan(d['expected_time_s']),
                     energy_pct=_nan(d['energy_pct']),
                     turns=int(d['turns']),
+                    sorties=tuple(
+                        Sortie(
+                            path=_path(s['path']),
+                            sweep=_path(s['sweep']),
+                            resume_index=int(s['resume_index']),
+                            time_s=float(s['time_s']),
+                            energy_pct=float(s['energy_pct']),
+                        )
+                        for s in d.get('sorties', ())
+                    ),
                 )
                 for d in saved['drones']
             ),
@@ -193,6 +216,8 @@ def load_state(
                 path_stamp_ns=int(t['path_stamp_ns']) if t['path_stamp_ns'] is not None else None,
                 lost_at_s=_nan(t['lost_at_s']),
                 readmissions=int(t['readmissions']),
+                sortie=int(t.get('sortie', 0)),
+                sorties=int(t.get('sorties', 1)),
             )
         tracker.add_covered(_load(data['covered']))
         extra = dict(data.get('extra', {}))

@@ -203,6 +203,37 @@ def readmission_block(
     return f'{landed or "unknown landed state"}, {values.get("flight_mode", "unknown mode")}'
 
 
+def swap_block(
+    values: Mapping[str, str],
+    status_age_s: float,
+    telemetry_age_s: float,
+    timeout_s: float,
+    battery_pct: float | None,
+    need_pct: float,
+) -> str | None:
+    """Return why a drone between two sorties cannot take off yet, or None when it can.
+
+    It can once it is landed, disarmed and ready to arm with fresh status and telemetry, no
+    failsafe, and a battery of at least `need_pct`: the next sortie's energy and the reserve,
+    which only a swapped battery has (see readmission_block for the rest).
+
+    :param values: the drone's last flight_control status.
+    :param status_age_s: time since that status arrived (s).
+    :param telemetry_age_s: time since its last telemetry (pose) arrived (s).
+    :param timeout_s: fresh means younger than this (s).
+    :param battery_pct: its last battery report (%), None if unknown.
+    :param need_pct: battery the next sortie needs, reserve included (%).
+    """
+    if values.get('landed_state', '') != 'on_ground':
+        return f'not landed ({values.get("landed_state", "unknown landed state")})'
+    block = readmission_block(
+        values, status_age_s, telemetry_age_s, timeout_s, battery_pct, need_pct
+    )
+    if block is not None and block.startswith('battery'):
+        return f'waiting for a battery swap: {block}'
+    return block
+
+
 @dataclass
 class DroneTrack:
     """What the coordinator knows of one drone's coverage.
@@ -220,6 +251,8 @@ class DroneTrack:
         echoes in its status as `path_stamp` once it has taken that path; None: not known.
     :param lost_at_s: when it was last declared lost (s, the caller's clock).
     :param readmissions: how often it was taken back after a loss.
+    :param sortie: which of its plan's sorties `path` is (0: the first).
+    :param sorties: how many sorties its plan has (1: one flight).
     """
 
     name: str
@@ -234,6 +267,13 @@ class DroneTrack:
     path_stamp_ns: int | None = None
     lost_at_s: float = math.nan
     readmissions: int = 0
+    sortie: int = 0
+    sorties: int = 1
+
+    @property
+    def between_sorties(self) -> bool:
+        """Return whether it completed a sortie and has more to fly (a battery swap first)."""
+        return bool(self.path) and self.completed and self.sortie + 1 < self.sorties
 
     def flown(self, tolerance_m: float) -> list[XY]:
         """Return the flown part of the current path (see flown_polyline)."""
@@ -250,11 +290,16 @@ class DroneTrack:
 
     @property
     def state(self) -> str:
-        """Return 'lost', 'done', 'flying', 'sent' (not yet taken) or 'idle' (no path)."""
+        """Return its state: lost, done, swap, flying, sent or idle.
+
+        'swap': between two sorties; 'sent': its path not yet taken; 'idle': no path.
+        """
         if self.lost:
             return 'lost'
         if not self.path:
             return 'idle'
+        if self.between_sorties:
+            return 'swap'
         if self.completed:
             return 'done'
         return 'flying' if self.acknowledged else 'sent'
@@ -282,7 +327,13 @@ class CoverageTracker:
         return 0.5 * self.swath_m
 
     def set_path(
-        self, name: str, path: Sequence[Enu], now_s: float, stamp_ns: int | None = None
+        self,
+        name: str,
+        path: Sequence[Enu],
+        now_s: float,
+        stamp_ns: int | None = None,
+        sortie: int = 0,
+        sorties: int = 1,
     ) -> None:
         """Record a path sent to a drone; what it flew of its previous path stays covered.
 
@@ -290,6 +341,8 @@ class CoverageTracker:
         :param path: the new path (map ENU).
         :param now_s: when it was sent (s).
         :param stamp_ns: the header stamp of the path message (ns), if known.
+        :param sortie: which of the drone's sorties the path is (0: the first).
+        :param sorties: how many sorties the drone's plan has (1: one flight).
         """
         track = self.tracks[name]
         flown = track.flown(self.tolerance_m)
@@ -301,6 +354,7 @@ class CoverageTracker:
         track.completed = False
         track.sent_at_s = now_s
         track.path_stamp_ns = stamp_ns
+        track.sortie, track.sorties = sortie, max(1, sorties)
 
     def set_position(self, name: str, position: XY) -> None:
         """Record where a drone is (east, north; map ENU, m)."""
@@ -389,6 +443,6 @@ class CoverageTracker:
         return max(times, default=0.0)
 
     def unfinished(self, name: str) -> bool:
-        """Return whether a drone has a path it has not completed."""
+        """Return whether a drone has a path it has not completed, or sorties left to fly."""
         track = self.tracks[name]
-        return bool(track.path) and not track.completed
+        return bool(track.path) and (not track.completed or track.between_sorties)

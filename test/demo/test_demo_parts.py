@@ -136,6 +136,25 @@ def test_fleet_finishes_only_after_every_drone_flew_and_settled():
     assert fleet.drones['uav0'].energy_used_pct == pytest.approx(8.5)
 
 
+def test_sorties_keep_the_demo_open_and_count_every_batterys_energy():
+    fleet = Fleet(['uav0'])
+    fleet.on_swarm_status({'state': 'mapping', 'uav0': 'flying', 'uav0_sortie': '1/2'})
+    fleet.on_drone_status('uav0', status(armed='true', landed_state='in_air', battery_pct=95))
+    fleet.on_drone_status('uav0', status(mission_state='completed', battery_pct=40))
+    # Landed between sorties: the coordinator is still mapping, so the demo goes on.
+    fleet.on_swarm_status({'state': 'mapping', 'uav0': 'swap', 'uav0_sortie': '2/2'})
+    assert not fleet.finished(0.0) and not fleet.finished(10.0 + SETTLE_S)
+    fleet.on_drone_status('uav0', status(battery_pct=100))  # swapped
+    fleet.on_drone_status('uav0', status(armed='true', landed_state='in_air', battery_pct=90))
+    fleet.on_drone_status('uav0', status(mission_state='completed', battery_pct=70))
+    fleet.on_swarm_status({'state': 'done', 'uav0': 'done', 'uav0_sortie': '2/2'})
+    drone = fleet.drones['uav0']
+    assert (drone.sortie, drone.sorties, drone.swaps) == (2, 2, 1)
+    assert drone.energy_used_pct == pytest.approx(100.0 - 40.0 + 100.0 - 70.0 - 5.0)
+    assert not fleet.finished(20.0)
+    assert fleet.finished(20.0 + SETTLE_S)
+
+
 def test_failed_drone_counts_at_rest_on_the_ground_even_with_its_mission_active():
     fleet = Fleet(['uav0'], FailPlan('uav0', 40.0))
     fleet.on_drone_status('uav0', status(armed='true', landed_state='in_air'))

@@ -166,6 +166,33 @@ def test_quick_demo_with_a_failed_drone_still_covers_the_area(
     assert 'battery failure injected' in report['fault_injected']
 
 
+@TIMING
+def test_quick_demo_with_small_batteries_flies_two_sorties_with_a_swap(
+    bin_dir, child_env, udp_ports, tmp_path
+):
+    """A battery for 180 s of hover (144 s with the reserve): each drone's part takes two
+    sorties; the simulated crew swaps the battery 20 s after landing and the coordinator sends
+    the second sortie on its own (auto_resume)."""
+    out = tmp_path / 'mission'
+    result = run_demo(
+        bin_dir, child_env, udp_ports, out, '--drones', '2', '--battery', '180',
+        '--swap-time', '20',
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((out / 'report.json').read_text())
+    assert report['complete'], report['stop_reason']
+    assert report['coverage_pct'] >= 99.0 and report['map_iou'] >= MAP_IOU_FLOOR
+    assert report['replans'] == 0 and report['nodes_failed'] == []
+    for drone in report['drones']:
+        assert drone['landed'] and drone['disarmed'] and not drone['failed'], drone
+        assert (drone['sorties'], drone['swaps']) == (2, 1), drone
+        assert drone['energy_used_pct'] > 100.0, drone  # more than one battery's worth
+        assert not drone['failsafes'], drone  # each sortie ended with its reserve kept
+        # the prediction, swap included, against the flight: take-off to the last landing
+        assert abs(drone['flown_s'] - drone['planned_s']) <= 0.15 * drone['planned_s'], drone
+    assert '| 2 |' in (out / 'report.md').read_text()  # the sorties column
+
+
 @pytest.mark.parametrize(
     ('args', 'message'),
     [
@@ -173,6 +200,7 @@ def test_quick_demo_with_a_failed_drone_still_covers_the_area(
         (['--fail', 'uav9@40%'], 'no drone uav9'),
         (['--link', 'no-such-profile'], 'no-such-profile'),
         (['--area', 'missing.geojson'], 'cannot read'),
+        (['--battery', '5'], 'must be in [30, 100000] s'),
     ],
 )
 def test_bad_options_exit_2_with_one_line(bin_dir, child_env, tmp_path, args, message):

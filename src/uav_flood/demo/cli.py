@@ -36,7 +36,12 @@ from uav_flood.core.geo import GeoPoint, LocalFrame
 from uav_flood.core.georef import GridPatch, GridSpec
 from uav_flood.core.user_files import input_overwritten, load_json, UserFileError
 from uav_flood.demo.gcs import GroundStation
-from uav_flood.demo.graph import demo_graph, DemoGraphConfig, graph_yaml
+from uav_flood.demo.graph import (
+    DEFAULT_SWAP_TIME_S,
+    demo_graph,
+    DemoGraphConfig,
+    graph_yaml,
+)
 from uav_flood.demo.hosts import check_available, DroneHosts, HostsError
 from uav_flood.demo.progress import FailPlan, Fleet
 from uav_flood.demo.report import build_report, recording_summary, RunFacts, write_report
@@ -122,6 +127,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar='HZ',
         help='camera frames per wall second per drone (default 3: one frame per 7 m of flight '
         'at 5x)',
+    )
+    parser.add_argument(
+        '--battery',
+        type=float,
+        metavar='S',
+        help='simulated seconds of hover a full battery lasts (default 1500, 25 min); a '
+        'smaller battery makes the coordinator fly each part in sorties with swaps between',
+    )
+    parser.add_argument(
+        '--swap-time',
+        type=float,
+        default=DEFAULT_SWAP_TIME_S,
+        metavar='S',
+        help='simulated seconds from landing until the simulated crew has swapped the battery '
+        f'(default {DEFAULT_SWAP_TIME_S:g}); the coordinator then sends the next sortie',
     )
     parser.add_argument(
         '--origin',
@@ -410,6 +430,8 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence 
             camera_rate_hz=args.camera_rate,
             altitude_m=ALTITUDE_M,
             config_dir=config_dir,
+            battery_s=args.battery,
+            swap_time_s=args.swap_time,
         )
         hosts = DroneHosts(vehicles, profile_dir=out) if args.drone_hosts else None
         if hosts is not None:

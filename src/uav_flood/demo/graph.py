@@ -45,6 +45,12 @@ __all__ = [
     'shipped_config',
 ]
 
+#: Simulated seconds the ground crew takes to swap a battery (as the planner's default).
+DEFAULT_SWAP_TIME_S = 120.0
+#: The energy model's drain (%/s) times the battery's seconds: 0.07 %/s for the simulator's
+#: 1500 s battery, 5 % above its hover drain (forward flight and climbs cost a little more).
+DRAIN_PCT_S_PER_BATTERY_S = 0.07 * 1500.0
+
 
 @dataclass(frozen=True)
 class DemoGraphConfig:
@@ -66,6 +72,12 @@ class DemoGraphConfig:
     :param record: start the recorder.
     :param drone_hosts: each drone's network host (demo/hosts.py), or empty: every node on
         this machine's network.
+    :param battery_s: seconds of hover a full battery lasts (the simulator's SIM_BAT_DRAIN;
+        the energy model of flight_control and the coordinator follows); None: the simulator's
+        default, 1500 s.
+    :param swap_time_s: simulated seconds after landing until the ground crew has swapped the
+        battery (the simulator's UFS_BAT_SWAP; the coordinator plans with it and resumes on its
+        own, auto_resume).
     """
 
     drones: int
@@ -82,6 +94,8 @@ class DemoGraphConfig:
     config_dir: Path
     record: bool = True
     drone_hosts: Mapping[str, DroneHost] = field(default_factory=dict)
+    battery_s: float | None = None
+    swap_time_s: float = DEFAULT_SWAP_TIME_S
 
     def __post_init__(self) -> None:
         if not 1 <= self.drones <= 10:
@@ -96,6 +110,17 @@ class DemoGraphConfig:
             raise ConfigError(f'{self.onboard_slowdown}: must be >= 1', 'onboard_slowdown')
         if not 0.2 <= self.camera_rate_hz <= 30.0:
             raise ConfigError(f'{self.camera_rate_hz}: must be in [0.2, 30]', 'camera_rate_hz')
+        if self.battery_s is not None and not 30.0 <= self.battery_s <= 1e5:
+            raise ConfigError(f'{self.battery_s}: must be in [30, 100000] s', 'battery_s')
+        if not 0.0 <= self.swap_time_s <= 3600.0:
+            raise ConfigError(f'{self.swap_time_s}: must be in [0, 3600] s', 'swap_time_s')
+
+    @property
+    def energy_parameters(self) -> dict[str, float]:
+        """Return the energy model overrides of flight_control and the coordinator."""
+        if self.battery_s is None:
+            return {}
+        return {'battery_drain_pct_per_s': DRAIN_PCT_S_PER_BATTERY_S / self.battery_s}
 
     @property
     def vehicles(self) -> list[str]:
@@ -123,7 +148,11 @@ def demo_graph(config: DemoGraphConfig) -> dict[str, Any]:
         '--speed-factor',
         f'{config.speed_factor:g}',
         '--quiet',
+        '--param',
+        f'UFS_BAT_SWAP={config.swap_time_s:g}',
     ]
+    if config.battery_s is not None:
+        sim_arguments += ['--param', f'SIM_BAT_DRAIN={config.battery_s:g}']
     nodes: list[dict[str, Any]] = []
     if not config.drone_hosts:
         nodes.append(
@@ -169,6 +198,7 @@ def demo_graph(config: DemoGraphConfig) -> dict[str, Any]:
                         'mavlink_base_port': config.base_port,
                         'auto_start': True,
                         'geofence_file': area,
+                        **config.energy_parameters,
                     },
                 ],
                 **RESPAWN,
@@ -208,6 +238,11 @@ def demo_graph(config: DemoGraphConfig) -> dict[str, Any]:
             edge_providers=None,
             edge_threads=1,
             record=config.record,
+            coordinator={
+                'auto_resume': True,
+                'swap_time_s': config.swap_time_s,
+                **config.energy_parameters,
+            },
         )
     )
     link_emulator = {

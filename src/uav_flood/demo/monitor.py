@@ -67,7 +67,7 @@ class DemoMonitor(Node):
                 f'/{name}/{names.SEGMENTATION_STATUS.name}',
                 self._drone(name, fleet.on_segmentation_status),
             )
-        self._listen(names.SWARM_STATUS.name, lambda v: setattr(fleet, 'swarm', v))
+        self._listen(names.SWARM_STATUS.name, fleet.on_swarm_status)
         self._listen(names.FLOOD_MAP_STATUS.name, lambda v: setattr(fleet, 'mapper', v))
         self._listen(names.EDGE_STATUS.name, lambda v: setattr(fleet, 'edge', v))
         self.create_subscription(

@@ -170,6 +170,11 @@ class Drone:
     armed_sim_s: float = math.nan
     landed_sim_s: float = math.nan
     airborne: bool = False
+    #: Battery used, summed over its batteries: every drop counts, a swap's rise does not (%).
+    used_pct: float = 0.0
+    #: The highest sortie the coordinator sent it, and how many its plan had (0: one flight).
+    sortie: int = 0
+    sorties: int = 0
 
     @property
     def flown_s(self) -> float:
@@ -193,8 +198,13 @@ class Drone:
 
     @property
     def energy_used_pct(self) -> float:
-        """Return the battery used since the first report (percentage points)."""
-        return self.first_battery_pct - self.last_battery_pct
+        """Return the battery used since the first report, every battery's (percentage points)."""
+        return self.used_pct if math.isfinite(self.first_battery_pct) else math.nan
+
+    @property
+    def swaps(self) -> int:
+        """Return the battery swaps between its sorties (0: one flight)."""
+        return max(0, self.sortie - 1)
 
     def at_rest(self, lost: bool = False) -> bool:
         """Return True if the drone has finished (or was killed and is silent for good).
@@ -279,6 +289,15 @@ class Fleet:
 
     # -- inputs --------------------------------------------------------------------------
 
+    def on_swarm_status(self, values: dict[str, str]) -> None:
+        """Take one swarm_coordinator status: coverage, states, each drone's sortie."""
+        self.swarm = values
+        for name, drone in self.drones.items():
+            sortie, _, count = values.get(f'{name}_sortie', '').partition('/')
+            if sortie.isdigit() and count.isdigit():
+                drone.sortie = max(drone.sortie, int(sortie))
+                drone.sorties = int(count)
+
     def on_drone_status(self, name: str, values: dict[str, str]) -> None:
         """Take one flight_control status of drone `name`."""
         drone = self.drones.get(name)
@@ -289,6 +308,8 @@ class Fleet:
         if math.isfinite(battery):
             if math.isnan(drone.first_battery_pct):
                 drone.first_battery_pct = battery
+            elif battery < drone.last_battery_pct:
+                drone.used_pct += drone.last_battery_pct - battery
             drone.last_battery_pct = battery
         if values.get('armed') == 'true':
             drone.flew = True

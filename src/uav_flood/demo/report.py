@@ -121,6 +121,9 @@ def build_report(
                 # touch-down, simulated s); a re-plan or a fault changes what it flies.
                 'planned_s': _num(fleet.planned_s(drone.name), 1),
                 'flown_s': _num(drone.flown_s, 1),
+                # Sorties flown (the highest sent; 0: its plan was one flight) and swaps between.
+                'sorties': drone.sortie,
+                'swaps': drone.swaps,
                 'failsafes': list(drone.failsafes),
                 'flight_mode': drone.status.get('flight_mode', 'unknown'),
                 'mission_state': drone.status.get('mission_state', 'none'),
@@ -259,15 +262,15 @@ def report_markdown(report: dict[str, Any]) -> str:
         '',
         '## Drones',
         '',
-        '| drone | outcome | energy used | battery end | planned / flown s | fault | taken back '
-        '| failsafes |',
-        '|---|---|---|---|---|---|---|---|',
+        '| drone | outcome | energy used | battery end | planned / flown s | sorties | fault '
+        '| taken back | failsafes |',
+        '|---|---|---|---|---|---|---|---|---|',
     ]
     for d in report['drones']:
         lines.append(
             f'| {d["name"]} | {d["outcome"]} | {_fmt(d["energy_used_pct"], " %")} | '
             f'{_fmt(d["battery_end_pct"], " %")} | {_fmt(d["planned_s"], digits=0)} / '
-            f'{_fmt(d["flown_s"], digits=0)} | {d["fault"] or "no"} | '
+            f'{_fmt(d["flown_s"], digits=0)} | {d["sorties"] or 1} | {d["fault"] or "no"} | '
             f'{d["readmissions"]} | {"; ".join(d["failsafes"]) or "none"} |'
         )
     rec = report['recording']

@@ -20,6 +20,7 @@ Nothing here imports ROS.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,7 @@ class GroundConfig:
     :param edge_threads: onnxruntime threads of the edge server; None: its parameter file's.
     :param record: start the recorder.
     :param foxglove: start the Foxglove WebSocket bridge.
+    :param coordinator: extra swarm_coordinator parameters (over its parameter file's).
     """
 
     vehicles: tuple[str, ...]
@@ -96,6 +98,7 @@ class GroundConfig:
     edge_threads: int | None = None
     record: bool = True
     foxglove: bool = False
+    coordinator: Mapping[str, Any] = field(default_factory=dict)
 
 
 def ground_nodes(config: GroundConfig) -> list[dict[str, Any]]:
@@ -128,6 +131,7 @@ def ground_nodes(config: GroundConfig) -> list[dict[str, Any]]:
                     'area_file': str(config.area_file),
                     'altitude_m': config.altitude_m,
                     'state_file': str(config.out_dir / 'swarm_state.json'),
+                    **config.coordinator,
                 },
             ],
             **RESPAWN,

@@ -847,7 +847,7 @@ class SwarmCoordinatorNode(Node):
                 self.get_logger().info(
                     f'{drone.drone}: {len(drone.sorties)} sorties, {drone.length_m:.0f} m at '
                     f'{drone.altitude_m:.0f} m, expected {drone.expected_time_s:.0f} s with '
-                    f'{len(drone.sorties) - 1} battery swaps'
+                    f'{len(drone.sorties) - 1} battery swap(s)'
                 )
                 self._due[drone.drone] = 0
                 continue

@@ -7,7 +7,7 @@ tables and the machine).
 - testset: every polygon of test/data/aoi with 1, 4 and 10 drones, with the settings of
   test/core/coverage/test_coverage_planner.py (the issue's "Done when" set).
 - defaults: every polygon of test/data/aoi with 1, 2, 4 and 10 drones at `uav-flood plan`'s
-  defaults (60 m, 4.4 m/s, the battery checked, sorties where one battery is not enough, home at
+  defaults (60 m, 4.4 m/s, transits at 10 m/s, the battery checked, sorties where one battery is not enough, home at
   the area's first vertex), then 5 km2 with 10 drones from the area's centre; a plan that
   cannot be flown is a row with the planner's reason.
 
@@ -36,6 +36,8 @@ from uav_flood.core.coverage import (
     PlanningError,
 )
 from uav_flood.core.geo import GeoPoint, LocalFrame
+from uav_flood.core.mission import TRANSIT_SPEED_M_S
+from uav_flood.core.safety import EnergyModel
 
 AOI = Path(__file__).resolve().parents[1] / 'test' / 'data' / 'aoi'
 FRAME = LocalFrame(GeoPoint(29.76, -95.37, 0.0))
@@ -117,7 +119,7 @@ def defaults() -> None:
         'completion s | sorties | plan time s |'
     )
     print('|---|---|---|---|---|---|---|---|---|---|')
-    config = PlanConfig(sorties=True)
+    config = PlanConfig(sorties=True, energy=EnergyModel(transit_speed_m_s=TRANSIT_SPEED_M_S))
     for path in sorted(AOI.glob('*.geojson')):
         corner = first_vertex(path)
         area = Area.from_geojson(path, LocalFrame(GeoPoint(corner.lat_deg, corner.lon_deg, 0.0)))

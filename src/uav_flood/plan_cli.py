@@ -62,6 +62,14 @@ from uav_flood.core.coverage.footprint import (
 )
 from uav_flood.core.errors import UavFloodError
 from uav_flood.core.geo import GeoPoint, LocalFrame
+from uav_flood.core.mission import (
+    build_mission,
+    ItemKind,
+    PathLimits,
+    PX4_MISSION_SPEED_M_S,
+    TRANSIT_SPEED_M_S,
+)
+from uav_flood.core.safety import EnergyModel
 from uav_flood.core.user_files import input_overwritten
 
 #: The lowest drone's altitude without --altitude or --gsd-cm (m above home).
@@ -134,6 +142,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         '--speed', type=float, default=4.4, metavar='M/S', help='cruise speed (default: 4.4)'
     )
     parser.add_argument(
+        '--transit-speed',
+        type=float,
+        default=TRANSIT_SPEED_M_S,
+        metavar='M/S',
+        help='speed of the transits to and from the sweep, as flight_control flies them '
+        '(default: %(default)s; 0: at cruise speed)',
+    )
+    parser.add_argument(
         '--battery', type=float, default=100.0, metavar='PCT', help='battery at take-off (%%)'
     )
     parser.add_argument(
@@ -195,6 +211,7 @@ def run(args: argparse.Namespace) -> int:
             check_energy=not args.no_energy_check,
             sorties=not args.no_sorties,
             swap_time_s=args.swap_time,
+            energy=EnergyModel(transit_speed_m_s=args.transit_speed),
         )
         drones = [
             Drone(f'uav{i}', (0.0, 0.0), args.battery, args.speed) for i in range(args.drones)
@@ -209,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         write_geojson(plan, frame, out / 'plan.geojson')
         write_png(plan, out / 'plan.png')
-        qgc = write_qgc_plans(plan, frame, home, args.speed, out)
+        qgc = write_qgc_plans(plan, frame, home, args.speed, out, config.energy.transit_speed_m_s)
     except OSError as exc:
         print(f'uav-flood plan: error: cannot write the plan: {exc}', file=sys.stderr)
         return 2
@@ -366,14 +383,21 @@ def write_geojson(plan: CoveragePlan, frame: LocalFrame, path: Path) -> None:
 
 
 def qgc_plan(
-    drone_plan: Any, area: Any, frame: LocalFrame, home: GeoPoint, speed_m_s: float
+    drone_plan: Any,
+    area: Any,
+    frame: LocalFrame,
+    home: GeoPoint,
+    speed_m_s: float,
+    transit_speed_m_s: float = 0.0,
 ) -> dict[str, Any]:
     """Return one drone's plan as a QGroundControl 4.x .plan document.
 
-    Mission items are SimpleItems in MAVLink's GLOBAL_RELATIVE_ALT frame (altitude above home,
-    as PX4 flies them): NAV_TAKEOFF to the drone's layer, a NAV_WAYPOINT per path point, then
-    NAV_RETURN_TO_LAUNCH. The geofence holds the area's outer rings as inclusion polygons and
-    its holes and no-fly zones as exclusion polygons.
+    The mission is flight_control's (core.mission.build_mission) as SimpleItems, positions in
+    MAVLink's GLOBAL_RELATIVE_ALT frame (altitude above home, as PX4 flies them): NAV_TAKEOFF to
+    the drone's layer, a NAV_WAYPOINT per path point, NAV_RETURN_TO_LAUNCH; with a transit
+    speed, DO_CHANGE_SPEED around the transits and a waypoint over home before the RTL. The
+    geofence holds the area's outer rings as inclusion polygons and its holes and no-fly zones
+    as exclusion polygons.
     """
     from pymavlink.dialects.v20 import common as mavlink
 
@@ -394,13 +418,37 @@ def qgc_plan(
             'type': 'SimpleItem',
         }
 
-    alt = round(float(drone_plan.altitude_m), 2)
-    first = latlon(*drone_plan.path[0][:2])
-    items = [item(1, mavlink.MAV_CMD_NAV_TAKEOFF, *first, alt)]
-    for point in drone_plan.path:
-        items.append(item(len(items) + 1, mavlink.MAV_CMD_NAV_WAYPOINT, *latlon(*point[:2]), alt))
-    items.append(item(len(items) + 1, mavlink.MAV_CMD_NAV_RETURN_TO_LAUNCH, 0, 0, 0))
-    items[-1]['params'] = [0, 0, 0, 0, 0, 0, 0]
+    mission = build_mission(
+        drone_plan.path,
+        frame,
+        GeoPoint(home.lat_deg, home.lon_deg, frame.origin.alt_m),
+        limits=PathLimits(min_altitude_m=0.5, max_altitude_m=10_000.0, max_distance_m=1e7),
+        transit_speed_m_s=transit_speed_m_s,
+        mission_speed_m_s=PX4_MISSION_SPEED_M_S,
+    )
+    items: list[dict[str, Any]] = []
+    for step in mission.items:
+        seq = len(items) + 1
+        if step.kind is ItemKind.RETURN_TO_LAUNCH or step.kind is ItemKind.CHANGE_SPEED:
+            command = (
+                mavlink.MAV_CMD_NAV_RETURN_TO_LAUNCH
+                if step.kind is ItemKind.RETURN_TO_LAUNCH
+                else mavlink.MAV_CMD_DO_CHANGE_SPEED
+            )
+            items.append(item(seq, command, 0, 0, 0))
+            items[-1]['params'] = [0, 0, 0, 0, 0, 0, 0]
+            if step.kind is ItemKind.CHANGE_SPEED:
+                items[-1]['params'][:3] = [1, float(step.speed_m_s), -1]  # ground speed
+                items[-1]['frame'] = mavlink.MAV_FRAME_MISSION
+            continue
+        assert step.enu is not None
+        alt = round(float(step.enu.up_m), 2)
+        command = (
+            mavlink.MAV_CMD_NAV_TAKEOFF
+            if step.kind is ItemKind.TAKEOFF
+            else mavlink.MAV_CMD_NAV_WAYPOINT
+        )
+        items.append(item(seq, command, *latlon(step.enu.east_m, step.enu.north_m), alt))
 
     def ring(coords: Any, inclusion: bool) -> dict[str, Any]:
         points = [list(latlon(x, y)) for x, y in list(coords)[:-1]]  # QGC rings are open
@@ -432,7 +480,12 @@ def qgc_plan(
 
 
 def write_qgc_plans(
-    plan: CoveragePlan, frame: LocalFrame, home: GeoPoint, speed_m_s: float, out: Path
+    plan: CoveragePlan,
+    frame: LocalFrame,
+    home: GeoPoint,
+    speed_m_s: float,
+    out: Path,
+    transit_speed_m_s: float = 0.0,
 ) -> list[Path]:
     """Write the QGroundControl plans; return the files.
 
@@ -453,7 +506,7 @@ def write_qgc_plans(
             ]
         for name, flight in flights:
             path = out / name
-            document = qgc_plan(flight, plan.area, frame, home, speed_m_s)
+            document = qgc_plan(flight, plan.area, frame, home, speed_m_s, transit_speed_m_s)
             path.write_text(json.dumps(document, indent=2) + '\n', encoding='utf-8')
             written.append(path)
     return written

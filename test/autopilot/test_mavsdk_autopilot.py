@@ -79,3 +79,15 @@ def test_commands_before_any_autopilot_is_heard_are_refused(udp_ports):
     autopilot.close()  # idempotent
     with pytest.raises(AutopilotError, match='was closed'):
         autopilot.connect('udpin://127.0.0.1:1')
+
+
+def test_a_speed_change_is_do_change_speed_ground_speed_throttle_unchanged():
+    path = validate_path([(0.0, 0.0, 20.0), (40.0, 0.0, 20.0)])
+    plan = build_mission(path, FRAME, ORIGIN, transit_speed_m_s=10.0, mission_speed_m_s=5.0)
+    items = mission_items(plan)
+    changes = [i for i in items if i['command'] == 178]
+    assert [(i['param1'], i['param2'], i['param3']) for i in changes] == [
+        (1.0, 10.0, -1.0), (1.0, 5.0, -1.0), (1.0, 10.0, -1.0),
+    ]  # fmt: skip
+    assert all(i['frame'] == MAV_FRAME_MISSION and (i['x'], i['y']) == (0, 0) for i in changes)
+    assert [i['seq'] for i in items] == list(range(len(plan.items)))

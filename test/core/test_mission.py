@@ -116,3 +116,34 @@ def test_bad_acceptance_radius(radius):
 def test_path_length():
     assert path_length_m(validate_path(SQUARE)) == pytest.approx(40 + math.hypot(40, 5) + 40)
     assert path_length_m(()) == 0.0
+
+
+def test_a_transit_speed_brackets_the_transits_with_speed_changes_and_returns_over_home():
+    home = FRAME.enu_to_point(3.0, -4.0, 0.0)
+    plan = build_mission(
+        validate_path(SQUARE), FRAME, home, transit_speed_m_s=10.0, mission_speed_m_s=5.0
+    )
+    kinds = [item.kind for item in plan.items]
+    change, waypoint = ItemKind.CHANGE_SPEED, ItemKind.WAYPOINT
+    assert kinds == [
+        ItemKind.TAKEOFF, change, waypoint, change, waypoint, waypoint, waypoint, change,
+        waypoint, ItemKind.RETURN_TO_LAUNCH,
+    ]  # fmt: skip
+    assert [i.speed_m_s for i in plan.items if i.kind is change] == [10.0, 5.0, 10.0]
+    # The path's waypoints keep their indices; the return waypoint is none of them.
+    assert [plan.item_of_waypoint(w) for w in range(4)] == [2, 4, 5, 6]
+    over_home = plan.items[-2]
+    assert over_home.waypoint is None and over_home.position is not None
+    assert distance_m(over_home.position, home) < 0.01
+    assert over_home.position.alt_m == pytest.approx(ORIGIN.alt_m + SQUARE[-1][2])
+    # One waypoint: fast out, fast back, no mission speed in between.
+    one = build_mission(validate_path(SQUARE[:1]), FRAME, home, transit_speed_m_s=8.0)
+    assert [i.kind for i in one.items] == [
+        ItemKind.TAKEOFF, change, waypoint, waypoint, ItemKind.RETURN_TO_LAUNCH,
+    ]  # fmt: skip
+    with pytest.raises(MissionError, match='transit speed'):
+        build_mission(validate_path(SQUARE), FRAME, home, transit_speed_m_s=-1.0)
+    with pytest.raises(MissionError, match='mission speed'):
+        build_mission(
+            validate_path(SQUARE), FRAME, home, transit_speed_m_s=9.0, mission_speed_m_s=0.0
+        )

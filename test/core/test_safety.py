@@ -53,6 +53,28 @@ def test_mission_time_is_takeoff_path_and_return():
     assert model.mission_time_s(HOME, []) == 0.0
 
 
+def test_transits_at_transit_speed_speed_up_and_brake():
+    model = EnergyModel(
+        cruise_speed_m_s=4.0, transit_speed_m_s=10.0, transit_accel_m_s2=1.0,
+        climb_speed_m_s=2.0, descent_speed_m_s=1.0, return_altitude_m=30.0,
+    )  # fmt: skip
+    # 300 m: 100 m speeding up and braking (20 s) and 200 m at 10 m/s (20 s).
+    assert model.transit_horizontal_s(300.0) == pytest.approx(40.0)
+    # 64 m never reaches 10 m/s: a triangle, 2 x sqrt(32 / 1) = 11.3 s; 16 m: no faster than
+    # at cruise speed (4 s).
+    assert model.transit_horizontal_s(64.0) == pytest.approx(2 * math.sqrt(64.0))
+    assert model.transit_horizontal_s(16.0) == pytest.approx(4.0)
+    assert model.transit_time_s(Enu(0, 0, 20), Enu(300, 0, 40)) == pytest.approx(40.0 + 10.0)
+    path = [Enu(300, 0, 50), Enu(300, 100, 50)]
+    # climb 50 m (25 s), 300 m out fast (40 s), 100 m of path (25 s), 316 m back fast over
+    # home at 50 m (no climb to the return altitude: it is higher) and 50 m down (50 s).
+    back = model.transit_horizontal_s(math.hypot(300, 100))
+    assert model.mission_time_s(HOME, path) == pytest.approx(25 + 40 + 25 + back + 50)
+    # The way home flight_control's energy RTL takes is PX4's RTL: at cruise speed.
+    assert model.return_time_s(path[-1], HOME) == pytest.approx(math.hypot(300, 100) / 4 + 50)
+    assert EnergyModel().transit_horizontal_s(300.0) == pytest.approx(300.0 / 4.4)  # no speed
+
+
 def test_mission_energy_check_against_battery_and_reserve():
     model = EnergyModel(drain_pct_per_s=0.1, reserve_pct=20.0, return_altitude_m=0.0)
     path = [Enu(500, 0, 20), Enu(500, 500, 20), Enu(0, 500, 20)]
@@ -90,6 +112,8 @@ def test_remaining_energy_triggers_when_home_is_out_of_reach():
         {'climb_speed_m_s': math.nan},
         {'reserve_pct': 100.0},
         {'return_altitude_m': -5.0},
+        {'transit_speed_m_s': -1.0},
+        {'transit_accel_m_s2': 0.0},
     ],
 )
 def test_meaningless_energy_models_are_rejected(kwargs):

@@ -508,12 +508,12 @@ def test_paths_beyond_reach_or_fence_are_refused_and_nothing_uploaded(
         port=vehicle.port,
         auto_start=True,
         max_distance_m=20000.0,
-        geofence_enu='-100,-100; 5000,-100; 5000,100; -100,100',
+        geofence_enu='-100,-100; 10000,-100; 10000,100; -100,100',
         battery_drain_pct_per_s=0.07,
     )
     wait_ready(executor, probe)
-    # 2 x 4 km out and back: 1600 s at 5 m/s, 112 % of a battery.
-    publisher = publish_path(executor, probe, [(4000.0, 0.0, 30.0), (4000.0, 50.0, 30.0)])
+    # 2 x 9 km out and back at the 10 m/s transit speed: 1,840 s of flight, 129 % of a battery.
+    publisher = publish_path(executor, probe, [(9000.0, 0.0, 30.0), (9000.0, 50.0, 30.0)])
     wait_status(
         executor,
         probe,

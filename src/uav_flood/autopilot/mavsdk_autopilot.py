@@ -45,6 +45,7 @@ _LOG = logging.getLogger(__name__)
 # MAVLink numbers used to build MISSION_ITEM_INT (common.xml).
 MAV_CMD_NAV_WAYPOINT = 16
 MAV_CMD_NAV_RETURN_TO_LAUNCH = 20
+MAV_CMD_DO_CHANGE_SPEED = 178
 MAV_CMD_NAV_TAKEOFF = 22
 MAV_FRAME_MISSION = 2
 MAV_FRAME_GLOBAL_RELATIVE_ALT_INT = 6
@@ -101,6 +102,15 @@ def mission_items(plan: MissionPlan) -> list[dict[str, Any]]:
         }
         if item.kind is ItemKind.RETURN_TO_LAUNCH:
             fields.update(frame=MAV_FRAME_MISSION, command=MAV_CMD_NAV_RETURN_TO_LAUNCH)
+        elif item.kind is ItemKind.CHANGE_SPEED:
+            # param1 1: ground speed; param3 -1: throttle unchanged (as QGroundControl writes).
+            fields.update(
+                frame=MAV_FRAME_MISSION,
+                command=MAV_CMD_DO_CHANGE_SPEED,
+                param1=1.0,
+                param2=float(item.speed_m_s),
+                param3=-1.0,
+            )
         else:
             if item.position is None:
                 raise AutopilotError(f'mission item {seq} ({item.kind.value}) has no position')

@@ -112,23 +112,33 @@ def validate_path(
     return tuple(path)
 
 
+#: PX4's mission speed (MPC_XY_CRUISE, m/s): what a path flies after a transit.
+PX4_MISSION_SPEED_M_S = 5.0
+#: flight_control's default transit speed (m/s; PX4's MPC_XY_VEL_MAX is 12).
+TRANSIT_SPEED_M_S = 10.0
+
+
 class ItemKind(enum.Enum):
     """What a mission item makes the vehicle do."""
 
     TAKEOFF = 'takeoff'
     WAYPOINT = 'waypoint'
     RETURN_TO_LAUNCH = 'return_to_launch'
+    #: MAV_CMD_DO_CHANGE_SPEED: the ground speed of the waypoints that follow.
+    CHANGE_SPEED = 'change_speed'
 
 
 @dataclass(frozen=True)
 class MissionItem:
     """One step of a mission.
 
-    :param kind: takeoff, waypoint or return to launch.
-    :param position: where it goes (WGS84, altitude AMSL); None for return to launch.
-    :param enu: the same position in the map frame (m); None for return to launch.
+    :param kind: takeoff, waypoint, return to launch or speed change.
+    :param position: where it goes (WGS84, altitude AMSL); None for return to launch and speed
+        changes.
+    :param enu: the same position in the map frame (m); None where `position` is.
     :param acceptance_radius_m: how close counts as reached (m); 0 for non-waypoints.
     :param waypoint: index of the path waypoint this item flies to, None for other items.
+    :param speed_m_s: the ground speed a CHANGE_SPEED item sets (m/s); 0 for other items.
     """
 
     kind: ItemKind
@@ -136,6 +146,7 @@ class MissionItem:
     enu: Enu | None = None
     acceptance_radius_m: float = 0.0
     waypoint: int | None = None
+    speed_m_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -176,24 +187,44 @@ def build_mission(
     home: GeoPoint,
     acceptance_radius_m: float = 2.0,
     limits: PathLimits | None = None,
+    transit_speed_m_s: float = 0.0,
+    mission_speed_m_s: float = 5.0,
 ) -> MissionPlan:
     """Build takeoff, waypoints and return to launch for a validated path.
 
     The takeoff item is at home, climbing to the first waypoint's altitude, so that the vehicle
     leaves the ground vertically before it flies anywhere.
 
+    With a transit speed, the transits fly faster than the path: a speed change to it before
+    the first waypoint and back to `mission_speed_m_s` after it; after the last waypoint a
+    speed change to it again and a return waypoint over home at the last waypoint's altitude
+    (not a path waypoint), so that PX4's RTL, starting within RTL_MIN_DIST of home, only
+    descends and lands (PX4 returns at MPC_XY_CRUISE otherwise).
+
     :param path: waypoints from validate_path() (map ENU, m).
     :param frame: the map frame (its origin converts ENU to WGS84).
     :param home: the vehicle's home (WGS84, altitude AMSL).
     :param acceptance_radius_m: radius within which PX4 counts a waypoint reached (m, > 0).
     :param limits: checked again against home: every waypoint at least min_altitude_m above it.
-    :raises MissionError: a waypoint too low above home or an invalid acceptance radius.
+    :param transit_speed_m_s: ground speed of the transits (m/s); 0: no speed changes, the
+        whole mission flies at the autopilot's mission speed.
+    :param mission_speed_m_s: ground speed along the path after a transit (m/s; PX4's
+        MPC_XY_CRUISE by default).
+    :raises MissionError: a waypoint too low above home, an invalid acceptance radius or
+        speed.
     """
     limits = limits or PathLimits()
     if not path:
         raise MissionError('empty path: no waypoints')
     if not (math.isfinite(acceptance_radius_m) and acceptance_radius_m > 0.0):
         raise MissionError(f'acceptance radius must be > 0 m, got {acceptance_radius_m}')
+    if not (math.isfinite(transit_speed_m_s) and transit_speed_m_s >= 0.0):
+        raise MissionError(f'transit speed must be >= 0 m/s, got {transit_speed_m_s}')
+    if transit_speed_m_s > 0.0 and not (
+        math.isfinite(mission_speed_m_s) and mission_speed_m_s > 0.0
+    ):
+        raise MissionError(f'mission speed must be > 0 m/s, got {mission_speed_m_s}')
+    fast = transit_speed_m_s > 0.0
     home_up = home.alt_m - frame.origin.alt_m
     items = [
         MissionItem(
@@ -216,8 +247,25 @@ def build_mission(
             raise MissionError(
                 f'waypoint {index} has no valid WGS84 position: {exc}', index
             ) from None
+        if fast and index == 0:
+            items.append(MissionItem(ItemKind.CHANGE_SPEED, speed_m_s=transit_speed_m_s))
+        if fast and index == 1:
+            items.append(MissionItem(ItemKind.CHANGE_SPEED, speed_m_s=mission_speed_m_s))
         items.append(
             MissionItem(ItemKind.WAYPOINT, position, point, acceptance_radius_m, waypoint=index)
+        )
+    if fast:
+        if len(path) > 1:
+            items.append(MissionItem(ItemKind.CHANGE_SPEED, speed_m_s=transit_speed_m_s))
+        over_home = GeoPoint(home.lat_deg, home.lon_deg, frame.origin.alt_m + path[-1].up_m)
+        home_xy = frame.point_to_enu(home)[:2]
+        items.append(
+            MissionItem(
+                ItemKind.WAYPOINT,
+                over_home,
+                Enu(home_xy[0], home_xy[1], path[-1].up_m),
+                acceptance_radius_m,
+            )
         )
     items.append(MissionItem(ItemKind.RETURN_TO_LAUNCH))
     return MissionPlan(tuple(items), tuple(path), home)

@@ -38,6 +38,11 @@ class EnergyModel:
     :param descent_speed_m_s: vertical speed down, landing included (m/s).
     :param reserve_pct: battery percent that must be left on landing (%).
     :param return_altitude_m: altitude above home that PX4's RTL climbs to first (m).
+    :param transit_speed_m_s: horizontal speed commanded for the transits of a mission: from the
+        take-off to the first waypoint and from the last one back over home (m/s); 0: they fly
+        at cruise speed like the rest.
+    :param transit_accel_m_s2: mean horizontal acceleration and braking on a transit (m/s^2):
+        PX4's jerk-limited auto trajectories average about a third of MPC_ACC_HOR (3 m/s^2).
     """
 
     drain_pct_per_s: float = 0.07
@@ -46,6 +51,8 @@ class EnergyModel:
     descent_speed_m_s: float = 1.0
     reserve_pct: float = 20.0
     return_altitude_m: float = 30.0
+    transit_speed_m_s: float = 0.0
+    transit_accel_m_s2: float = 1.0
 
     def __post_init__(self) -> None:
         """Reject values that make the model meaningless."""
@@ -62,6 +69,41 @@ class EnergyModel:
             raise MissionError(f'energy model: reserve_pct must be 0..100, got {self.reserve_pct}')
         if not (math.isfinite(self.return_altitude_m) and self.return_altitude_m >= 0.0):
             raise MissionError('energy model: return_altitude_m must be >= 0')
+        if not (math.isfinite(self.transit_speed_m_s) and self.transit_speed_m_s >= 0.0):
+            raise MissionError(
+                f'energy model: transit_speed_m_s must be >= 0, got {self.transit_speed_m_s}'
+            )
+        if not (math.isfinite(self.transit_accel_m_s2) and self.transit_accel_m_s2 > 0.0):
+            raise MissionError(
+                f'energy model: transit_accel_m_s2 must be > 0, got {self.transit_accel_m_s2}'
+            )
+
+    def transit_horizontal_s(self, distance_m: float) -> float:
+        """Return the time of a horizontal transit of `distance_m`, rest to rest (s).
+
+        At transit_speed_m_s with transit_accel_m_s2 to speed up and to brake (a trapezoid, or
+        a triangle when the transit is too short to reach the speed), never slower than at
+        cruise speed; at cruise speed when transit_speed_m_s is 0.
+        """
+        cruise_s = distance_m / self.cruise_speed_m_s
+        v, a = self.transit_speed_m_s, self.transit_accel_m_s2
+        if v <= 0.0 or distance_m <= 0.0:
+            return cruise_s
+        if distance_m >= v * v / a:
+            fast_s = distance_m / v + v / a
+        else:
+            fast_s = 2.0 * math.sqrt(distance_m / a)
+        return min(fast_s, cruise_s)
+
+    def transit_time_s(self, start: Enu, end: Enu) -> float:
+        """Return the time of a mission transit from `start` to `end` (s).
+
+        As leg_time_s, with the horizontal part at transit speed (transit_horizontal_s).
+        """
+        horizontal = math.hypot(end.east_m - start.east_m, end.north_m - start.north_m)
+        climb = end.up_m - start.up_m
+        vertical_speed = self.climb_speed_m_s if climb > 0.0 else self.descent_speed_m_s
+        return self.transit_horizontal_s(horizontal) + abs(climb) / vertical_speed
 
     def leg_time_s(self, start: Enu, end: Enu) -> float:
         """Return the time to fly from `start` to `end` (s): horizontal plus vertical part."""
@@ -85,14 +127,30 @@ class EnergyModel:
             + self.leg_time_s(over_home, home)
         )
 
+    def planned_return_time_s(self, position: Enu, home: Enu) -> float:
+        """Return the time of a mission's own way home from its last waypoint to landed (s).
+
+        With a transit speed, the mission flies at its last waypoint's altitude over home at
+        that speed (core.mission's return waypoint) and PX4's RTL, within RTL_MIN_DIST of home
+        there, only descends and lands; without one, PX4's RTL flies the whole way
+        (return_time_s).
+        """
+        if self.transit_speed_m_s <= 0.0:
+            return self.return_time_s(position, home)
+        over_home = Enu(home.east_m, home.north_m, position.up_m)
+        return self.transit_time_s(position, over_home) + self.leg_time_s(over_home, home)
+
     def mission_time_s(self, home: Enu, path: Sequence[Enu]) -> float:
-        """Return the time to take off at home, fly `path` and return home (s)."""
+        """Return the time to take off at home, fly `path` and return home (s).
+
+        The transits to the first waypoint and home from the last fly at transit speed.
+        """
         if not path:
             return 0.0
         takeoff = Enu(home.east_m, home.north_m, path[0].up_m)
-        total = self.leg_time_s(home, takeoff) + self.leg_time_s(takeoff, path[0])
+        total = self.leg_time_s(home, takeoff) + self.transit_time_s(takeoff, path[0])
         total += sum(self.leg_time_s(a, b) for a, b in zip(path, path[1:], strict=False))
-        return total + self.return_time_s(path[-1], home)
+        return total + self.planned_return_time_s(path[-1], home)
 
     def energy_pct(self, time_s: float) -> float:
         """Return the battery percent that `time_s` seconds of flight use (%)."""

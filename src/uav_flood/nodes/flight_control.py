@@ -56,6 +56,8 @@ from uav_flood.core.mission import (
     MissionError,
     MissionPlan,
     PathLimits,
+    PX4_MISSION_SPEED_M_S,
+    TRANSIT_SPEED_M_S,
     validate_path,
 )
 from uav_flood.core.mission_supervisor import (
@@ -133,6 +135,20 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     ),
     'climb_speed_m_s': (2.0, 'Energy model: mean climb speed, spool-up included (m/s).'),
     'descent_speed_m_s': (1.0, 'Energy model: descent and landing speed (m/s).'),
+    'transit_speed_m_s': (
+        TRANSIT_SPEED_M_S,
+        'Ground speed of the transit to the first waypoint and back over home (m/s, at most '
+        "PX4's MPC_XY_VEL_MAX 12); 0: the whole mission at the autopilot's mission speed.",
+    ),
+    'mission_speed_m_s': (
+        PX4_MISSION_SPEED_M_S,
+        "Ground speed along the path after the transit (m/s; PX4's MPC_XY_CRUISE).",
+    ),
+    'transit_accel_m_s2': (
+        1.0,
+        "Energy model: mean acceleration and braking on a transit (m/s^2; PX4's auto "
+        'trajectories average about a third of MPC_ACC_HOR).',
+    ),
     'battery_drain_pct_per_s': (
         0.07,
         'Energy model: battery percent used per second of flight (%/s).',
@@ -165,6 +181,9 @@ PARAMETER_RANGES: dict[str, tuple[float, float]] = {
     'cruise_speed_m_s': (0.1, 30.0),
     'climb_speed_m_s': (0.1, 20.0),
     'descent_speed_m_s': (0.1, 20.0),
+    'transit_speed_m_s': (0.0, 30.0),
+    'mission_speed_m_s': (0.5, 30.0),
+    'transit_accel_m_s2': (0.05, 20.0),
     'battery_drain_pct_per_s': (0.001, 10.0),
     'battery_reserve_pct': (0.0, 90.0),
     'return_altitude_m': (0.0, 500.0),
@@ -204,6 +223,7 @@ class FlightParams:
     geofence_margin_m: float
     energy: EnergyModel
     energy_rtl: bool
+    mission_speed_m_s: float = PX4_MISSION_SPEED_M_S
 
     @classmethod
     def from_values(cls, values: dict[str, Any], namespace: str) -> FlightParams:
@@ -251,6 +271,8 @@ class FlightParams:
                 descent_speed_m_s=values['descent_speed_m_s'],
                 reserve_pct=values['battery_reserve_pct'],
                 return_altitude_m=values['return_altitude_m'],
+                transit_speed_m_s=values['transit_speed_m_s'],
+                transit_accel_m_s2=values['transit_accel_m_s2'],
             )
         except MissionError as exc:
             raise ConfigError(str(exc)) from None
@@ -273,6 +295,7 @@ class FlightParams:
             geofence_margin_m=values['geofence_margin_m'],
             energy=energy,
             energy_rtl=values['energy_rtl'],
+            mission_speed_m_s=values['mission_speed_m_s'],
         )
 
     @classmethod
@@ -730,7 +753,13 @@ class FlightControlNode(Node):
         home_enu = Enu(*self._frame.point_to_enu(home))
         try:
             plan = build_mission(
-                path, self._frame, home, params.acceptance_radius_m, params.limits
+                path,
+                self._frame,
+                home,
+                params.acceptance_radius_m,
+                params.limits,
+                transit_speed_m_s=params.energy.transit_speed_m_s,
+                mission_speed_m_s=params.mission_speed_m_s,
             )
             if self._geofence is not None:
                 self._geofence.check_path(path, home_enu)

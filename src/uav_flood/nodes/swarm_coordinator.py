@@ -67,7 +67,7 @@ from uav_flood.core.coverage.progress import (
 )
 from uav_flood.core.errors import ConfigError, UavFloodError
 from uav_flood.core.geo import GeoPoint, LocalFrame
-from uav_flood.core.mission import Enu, MissionError, PathLimits
+from uav_flood.core.mission import Enu, MissionError, PathLimits, TRANSIT_SPEED_M_S
 from uav_flood.core.safety import EnergyModel
 from uav_flood.nodes import conversions, names
 from uav_flood.nodes.params import declare_read_only, parse_vehicles
@@ -97,6 +97,11 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'cruise_speed_m_s': (4.4, 'Cruise speed of every drone over the area (m/s).'),
     'climb_speed_m_s': (2.0, 'Energy model: mean climb speed (m/s).'),
     'descent_speed_m_s': (1.0, 'Energy model: descent and landing speed (m/s).'),
+    'transit_speed_m_s': (
+        TRANSIT_SPEED_M_S,
+        "Ground speed of the transits, as flight_control's (m/s); 0: at cruise speed.",
+    ),
+    'transit_accel_m_s2': (1.0, 'Energy model: mean acceleration on a transit (m/s^2).'),
     'battery_drain_pct_per_s': (0.07, 'Energy model: battery percent used per second (%/s).'),
     'battery_reserve_pct': (20.0, 'Battery percent that must be left on landing (%).'),
     'return_altitude_m': (30.0, 'Energy model: RTL altitude above home (m).'),
@@ -229,6 +234,8 @@ class CoordinatorParams:
                 descent_speed_m_s=float(values['descent_speed_m_s']),
                 reserve_pct=float(values['battery_reserve_pct']),
                 return_altitude_m=float(values['return_altitude_m']),
+                transit_speed_m_s=float(values['transit_speed_m_s']),
+                transit_accel_m_s2=float(values['transit_accel_m_s2']),
             )
             limits = PathLimits(
                 min_altitude_m=float(values['min_altitude_m']),

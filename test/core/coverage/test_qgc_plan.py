@@ -52,16 +52,27 @@ def test_every_drone_gets_a_plan_qgc_opens_with_its_sweep(tmp_path, capsys, name
         items = mission['items']
         for k, item in enumerate(items, 1):
             assert ITEM_KEYS <= set(item) and item['type'] == 'SimpleItem'
-            assert item['doJumpId'] == k and len(item['params']) == 7 and item['frame'] == 3
+            assert item['doJumpId'] == k and len(item['params']) == 7
+            assert item['frame'] == (2 if item['command'] == 178 else 3)  # MISSION, REL_ALT
         commands = [item['command'] for item in items]
-        assert commands == [22] + [16] * (len(items) - 2) + [20]  # takeoff, sweep, RTL
+        # takeoff, speed up for the transit, the sweep at PX4's mission speed, the transit back
+        # over home at 10 m/s, RTL: as flight_control uploads it
+        sweep = [item for item in items if item['command'] == 16][:-1]
+        speeds = [item['params'][1] for item in items if item['command'] == 178]
+        if len(sweep) > 1:
+            assert commands == [22, 178, 16, 178] + [16] * (len(sweep) - 1) + [178, 16, 20]
+            assert speeds == [10.0, 5.0, 10.0]
+        else:
+            assert commands == [22, 178, 16, 16, 20] and speeds == [10.0]
+        over_home = [i for i in items if i['command'] == 16][-1]['params'][4:6]
+        assert over_home == pytest.approx([home.lat_deg, home.lon_deg], abs=1e-8)
         # Round trip: the waypoints are the planned path (to a millimetre), at one altitude.
-        waypoints = np.asarray([item['params'][4:6] for item in items[1:-1]])
+        waypoints = np.asarray([item['params'][4:6] for item in sweep])
         east, north, _ = frame.to_enu(waypoints[:, 0], waypoints[:, 1])
         lon, lat = np.asarray(line).T
         want_e, want_n, _ = frame.to_enu(lat, lon)
         assert np.allclose(east, want_e, atol=1e-3) and np.allclose(north, want_n, atol=1e-3)
-        assert len({item['params'][6] for item in items[:-1]}) == 1
+        assert len({item['params'][6] for item in items if item['command'] in (16, 22)}) == 1
         # The geofence: the area as inclusion, its holes as exclusions, rings open.
         fences = plan['geoFence']['polygons']
         area = Area.from_geojson(str(area_file), frame)

@@ -372,10 +372,12 @@ class _Timing:
             return 0.0
         first, last = self._ends(i, a, b)
         start, home = self._starts[i], self._homes[i]
-        transit_m = math.hypot(first[0] - start.east_m, first[1] - start.north_m)
-        transit_m += math.hypot(home.east_m - last[0], home.north_m - last[1])
+        model = self.models[i]
+        out_m = math.hypot(first[0] - start.east_m, first[1] - start.north_m)
+        back_m = math.hypot(home.east_m - last[0], home.north_m - last[1])
         time_s = self._climb_s[i] + self._return_s[i]
-        time_s += (transit_m + b - a) / self.models[i].cruise_speed_m_s
+        time_s += model.transit_horizontal_s(out_m) + model.transit_horizontal_s(back_m)
+        time_s += (b - a) / model.cruise_speed_m_s
         time_s += self.config.turn_penalty_s * (self.route.turns_between(a, b) + 2)
         if self.sorties_allowed(i):
             time_s = self._with_sorties(i, a, b, time_s)
@@ -394,8 +396,9 @@ class _Timing:
             return single_s
         home = self._homes[i]
         mid = self.route.point_at(0.5 * (a + b))
-        transit_s = 2.0 * math.hypot(mid[0] - home.east_m, mid[1] - home.north_m)
-        transit_s /= self.models[i].cruise_speed_m_s
+        transit_s = 2.0 * self.models[i].transit_horizontal_s(
+            math.hypot(mid[0] - home.east_m, mid[1] - home.north_m)
+        )
         overhead = self._climb_s[i] + self._return_s[i] + transit_s + self.config.swap_time_s
         return single_s + extra * overhead
 
@@ -406,9 +409,9 @@ class _Timing:
         model = self.models[i]
         start = self.start(i)
         time_s = model.leg_time_s(start, Enu(start.east_m, start.north_m, path[0].up_m))
-        time_s += model.leg_time_s(Enu(start.east_m, start.north_m, path[0].up_m), path[0])
+        time_s += model.transit_time_s(Enu(start.east_m, start.north_m, path[0].up_m), path[0])
         time_s += sum(model.leg_time_s(p, q) for p, q in zip(path, path[1:], strict=False))
-        time_s += model.return_time_s(path[-1], self.home(i))
+        time_s += model.planned_return_time_s(path[-1], self.home(i))
         points = [start[:2], *(p[:2] for p in path), self.home(i)[:2]]
         turns = count_turns(points)
         return time_s + self.config.turn_penalty_s * turns, turns

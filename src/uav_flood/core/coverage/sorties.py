@@ -86,9 +86,9 @@ class _Flight:
     def time_s(self, path: Sequence[Enu]) -> float:
         """Return the time of a sortie flying `path` from home (s)."""
         model = self.model
-        time_s = model.leg_time_s(self.home, self.top) + model.leg_time_s(self.top, path[0])
+        time_s = model.leg_time_s(self.home, self.top) + model.transit_time_s(self.top, path[0])
         time_s += sum(model.leg_time_s(p, q) for p, q in zip(path, path[1:], strict=False))
-        time_s += model.return_time_s(path[-1], self.home)
+        time_s += model.planned_return_time_s(path[-1], self.home)
         points = [(self.home.east_m, self.home.north_m)]
         points += [(p.east_m, p.north_m) for p in path]
         points.append((self.home.east_m, self.home.north_m))

@@ -7,9 +7,9 @@ tables and the machine).
 - testset: every polygon of test/data/aoi with 1, 4 and 10 drones, with the settings of
   test/core/coverage/test_coverage_planner.py (the issue's "Done when" set).
 - defaults: every polygon of test/data/aoi with 1, 2, 4 and 10 drones at `uav-flood plan`'s
-  defaults (60 m, 4.4 m/s, transits at 10 m/s, the battery checked, sorties where one battery is not enough, home at
-  the area's first vertex), then 5 km2 with 10 drones from the area's centre; a plan that
-  cannot be flown is a row with the planner's reason.
+  defaults (60 m, 4.4 m/s, transits at 10 m/s, the battery checked, sorties where one battery
+  is not enough, home at the area's first vertex), then 5 km2 with 10 drones from the area's
+  centre; a plan that cannot be flown is a row with the planner's reason.
 
 Each plan is timed as the best of a few runs (the first run of a process also pays imports).
 """

@@ -722,3 +722,88 @@ def test_record_never_replaces_an_existing_file(tmp_path, capsys):
         'name a new file\n'
     )
     assert graph.read_bytes() == before
+
+
+def test_a_group_becomes_one_node_group_process_with_each_members_arguments(tmp_path):
+    graph = load_graph(
+        graph_of(
+            tmp_path,
+            """
+            - {executable: flight_control, namespace: /uav0, group: uav0, respawn: true,
+               respawn_delay: 2.0, parameters: [params.yaml, {auto_start: true}]}
+            - {executable: edge_server}
+            - {executable: sim_camera, namespace: /uav0, group: uav0, respawn: true,
+               respawn_max: 3, env: {A: '1'}}
+            - {executable: segmentation, namespace: /uav0, group: uav0, required: true}
+            """,
+        )
+    )
+    assert [n.group for n in graph.nodes] == ['uav0', None, 'uav0', 'uav0']
+    merged = spec.merge_groups(graph)
+    assert [n.label for n in merged.nodes] == ['uav0', 'edge_server']
+    group = merged.nodes[0]
+    params = str(tmp_path / 'params.yaml')
+    assert build_command(group, '/bin/node_group') == [
+        '/bin/node_group',
+        '--node', 'flight_control', '--ros-args', '-r', '__ns:=/uav0', '--params-file', params,
+        '-p', 'auto_start:=true',
+        '--node', 'sim_camera', '--ros-args', '-r', '__ns:=/uav0',
+        '--node', 'segmentation', '--ros-args', '-r', '__ns:=/uav0',
+    ]  # fmt: skip
+    # Required as one member is (so never respawned); the members' environment.
+    assert (group.required, group.respawn, group.env) == (True, False, (('A', '1'),))
+    assert group.executable == spec.GROUP_EXECUTABLE == 'node_group'
+    both = spec.merge_groups(
+        load_graph(
+            graph_of(
+                tmp_path,
+                """
+                - {executable: sim_camera, group: g, respawn: true, respawn_delay: 2.0}
+                - {executable: segmentation, group: g, respawn: true, respawn_max: 3}
+                """,
+            )
+        )
+    )
+    assert [(n.respawn, n.respawn_delay, n.respawn_max) for n in both.nodes] == [(True, 2.0, 3)]
+    # Without groups the graph is what it was.
+    plain = load_graph(FLEET)
+    assert spec.merge_groups(plain) is plain
+
+
+@pytest.mark.parametrize(
+    ('nodes', 'message'),
+    [
+        ('- {executable: ping_responder, group: g, arguments: [x]}', "takes no 'arguments'"),
+        ('- {executable: ./node.py, group: g}', "takes no 'arguments'"),
+        ('- {executable: talker, group: g}', "'talker' cannot join group 'g'"),
+        ("- {executable: ping_responder, group: 'a b'}", "group 'a b' is not a valid"),
+    ],
+)
+def test_what_cannot_be_grouped_is_a_one_line_error(tmp_path, nodes, message):
+    with pytest.raises(ConfigError, match=message):
+        load_graph(graph_of(tmp_path, nodes))
+
+
+def test_a_group_named_like_a_node_or_with_contradicting_environments_is_refused(tmp_path):
+    clash = load_graph(
+        graph_of(
+            tmp_path,
+            """
+            - {executable: ping_responder, namespace: /a, group: uav0/ping_responder}
+            - {executable: ping_responder, namespace: /uav0}
+            """,
+        )
+    )
+    with pytest.raises(ConfigError, match='has the label of another node'):
+        spec.merge_groups(clash)
+    envs = load_graph(
+        graph_of(
+            tmp_path,
+            """
+            - {executable: ping_responder, group: g, env: {X: '1'}}
+            - {executable: ping_responder, namespace: /b, group: g, env: {X: '2'}}
+            """,
+        )
+    )
+    with pytest.raises(ConfigError, match='one process has one environment'):
+        spec.merge_groups(envs)

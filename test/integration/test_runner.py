@@ -759,3 +759,102 @@ def test_kill_node_on_request_respawns_by_its_policy(child_env, tmp_path):
     assert '[launch] respawning mapper in 0.2 s' in text
     assert supervisor.outcomes()['mapper'][1] == 1  # one restart
     assert supervisor.outcomes()['other'][1] == 0
+
+
+def test_a_group_runs_its_nodes_in_one_process_each_with_its_own_names_and_parameters(
+    child_env, bin_dir, tmp_path, ros_context, executor
+):
+    """Two ping_responders in group 'pair': one node_group process, two nodes that each keep
+    the namespace and parameters they would have alone; a third node stays apart."""
+    from std_msgs.msg import String
+    from std_srvs.srv import Trigger
+
+    graph = tmp_path / 'grouped.yaml'
+    graph.write_text(
+        'nodes:\n'
+        '  - {executable: ping_responder, namespace: /uav0, group: pair,\n'
+        "     parameters: [{reply_prefix: 'A:'}]}\n"
+        '  - {executable: ping_responder, namespace: /uav2}\n'
+        '  - {executable: ping_responder, namespace: /uav1, group: pair, respawn: true,\n'
+        "     parameters: [{reply_prefix: 'B:'}]}\n",
+        encoding='utf-8',
+    )
+    runner = Runner(bin_dir, child_env, graph)
+    probe = rclpy_probe(ros_context, executor)
+    try:
+        _, pair_pid = runner.started_pid('pair')
+        runner.started_pid('uav2/ping_responder')
+        for ns in ('uav0', 'uav1', 'uav2'):
+            runner.wait_for(rf'^\[(pair|uav2/ping_responder)\] .*ready: echoing /{ns}/ping')
+        assert len(marked_pids(runner.marker)) == 3  # the runner, node_group, uav2's node
+        echoes = {}
+        for ns in ('uav0', 'uav1'):
+            probe.create_subscription(
+                String, f'/{ns}/pong', lambda m, ns=ns: echoes.setdefault(ns, m.data), 10
+            )
+            pub = probe.create_publisher(String, f'/{ns}/ping', 10)
+            assert spin_until(executor, lambda pub=pub: pub.get_subscription_count() > 0, 10.0)
+            pub.publish(String(data='x'))
+        assert spin_until(executor, lambda: len(echoes) == 2, 10.0), echoes
+        assert echoes == {'uav0': 'A:x', 'uav1': 'B:x'}
+        pids = {}
+        for ns in ('uav0', 'uav1', 'uav2'):
+            client = probe.create_client(Trigger, f'/{ns}/ping')
+            answer = call_until(executor, client, Trigger.Request(), lambda r: r.success)
+            assert answer is not None and answer.success, ns
+            pids[ns] = int(re.search(r'pid=(\d+)', answer.message).group(1))
+        assert pids['uav0'] == pids['uav1'] == pair_pid != pids['uav2']
+        runner.process.send_signal(signal.SIGINT)
+        assert runner.wait(timeout=20.0) == 0, runner.output
+        assert wait_for_no_marked(runner.marker, timeout=5.0) == []
+    finally:
+        runner.stop()
+    assert stopped('pair', runner.lines)
+
+
+def rclpy_probe(ros_context, executor):
+    import rclpy
+
+    probe = rclpy.create_node('group_probe', context=ros_context)
+    executor.add_node(probe)
+    return probe
+
+
+def test_a_bad_parameter_of_one_grouped_node_ends_the_group_with_2_naming_it(bin_dir, child_env):
+    result = subprocess.run(
+        [
+            str(bin_dir / 'node_group'),
+            '--node',
+            'ping_responder',
+            '--ros-args',
+            '-r',
+            '__ns:=/uav0',
+            '--node',
+            'ping_responder',
+            '--ros-args',
+            '-r',
+            '__ns:=/uav1',
+            '-p',
+            'reply_prefx:=x',
+        ],  # fmt: skip
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    fatal = [line for line in result.stderr.splitlines() if 'bad configuration' in line]
+    assert len(fatal) == 1 and 'reply_prefx' in fatal[0], result.stderr
+    assert 'Traceback' not in result.stderr
+    for args, message in (([], 'no node to run'), (['--node', 'talker'], "'talker' is not a")):
+        bad = subprocess.run(
+            [str(bin_dir / 'node_group'), *args],
+            env=child_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert bad.returncode == 2 and message in bad.stderr, bad.stderr
+        assert len(bad.stderr.strip().splitlines()) == 1

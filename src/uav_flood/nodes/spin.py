@@ -1,6 +1,6 @@
 """The shared body of every node's main(): init, spin, shut down, bad configuration -> exit 2."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 import faulthandler
 import os
 import select
@@ -39,20 +39,32 @@ def spin_node(
 ) -> None:
     """Run one node until Ctrl-C, SIGTERM or context shutdown (Humble, Jazzy and Kilted alike).
 
+    See spin_nodes, which this is with one node.
+    """
+    spin_nodes([(name, make_node)], args, make_executor)
+
+
+def spin_nodes(
+    makers: Sequence[tuple[str, Callable[[], Node]]],
+    args: list[str] | None = None,
+    make_executor: Callable[[], Executor] = SingleThreadedExecutor,
+) -> None:
+    """Run nodes in one executor until Ctrl-C, SIGTERM or context shutdown.
+
     SIGINT and SIGTERM only set a flag that the spin loop checks between executor turns.
     rclpy's own handlers would raise KeyboardInterrupt wherever the main thread happens to be,
     and inside rclpy's message conversion that surfaces as a RuntimeError and exit code 1 (seen
     when the demo stops 15 nodes at once). With the flag the node is destroyed while its
     context is still valid, and a stop is a clean exit.
 
-    A ConfigError from the node's constructor is logged as one fatal line and ends the process
-    with exit code 2, never a traceback; so does a parameter given to the node that it does not
+    A ConfigError from a node's constructor is logged as one fatal line and ends the process
+    with exit code 2, never a traceback; so does a parameter given to a node that it does not
     declare (a typo such as ``energy_rt:=false`` would otherwise be ignored without a word).
 
-    :param name: the logger name for the fatal line (the node's name).
-    :param make_node: builds the node (after rclpy.init).
+    :param makers: (logger name for the fatal line, builder) per node, built in order after
+        rclpy.init; the nodes are destroyed in the reverse order.
     :param args: command-line arguments for rclpy.init.
-    :param make_executor: builds the executor the node spins in.
+    :param make_executor: builds the executor the nodes spin in.
     """
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     stop = threading.Event()
@@ -67,14 +79,18 @@ def spin_node(
 
     previous = {signum: signal.signal(signum, on_signal) for signum in STOP_SIGNALS}
     stall_watch = _StallWatch()
-    node = None
+    nodes: list[Node] = []
     executor = None
     code = 0
+    name = makers[0][0] if makers else 'node_group'
     try:
-        node = make_node()
-        check_parameters_declared(node)
+        for node_name, make_node in makers:
+            name = node_name  # the fatal line names the node that failed
+            nodes.append(make_node())
+            check_parameters_declared(nodes[-1])
         executor = make_executor()
-        executor.add_node(node)
+        for node in nodes:
+            executor.add_node(node)
         while not stop.is_set() and rclpy.ok():
             executor.spin_once(timeout_sec=SPIN_PERIOD_S)
     except (KeyboardInterrupt, ExternalShutdownException):
@@ -85,7 +101,7 @@ def spin_node(
     finally:
         if executor is not None:
             executor.shutdown(timeout_sec=1.0)
-        if node is not None:
+        for node in reversed(nodes):
             node.destroy_node()
         rclpy.try_shutdown()
         stall_watch.close()

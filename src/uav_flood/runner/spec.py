@@ -45,6 +45,19 @@ Scalar: TypeAlias = bool | int | float | str
 ParameterValue: TypeAlias = Scalar | tuple[Scalar, ...]
 
 GRAPH_KEYS = ('nodes',)
+#: The nodes node_group can host (a graph node with a `group` must be one of them).
+GROUP_NODES = (
+    'edge_server',
+    'flight_control',
+    'flood_mapper',
+    'foxglove_bridge',
+    'link_emulator',
+    'ping_responder',
+    'recorder',
+    'segmentation',
+    'sim_camera',
+    'swarm_coordinator',
+)
 NODE_KEYS = (
     'executable',
     'package',
@@ -59,7 +72,10 @@ NODE_KEYS = (
     'respawn',
     'respawn_delay',
     'respawn_max',
+    'group',
 )
+#: The program that runs the nodes of one `group` in one process (uav_flood.nodes.group).
+GROUP_EXECUTABLE = 'node_group'
 
 # The rules rmw applies to node names and namespaces (rmw_validate_node_name/_namespace).
 _NODE_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
@@ -127,6 +143,8 @@ class NodeSpec:
     :param respawn_max: restart at most this many times; None for no limit.
     :param index: the node's position in the graph file's `nodes` list.
     :param source: the graph file the node was read from (for error messages).
+    :param group: the label of the process this node shares with the other nodes of the same
+        group (`uav-flood launch` starts them in one node_group process); None: its own.
     """
 
     label: str
@@ -144,6 +162,7 @@ class NodeSpec:
     respawn_max: int | None = None
     index: int = 0
     source: str = ''
+    group: str | None = None
 
     @property
     def is_path(self) -> bool:
@@ -378,6 +397,23 @@ def _parse_node(raw: Any, index: int, base_dir: Path, source: str) -> NodeSpec:
     remappings = _parse_remappings(raw.get('remappings'), fail)
     arguments = _parse_arguments(raw.get('arguments'), fail)
     env = _parse_env(raw.get('env'), fail)
+    group = _optional_string(raw, 'group', fail)
+    if group is not None:
+        if not _LABEL.fullmatch(group) or group == RUNNER_LABEL:
+            raise fail(
+                f"group '{group}' is not a valid process label ('/'-separated parts of "
+                "letters, digits, '_', '.' and '-')"
+            )
+        if arguments or '/' in executable or package != DEFAULT_PACKAGE:
+            raise fail(
+                f"a node in group '{group}' runs inside node_group: it takes no 'arguments' "
+                f"and must be one of its own package's nodes ({', '.join(GROUP_NODES)})"
+            )
+        if executable not in GROUP_NODES:
+            raise fail(
+                f"'{executable}' cannot join group '{group}': node_group hosts "
+                f'{", ".join(GROUP_NODES)}'
+            )
 
     required = _bool(raw, 'required', fail)
     respawn = _bool(raw, 'respawn', fail)
@@ -419,7 +455,71 @@ def _parse_node(raw: Any, index: int, base_dir: Path, source: str) -> NodeSpec:
         respawn_max=respawn_max,
         index=index,
         source=source,
+        group=group,
     )
+
+
+def merge_groups(graph: GraphSpec) -> GraphSpec:
+    """Return `graph` with the nodes of each group merged into one node_group process.
+
+    The process takes the group's name as its label and the place of the group's first node;
+    its command runs every member with its own ROS arguments (``--node EXE --ros-args ...``).
+    It is required when a member is, respawned when every member is (after the longest delay,
+    at most the fewest times), and gets the members' environment (which must agree).
+
+    :raises ConfigError: a group's name is also a node's label, or its members' environments
+        contradict each other.
+    """
+    members: dict[str, list[NodeSpec]] = {}
+    for node in graph.nodes:
+        if node.group is not None:
+            members.setdefault(node.group, []).append(node)
+    if not members:
+        return graph
+    labels = {node.label for node in graph.nodes if node.group is None}
+    merged: list[NodeSpec] = []
+    for node in graph.nodes:
+        if node.group is None:
+            merged.append(node)
+            continue
+        group = members[node.group]
+        if node is not group[0]:
+            continue
+        if node.group in labels:
+            raise ConfigError(
+                f"group '{node.group}' has the label of another node: rename one", node.source
+            )
+        env: dict[str, str] = {}
+        for member in group:
+            for key, value in member.env:
+                if env.setdefault(key, value) != value:
+                    raise ConfigError(
+                        f"group '{node.group}': {member.where} sets {key}={value}, another "
+                        f'member {key}={env[key]}: one process has one environment',
+                        node.source,
+                    )
+        arguments: list[str] = []
+        for member in group:
+            extra = ros_arguments(member)
+            arguments += ['--node', member.executable, *(['--ros-args', *extra] if extra else [])]
+        required = any(m.required for m in group)
+        respawn = all(m.respawn for m in group) and not required
+        limits = [m.respawn_max for m in group if m.respawn_max is not None]
+        merged.append(
+            NodeSpec(
+                label=node.group,
+                executable=GROUP_EXECUTABLE,
+                arguments=tuple(arguments),
+                env=tuple(env.items()),
+                required=required,
+                respawn=respawn,
+                respawn_delay=max(m.respawn_delay for m in group),
+                respawn_max=min(limits) if limits else None,
+                index=node.index,
+                source=node.source,
+            )
+        )
+    return GraphSpec(graph.path, tuple(merged))
 
 
 def _default_label(namespace: str | None, name: str | None, executable: str) -> str:

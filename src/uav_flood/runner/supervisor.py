@@ -28,6 +28,7 @@ from typing import IO, TextIO
 from uav_flood.runner.spec import (
     build_command,
     GraphSpec,
+    merge_groups,
     node_environment,
     NodeSpec,
     resolve_executable,
@@ -140,6 +141,8 @@ class Supervisor:
         env: Mapping[str, str] | None = None,
         pdeathsig: bool = True,
     ) -> None:
+        # The nodes of a group share one node_group process: one entry, one label, from here on.
+        graph = merge_groups(graph)
         self.graph = graph
         self._color = color
         self._out = out if out is not None else sys.stdout

@@ -77,7 +77,7 @@ def run_demo(bin_dir, child_env, udp_ports, out, *extra, timeout_s=190):
     return result
 
 
-def check_mission(out, result):
+def check_mission(out, result, processes=15):
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((out / 'report.json').read_text())
     assert report['complete'], report['stop_reason']
@@ -86,7 +86,14 @@ def check_mission(out, result):
     assert report['coverage_pct'] >= 99.0
     assert report['map_iou'] >= MAP_IOU_FLOOR
     assert report['nodes_failed'] == []
-    assert len(report['processes']) == 15
+    assert len(report['processes']) == processes
+    # memory and CPU of every process were sampled, and a drone's add up from its own
+    resources = report['resources']
+    assert resources['samples'] >= 3 and resources['peak_pss_mb'] > 100.0
+    drones = resources['per_drone']
+    assert sorted(drones) == ['uav0', 'uav1', 'uav2']
+    assert all(d['processes'] == (1 if processes == 9 else 3) for d in drones.values()), drones
+    assert all(d['peak_pss_mb'] > 50.0 and d['cpu_s'] > 0.5 for d in drones.values()), drones
     assert all(p == {'exit_code': 0, 'restarts': 0} for p in report['processes'].values())
     # the recording decodes, message by message, and holds the mission
     topics = {}
@@ -156,9 +163,14 @@ def test_quick_demo_maps_the_flood_and_lands_everyone(bin_dir, child_env, udp_po
 def test_quick_demo_with_a_failed_drone_still_covers_the_area(
     bin_dir, child_env, udp_ports, tmp_path
 ):
+    # Each drone's three nodes in one process (a node group): the loss and the re-plan work
+    # the same.
     out = tmp_path / 'mission'
-    result = run_demo(bin_dir, child_env, udp_ports, out, '--fail', 'uav2@40%')
-    report = check_mission(out, result)
+    result = run_demo(
+        bin_dir, child_env, udp_ports, out, '--fail', 'uav2@40%', '--group-drone-nodes'
+    )
+    report = check_mission(out, result, processes=9)
+    assert {'uav0', 'uav1', 'uav2'} <= set(report['processes'])
     failed = [d for d in report['drones'] if d['failed']]
     assert [d['name'] for d in failed] == ['uav2']
     assert failed[0]['failsafes']  # PX4's battery failsafe, seen through flight_control

@@ -75,6 +75,8 @@ class DemoGraphConfig:
     :param battery_s: seconds of hover a full battery lasts (the simulator's SIM_BAT_DRAIN;
         the energy model of flight_control and the coordinator follows); None: the simulator's
         default, 1500 s.
+    :param group_drones: run each drone's flight_control, sim_camera and segmentation in one
+        process (the graph's `group`, labelled with the drone's name) instead of one each.
     :param swap_time_s: simulated seconds after landing until the ground crew has swapped the
         battery (the simulator's UFS_BAT_SWAP; the coordinator plans with it and resumes on its
         own, auto_resume).
@@ -96,6 +98,7 @@ class DemoGraphConfig:
     drone_hosts: Mapping[str, DroneHost] = field(default_factory=dict)
     battery_s: float | None = None
     swap_time_s: float = DEFAULT_SWAP_TIME_S
+    group_drones: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.drones <= 10:
@@ -114,6 +117,12 @@ class DemoGraphConfig:
             raise ConfigError(f'{self.battery_s}: must be in [30, 100000] s', 'battery_s')
         if not 0.0 <= self.swap_time_s <= 3600.0:
             raise ConfigError(f'{self.swap_time_s}: must be in [0, 3600] s', 'swap_time_s')
+        if self.group_drones and self.drone_hosts:
+            raise ConfigError(
+                "a drone host runs each node through 'ip netns exec': its nodes cannot share "
+                'a process; leave out one of the two',
+                'group_drones',
+            )
 
     @property
     def energy_parameters(self) -> dict[str, float]:
@@ -226,6 +235,9 @@ def demo_graph(config: DemoGraphConfig) -> dict[str, Any]:
                 **RESPAWN,
             },
         ]
+        if config.group_drones:
+            for node in drone:
+                node['group'] = name
         nodes += [_on_host(node, host) for node in drone] if host is not None else drone
     ground = ground_nodes(
         GroundConfig(

@@ -15,6 +15,7 @@ from typing import Any
 from uav_flood.core.evaluation import MapScore
 from uav_flood.demo.progress import Fleet
 from uav_flood.recording.mcap_io import read_messages, RecordingError
+from uav_flood.runner.resources import UsageLog
 
 
 @dataclass
@@ -30,6 +31,7 @@ class RunFacts:
     :param processes: label -> (exit code or None, restarts).
     :param forced_at_shutdown: label -> the signal the final shutdown had to escalate to
         (SIGTERM or SIGKILL) for nodes that did not stop on SIGINT.
+    :param resources: the node processes' memory and CPU (runner.resources.UsageLog), or None.
     """
 
     settings: dict[str, Any]
@@ -41,6 +43,32 @@ class RunFacts:
     processes: dict[str, tuple[int | None, int]]
     notes: list[str] = field(default_factory=list)
     forced_at_shutdown: dict[str, str] = field(default_factory=dict)
+    resources: UsageLog | None = None
+
+
+def resources_report(log: UsageLog | None, vehicles: list[str]) -> dict[str, Any]:
+    """Return report.json's `resources`: peak memory (PSS) and CPU per process and per drone.
+
+    A drone's figures are those of its own processes (uavN/... or its node group uavN); the
+    simulator, one process for every vehicle, and the ground nodes are not in them.
+    """
+    if log is None or not log.samples:
+        return {'samples': 0}
+    per_label = log.per_label()
+    per_drone = {}
+    for name in vehicles:
+        mine = [v for k, v in per_label.items() if k == name or k.startswith(f'{name}/')]
+        per_drone[name] = {
+            'processes': len(mine),
+            'peak_pss_mb': round(sum(v['peak_pss_mb'] for v in mine), 1),
+            'cpu_s': round(sum(v['cpu_s'] for v in mine), 1),
+        }
+    return {
+        'samples': log.samples,
+        'peak_pss_mb': round(log.peak_total_mb, 1),
+        'per_process': per_label,
+        'per_drone': per_drone,
+    }
 
 
 def recording_summary(path: Path) -> dict[str, Any]:
@@ -189,8 +217,23 @@ def build_report(
         },
         'nodes_failed': crashed,
         'nodes_stopped_by_force': dict(sorted(stuck.items())),
+        'resources': resources_report(facts.resources, list(fleet.drones)),
         'notes': facts.notes,
     }
+
+
+def _resource_lines(resources: dict[str, Any]) -> list[str]:
+    """Return the report.md lines on memory and CPU (none when nothing was sampled)."""
+    drones = resources.get('per_drone') or {}
+    if not resources.get('samples') or not drones:
+        return []
+    mean = sum(d['peak_pss_mb'] for d in drones.values()) / len(drones)
+    cpu = sum(d['cpu_s'] for d in drones.values()) / len(drones)
+    count = max(d['processes'] for d in drones.values())
+    return [
+        f'- Memory: {resources["peak_pss_mb"]:.0f} MiB at the peak for every node process '
+        f'(PSS); a drone {mean:.0f} MiB in {count} process(es), {cpu:.0f} CPU s on average.'
+    ]
 
 
 def _int(text: str | None) -> int:
@@ -284,6 +327,7 @@ def report_markdown(report: dict[str, Any]) -> str:
             if rec.get('decoded')
             else f'- recording: {rec.get("error", "none")}'
         ),
+        *_resource_lines(report.get('resources', {})),
         f'- {len(report["processes"])} node processes; '
         + (
             'every one exited cleanly and none was restarted.'

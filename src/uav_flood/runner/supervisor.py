@@ -177,6 +177,15 @@ class Supervisor:
         self._deadline = 0.0
         self._ran = False
 
+    def pids(self) -> dict[str, int]:
+        """Return label -> pid of every node process running now."""
+        with self._lock:
+            return {
+                node.label: node.process.pid
+                for node in self._nodes
+                if node.process is not None and node.process.returncode is None
+            }
+
     @property
     def commands(self) -> dict[str, list[str]]:
         """Return each node's command line (without the setpriv wrapper), by label."""

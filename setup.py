@@ -76,7 +76,7 @@ setup(
             'edge_server = uav_flood.nodes.edge_server:main',
             'link_emulator = uav_flood.nodes.link_emulator:main',
             'gz_camera_bridge = uav_flood.nodes.gz_camera_bridge:main',
-            'node_group = uav_flood.nodes.group:main',
+            'node_group = uav_flood.nodes.node_group:main',
         ],
     },
 )

@@ -74,7 +74,7 @@ NODE_KEYS = (
     'respawn_max',
     'group',
 )
-#: The program that runs the nodes of one `group` in one process (uav_flood.nodes.group).
+#: The program that runs the nodes of one `group` in one process (uav_flood.nodes.node_group).
 GROUP_EXECUTABLE = 'node_group'
 
 # The rules rmw applies to node names and namespaces (rmw_validate_node_name/_namespace).

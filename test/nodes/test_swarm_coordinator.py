@@ -12,6 +12,7 @@ import time
 import pytest
 from shapely.geometry import box
 
+from uav_flood.core.coverage import PlanConfig
 from uav_flood.core.coverage.progress import swath_geometry
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.geo import GeoPoint, LocalFrame
@@ -22,6 +23,8 @@ ORIGIN = GeoPoint(47.397742, 8.545594, 488.0)
 AREA = box(20.0, 20.0, 320.0, 220.0)  # map ENU (m)
 ALTITUDE_M = 20.0
 TIMEOUT_S = 1.0
+#: How far the camera sees beyond a leg's ends at ALTITUDE_M: the coordinator's coverage model.
+REACH_M = PlanConfig(base_altitude_m=ALTITUDE_M).reach_m
 
 
 class FleetProbe:
@@ -208,7 +211,7 @@ def make_nodes(ros_context, executor, overrides=()):
 
 
 def coverage_of(lines, swath, extra=None):
-    covered = swath_geometry(lines, swath)
+    covered = swath_geometry(lines, swath, REACH_M)
     if extra is not None:
         covered = covered.union(extra)
     return covered.intersection(AREA).area / AREA.area
@@ -264,7 +267,7 @@ def test_plan_progress_loss_and_replan(ros_context, executor, tmp_path):
     assert node.last_replan_latency_ms < 1000.0
 
     new = swath_geometry([[q[:2] for q in probe.vehicles[n]['path']] for n in ('uav0', 'uav2')],
-                         swath)  # fmt: skip
+                         swath, REACH_M)  # fmt: skip
     assert coverage_of(probe.flown(), swath, new) >= 0.995
 
     def reported():
@@ -658,7 +661,7 @@ def test_a_restarted_coordinator_resumes_the_mission(ros_context, executor, tmp_
     wait_replan(executor, probe, ['uav0', 'uav2'], since, TIMEOUT_S + 2.0)
     assert spin_until(executor, lambda: probe.status().get('replans') == '1', 2.5)
     new = swath_geometry(
-        [[q[:2] for q in probe.vehicles[n]['path']] for n in ('uav0', 'uav2')], swath
+        [[q[:2] for q in probe.vehicles[n]['path']] for n in ('uav0', 'uav2')], swath, REACH_M
     )
     assert new.intersection(AREA).area < 0.85 * AREA.area  # the remainder, not the whole area
     assert coverage_of(probe.flown(), swath, new) >= 0.99

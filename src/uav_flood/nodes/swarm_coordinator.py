@@ -773,7 +773,9 @@ class SwarmCoordinatorNode(Node):
             return
         self._error = ''
         self._plan = plan
-        self._tracker = CoverageTracker(plan.region, plan.swath_m, list(self._vehicles))
+        self._tracker = CoverageTracker(
+            plan.region, plan.swath_m, list(self._vehicles), plan.config.reach_m
+        )
         for name in self._vehicles:
             vehicle = self._vehicles[name]
             if vehicle.position is not None:

@@ -6,10 +6,10 @@ import subprocess
 import sys
 
 import pytest
-import shapely
 from shapely.geometry import LineString
 
 from uav_flood.core.coverage import Area, Drone, plan_coverage, PlanConfig, PlanningError
+from uav_flood.core.coverage.footprint import swath_geometry
 from uav_flood.core.geo import GeoPoint, LocalFrame
 from uav_flood.core.mission import Enu
 
@@ -52,9 +52,7 @@ def test_parts_larger_than_a_battery_are_split_into_sorties_that_each_fit(name, 
         elif d.path:
             sweeps.append(d.path)
     # The sorties' sweeps cover the area as the plan says (the same rows, nothing dropped).
-    swaths = shapely.union_all(
-        [LineString([p[:2] for p in s]).buffer(0.5 * plan.swath_m) for s in sweeps if len(s) > 1]
-    )
+    swaths = swath_geometry([s for s in sweeps if len(s) > 1], plan.swath_m, plan.config.reach_m)
     assert swaths.intersection(plan.region).area / plan.region.area >= 0.995
     assert plan.metrics.coverage >= 0.995
     assert plan.metrics.imbalance <= 0.10, [d.expected_time_s for d in plan.drones]

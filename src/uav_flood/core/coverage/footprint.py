@@ -8,8 +8,13 @@ legs are one swath apart: swath = across-track width x (1 - side overlap).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 import math
+
+import shapely
+from shapely.geometry import LineString, Point
+from shapely.geometry.base import BaseGeometry
 
 from uav_flood.core.coverage.errors import PlanningError
 
@@ -83,6 +88,53 @@ def swath_m(camera: Camera, altitude_m: float, overlap: float) -> float:
     check_overlap(overlap)
     across, _ = camera.footprint_m(altitude_m)
     return across * (1.0 - overlap)
+
+
+def reach_m(camera: Camera, altitude_m: float, overlap: float) -> float:
+    """Return how far the camera sees ahead of and behind the drone, the overlap kept (m).
+
+    Half the footprint's along-track length x (1 - overlap), as the swath is its width x
+    (1 - overlap): a sweep leg may end this far inside the area's edge.
+    """
+    check_overlap(overlap)
+    _, along = camera.footprint_m(altitude_m)
+    return 0.5 * along * (1.0 - overlap)
+
+
+def swath_geometry(
+    polylines: Sequence[Sequence[Sequence[float]]], swath_m: float, reach: float | None = None
+) -> BaseGeometry:
+    """Return what flying `polylines` shows the camera (map ENU polygon; empty for none).
+
+    With `reach` (reach_m()), each segment covers a rectangle swath wide that reaches `reach`
+    beyond both of its ends, as the camera's footprint does moving along it; without, each
+    polyline is buffered by swath / 2 (round ends). A polyline of one point (a part smaller
+    than a swath, flown as one waypoint over its centre) covers a square one swath wide.
+
+    :param polylines: flown polylines, (east, north, ...) points in metres.
+    :param swath_m: the swath (m).
+    :param reach: how far the camera sees ahead and behind (m), or None.
+    """
+    half = 0.5 * swath_m
+    shapes: list[BaseGeometry] = []
+    for line in polylines:
+        points = [(float(p[0]), float(p[1])) for p in line]
+        if not points:
+            continue
+        if len(set(points)) < 2:
+            shapes.append(Point(points[0]).buffer(half, cap_style='square'))
+        elif reach is None:
+            shapes.append(LineString(points).buffer(half))
+        else:
+            for a, b in zip(points, points[1:], strict=False):
+                length = math.dist(a, b)
+                if length < 1e-9:
+                    continue
+                ux, uy = (b[0] - a[0]) / length, (b[1] - a[1]) / length
+                start = (a[0] - ux * reach, a[1] - uy * reach)
+                end = (b[0] + ux * reach, b[1] + uy * reach)
+                shapes.append(LineString([start, end]).buffer(half, cap_style='flat'))
+    return shapely.union_all(shapes) if shapes else Point().buffer(0)
 
 
 def gsd_cm(camera: Camera, altitude_m: float) -> float:

@@ -116,7 +116,11 @@ def state_dict(
             for name, t in tracker.tracks.items()
         },
         'covered': _dump(tracker.covered()),
-        'tracker': {'region': _dump(tracker.region), 'swath_m': tracker.swath_m},
+        'tracker': {
+            'region': _dump(tracker.region),
+            'swath_m': tracker.swath_m,
+            'reach_m': tracker.reach_m,
+        },
         'extra': extra,
     }
 
@@ -194,8 +198,12 @@ def load_state(
             config=config,
         )
         # The tracker measures against the first plan's region; a re-plan's region is the rest.
+        reach = data['tracker'].get('reach_m')
         tracker = CoverageTracker(
-            _load(data['tracker']['region']), float(data['tracker']['swath_m']), drones
+            _load(data['tracker']['region']),
+            float(data['tracker']['swath_m']),
+            drones,
+            float(reach) if reach is not None else None,
         )
         for name, t in data['tracks'].items():
             if name not in tracker.tracks:

@@ -27,7 +27,14 @@ from shapely.geometry.base import BaseGeometry
 
 from uav_flood.core.coverage.area import Area, polygons_of
 from uav_flood.core.coverage.errors import PlanningError
-from uav_flood.core.coverage.footprint import Camera, check_altitude, check_overlap, swath_m
+from uav_flood.core.coverage.footprint import (
+    Camera,
+    check_altitude,
+    check_overlap,
+    reach_m,
+    swath_geometry,
+    swath_m,
+)
 from uav_flood.core.coverage.partition import imbalance, split_route
 from uav_flood.core.coverage.sorties import Sortie, split_sorties, total_time_s
 from uav_flood.core.coverage.sweep import build_route, count_turns, Route, Router, XY
@@ -36,7 +43,7 @@ from uav_flood.core.safety import EnergyModel
 
 LOG = logging.getLogger(__name__)
 REFINEMENTS = 2
-SORTIE_REFINEMENTS = 6
+SORTIE_REFINEMENTS = 8
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,11 @@ class PlanConfig:
     def swath_m(self) -> float:
         """Return the leg spacing at the base altitude (m)."""
         return swath_m(self.camera, self.base_altitude_m, self.overlap)
+
+    @property
+    def reach_m(self) -> float:
+        """Return how far the camera sees ahead and behind at the base altitude (m)."""
+        return reach_m(self.camera, self.base_altitude_m, self.overlap)
 
 
 @dataclass(frozen=True)
@@ -212,7 +224,7 @@ class CoveragePlan:
 
     def swaths(self) -> BaseGeometry:
         """Return the union of every path buffered by swath / 2 (map ENU)."""
-        return _swaths([d.path for d in self.drones], self.swath_m)
+        return _swaths([d.path for d in self.drones], self.swath_m, self.config.reach_m)
 
     def drone(self, name: str) -> DronePlan:
         """Return the plan of drone `name`."""
@@ -460,7 +472,9 @@ def _plan(
     blocked = area.no_fly.buffer(config.no_fly_margin_m) if area.no_fly is not None else None
     centre = tuple(np.mean([d.position for d in drones], axis=0).tolist())
     turn_m = config.turn_penalty_s * float(np.mean([d.speed_m_s for d in drones]))
-    route = build_route(region, swath, router, blocked, (centre[0], centre[1]), turn_m)
+    route = build_route(
+        region, swath, router, blocked, (centre[0], centre[1]), turn_m, config.reach_m
+    )
     if len(route.points) == 0:
         if leftover:
             return _empty_plan(area, drones, config)
@@ -495,7 +509,7 @@ def _plan(
         plans = best if config.sorties and best is not None else plans
     _check_energy(plans, drones, config)
     paths = [p.path for p in plans]
-    covered = _swaths(paths, swath).intersection(region)
+    covered = _swaths(paths, swath, config.reach_m).intersection(region)
     total = sum(p.length_m for p in plans)
     bound = region.area / swath
     working = [
@@ -601,7 +615,7 @@ def _drone_plan(
             drone.name,
         ) from None
     time_s, turns = timing.measure(i, path)
-    part = _trace(piece).buffer(0.5 * swath).intersection(region)
+    part = swath_geometry([piece], swath, config.reach_m).intersection(region)
     energy_pct = config.energy.energy_pct(time_s)
     sorties: tuple[Sortie, ...] = ()
     if timing.sorties_allowed(i) and (time_s > timing.battery_s(i) or timing.sortie_counts[i] > 1):
@@ -713,11 +727,8 @@ def _empty_plan(area: Area, drones: Sequence[Drone], config: PlanConfig) -> Cove
     return CoveragePlan(area, Point().buffer(0), plans, config.swath_m, (), metrics, config)
 
 
-def _swaths(paths: Sequence[Sequence[Enu]], swath: float) -> BaseGeometry:
-    traces = [_trace(path) for path in paths if path]
-    if not traces:
-        return Point().buffer(0)
-    return shapely.union_all([trace.buffer(0.5 * swath) for trace in traces])
+def _swaths(paths: Sequence[Sequence[Enu]], swath: float, reach: float) -> BaseGeometry:
+    return swath_geometry([path for path in paths if path], swath, reach)
 
 
 def _length(points: Sequence[Sequence[float]]) -> float:

@@ -27,6 +27,7 @@ from shapely.geometry import LineString, Point
 from shapely.geometry.base import BaseGeometry
 
 from uav_flood.core import mission_supervisor
+from uav_flood.core.coverage.footprint import swath_geometry
 from uav_flood.core.mission import Enu
 
 XY = tuple[float, float]
@@ -73,24 +74,6 @@ def flown_polyline(
                 projected = leg.interpolate(along)
                 points.append((projected.x, projected.y))
     return points
-
-
-def swath_geometry(polylines: Sequence[Sequence[XY]], swath_m: float) -> BaseGeometry:
-    """Return the union of polylines buffered by swath / 2 (map ENU); empty when there is none.
-
-    :param polylines: flown polylines, (east, north) points in metres.
-    :param swath_m: the swath (m).
-    """
-    # A single point is a path of one waypoint (a leftover smaller than a swath, which the
-    # planner flies as one waypoint over its centre): the camera covers a swath-wide square.
-    lines = [
-        LineString(line).buffer(0.5 * swath_m)
-        if len(line) >= 2
-        else Point(line[0]).buffer(0.5 * swath_m, cap_style='square')
-        for line in polylines
-        if line
-    ]
-    return shapely.union_all(lines) if lines else Point().buffer(0)
 
 
 def path_length_m(points: Sequence[Sequence[float]]) -> float:
@@ -311,11 +294,20 @@ class CoverageTracker:
     :param region: what is to be covered (the plan's region: area minus no-fly zones).
     :param swath_m: the swath of the plan (m).
     :param drones: the drones' names.
+    :param reach_m: how far the camera sees ahead and behind (footprint.reach_m; the plan's
+        PlanConfig.reach_m), or None: a flown line covers its buffer by swath / 2.
     """
 
-    def __init__(self, region: BaseGeometry, swath_m: float, drones: Sequence[str]) -> None:
+    def __init__(
+        self,
+        region: BaseGeometry,
+        swath_m: float,
+        drones: Sequence[str],
+        reach_m: float | None = None,
+    ) -> None:
         self.region = region
         self.swath_m = swath_m
+        self.reach_m = reach_m
         self.tracks = {name: DroneTrack(name) for name in drones}
         #: Everything ever counted covered: the covered geometry only grows (a path replaced
         #: or a drone lost never uncovers what was flown).
@@ -413,7 +405,7 @@ class CoverageTracker:
     def covered(self) -> BaseGeometry:
         """Return what the fleet has covered (map ENU polygon); it never shrinks."""
         lines = [line for name in self.tracks for line in self.flown(name)]
-        now = swath_geometry(lines, self.swath_m)
+        now = swath_geometry(lines, self.swath_m, self.reach_m)
         if not now.difference(self._covered).is_empty:
             self._covered = shapely.union_all([self._covered, now])
         return self._covered

@@ -32,6 +32,7 @@ from shapely.prepared import prep
 
 from uav_flood.core.coverage.area import polygons_of
 from uav_flood.core.coverage.errors import PlanningError
+from uav_flood.core.coverage.footprint import swath_geometry
 
 XY = tuple[float, float]
 Leg = tuple[float, float, float]  # y, x_start, x_end in the rotated (sweep) frame
@@ -139,13 +140,18 @@ class Router:
 
 
 def band_legs(
-    region: BaseGeometry, swath_m: float, blocked: BaseGeometry | None
+    region: BaseGeometry,
+    swath_m: float,
+    blocked: BaseGeometry | None,
+    reach_m: float | None = None,
 ) -> list[list[tuple[float, float]]]:
     """Return the legs of each band of `region`, already rotated so legs run along x.
 
     :param region: the region to sweep, in the sweep frame (legs parallel to x).
     :param swath_m: the leg spacing (m).
     :param blocked: what legs must stay out of (same frame), or None.
+    :param reach_m: how far the camera sees ahead and behind (footprint.reach_m): a leg ends
+        that far inside its piece; None: where a round swath / 2 end still covers it.
     :return: per band (bottom to top), its legs as (x_start, x_end), sorted; band k's legs lie
         at y = min_y + (k + 0.5) * spacing with spacing = height / band count.
     """
@@ -158,7 +164,9 @@ def band_legs(
         lo = min_y + k * spacing
         band = region.intersection(box(min_x - 1.0, lo, max_x + 1.0, lo + spacing))
         y = lo + 0.5 * spacing
-        spans = sorted(_span(p, y, 0.5 * swath_m) for p in polygons_of(band) if p.area > tiny)
+        spans = sorted(
+            _span(p, y, 0.5 * swath_m, reach_m) for p in polygons_of(band) if p.area > tiny
+        )
         merged: list[tuple[float, float]] = []
         for x0, x1 in spans:
             if merged and x0 <= merged[-1][1] + 1e-6:
@@ -182,15 +190,22 @@ def band_legs(
     return rows
 
 
-def _span(piece: Polygon, y: float, radius: float) -> tuple[float, float]:
-    """Return the shortest leg (x_start, x_end) at `y` whose buffer by `radius` covers `piece`.
+def _span(
+    piece: Polygon, y: float, radius: float, reach_m: float | None = None
+) -> tuple[float, float]:
+    """Return the shortest leg (x_start, x_end) at `y` whose camera coverage covers `piece`.
 
-    The leg's round ends cover a slanted side: the leg may stop short of the piece's extent by
-    sqrt(radius^2 - dy^2) at each of its vertices (exact for straight edges: the bound is
-    concave along an edge, so its minimum is at a vertex).
+    With `reach_m`, the camera sees that far beyond the leg's ends across its whole width (the
+    piece lies within the band, inside the swath): the leg stops `reach_m` short of the piece's
+    extent. Without, the leg's round ends (its buffer by `radius`) cover a slanted side: the leg
+    may stop short by sqrt(radius^2 - dy^2) at each of its vertices (exact for straight edges:
+    the bound is concave along an edge, so its minimum is at a vertex).
     """
     coords = shapely.get_coordinates(piece.boundary)
-    reach = np.sqrt(np.maximum(radius * radius - (coords[:, 1] - y) ** 2, 0.0))
+    if reach_m is not None:
+        reach = np.full(len(coords), reach_m)
+    else:
+        reach = np.sqrt(np.maximum(radius * radius - (coords[:, 1] - y) ** 2, 0.0))
     x0 = float(np.min(coords[:, 0] + reach))
     x1 = float(np.max(coords[:, 0] - reach))
     if x0 > x1:
@@ -251,13 +266,17 @@ class Cell:
 
 
 def cells_for_direction(
-    region: BaseGeometry, angle_rad: float, swath_m: float, blocked: BaseGeometry | None
+    region: BaseGeometry,
+    angle_rad: float,
+    swath_m: float,
+    blocked: BaseGeometry | None,
+    reach_m: float | None = None,
 ) -> list[Cell]:
     """Return the cells of `region` swept with legs at `angle_rad` from east (map frame)."""
     deg = math.degrees(angle_rad)
     rotated = affinity.rotate(region, -deg, origin=(0.0, 0.0))
     blocked_rot = affinity.rotate(blocked, -deg, origin=(0.0, 0.0)) if blocked else None
-    rows = band_legs(rotated, swath_m, blocked_rot)
+    rows = band_legs(rotated, swath_m, blocked_rot, reach_m)
     _, min_y, _, max_y = rotated.bounds
     spacing = (max_y - min_y) / max(1, len(rows))
     cos, sin = math.cos(angle_rad), math.sin(angle_rad)
@@ -370,6 +389,7 @@ def build_route(
     blocked: BaseGeometry | None,
     start: XY,
     turn_m: float,
+    reach_m: float | None = None,
 ) -> Route:
     """Plan one route that sweeps every connected part of `region`, starting near `start`.
 
@@ -379,6 +399,8 @@ def build_route(
     :param blocked: the zones grown by the margin, that legs are clipped out of, or None.
     :param start: where the sweep should begin (map ENU, m), e.g. the fleet's centre.
     :param turn_m: the cost of one turn expressed in metres, used to pick directions.
+    :param reach_m: how far the camera sees ahead and behind (footprint.reach_m), or None:
+        legs end where a round swath / 2 end covers the area (see band_legs).
     :return: the route; one point when the region lies within swath / 2 of it (a region
         narrower than the swath both ways), no point when no leg was found (nothing to sweep).
     """
@@ -387,7 +409,7 @@ def build_route(
     for part in sorted(polygons_of(region), key=lambda p: -p.area):
         best: tuple[float, float, list[Cell]] | None = None
         for angle in candidate_directions(part):
-            candidate = cells_for_direction(part, angle, swath_m, blocked)
+            candidate = cells_for_direction(part, angle, swath_m, blocked, reach_m)
             cost = cells_cost(candidate, turn_m)
             if best is None or cost < best[0]:
                 best = (cost, angle, candidate)
@@ -396,7 +418,7 @@ def build_route(
         _, angle, part_cells = best
         angles.append(math.degrees(angle))
         cells += part_cells
-        cells += _touch_up(part, part_cells, angle, swath_m, blocked)
+        cells += _touch_up(part, part_cells, angle, swath_m, blocked, reach_m)
     points = _order(cells, start, router)
     if not points:
         return Route(np.empty((0, 2)), np.empty(0), np.empty(0), tuple(angles))
@@ -416,19 +438,23 @@ def build_route(
 
 
 def _touch_up(
-    part: Polygon, cells: list[Cell], angle: float, swath_m: float, blocked: BaseGeometry | None
+    part: Polygon,
+    cells: list[Cell],
+    angle: float,
+    swath_m: float,
+    blocked: BaseGeometry | None,
+    reach_m: float | None = None,
 ) -> list[Cell]:
     """Return extra cells for what the first pass left uncovered (beside clipped legs)."""
     if blocked is None:
         return []
-    legs = [LineString([a, b]) for cell in cells for a, b in cell.legs]
-    covered = shapely.union_all([leg.buffer(0.5 * swath_m) for leg in legs])
+    covered = swath_geometry([[a, b] for cell in cells for a, b in cell.legs], swath_m, reach_m)
     missed = part.difference(covered)
     extra: list[Cell] = []
     for piece in polygons_of(missed):
         if piece.area < 0.01 * swath_m * swath_m:
             continue
-        extra += cells_for_direction(piece, angle, swath_m, blocked)
+        extra += cells_for_direction(piece, angle, swath_m, blocked, reach_m)
     return extra
 
 

@@ -35,11 +35,13 @@ def vehicle_and_autopilot(udp_ports):
 
             def ready():
                 t = autopilot.telemetry()
+                # EXTENDED_SYS_STATE (the landed state) comes about once a second: wait for it too.
                 return None not in (t.home, t.position, t.attitude, t.battery_remaining) and (
                     t.flight_mode is not FlightMode.UNKNOWN
+                    and t.landed_state is not LandedState.UNKNOWN
                 )
 
-            wait(ready, 20.0, 'home, position, attitude, battery and mode')
+            wait(ready, 20.0, 'home, position, attitude, battery, mode and landed state')
             yield sim.vehicles[0], autopilot
         finally:
             autopilot.close()

@@ -755,3 +755,53 @@ def test_sorties_wait_for_the_swap_and_the_operator_then_resume(ros_context, exe
     assert all(len(v['paths']) == counts[n] for n, v in probe.vehicles.items())
     assert coverage_of(probe.flown(), swath) >= 0.995
     assert float(probe.status()['coverage_pct']) >= 99.5
+
+
+def test_a_drone_lost_between_sorties_has_its_remaining_sorties_replanned(
+    ros_context, executor, tmp_path
+):
+    """auto_resume on: a drone back on the ground with a full battery goes on by itself; one
+    that goes silent while it waits for its swap is lost, and the others get what it had left."""
+    from rclpy.parameter import Parameter
+
+    node, probe = make_nodes(
+        ros_context,
+        executor,
+        [
+            Parameter('area_file', value=str(area_file(tmp_path))),
+            Parameter('battery_drain_pct_per_s', value=0.2),
+            Parameter('auto_resume', value=True),
+        ],
+    )
+    swath = planned(executor, probe)
+    assert all(int(probe.status()[f'{n}_sortie'].split('/')[1]) >= 2 for n in VEHICLES)
+    assert fly_until(
+        executor, probe, VEHICLES,
+        lambda: all(v['state'] == 'completed' for v in probe.vehicles.values()), 20.0,
+    )  # fmt: skip
+    for name, v in probe.vehicles.items():
+        v['on_ground'], v['position'] = True, v['path'][-1]
+        v['battery'] = 0.3 if name == 'uav1' else 1.0  # uav1 still waits for its swap
+    # uav0 and uav2 need no operator: their second sorties come as soon as they are ready.
+    assert spin_until(
+        executor, lambda: all(len(probe.vehicles[n]['paths']) == 2 for n in ('uav0', 'uav2')), 3.0
+    ), probe.status()
+    assert probe.status().get('uav1') == 'swap' and len(probe.vehicles['uav1']['paths']) == 1
+    before = {n: len(probe.vehicles[n]['paths']) for n in ('uav0', 'uav2')}
+    probe.vehicles['uav1']['silent'] = True
+    assert spin_until(
+        executor,
+        lambda: all(len(probe.vehicles[n]['paths']) > before[n] for n in ('uav0', 'uav2')),
+        TIMEOUT_S + 3.0,
+    ), probe.status()
+    assert spin_until(executor, lambda: probe.status().get('replans') == '1', 2.5)
+    status = probe.status()
+    assert status['uav1'].startswith('lost: status silent'), status
+    assert 'uav1 lost' in status['last_replan_reason']
+    # What uav1 had left is in the others' new plans: with what was flown, the area is covered.
+    new = [
+        [q[:2] for s in plan.sorties for q in s.sweep] or [q[:2] for q in plan.path]
+        for plan in node._plan.drones
+        if plan.drone in ('uav0', 'uav2')
+    ]
+    assert coverage_of(probe.flown(), swath, swath_geometry(new, swath, REACH_M)) >= 0.99

@@ -24,6 +24,7 @@ from typing import Any
 
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.geo import GeoPoint
+from uav_flood.core.safety import EnergyModel
 from uav_flood.demo.hosts import DroneHost, ground_env
 from uav_flood.deploy.graphs import (
     ground_nodes,
@@ -34,6 +35,7 @@ from uav_flood.deploy.graphs import (
     SHIPPED_AREA,
 )
 from uav_flood.runner.spec import DEFAULT_PACKAGE, executable_candidates, graph_yaml
+from uav_flood.sim.params import SIM_OVERRIDES
 
 __all__ = [
     'demo_graph',
@@ -47,9 +49,10 @@ __all__ = [
 
 #: Simulated seconds the ground crew takes to swap a battery (as the planner's default).
 DEFAULT_SWAP_TIME_S = 120.0
-#: The energy model's drain (%/s) times the battery's seconds: 0.07 %/s for the simulator's
-#: 1500 s battery, 5 % above its hover drain (forward flight and climbs cost a little more).
-DRAIN_PCT_S_PER_BATTERY_S = 0.07 * 1500.0
+#: The energy model's drain (%/s) times the battery's seconds: the default 0.07 %/s for the
+#: simulator's default 1500 s battery, 5 % above its hover drain (forward flight and climbs
+#: cost a little more).
+DRAIN_PCT_S_PER_BATTERY_S = EnergyModel().drain_pct_per_s * SIM_OVERRIDES['SIM_BAT_DRAIN']
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ from uav_flood.core.coverage import (
     Camera,
     CoveragePlan,
     Drone,
+    DronePlan,
     persist,
     plan_coverage,
     PlanConfig,
@@ -625,10 +626,18 @@ class SwarmCoordinatorNode(Node):
             if block is None:
                 self._send_sortie(name, index, now)
 
+    def _planned(self, name: str) -> DronePlan | None:
+        """Return drone `name`'s part of the current plan, None if it has none."""
+        if self._plan is None:
+            return None
+        try:
+            return self._plan.drone(name)
+        except KeyError:
+            return None
+
     def _sortie_block(self, name: str, index: int, now: float) -> str | None:
         """Return why sortie `index` of drone `name` cannot be sent now, or None."""
-        assert self._plan is not None
-        plan = next((d for d in self._plan.drones if d.drone == name), None)
+        plan = self._planned(name)
         if plan is None or not 0 <= index < len(plan.sorties):
             self._due.pop(name, None)  # nothing of this plan left for it
             return 'no such sortie'
@@ -655,8 +664,8 @@ class SwarmCoordinatorNode(Node):
         return None
 
     def _send_sortie(self, name: str, index: int, now: float) -> None:
-        assert self._plan is not None and self._tracker is not None
-        plan = next(d for d in self._plan.drones if d.drone == name)
+        plan = self._planned(name)
+        assert plan is not None and self._tracker is not None
         sortie = plan.sorties[index]
         stamp = self.get_clock().now().to_msg()
         stamp_ns = stamp.sec * 1_000_000_000 + stamp.nanosec
@@ -872,10 +881,6 @@ class SwarmCoordinatorNode(Node):
 
     # -- outputs ----------------------------------------------------------------------------------
 
-    def _sortie_count(self, name: str) -> int:
-        drones = self._plan.drones if self._plan is not None else ()
-        return next((len(d.sorties) for d in drones if d.drone == name), 0)
-
     def _time_left_s(self) -> float:
         """Return the longest time a drone not lost has left to fly, sorties and swaps too (s)."""
         assert self._tracker is not None
@@ -996,8 +1001,10 @@ class SwarmCoordinatorNode(Node):
                 values[f'{name}_readmissions'] = str(track.readmissions)
                 if name in self.planned_s:
                     values[f'{name}_planned_s'] = f'{self.planned_s[name]:.1f}'
-                if name in self._due:
-                    values[f'{name}_sortie'] = f'{self._due[name] + 1}/{self._sortie_count(name)}'
+                planned = self._planned(name)
+                if name in self._due and planned is not None:
+                    count = len(planned.sorties)
+                    values[f'{name}_sortie'] = f'{self._due[name] + 1}/{count}'
                     values[f'{name}_waiting'] = self._due_block.get(name, '')
                 elif track.sorties > 1:
                     values[f'{name}_sortie'] = f'{track.sortie + 1}/{track.sorties}'

@@ -223,7 +223,7 @@ class CoveragePlan:
     config: PlanConfig
 
     def swaths(self) -> BaseGeometry:
-        """Return the union of every path buffered by swath / 2 (map ENU)."""
+        """Return what every path shows the camera (map ENU; footprint.swath_geometry)."""
         return _swaths([d.path for d in self.drones], self.swath_m, self.config.reach_m)
 
     def drone(self, name: str) -> DronePlan:
@@ -667,14 +667,6 @@ def _sorties(
 
 def _makespan(plans: Sequence[DronePlan]) -> float:
     return max((p.expected_time_s for p in plans), default=0.0)
-
-
-def _trace(points: Sequence[Sequence[float]]) -> BaseGeometry:
-    """Return the polyline through `points` (x, y), or the Point when they are all one."""
-    xy = [(float(p[0]), float(p[1])) for p in points]
-    if len(set(xy)) < 2:
-        return Point(xy[0])
-    return LineString(xy)
 
 
 def _check_energy(plans: list[DronePlan], drones: Sequence[Drone], config: PlanConfig) -> None:

@@ -44,6 +44,14 @@ from uav_flood.core.safety import EnergyModel
 LOG = logging.getLogger(__name__)
 REFINEMENTS = 2
 SORTIE_REFINEMENTS = 8
+#: How closely the time estimate finds where a sortie's battery runs out along the route (m).
+SORTIE_TOLERANCE_M = 1.0
+#: With sorties, a drone whose plan is shorter than the longest by more than this fraction flies
+#: one sortie more in the next round; plans balanced within BALANCE_GOAL are preferred.
+BALANCE_STEP = 0.05
+#: A jump in a drone's estimated time this large for a few metres more route is a sortie more (s).
+STEP_S = 30.0
+BALANCE_GOAL = 0.1
 
 
 @dataclass(frozen=True)
@@ -336,8 +344,10 @@ class _Timing:
         self.config = config
         self.models = [replace(config.energy, cruise_speed_m_s=d.speed_m_s) for d in drones]
         self.offset_s = [0.0] * len(drones)
-        # Sorties per drone the estimate assumes (see _with_sorties); set by _plan's rounds.
-        self.sortie_counts = [1] * len(drones)
+        # The fewest sorties each drone's estimate and plan use (see _with_sorties): raised by
+        # _plan's rounds for a drone the split left short because one sortie more is a step.
+        self.min_sorties = [1] * len(drones)
+        self._chains: dict[tuple[int, float, bool], list[tuple[float, float]]] = {}
         # Per drone, what estimate() needs that does not depend on the piece: where it starts
         # and lands (m), the climb (or level change) to its layer and RTL's vertical part (s).
         self._starts = [self.start(i) for i in range(len(drones))]
@@ -398,21 +408,96 @@ class _Timing:
     def _with_sorties(self, i: int, a: float, b: float, single_s: float) -> float:
         """Return the estimated total of drone i's sorties for piece a..b (s), swaps included.
 
-        The sortie count is fixed per round (`sortie_counts`, from the previous round's
-        plans), so the estimate stays continuous in the piece and the route split can balance
-        it: each sortie beyond the first adds the climb, the transit out to the piece and back
-        (to its middle, as an estimate), the landing and the swap.
+        The route's own split_sorties: from the end of the piece it flies first, each sortie
+        climbs, transits straight to where the last one stopped, sweeps on along the route as
+        far as one battery allows with the reserve, transits home and lands; the battery is
+        swapped between sorties. That time steps up where the piece needs one sortie more (the
+        climb, the transits, the landing and the swap of that sortie): a drone the split leaves
+        in such a step gets a higher `min_sorties`, and then flies that many sorties of equal
+        length, a time that is continuous in the piece.
         """
-        extra = self.sortie_counts[i] - 1
-        if extra <= 0:
+        capacity = self.battery_s(i)
+        fewest = self.min_sorties[i]
+        if single_s <= capacity and fewest <= 1:
             return single_s
-        home = self._homes[i]
-        mid = self.route.point_at(0.5 * (a + b))
-        transit_s = 2.0 * self.models[i].transit_horizontal_s(
-            math.hypot(mid[0] - home.east_m, mid[1] - home.north_m)
+        s0, end = (b, a) if self.reversed_piece(i, a, b) else (a, b)
+        swap_s = self.config.swap_time_s
+        if fewest > 1:
+            cuts = [s0 + (end - s0) * k / fewest for k in range(fewest + 1)]
+            times = [self._sortie_s(i, p, q) for p, q in zip(cuts, cuts[1:], strict=False)]
+            if max(times) <= capacity:
+                return sum(times) + swap_s * (fewest - 1)
+        # The full sorties before `end`, then the last one to it.
+        chain = self._chain(i, s0, end > s0)
+        forward = end > s0
+        total_s, start = 0.0, s0
+        for cut, time_s in chain:
+            if (cut >= end) if forward else (cut <= end):
+                break
+            total_s += time_s + swap_s
+            start = cut
+        return total_s + self._sortie_s(i, start, end)
+
+    def at_step(self, i: int, a: float, b: float) -> bool:
+        """Return True when piece a..b of drone i ends where one sortie more is needed.
+
+        That is, where growing the piece by a few metres at either end (what the route split
+        could give it) makes drone i's estimated time jump by a sortie's overhead.
+        """
+        if not self.sorties_allowed(i):
+            return False
+        nudge, length = 2.0 * SORTIE_TOLERANCE_M, self.route.length_m
+        now = self.estimate(i, a, b)
+        grown = max(
+            self.estimate(i, max(a - nudge, 0.0), b), self.estimate(i, a, min(b + nudge, length))
         )
-        overhead = self._climb_s[i] + self._return_s[i] + transit_s + self.config.swap_time_s
-        return single_s + extra * overhead
+        return grown - now > STEP_S
+
+    def _sortie_s(self, i: int, s0: float, s1: float) -> float:
+        """Return the time of drone i's sortie sweeping the route from s0 to s1 (s)."""
+        route, home, model = self.route, self._homes[i], self.models[i]
+        lo, hi = (s0, s1) if s0 <= s1 else (s1, s0)
+        time_s = self._climb_s[i] + self._return_s[i]
+        time_s += self.config.turn_penalty_s * (route.turns_between(lo, hi) + 2)
+        time_s += (hi - lo) / model.cruise_speed_m_s
+        for s in (s0, s1):
+            x, y = route.point_at(s)
+            time_s += model.transit_horizontal_s(math.hypot(x - home.east_m, y - home.north_m))
+        return time_s
+
+    def _chain(self, i: int, s0: float, forward: bool) -> list[tuple[float, float]]:
+        """Return drone i's full sorties sweeping the route from s0 on: (where each ends, s).
+
+        Each sortie flies as far along the route as one battery allows with the reserve (to the
+        route's end at most); a sortie that cannot even reach its first point (beyond reach)
+        ends the chain. Cached: the route split asks for the same start many times.
+        """
+        key = (i, s0, forward)
+        chain = self._chains.get(key)
+        if chain is not None:
+            return chain
+        capacity = self.battery_s(i)
+        chain = []
+        limit = self.route.length_m if forward else 0.0
+        start = s0
+        while start != limit and self._sortie_s(i, start, start) <= capacity:
+            if self._sortie_s(i, start, limit) <= capacity:
+                break
+            # The farthest point this sortie reaches (the time is nearly linear in it; turn
+            # penalties add small steps).
+            ok, bad = start, limit
+            while abs(bad - ok) > SORTIE_TOLERANCE_M:
+                mid = 0.5 * (ok + bad)
+                if self._sortie_s(i, start, mid) <= capacity:
+                    ok = mid
+                else:
+                    bad = mid
+            if ok == start:
+                break
+            chain.append((ok, self._sortie_s(i, start, ok)))
+            start = ok
+        self._chains[key] = chain
+        return chain
 
     def measure(self, i: int, path: Sequence[Enu]) -> tuple[float, int]:
         """Return drone i's completion time for a planned path (s) and its turn count."""
@@ -487,36 +572,39 @@ def _plan(
     else:
         line = LineString(route.points)
         order = sorted(range(len(drones)), key=lambda i: line.project(Point(drones[i].position)))
-        # With sorties, each round's estimate assumes the sortie counts of the previous
-        # round's plans (a count jump is a step in the time, which a root search cannot
-        # balance), corrected by the offsets; the best plan of the rounds is kept.
+        # With sorties the time steps where a piece needs one sortie more: a drone the split
+        # leaves more than BALANCE_STEP short of the longest flies one sortie more in the next
+        # round (see _Timing._with_sorties). The offsets can move a cut across a step too: the
+        # best plan of the rounds is kept (balanced first, then the shortest makespan).
         rounds = SORTIE_REFINEMENTS if config.sorties else REFINEMENTS
         best: list[DronePlan] | None = None
         for attempt in range(rounds + 1):
             pieces = split_route(route.length_m, order, timing.estimate, caps)
             plans = _build(pieces, route, router, timing, region, swath, config)
-            if best is None or _makespan(plans) < _makespan(best) - 1e-6:
+            if best is None or _rank(plans, caps) < _rank(best, caps):
                 best = plans
             if attempt < rounds:
-                if config.sorties:  # counts only grow: a falling count made them swing
-                    timing.sortie_counts = [
-                        max(len(p.sorties), c)
-                        for p, c in zip(plans, timing.sortie_counts, strict=True)
-                    ]
                 for i, a, b in pieces:
                     estimate = timing.estimate(i, a, b) - timing.offset_s[i]
-                    timing.offset_s[i] = plans[i].expected_time_s - estimate if b > a else 0.0
+                    error = plans[i].expected_time_s - estimate if b > a else 0.0
+                    # Half the previous offset kept: an offset that moves a piece to where
+                    # the error differs (routed transits) would otherwise swing back and forth.
+                    timing.offset_s[i] = (
+                        error if attempt == 0 else 0.5 * (timing.offset_s[i] + error)
+                    )
+                if config.sorties:
+                    longest = _makespan(plans)
+                    for i, a, b in pieces:
+                        short = longest - plans[i].expected_time_s
+                        if b > a and short > BALANCE_STEP * longest and timing.at_step(i, a, b):
+                            timing.min_sorties[i] = max(len(plans[i].sorties), 1) + 1
         plans = best if config.sorties and best is not None else plans
     _check_energy(plans, drones, config)
     paths = [p.path for p in plans]
     covered = _swaths(paths, swath, config.reach_m).intersection(region)
     total = sum(p.length_m for p in plans)
     bound = region.area / swath
-    working = [
-        p.expected_time_s
-        for i, p in enumerate(plans)
-        if p.path and p.expected_time_s < caps[i] * 0.999
-    ]
+    working = _working(plans, caps)
     metrics = PlanMetrics(
         area_m2=float(region.area),
         coverage=float(covered.area / region.area),
@@ -618,7 +706,7 @@ def _drone_plan(
     part = swath_geometry([piece], swath, config.reach_m).intersection(region)
     energy_pct = config.energy.energy_pct(time_s)
     sorties: tuple[Sortie, ...] = ()
-    if timing.sorties_allowed(i) and (time_s > timing.battery_s(i) or timing.sortie_counts[i] > 1):
+    if timing.sorties_allowed(i) and (time_s > timing.battery_s(i) or timing.min_sorties[i] > 1):
         sorties = _sorties(i, piece, router, timing, config)
         time_s = total_time_s(sorties, config.swap_time_s)
         energy_pct = max(s.energy_pct for s in sorties)
@@ -650,7 +738,7 @@ def _sorties(
             timing.battery_s(i),
             config.turn_penalty_s,
             lambda a, b: [a, *router.route(a, b), b],
-            count=timing.sortie_counts[i],
+            count=timing.min_sorties[i],
         )
     except PlanningError as exc:
         raise PlanningError(f'{drone.name}: {exc}', drone.name) from None
@@ -663,6 +751,20 @@ def _sorties(
                 drone.name,
             ) from None
     return tuple(sorties)
+
+
+def _working(plans: Sequence[DronePlan], caps: Sequence[float]) -> list[float]:
+    """Return the times of the drones that have a part and are not held by their battery."""
+    return [
+        p.expected_time_s
+        for p, cap in zip(plans, caps, strict=True)
+        if p.path and p.expected_time_s < cap * 0.999
+    ]
+
+
+def _rank(plans: Sequence[DronePlan], caps: Sequence[float]) -> tuple[bool, float]:
+    """Return how good a plan is, lowest best: balanced within BALANCE_GOAL, then makespan."""
+    return imbalance(_working(plans, caps)) > BALANCE_GOAL, _makespan(plans)
 
 
 def _makespan(plans: Sequence[DronePlan]) -> float:

@@ -1,0 +1,234 @@
+"""Categorical fusion of land-cover evidence on the map's grid (no rclpy).
+
+Each observation of a cell brings, per FloodNet class (core.responder_layers.CLASSES), the log of
+the probability the segmentation model gave it, clipped at MIN_LOG_PROB and quantised to
+1 / EVIDENCE_SCALE nat: an int8 per class and cell, which is also the compact form a frame's
+evidence travels in (10 bytes per cell instead of 40 for float probabilities). The map adds the
+observations per cell in int32: integer addition is commutative and associative, so any order of
+the same observations gives the same map, as for the water map (core.flood_map). The fused class
+of a cell is the one with the largest sum (the naive-Bayes posterior's mode with a flat prior),
+its confidence that posterior's probability.
+
+The window grows with the observed area (global cell indices, as GridPatch's origin_index), up
+to max_side_cells on each side; checkpoints are .npz archives (save/load).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import math
+import os
+from pathlib import Path
+import zipfile
+
+import numpy as np
+from numpy.typing import NDArray
+
+from uav_flood.core.errors import UavFloodError
+from uav_flood.core.responder_layers import CLASSES, LandCoverGrid
+
+__all__ = [
+    'EVIDENCE_SCALE',
+    'MIN_LOG_PROB',
+    'ClassMap',
+    'ClassMapError',
+    'quantise',
+]
+
+#: Evidence units per nat.
+EVIDENCE_SCALE = 16
+#: The least log-probability one observation can give a class (nat): -8 * 16 = -128 fits int8.
+MIN_LOG_PROB = -8.0
+FORMAT = 'uav_flood.class_map'
+VERSION = 1
+
+
+class ClassMapError(UavFloodError):
+    """Invalid evidence, a window beyond the map's extent, or an unreadable checkpoint."""
+
+
+def quantise(probabilities: NDArray[np.floating]) -> NDArray[np.int8]:
+    """Return the int8 evidence of class probabilities shaped (classes, rows, cols).
+
+    :raises ClassMapError: not (10, rows, cols), or values outside [0, 1] or not finite.
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    if p.ndim != 3 or p.shape[0] != len(CLASSES):
+        raise ClassMapError(f'probabilities must be ({len(CLASSES)}, rows, cols), got {p.shape}')
+    if not np.isfinite(p).all() or p.min(initial=0.0) < 0.0 or p.max(initial=0.0) > 1.0:
+        raise ClassMapError('probabilities must be finite and within [0, 1]')
+    with np.errstate(divide='ignore'):
+        logs = np.log(p)
+    logs = np.clip(logs, MIN_LOG_PROB, 0.0)
+    return np.round(logs * EVIDENCE_SCALE).astype(np.int8)
+
+
+@dataclass
+class ClassMap:
+    """Fused land-cover evidence: per class and cell the sum of its observations' evidence.
+
+    :param resolution_m: cell edge (m), the water map's.
+    :param max_side_cells: the largest window side (cells); evidence beyond it is refused.
+    """
+
+    resolution_m: float
+    max_side_cells: int = 8192
+    observations_applied: int = 0
+    _evidence: NDArray[np.int32] = field(
+        default_factory=lambda: np.zeros((len(CLASSES), 0, 0), np.int32), repr=False
+    )
+    _count: NDArray[np.uint16] = field(
+        default_factory=lambda: np.zeros((0, 0), np.uint16), repr=False
+    )
+    _col0: int = 0
+    _row0: int = 0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.resolution_m) and self.resolution_m > 0.0):
+            raise ClassMapError(f'resolution must be > 0 m, got {self.resolution_m}')
+        if self.max_side_cells < 1:
+            raise ClassMapError(f'max_side_cells must be >= 1, got {self.max_side_cells}')
+
+    def fuse(
+        self,
+        col0: int,
+        row0: int,
+        evidence: NDArray[np.int8],
+        seen: NDArray[np.bool_] | None = None,
+    ) -> int:
+        """Add one observation of a window of cells; return the number of cells it observed.
+
+        :param col0: global column of the window's south-west cell.
+        :param row0: global row of that cell.
+        :param evidence: int8 (classes, rows, cols) from quantise(), row 0 southern.
+        :param seen: bool (rows, cols): the cells this observation saw (default: all).
+        :raises ClassMapError: wrong shape or type, positive evidence, or beyond the extent.
+        """
+        e = np.asarray(evidence)
+        if e.dtype != np.int8 or e.ndim != 3 or e.shape[0] != len(CLASSES):
+            raise ClassMapError(
+                f'evidence must be int8 ({len(CLASSES)}, rows, cols), got {e.dtype} {e.shape}'
+            )
+        if e.size and e.max() > 0:
+            raise ClassMapError('evidence is a log-probability: it must be <= 0')
+        mask = np.ones(e.shape[1:], bool) if seen is None else np.asarray(seen, bool)
+        if mask.shape != e.shape[1:]:
+            raise ClassMapError(f'seen must be {e.shape[1:]}, got {mask.shape}')
+        rows, cols = mask.shape
+        if not mask.any():
+            return 0
+        self._ensure(col0, row0, col0 + cols, row0 + rows)
+        r, c = row0 - self._row0, col0 - self._col0
+        window = self._evidence[:, r : r + rows, c : c + cols]
+        window += np.where(mask, e, 0).astype(np.int32)
+        count = self._count[r : r + rows, c : c + cols]
+        count[mask & (count < np.iinfo(np.uint16).max)] += 1
+        self.observations_applied += 1
+        return int(mask.sum())
+
+    def _ensure(self, col0: int, row0: int, col1: int, row1: int) -> None:
+        """Grow the window to hold columns col0..col1 and rows row0..row1 (exclusive ends)."""
+        _, height, width = self._evidence.shape
+        if height and width:
+            have = (self._col0, self._row0, self._col0 + width, self._row0 + height)
+            if col0 >= have[0] and row0 >= have[1] and col1 <= have[2] and row1 <= have[3]:
+                return
+            col0, row0 = min(col0, have[0]), min(row0, have[1])
+            col1, row1 = max(col1, have[2]), max(row1, have[3])
+        if col1 - col0 > self.max_side_cells or row1 - row0 > self.max_side_cells:
+            raise ClassMapError(
+                f'the map would grow to {col1 - col0} x {row1 - row0} cells, beyond '
+                f'max_side_cells {self.max_side_cells}'
+            )
+        evidence = np.zeros((len(CLASSES), row1 - row0, col1 - col0), np.int32)
+        count = np.zeros((row1 - row0, col1 - col0), np.uint16)
+        if height and width:
+            r, c = self._row0 - row0, self._col0 - col0
+            evidence[:, r : r + height, c : c + width] = self._evidence
+            count[r : r + height, c : c + width] = self._count
+        self._evidence, self._count, self._col0, self._row0 = evidence, count, col0, row0
+
+    @property
+    def origin_index(self) -> tuple[int, int]:
+        """Return the global (column, row) of the window's south-west cell."""
+        return self._col0, self._row0
+
+    def evidence(self) -> tuple[NDArray[np.int32], NDArray[np.uint16]]:
+        """Return copies of the summed evidence (classes, rows, cols) and observation counts."""
+        return self._evidence.copy(), self._count.copy()
+
+    def land_cover(self) -> LandCoverGrid:
+        """Return each cell's fused class and its posterior probability (-1 where unseen)."""
+        evidence = self._evidence.astype(np.float64) / EVIDENCE_SCALE
+        labels = np.argmax(evidence, axis=0).astype(np.int8) if evidence.size else None
+        if labels is None:
+            labels = np.zeros((0, 0), np.int8)
+            confidence = np.zeros((0, 0), np.float32)
+        else:
+            top = np.max(evidence, axis=0)
+            total = np.log(np.exp(evidence - top).sum(axis=0)) + top
+            confidence = np.exp(top - total).astype(np.float32)
+            unseen = self._count == 0
+            labels[unseen] = -1
+            confidence[unseen] = 0.0
+        res = self.resolution_m
+        return LandCoverGrid(labels, confidence, self._col0 * res, self._row0 * res, res)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write a compressed checkpoint (.npz); return its path."""
+        target = Path(path)
+        with target.open('wb') as stream:
+            np.savez_compressed(
+                stream,
+                format=np.array(FORMAT),
+                version=np.array(VERSION),
+                classes=np.array(CLASSES),
+                resolution_m=np.array(self.resolution_m),
+                origin_index=np.array([self._col0, self._row0], np.int64),
+                observations=np.array(self.observations_applied, np.int64),
+                evidence=self._evidence,
+                count=self._count,
+            )
+        return target
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], max_side_cells: int = 8192) -> ClassMap:
+        """Read a checkpoint written by save().
+
+        :raises ClassMapError: unreadable, another format, version or class list, or arrays
+            that do not fit together.
+        """
+        source = Path(path)
+        try:
+            with np.load(source, allow_pickle=False) as archive:
+                if str(archive['format']) != FORMAT:
+                    raise ClassMapError(f'{source}: not a class map checkpoint')
+                if int(archive['version']) != VERSION:
+                    raise ClassMapError(
+                        f'{source}: checkpoint version {int(archive["version"])}, this code '
+                        f'reads {VERSION}'
+                    )
+                if tuple(str(c) for c in archive['classes']) != CLASSES:
+                    raise ClassMapError(f'{source}: written for other classes')
+                resolution = float(archive['resolution_m'])
+                col0, row0 = (int(v) for v in archive['origin_index'])
+                evidence = archive['evidence']
+                count = archive['count']
+                observations = int(archive['observations'])
+        except ClassMapError:
+            raise
+        except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile, EOFError) as exc:
+            raise ClassMapError(f'{source}: unreadable checkpoint ({exc})') from None
+        if (
+            evidence.dtype != np.int32
+            or count.dtype != np.uint16
+            or evidence.ndim != 3
+            or evidence.shape[0] != len(CLASSES)
+            or evidence.shape[1:] != count.shape
+            or max(count.shape, default=0) > max_side_cells
+        ):
+            raise ClassMapError(f'{source}: arrays of the wrong type or shape')
+        fused = cls(resolution, max_side_cells, observations)
+        fused._evidence, fused._count = evidence, count
+        fused._col0, fused._row0 = col0, row0
+        return fused

@@ -1,0 +1,121 @@
+"""Categorical fusion of land-cover evidence: order independence and checkpoints (no rclpy)."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from uav_flood.core.class_map import ClassMap, ClassMapError, EVIDENCE_SCALE, quantise
+from uav_flood.core.responder_layers import CLASSES
+
+K = len(CLASSES)
+WATER = CLASSES.index('water')
+ROAD = CLASSES.index('road-non-flooded')
+FLOODED_ROAD = CLASSES.index('road-flooded')
+
+
+def observation(rng: np.random.Generator, rows: int, cols: int, likely: int) -> np.ndarray:
+    """Class probabilities that favour `likely`, with noise."""
+    logits = rng.normal(0.0, 1.0, (K, rows, cols))
+    logits[likely] += 3.0
+    p = np.exp(logits)
+    return p / p.sum(axis=0)
+
+
+def test_quantised_evidence_is_the_clipped_log_probability():
+    p = np.zeros((K, 1, 2))
+    p[WATER, 0, 0], p[ROAD, 0, 0] = 0.5, 0.5
+    p[ROAD, 0, 1] = 1.0
+    e = quantise(p)
+    assert e.dtype == np.int8
+    assert e[WATER, 0, 0] == round(np.log(0.5) * EVIDENCE_SCALE)
+    assert e[ROAD, 0, 1] == 0 and e[WATER, 0, 1] == -128  # log 0 clipped at -8 nat
+    with pytest.raises(ClassMapError, match=r'\(10, rows, cols\)'):
+        quantise(np.zeros((3, 1, 1)))
+    with pytest.raises(ClassMapError, match='within'):
+        quantise(np.full((K, 1, 1), 1.5))
+
+
+def test_fusion_is_order_independent_and_finds_the_likely_class():
+    rng = np.random.default_rng(7)
+    windows = [
+        (0, 0, quantise(observation(rng, 20, 30, WATER))),
+        (10, 5, quantise(observation(rng, 20, 30, ROAD))),
+        (-5, -8, quantise(observation(rng, 20, 30, WATER))),
+        (12, 7, quantise(observation(rng, 20, 30, ROAD))),
+    ]
+    maps = []
+    for order in itertools.permutations(range(len(windows))):
+        fused = ClassMap(0.5)
+        for i in order:
+            fused.fuse(*windows[i])
+        maps.append(fused)
+    first = maps[0].evidence()
+    for other in maps[1:]:
+        e, c = other.evidence()
+        assert np.array_equal(e, first[0]) and np.array_equal(c, first[1])
+        assert other.origin_index == maps[0].origin_index == (-5, -8)
+    grid = maps[0].land_cover()
+    assert grid.labels.shape == (5 + 8 + 20 + 2, 12 + 30 + 5)
+    # cells only the water windows saw are mostly water; cells never seen are -1
+    assert (grid.labels[8:13, 5:10] == WATER).mean() > 0.9
+    assert (grid.labels[0, -1]) == -1 and grid.confidence[0, -1] == 0.0
+    assert ((grid.confidence > 0) & (grid.confidence <= 1)).sum() == (grid.labels >= 0).sum()
+    assert grid.origin_east == -2.5 and grid.origin_north == -4.0
+
+
+def test_repeated_observations_make_the_class_surer():
+    p = np.full((K, 1, 1), 0.05)
+    p[FLOODED_ROAD] = 0.3
+    p[ROAD] = 0.25
+    fused = ClassMap(1.0)
+    fused.fuse(0, 0, quantise(p))
+    once = fused.land_cover()
+    for _ in range(4):
+        fused.fuse(0, 0, quantise(p))
+    five = fused.land_cover()
+    assert once.labels[0, 0] == five.labels[0, 0] == FLOODED_ROAD
+    assert five.confidence[0, 0] > once.confidence[0, 0] + 0.2
+
+
+def test_checkpoint_round_trip_and_unreadable_files(tmp_path):
+    rng = np.random.default_rng(3)
+    fused = ClassMap(0.5)
+    fused.fuse(3, 4, quantise(observation(rng, 6, 7, WATER)))
+    seen = np.zeros((6, 7), bool)
+    seen[2:4, 1:5] = True
+    fused.fuse(0, 0, quantise(observation(rng, 6, 7, ROAD)), seen)
+    path = fused.save(tmp_path / 'classes.npz')
+    back = ClassMap.load(path)
+    for a, b in zip(back.evidence(), fused.evidence(), strict=True):
+        assert np.array_equal(a, b)
+    assert back.origin_index == fused.origin_index and back.resolution_m == 0.5
+    assert back.observations_applied == 2
+    assert np.array_equal(back.land_cover().labels, fused.land_cover().labels)
+    # fusing on after a restart gives what fusing without one gives
+    extra = quantise(observation(rng, 6, 7, WATER))
+    back.fuse(1, 1, extra)
+    fused.fuse(1, 1, extra)
+    assert np.array_equal(back.evidence()[0], fused.evidence()[0])
+    broken = tmp_path / 'broken.npz'
+    broken.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ClassMapError, match='unreadable checkpoint'):
+        ClassMap.load(broken)
+    other = tmp_path / 'other.npz'
+    np.savez(other, format=np.array('something else'))
+    with pytest.raises(ClassMapError, match='not a class map checkpoint'):
+        ClassMap.load(other)
+
+
+def test_bad_evidence_and_growth_beyond_the_extent_are_refused():
+    fused = ClassMap(1.0, max_side_cells=50)
+    with pytest.raises(ClassMapError, match='int8'):
+        fused.fuse(0, 0, np.zeros((K, 2, 2), np.float32))
+    with pytest.raises(ClassMapError, match='<= 0'):
+        fused.fuse(0, 0, np.ones((K, 2, 2), np.int8))
+    fused.fuse(0, 0, np.zeros((K, 2, 2), np.int8))
+    with pytest.raises(ClassMapError, match='beyond max_side_cells 50'):
+        fused.fuse(60, 0, np.zeros((K, 2, 2), np.int8))
+    assert fused.observations_applied == 1
+    with pytest.raises(ClassMapError, match='resolution'):
+        ClassMap(0.0)

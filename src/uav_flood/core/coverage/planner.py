@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+import itertools
 import logging
 import math
 
@@ -52,6 +53,8 @@ BALANCE_STEP = 0.05
 #: A jump in a drone's estimated time this large for a few metres more route is a sortie more (s).
 STEP_S = 30.0
 BALANCE_GOAL = 0.1
+#: Fleets up to this size try every order of their pieces along a petal route.
+PETAL_ORDERS_UP_TO = 4
 
 
 @dataclass(frozen=True)
@@ -390,6 +393,7 @@ class _Timing:
         The same sum as measure() on a path without routed transits: climb to the layer,
         straight transits to and from the piece, the piece, RTL, and the turn penalties.
         """
+        a, b = self.route.trim(a, b)
         if b - a <= 1e-6:
             return 0.0
         first, last = self._ends(i, a, b)
@@ -451,7 +455,8 @@ class _Timing:
         grown = max(
             self.estimate(i, max(a - nudge, 0.0), b), self.estimate(i, a, min(b + nudge, length))
         )
-        return grown - now > STEP_S
+        # Within one battery, a jump is a connection joining the piece, not a sortie.
+        return grown - now > STEP_S and grown - self.offset_s[i] > self.battery_s(i)
 
     def _sortie_s(self, i: int, s0: float, s1: float) -> float:
         """Return the time of drone i's sortie sweeping the route from s0 to s1 (s)."""
@@ -557,48 +562,36 @@ def _plan(
     blocked = area.no_fly.buffer(config.no_fly_margin_m) if area.no_fly is not None else None
     centre = tuple(np.mean([d.position for d in drones], axis=0).tolist())
     turn_m = config.turn_penalty_s * float(np.mean([d.speed_m_s for d in drones]))
-    route = build_route(
-        region, swath, router, blocked, (centre[0], centre[1]), turn_m, config.reach_m
-    )
-    if len(route.points) == 0:
-        if leftover:
-            return _empty_plan(area, drones, config)
-        raise PlanningError('the area is too small to sweep')
-    timing = _Timing(route, drones, altitudes, config)
+    # Petals (see sweep.petal_cells) when the fleet starts inside the area: pieces that begin
+    # and end near the launch point. Both routes are planned and the better plan is kept.
+    start = (centre[0], centre[1])
+    petals = [False, True] if region.convex_hull.contains(Point(start)) else [False]
+    best_plan: tuple[Route, _Timing, list[DronePlan]] | None = None
+    for petal in petals:
+        route = build_route(region, swath, router, blocked, start, turn_m, config.reach_m, petal)
+        if len(route.points) == 0:
+            if leftover:
+                return _empty_plan(area, drones, config)
+            raise PlanningError('the area is too small to sweep')
+        line = LineString(route.points) if len(route.points) > 1 else None
+        order = sorted(
+            range(len(drones)),
+            key=lambda i: line.project(Point(drones[i].position)) if line is not None else 0.0,
+        )
+        orders = [order]
+        if petal and len(drones) <= PETAL_ORDERS_UP_TO:
+            # A petal route passes the launch point several times: where each drone's piece
+            # lies along it is not given by where the drones stand. Small fleets try every order.
+            orders = [list(o) for o in itertools.permutations(order)]
+        for order in orders:
+            timing = _Timing(route, drones, altitudes, config)
+            caps = [timing.cap_s(i) for i in range(len(drones))]
+            candidate = _split_and_build(route, router, timing, region, config, caps, order)
+            if best_plan is None or _rank(candidate, caps) < _rank(best_plan[2], caps):
+                best_plan = (route, timing, candidate)
+    assert best_plan is not None
+    route, timing, plans = best_plan
     caps = [timing.cap_s(i) for i in range(len(drones))]
-    plans: list[DronePlan] = []
-    if len(route.points) == 1:
-        plans = _plan_point(route, router, timing, region, swath, config, caps)
-    else:
-        line = LineString(route.points)
-        order = sorted(range(len(drones)), key=lambda i: line.project(Point(drones[i].position)))
-        # With sorties the time steps where a piece needs one sortie more: a drone the split
-        # leaves more than BALANCE_STEP short of the longest flies one sortie more in the next
-        # round (see _Timing._with_sorties). The offsets can move a cut across a step too: the
-        # best plan of the rounds is kept (balanced first, then the shortest makespan).
-        rounds = SORTIE_REFINEMENTS if config.sorties else REFINEMENTS
-        best: list[DronePlan] | None = None
-        for attempt in range(rounds + 1):
-            pieces = split_route(route.length_m, order, timing.estimate, caps)
-            plans = _build(pieces, route, router, timing, region, swath, config)
-            if best is None or _rank(plans, caps) < _rank(best, caps):
-                best = plans
-            if attempt < rounds:
-                for i, a, b in pieces:
-                    estimate = timing.estimate(i, a, b) - timing.offset_s[i]
-                    error = plans[i].expected_time_s - estimate if b > a else 0.0
-                    # Half the previous offset kept: an offset that moves a piece to where
-                    # the error differs (routed transits) would otherwise swing back and forth.
-                    timing.offset_s[i] = (
-                        error if attempt == 0 else 0.5 * (timing.offset_s[i] + error)
-                    )
-                if config.sorties:
-                    longest = _makespan(plans)
-                    for i, a, b in pieces:
-                        short = longest - plans[i].expected_time_s
-                        if b > a and short > BALANCE_STEP * longest and timing.at_step(i, a, b):
-                            timing.min_sorties[i] = max(len(plans[i].sorties), 1) + 1
-        plans = best if config.sorties and best is not None else plans
     _check_energy(plans, drones, config)
     paths = [p.path for p in plans]
     covered = _swaths(paths, swath, config.reach_m).intersection(region)
@@ -627,6 +620,51 @@ def _plan(
     return CoveragePlan(area, region, tuple(plans), swath, route.angles_deg, metrics, config)
 
 
+def _split_and_build(
+    route: Route,
+    router: Router,
+    timing: _Timing,
+    region: BaseGeometry,
+    config: PlanConfig,
+    caps: list[float],
+    order: list[int],
+) -> list[DronePlan]:
+    """Split `route` among the drones, in `order` along it, so their times balance."""
+    swath = config.swath_m
+    plans: list[DronePlan] = []
+    if len(route.points) == 1:
+        plans = _plan_point(route, router, timing, region, swath, config, caps)
+    else:
+        # With sorties the time steps where a piece needs one sortie more: a drone the split
+        # leaves more than BALANCE_STEP short of the longest flies one sortie more in the next
+        # round (see _Timing._with_sorties). The offsets can move a cut across a step too: the
+        # best plan of the rounds is kept (balanced first, then the shortest makespan).
+        rounds = SORTIE_REFINEMENTS if config.sorties else REFINEMENTS
+        best: list[DronePlan] | None = None
+        for attempt in range(rounds + 1):
+            pieces = split_route(route.length_m, order, timing.estimate, caps)
+            plans = _build(pieces, route, router, timing, region, swath, config)
+            if best is None or _rank(plans, caps) < _rank(best, caps):
+                best = plans
+            if attempt < rounds:
+                for i, a, b in pieces:
+                    estimate = timing.estimate(i, a, b) - timing.offset_s[i]
+                    error = plans[i].expected_time_s - estimate if b > a else 0.0
+                    # Half the previous offset kept: an offset that moves a piece to where
+                    # the error differs (routed transits) would otherwise swing back and forth.
+                    timing.offset_s[i] = (
+                        error if attempt == 0 else 0.5 * (timing.offset_s[i] + error)
+                    )
+                if config.sorties:
+                    longest = _makespan(plans)
+                    for i, a, b in pieces:
+                        short = longest - plans[i].expected_time_s
+                        if b > a and short > BALANCE_STEP * longest and timing.at_step(i, a, b):
+                            timing.min_sorties[i] = max(len(plans[i].sorties), 1) + 1
+        plans = best if config.sorties and best is not None else plans
+    return plans
+
+
 def _build(
     pieces: list[tuple[int, float, float]],
     route: Route,
@@ -638,6 +676,7 @@ def _build(
 ) -> list[DronePlan]:
     plans: dict[int, DronePlan] = {}
     for i, a, b in pieces:
+        a, b = route.trim(a, b)
         if b - a <= 1e-6:
             plans[i] = _no_part(timing, i)
             continue

@@ -337,12 +337,15 @@ class Route:
     :param cumulative_m: distance along the route at each waypoint, shape (n,).
     :param turns_m: route distance of each waypoint where the heading turns by more than 30 deg.
     :param angles_deg: the sweep direction chosen for each connected part (deg from east).
+    :param sweeps_m: (k, 2): where the route sweeps a cell, from and to (m along it); between
+        them it only connects one cell to the next. None: pieces keep their connections.
     """
 
     points: NDArray[np.float64]
     cumulative_m: NDArray[np.float64]
     turns_m: NDArray[np.float64]
     angles_deg: tuple[float, ...]
+    sweeps_m: NDArray[np.float64] | None = None
 
     @property
     def length_m(self) -> float:
@@ -376,6 +379,23 @@ class Route:
         points.append(self.point_at(b))
         return points
 
+    def trim(self, a: float, b: float) -> tuple[float, float]:
+        """Return piece a..b without the connection it starts with (m along).
+
+        A drone whose piece starts on the way from one cell to the next flies straight from
+        home to the next cell instead. Only the start is trimmed: a piece that ends on a
+        connection flies that part of it and returns home from there, so a drone's time stays
+        continuous in where its piece ends (the route split searches that end). A piece that
+        sweeps nothing comes back empty (a, a).
+        """
+        if self.sweeps_m is None or b <= a:
+            return a, b
+        runs = self.sweeps_m
+        first = int(np.searchsorted(runs[:, 1], a, side='right'))
+        if first >= len(runs) or runs[first, 0] >= b:
+            return a, a
+        return max(a, float(runs[first, 0])), b
+
     def turns_between(self, a: float, b: float) -> int:
         """Return the number of turns strictly between distances a and b (m)."""
         turns = self._lists[3]
@@ -390,6 +410,7 @@ def build_route(
     start: XY,
     turn_m: float,
     reach_m: float | None = None,
+    petals: bool = False,
 ) -> Route:
     """Plan one route that sweeps every connected part of `region`, starting near `start`.
 
@@ -401,6 +422,10 @@ def build_route(
     :param turn_m: the cost of one turn expressed in metres, used to pick directions.
     :param reach_m: how far the camera sees ahead and behind (footprint.reach_m), or None:
         legs end where a round swath / 2 end covers the area (see band_legs).
+    :param petals: cut every leg where it crosses the line through `start` across the legs,
+        and sweep each side's legs in pairs (see petal_cells): the route comes back past
+        `start` after every pair, so pieces of it can start and end near a launch point
+        inside the area.
     :return: the route; one point when the region lies within swath / 2 of it (a region
         narrower than the swath both ways), no point when no leg was found (nothing to sweep).
     """
@@ -417,13 +442,18 @@ def build_route(
             continue
         _, angle, part_cells = best
         angles.append(math.degrees(angle))
+        if petals:
+            part_cells = petal_cells(part_cells, angle, start)
         cells += part_cells
         cells += _touch_up(part, part_cells, angle, swath_m, blocked, reach_m)
-    points = _order(cells, start, router)
+    points, spans = _order(cells, start, router)
     if not points:
         return Route(np.empty((0, 2)), np.empty(0), np.empty(0), tuple(angles))
     array = np.asarray(points, dtype=np.float64)
     steps = np.hypot(*np.diff(array, axis=0).T)
+    full = np.concatenate([[0.0], np.cumsum(steps)])
+    # Where each cell's sweep starts and ends along the route (m).
+    runs = np.array([(full[first], full[last]) for first, last in spans])
     keep = np.concatenate([[True], steps > 1e-6])
     array = array[keep]
     steps = np.hypot(*np.diff(array, axis=0).T)
@@ -434,7 +464,56 @@ def build_route(
         cos = float(np.dot(u, v) / (np.linalg.norm(u) * np.linalg.norm(v)))
         if cos < math.cos(math.radians(TURN_ANGLE_DEG)):
             turns.append(float(cumulative[i]))
-    return Route(array, cumulative, np.asarray(turns), tuple(angles))
+    # Petal routes come back past the launch point between cells: a piece that starts on a
+    # connection flies it as a transit (Route.trim). A standard route's connections stay in
+    # its pieces: there a connection can be long, and trimming it makes the next drone's time
+    # jump where a cut crosses the connection's start, which the split may leave unbalanced.
+    return Route(array, cumulative, np.asarray(turns), tuple(angles), runs if petals else None)
+
+
+def petal_cells(cells: Sequence[Cell], angle_rad: float, start: XY) -> list[Cell]:
+    """Return cells of at most two legs each that begin and end near the line through `start`.
+
+    Every leg that crosses the line through `start` perpendicular to the legs (angle_rad from
+    east) is cut there; on each side of it, the legs of each cell are paired bottom to top
+    into two-leg cells (the last one alone when a side has an odd count). A two-leg cell flown
+    from its near end goes out along one leg and back along the next: a petal from the line.
+    """
+    cos, sin = math.cos(angle_rad), math.sin(angle_rad)
+
+    def along(point: XY) -> float:
+        return point[0] * cos + point[1] * sin
+
+    cut = along(start)
+    out: list[Cell] = []
+    for cell in cells:
+        sides: tuple[list[tuple[XY, XY]], list[tuple[XY, XY]]] = ([], [])
+        whole: dict[tuple[XY, XY], tuple[XY, XY]] = {}  # a cut half -> the leg it is half of
+        for a, b in cell.legs:
+            if along(a) > along(b):
+                a, b = b, a
+            ta, tb = along(a), along(b)
+            if ta < cut < tb:
+                t = (cut - ta) / (tb - ta)
+                middle = (a[0] + t * (b[0] - a[0]), a[1] + t * (b[1] - a[1]))
+                sides[0].append((middle, a))
+                sides[1].append((middle, b))
+                whole[sides[0][-1]] = whole[sides[1][-1]] = (a, b)
+            else:
+                sides[0 if tb <= cut else 1].append((a, b) if ta >= cut else (b, a))
+        singles: list[tuple[XY, XY]] = []
+        for legs in sides:
+            for k in range(0, len(legs), 2):
+                if k + 1 < len(legs):
+                    out.append(Cell(tuple(legs[k : k + 2])))
+                else:
+                    singles.append(legs[k])
+        # Both halves of one leg left over: fly it whole rather than as two out-and-backs.
+        halves = [whole.get(leg) for leg in singles]
+        if len(singles) == 2 and halves[0] is not None and halves[0] == halves[1]:
+            singles = [halves[0]]
+        out += [Cell((leg,)) for leg in singles]
+    return out
 
 
 def _touch_up(
@@ -458,11 +537,15 @@ def _touch_up(
     return extra
 
 
-def _order(cells: list[Cell], start: XY, router: Router) -> list[XY]:
-    """Chain the cells greedily (nearest entry next) with routed transits between them."""
+def _order(cells: list[Cell], start: XY, router: Router) -> tuple[list[XY], list[tuple[int, int]]]:
+    """Chain the cells greedily (nearest entry next) with routed transits between them.
+
+    :return: the points, and the indices in them of each cell's first and last point.
+    """
     remaining = list(range(len(cells)))
     variants = [cell.variants() for cell in cells]
     points: list[XY] = []
+    spans: list[tuple[int, int]] = []
     here = start
     while remaining:
         best = min(
@@ -473,9 +556,11 @@ def _order(cells: list[Cell], start: XY, router: Router) -> list[XY]:
         remaining.remove(cell)
         if points:
             points += router.route(here, chosen[0])
+        first = len(points)
         points += _with_connectors(chosen, router)
+        spans.append((first, len(points) - 1))
         here = points[-1]
-    return points
+    return points, spans
 
 
 def _with_connectors(points: list[XY], router: Router) -> list[XY]:

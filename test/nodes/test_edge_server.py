@@ -219,6 +219,24 @@ def test_a_flood_is_refused_beyond_the_queue_and_every_request_answered(ros_cont
     assert int(values['refused']) + answered == 40 and values['errors'] == '0'
 
 
+def test_a_slow_first_batch_does_not_lock_the_server_out(ros_context, executor):
+    """A mean service time above the deadline (a cold first batch: 924 ms in a full demo on 2
+    cores, against 500 ms) refused every later request, and with nothing served the mean never
+    came down: the demo's drones segmented every frame on board. An idle server now takes the
+    request and measures again."""
+    server, probe = start(ros_context, executor, vehicles=('uav0',), deadline_ms=500.0)
+    with server._lock:
+        server._service_s.extend([2.0] * 5)  # as if the first batches had taken 2 s each
+    data = jpeg(frame(5))
+    for k in range(3):
+        probe.send('uav0', data)
+        assert spin_until(executor, lambda: len(probe.results['uav0']) == k + 1, 10.0)  # noqa: B023
+        time.sleep(0.05)
+    reasons = [parse_result_format(m.format).refused for m in probe.results['uav0']]
+    assert reasons == ['', '', ''], reasons
+    assert server._service_mean() < 2.0  # measured again
+
+
 def test_bad_parameters_are_a_config_error(ros_context):
     from rclpy.parameter import Parameter
 

@@ -223,6 +223,7 @@ class EdgeServerNode(Node):
         self._wake = threading.Condition(self._lock)
         self._queue: collections.deque[_Request] = collections.deque()
         self._stopping = False
+        self._busy = False  # the worker is serving a batch (guarded by _wake)
         self.requests = 0
         self.answered = 0
         self.errors = 0
@@ -290,8 +291,11 @@ class EdgeServerNode(Node):
         with self._wake:
             if len(self._queue) >= p.queue_limit:
                 return 'queue full'
-            if p.deadline_s:
-                # Done after everything queued ahead of it and its own run.
+            if p.deadline_s and (self._queue or self._busy):
+                # Done after everything queued ahead of it and its own run. An idle server
+                # takes the request whatever its mean says (the check when it leaves the queue
+                # still holds): a mean above the deadline, e.g. from a cold first batch, would
+                # otherwise refuse every request and never be measured again.
                 ahead = (len(self._queue) + 1) * self._service_mean()
                 if self._age_s(stamp) + ahead > p.deadline_s:
                     return 'deadline'
@@ -348,6 +352,7 @@ class EdgeServerNode(Node):
                     self._queue.popleft()
                     for _ in range(min(self.params.batch_max, len(self._queue)))
                 ]
+                self._busy = True
             try:
                 self._serve(batch)
             except Exception as exc:  # noqa: BLE001  (one bad batch must not end the worker)
@@ -358,6 +363,9 @@ class EdgeServerNode(Node):
                 self._problem(f'batch failed: {exc}')
                 for request in batch:
                     self._refuse_now(request.vehicle, request.msg, 'error')
+            finally:
+                with self._lock:
+                    self._busy = False
 
     def _serve(self, batch: list[_Request]) -> None:
         start = time.monotonic()

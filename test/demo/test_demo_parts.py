@@ -390,8 +390,10 @@ def test_report_figures_and_markdown():
     assert all(d['landed'] and d['disarmed'] for d in report['drones'])
     assert report['nodes_failed'] == ['flood_mapper', 'uav0/segmentation']
     assert report['map_iou'] is None and report['coverage_pct'] == 0.0
+    assert report['mission_time_over_bound'] == pytest.approx(180.0 / 110.0, abs=1e-3)
     text = report_markdown(report)
     assert 'Mission complete' in text and '| uav1 | landed and disarmed | 12.0 % |' in text
+    assert '| mission time / lower bound | 1.64 x |' in text
     assert '| 175 / 180 |' in text and '| n/a / 178 |' in text
     assert [d['outcome'] for d in report['drones']] == ['landed and disarmed'] * 2
     assert (

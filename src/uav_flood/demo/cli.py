@@ -742,7 +742,8 @@ def _print_summary(report: dict[str, Any], out: Path, paths: list[Path], stream:
         f'coverage {f(report["coverage_pct"], 2)} % of the area, map IoU {f(report["map_iou"])} '
         f'(precision {f(report["map_precision"])}, recall {f(report["map_recall"])})',
         f'mission time {f(report["mission_time_s"], 0)} s simulated (lower bound '
-        f'{f(report["lower_bound_time_s"], 0)} s), wall {f(report["wall_time_s"], 0)} s',
+        f'{f(report["lower_bound_time_s"], 0)} s: {f(report["mission_time_over_bound"], 2)} x), '
+        f'wall {f(report["wall_time_s"], 0)} s',
         f'frames local/edge {report["frames"]["local"]}/{report["frames"]["edge"]}, latency ms '
         f'local p50/p95 {lat["local_p50"]}/{lat["local_p95"]}, edge p50/p95 '
         f'{lat["edge_p50"]}/{lat["edge_p95"]}',

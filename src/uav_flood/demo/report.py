@@ -196,6 +196,12 @@ def build_report(
         ),
         'mission_time_s': _num(facts.mission_time_s, 1),
         'lower_bound_time_s': _num(facts.lower_bound_time_s, 1),
+        'mission_time_over_bound': _num(
+            facts.mission_time_s / facts.lower_bound_time_s
+            if facts.lower_bound_time_s > 0.0
+            else math.nan,
+            3,
+        ),
         'wall_time_s': _num(facts.wall_time_s, 1),
         'latency_ms': {
             'local_p50': _num(local_hist.quantile(0.5), 0),
@@ -289,6 +295,7 @@ def report_markdown(report: dict[str, Any]) -> str:
         f'| mission time (simulated) | {_fmt(report["mission_time_s"], " s")} |',
         f'| lower bound: climb + area / swath / (drones x speed) + descent | '
         f'{_fmt(report["lower_bound_time_s"], " s")} |',
+        f'| mission time / lower bound | {_fmt(report["mission_time_over_bound"], " x", 2)} |',
         f'| wall time of the run | {_fmt(report["wall_time_s"], " s")} |',
         f'| frames segmented on board / at the edge | {report["frames"]["local"]} / '
         f'{report["frames"]["edge"]} (offload ratio {_fmt(report["offload_ratio"], "", 2)}) |',

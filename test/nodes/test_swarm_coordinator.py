@@ -556,6 +556,33 @@ def test_a_drone_late_for_the_plan_is_taken_back_when_it_reports(ros_context, ex
     ), probe.status()
 
 
+def test_a_plan_that_keeps_the_coordinator_busy_loses_nobody(
+    ros_context, executor, tmp_path, monkeypatch
+):
+    """Planning for 10 drones on 2 loaded cores took longer than status_timeout_s: the next
+    check ran before the statuses queued meanwhile were read and lost 9 drones of 10 at once."""
+    from rclpy.parameter import Parameter
+
+    from uav_flood.nodes import swarm_coordinator
+
+    real = swarm_coordinator.plan_coverage
+
+    def slow_plan(*args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(2.5 * TIMEOUT_S)  # nothing is read meanwhile (one executor)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(swarm_coordinator, 'plan_coverage', slow_plan)
+    node, probe = make_nodes(
+        ros_context, executor, [Parameter('area_file', value=str(area_file(tmp_path)))]
+    )
+    planned(executor, probe, timeout=15.0)
+    spin_until(executor, lambda: False, 3.0 * TIMEOUT_S)  # statuses keep coming
+    status = probe.status()
+    assert not any(status.get(n, '').startswith('lost') for n in VEHICLES), status
+    assert status.get('replans') == '0', status
+    assert all(len(probe.vehicles[n]['paths']) == 1 for n in VEHICLES)
+
+
 def test_failed_upload_is_taken_back_then_a_drone_that_never_starts_is_lost_for_good(
     ros_context, executor, tmp_path
 ):

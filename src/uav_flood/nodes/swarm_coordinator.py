@@ -163,6 +163,9 @@ STATUS_PERIOD_S = 1.0
 WARN_THROTTLE_S = 5.0
 #: A drone higher than this above the origin is taken as flying (m).
 AIRBORNE_M = 2.0
+#: A check (a plan, a re-plan) that kept the executor this long (s) was deaf: no status was read
+#: meanwhile, so silence up to its end is not held against the drones.
+DEAF_AFTER_S = 0.5
 #: Marker colours (RGB, 0..1), one per vehicle index (cycled).
 COLOURS = [
     (0.12, 0.47, 0.71),
@@ -357,6 +360,8 @@ class SwarmCoordinatorNode(Node):
         self.last_replan_latency_ms = math.nan
         self.resumed = ''  # what was resumed from state_file, '' if nothing
         self._state_error = ''
+        # When the coordinator last finished a check that kept it from reading (see _on_check).
+        self._deaf_until_s = -math.inf
         self._saved_at_s = -math.inf
         #: Drone -> index of the sortie of its current plan that is due but not sent: it waits
         #: on the ground for a battery that holds it (and for the operator unless auto_resume).
@@ -554,11 +559,17 @@ class SwarmCoordinatorNode(Node):
         return v.status is not None and v.position is not None and v.battery_pct is not None
 
     def _on_check(self) -> None:
+        started = time.monotonic()
         try:
             self._check()
         except Exception as exc:  # noqa: BLE001  (log at the callback boundary, keep running)
             self._error = f'coordinator failure: {exc}'
             self.get_logger().error(self._error, throttle_duration_sec=WARN_THROTTLE_S)
+        if time.monotonic() - started > DEAF_AFTER_S:
+            # Planning 10 drones on 2 loaded cores took over status_timeout_s: the statuses that
+            # came meanwhile wait in the queue, and the next check, before they are read, lost
+            # 9 drones of 10 at once. Their silence counts from here.
+            self._deaf_until_s = self._now_s()
 
     def _check(self) -> None:
         now = self._now_s()
@@ -571,12 +582,13 @@ class SwarmCoordinatorNode(Node):
             track = self._tracker.tracks[name]
             if track.lost or vehicle.status is None:
                 continue
+            heard = self._deaf_until_s
             reason = loss_reason(
                 vehicle.status,
-                now - vehicle.status_at_s,
+                now - max(vehicle.status_at_s, heard),
                 params.status_timeout_s,
                 track.acknowledged,
-                telemetry_age_s=now - vehicle.telemetry_at_s,
+                telemetry_age_s=now - max(vehicle.telemetry_at_s, heard),
                 since_sent_s=now - track.sent_at_s if track.path else 0.0,
                 start_timeout_s=params.start_timeout_s,
             )

@@ -116,6 +116,12 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         120.0,
         'Planning: time on the ground between two sorties for the battery swap (s).',
     ),
+    'frame_spacing_m': (
+        0.0,
+        'Planning: how far a drone may fly between two frames its segmentation processes, '
+        'beyond what the overlap allows for (m): legs end that much later. 0 when the on-board '
+        'computer keeps up with the camera.',
+    ),
     'auto_resume': (
         False,
         'Send the next sortie as soon as the drone is landed, ready and its battery holds it; '
@@ -262,6 +268,7 @@ class CoordinatorParams:
                 limits=limits,
                 sorties=bool(values['sorties']),
                 swap_time_s=float(values['swap_time_s']),
+                frame_spacing_m=float(values['frame_spacing_m']),
             )
         except PlanningError as exc:
             raise ConfigError(str(exc), 'planning parameters') from None

@@ -154,3 +154,19 @@ def test_readme_example_with_no_fly_zones_balances(tmp_path):
     (summary,) = [line for line in result.stdout.splitlines() if line.startswith('coverage')]
     assert float(summary.split('imbalance ')[1].rstrip(' %')) <= 10.0, summary
     assert summary.startswith('coverage 100.00 %')
+
+
+def test_frame_spacing_ends_legs_later():
+    """A drone whose segmentation falls behind the camera sees less beyond its legs' ends."""
+    plain = PlanConfig()
+    spaced = PlanConfig(frame_spacing_m=15.0)
+    assert plain.reach_m == pytest.approx(25.2, abs=0.1)
+    assert spaced.reach_m == pytest.approx(plain.reach_m - 15.0)
+    assert PlanConfig(frame_spacing_m=100.0).reach_m == 0.0
+    area = load('convex_small')
+    a = plan_coverage(area, [Drone('uav0', (0.0, 0.0))], plain)
+    b = plan_coverage(area, [Drone('uav0', (0.0, 0.0))], spaced)
+    assert b.drones[0].length_m > a.drones[0].length_m + 15.0
+    assert b.metrics.coverage >= 0.995
+    with pytest.raises(PlanningError, match='frame_spacing_m must be >= 0'):
+        PlanConfig(frame_spacing_m=-1.0)

@@ -169,8 +169,8 @@ STATUS_PERIOD_S = 1.0
 WARN_THROTTLE_S = 5.0
 #: A drone higher than this above the origin is taken as flying (m).
 AIRBORNE_M = 2.0
-#: A check (a plan, a re-plan) that kept the executor this long (s) was deaf: no status was read
-#: meanwhile, so silence up to its end is not held against the drones.
+#: A plan or re-plan that kept the executor this long (s) was deaf: no status was read meanwhile,
+#: so silence up to its end is not held against the drones.
 DEAF_AFTER_S = 0.5
 #: Marker colours (RGB, 0..1), one per vehicle index (cycled).
 COLOURS = [
@@ -566,17 +566,11 @@ class SwarmCoordinatorNode(Node):
         return v.status is not None and v.position is not None and v.battery_pct is not None
 
     def _on_check(self) -> None:
-        started = time.monotonic()
         try:
             self._check()
         except Exception as exc:  # noqa: BLE001  (log at the callback boundary, keep running)
             self._error = f'coordinator failure: {exc}'
             self.get_logger().error(self._error, throttle_duration_sec=WARN_THROTTLE_S)
-        if time.monotonic() - started > DEAF_AFTER_S:
-            # Planning 10 drones on 2 loaded cores took over status_timeout_s: the statuses that
-            # came meanwhile wait in the queue, and the next check, before they are read, lost
-            # 9 drones of 10 at once. Their silence counts from here.
-            self._deaf_until_s = self._now_s()
 
     def _check(self) -> None:
         now = self._now_s()
@@ -768,6 +762,17 @@ class SwarmCoordinatorNode(Node):
             and now - track.lost_at_s < window
         ]
 
+    def _heard_deaf(self, started: float) -> None:
+        """Count the drones' silence from now if planning kept the executor for DEAF_AFTER_S.
+
+        Planning 10 drones on 2 loaded cores took over status_timeout_s: the statuses that came
+        meanwhile waited in the queue, and the next check, before they were read, lost 9 drones
+        of 10 at once. Only planning counts: a grace after every slow check would keep a drone
+        that is silent for real from ever being lost on a loaded machine.
+        """
+        if time.monotonic() - started > DEAF_AFTER_S:
+            self._deaf_until_s = self._now_s()
+
     def _maybe_plan(self, now: float) -> None:
         if self._area is None:
             return
@@ -792,7 +797,9 @@ class SwarmCoordinatorNode(Node):
             return
         area = self._area
         try:
+            started = time.monotonic()
             plan = plan_coverage(area, self._drones(healthy), self._params.plan)
+            self._heard_deaf(started)
         except UavFloodError as exc:
             if self._error != f'planning failed: {exc}':
                 self._error = f'planning failed: {exc}'
@@ -851,9 +858,11 @@ class SwarmCoordinatorNode(Node):
             self.get_logger().error(self._error)
             return False
         try:
+            started = time.monotonic()
             plan = replan_coverage(
                 self._plan, self._tracker.covered(), self._drones(healthy), self._params.plan
             )
+            self._heard_deaf(started)
         except UavFloodError as exc:
             self._error = f'replanning failed: {exc}'
             self.get_logger().error(self._error)

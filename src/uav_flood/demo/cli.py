@@ -37,6 +37,8 @@ from uav_flood.core.georef import GridPatch, GridSpec
 from uav_flood.core.user_files import input_overwritten, load_json, UserFileError
 from uav_flood.demo.gcs import GroundStation
 from uav_flood.demo.graph import (
+    CROWDED_FRAME_SPACING_M,
+    CROWDED_FROM_DRONES,
     DEFAULT_SWAP_TIME_S,
     demo_graph,
     DemoGraphConfig,
@@ -156,6 +158,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar='S',
         help='simulated seconds from landing until the simulated crew has swapped the battery '
         f'(default {DEFAULT_SWAP_TIME_S:g}); the coordinator then sends the next sortie',
+    )
+    parser.add_argument(
+        '--frame-spacing',
+        type=float,
+        metavar='M',
+        help='how far a drone may fly between two frames its segmentation processes, beyond '
+        "what the overlap allows for (m; the coordinator's frame_spacing_m: sweep legs end "
+        f'that much later); default 0, {CROWDED_FRAME_SPACING_M:g} from {CROWDED_FROM_DRONES} '
+        "drones on, when this machine runs every drone's segmentation",
     )
     parser.add_argument(
         '--origin',
@@ -452,6 +463,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence 
             config_dir=config_dir,
             battery_s=args.battery,
             swap_time_s=args.swap_time,
+            frame_spacing_m=args.frame_spacing,
             group_drones=(
                 args.group_drone_nodes
                 if args.group_drone_nodes is not None

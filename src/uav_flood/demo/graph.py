@@ -88,6 +88,8 @@ class DemoGraphConfig:
         default, 1500 s.
     :param group_drones: run each drone's flight_control, sim_camera and segmentation in one
         process (the graph's `group`, labelled with the drone's name) instead of one each.
+    :param frame_spacing_m: the coordinator's frame_spacing_m (m); None: 0, or
+        CROWDED_FRAME_SPACING_M from CROWDED_FROM_DRONES drones on.
     :param swap_time_s: simulated seconds after landing until the ground crew has swapped the
         battery (the simulator's UFS_BAT_SWAP; the coordinator plans with it and resumes on its
         own, auto_resume).
@@ -110,6 +112,7 @@ class DemoGraphConfig:
     battery_s: float | None = None
     swap_time_s: float = DEFAULT_SWAP_TIME_S
     group_drones: bool = False
+    frame_spacing_m: float | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.drones <= 10:
@@ -126,6 +129,8 @@ class DemoGraphConfig:
             raise ConfigError(f'{self.camera_rate_hz}: must be in [0.2, 30]', 'camera_rate_hz')
         if self.battery_s is not None and not 30.0 <= self.battery_s <= 1e5:
             raise ConfigError(f'{self.battery_s}: must be in [30, 100000] s', 'battery_s')
+        if self.frame_spacing_m is not None and not 0.0 <= self.frame_spacing_m <= 1000.0:
+            raise ConfigError(f'{self.frame_spacing_m}: must be in [0, 1000] m', 'frame_spacing_m')
         if not 0.0 <= self.swap_time_s <= 3600.0:
             raise ConfigError(f'{self.swap_time_s}: must be in [0, 3600] s', 'swap_time_s')
         if self.group_drones and self.drone_hosts:
@@ -265,11 +270,7 @@ def demo_graph(config: DemoGraphConfig) -> dict[str, Any]:
                 'auto_resume': True,
                 'swap_time_s': config.swap_time_s,
                 **config.energy_parameters,
-                **(
-                    {'frame_spacing_m': CROWDED_FRAME_SPACING_M}
-                    if len(vehicles) >= CROWDED_FROM_DRONES
-                    else {}
-                ),
+                **_frame_spacing(config, len(vehicles)),
             },
         )
     )
@@ -316,6 +317,13 @@ def _on_host(node: dict[str, Any], host: DroneHost) -> dict[str, Any]:
 
 
 #: The header of config/graphs/demo.yaml.
+def _frame_spacing(config: DemoGraphConfig, drones: int) -> dict[str, float]:
+    """Return the coordinator's frame_spacing_m override, or none (its default, 0)."""
+    if config.frame_spacing_m is not None:
+        return {'frame_spacing_m': config.frame_spacing_m} if config.frame_spacing_m else {}
+    return {'frame_spacing_m': CROWDED_FRAME_SPACING_M} if drones >= CROWDED_FROM_DRONES else {}
+
+
 SHIPPED_HEADER = """The demo mission's node graph with the defaults of `uav-flood demo`
 (3 drones over the labelled flood scene), for `uav-flood launch` and
 `ros2 launch uav_flood graph.launch.py graph:=config/graphs/demo.yaml`.

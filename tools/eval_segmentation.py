@@ -41,6 +41,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / 'src'))
 
+from uav_flood.core.responder_layers import CLASSES  # noqa: E402  (FloodNet's, the model's order)
 from uav_flood.core.segmentation import (  # noqa: E402
     binary_metrics,
     FloodSegmenter,
@@ -49,18 +50,6 @@ from uav_flood.core.segmentation import (  # noqa: E402
 )
 
 DEFAULT_DATA = ROOT.parent / 'shared' / 'data' / 'floodnet_harvey_uav'
-CLASSES = (
-    'background',
-    'building-flooded',
-    'building-non-flooded',
-    'road-flooded',
-    'road-non-flooded',
-    'water',
-    'tree',
-    'vehicle',
-    'pool',
-    'grass',
-)
 WATER_CLASSES = (3, 5)
 #: Sky colours of the synthetic horizon (RGB, overhead and at the horizon).
 SKY_TOP, SKY_HORIZON = (150, 175, 210), (205, 210, 215)

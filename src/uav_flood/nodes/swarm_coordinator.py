@@ -367,7 +367,7 @@ class SwarmCoordinatorNode(Node):
         self.last_replan_latency_ms = math.nan
         self.resumed = ''  # what was resumed from state_file, '' if nothing
         self._state_error = ''
-        # When the coordinator last finished a check that kept it from reading (see _on_check).
+        # When the coordinator last finished a plan that kept it from reading (see _heard_deaf).
         self._deaf_until_s = -math.inf
         self._saved_at_s = -math.inf
         #: Drone -> index of the sortie of its current plan that is due but not sent: it waits

@@ -581,7 +581,8 @@ def _plan(
     # and end near the launch point. Both routes are planned and the better plan is kept.
     start = (centre[0], centre[1])
     petals = [False, True] if region.convex_hull.contains(Point(start)) else [False]
-    best_plan: tuple[Route, _Timing, list[DronePlan]] | None = None
+    caps: list[float] = []
+    plans: list[DronePlan] | None = None
     for petal in petals:
         route = build_route(region, swath, router, blocked, start, turn_m, config.reach_m, petal)
         if len(route.points) == 0:
@@ -599,14 +600,12 @@ def _plan(
             # lies along it is not given by where the drones stand. Small fleets try every order.
             orders = [list(o) for o in itertools.permutations(order)]
         for order in orders:
-            timing = _Timing(route, drones, altitudes, config)
-            caps = [timing.cap_s(i) for i in range(len(drones))]
+            timing = _Timing(route, drones, altitudes, config)  # fresh offsets per order
+            caps = [timing.cap_s(i) for i in range(len(drones))]  # the drones', not the route's
             candidate = _split_and_build(route, router, timing, region, config, caps, order)
-            if best_plan is None or _rank(candidate, caps) < _rank(best_plan[2], caps):
-                best_plan = (route, timing, candidate)
-    assert best_plan is not None
-    route, timing, plans = best_plan
-    caps = [timing.cap_s(i) for i in range(len(drones))]
+            if plans is None or _rank(candidate, caps) < _rank(plans, caps):
+                plans = candidate
+    assert plans is not None
     _check_energy(plans, drones, config)
     paths = [p.path for p in plans]
     covered = _swaths(paths, swath, config.reach_m).intersection(region)

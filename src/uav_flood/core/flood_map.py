@@ -666,7 +666,7 @@ class FloodMap:
                 label = int(labels[row, col])
                 if not traced[label]:
                     continue
-                geometry = _cells_outline(contour, res, east0, north0)
+                geometry = cells_outline(contour, res, east0, north0)
                 if label in holes:
                     geometry = geometry.difference(shapely.union_all(holes[label]))
                 simple = geometry.simplify(tolerance, preserve_topology=True)
@@ -983,14 +983,14 @@ def _hole_outlines(
         left, top, width, height = (int(v) for v in stats[hole, :4])
         crop = (background[top : top + height, left : left + width] == hole).astype(np.uint8)
         for contour in _outer_contours(crop):
-            outline = _cells_outline(
+            outline = cells_outline(
                 contour, res, east0 + (left - 1) * res, north0 + (top - 1) * res
             )
             outlines.setdefault(owner, []).append(outline)
     return outlines
 
 
-def _cells_outline(contour: NDArray[Any], res: float, east0: float, north0: float) -> BaseGeometry:
+def cells_outline(contour: NDArray[Any], res: float, east0: float, north0: float) -> BaseGeometry:
     """Turn a cv2 outer contour (through cell centres) into the region's outline on cell edges.
 
     The contour joins the centres of the border cells; growing it by half a cell with square

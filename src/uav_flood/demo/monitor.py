@@ -24,20 +24,7 @@ from uav_flood.core.evaluation import score_map
 from uav_flood.core.georef import GridPatch
 from uav_flood.demo.progress import Fleet
 from uav_flood.nodes import names
-from uav_flood.nodes.conversions import diagnostic_values
-
-
-def grid_patch(msg: OccupancyGrid) -> GridPatch:
-    """Return a /flood_map OccupancyGrid as a GridPatch (values as published)."""
-    info = msg.info
-    return GridPatch(
-        origin_east=float(info.origin.position.x),
-        origin_north=float(info.origin.position.y),
-        resolution_m=float(info.resolution),
-        width=int(info.width),
-        height=int(info.height),
-        data=np.asarray(msg.data, np.int8),
-    )
+from uav_flood.nodes.conversions import diagnostic_values, grid_patch
 
 
 class DemoMonitor(Node):

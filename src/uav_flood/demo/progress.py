@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import math
 import re
 
+from uav_flood.core.coverage.progress import BUSY_SWARM_STATES
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.latency import LatencyHistogram
 from uav_flood.core.mission_supervisor import MissionState
@@ -396,11 +397,12 @@ class Fleet:
     def finished(self, now: float) -> bool:
         """Return True once every drone has been at rest for SETTLE_S (wall s).
 
-        And the coordinator has nothing left to fly: it is neither mapping nor waiting to take a
-        lost drone back; and every flood observation is delivered: no drone's outbox holds one
-        (segmentation's outbox_pending) and no radio link is cut.
+        And the coordinator has nothing left to fly: it is neither mapping, nor waiting to take a
+        lost drone back, nor checking the map for gaps to fly again; and every flood observation
+        is delivered: no drone's outbox holds one (segmentation's outbox_pending) and no radio
+        link is cut.
         """
-        busy = self.swarm.get('state', '') in ('mapping', 'waiting for a lost drone')
+        busy = self.swarm.get('state', '') in BUSY_SWARM_STATES
         # Every flood observation made must be in the map: no drone still holds one in its
         # outbox (it comes once the link is back), and no radio link is cut.
         undelivered = self.radio_down or any(

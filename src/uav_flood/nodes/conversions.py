@@ -10,7 +10,7 @@ from typing import Any
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point32, PolygonStamped, PoseStamped, TransformStamped
-from nav_msgs.msg import Path
+from nav_msgs.msg import OccupancyGrid, Path
 import numpy as np
 from numpy.typing import ArrayLike
 from rclpy.node import Node
@@ -18,10 +18,23 @@ from sensor_msgs.msg import BatteryState, NavSatFix, NavSatStatus
 
 from uav_flood.autopilot.interface import Quaternion
 from uav_flood.core.geo import GeoPoint
-from uav_flood.core.georef import CameraMount
+from uav_flood.core.georef import CameraMount, GridPatch
 from uav_flood.core.mission import MissionError
 from uav_flood.nodes import names
 from uav_flood.nodes.names import Topic
+
+
+def grid_patch(msg: OccupancyGrid) -> GridPatch:
+    """Return an OccupancyGrid (e.g. /flood_map) as a GridPatch (values as published)."""
+    info = msg.info
+    return GridPatch(
+        origin_east=float(info.origin.position.x),
+        origin_north=float(info.origin.position.y),
+        resolution_m=float(info.resolution),
+        width=int(info.width),
+        height=int(info.height),
+        data=np.asarray(msg.data, np.int8),
+    )
 
 
 def path_points(msg: Path) -> list[tuple[float, float, float]]:

@@ -37,7 +37,7 @@ from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Point as PointMsg
 from geometry_msgs.msg import PolygonStamped, PoseStamped
-from nav_msgs.msg import Path
+from nav_msgs.msg import OccupancyGrid, Path
 from rclpy.node import Node
 from rclpy.publisher import Publisher
 from sensor_msgs.msg import BatteryState
@@ -52,6 +52,7 @@ from uav_flood.core.coverage import (
     CoveragePlan,
     Drone,
     DronePlan,
+    free_region,
     persist,
     plan_coverage,
     PlanConfig,
@@ -59,6 +60,7 @@ from uav_flood.core.coverage import (
     replan_coverage,
 )
 from uav_flood.core.coverage.area import polygons_of
+from uav_flood.core.coverage.gaps import map_gaps
 from uav_flood.core.coverage.progress import (
     CoverageTracker,
     loss_reason,
@@ -68,6 +70,7 @@ from uav_flood.core.coverage.progress import (
 )
 from uav_flood.core.errors import ConfigError, UavFloodError
 from uav_flood.core.geo import GeoPoint, LocalFrame
+from uav_flood.core.georef import GridPatch
 from uav_flood.core.mission import Enu, MissionError, PathLimits, TRANSIT_SPEED_M_S
 from uav_flood.core.safety import EnergyModel
 from uav_flood.nodes import conversions, names
@@ -155,6 +158,20 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         '',
         'JSON file the mission state is saved to and resumed from after a restart. Empty: off.',
     ),
+    'map_gap_rounds': (
+        2,
+        'When every drone is done, fly what /flood_map has not seen of the area again, at most '
+        'this many times (0: trust the flown paths).',
+    ),
+    'map_gap_min_m2': (
+        25.0,
+        'An unseen gap in /flood_map smaller than this is not worth a flight (m2).',
+    ),
+    'map_quiet_s': (
+        5.0,
+        'The map is checked once every drone is done and /flood_map has not changed for this '
+        'long (s): the last frames are still being segmented and fused meanwhile.',
+    ),
 }
 
 #: The mission state is saved at most this often while only progress changes (s).
@@ -206,6 +223,9 @@ class CoordinatorParams:
     readmit_min_battery_pct: float
     state_file: str
     auto_resume: bool = False
+    map_gap_rounds: int = 2
+    map_gap_min_m2: float = 25.0
+    map_quiet_s: float = 5.0
 
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> CoordinatorParams:
@@ -229,10 +249,13 @@ class CoordinatorParams:
             value = float(values[name])
             if not (math.isfinite(value) and value >= 0.0):
                 raise ConfigError(f'must be >= 0, got {values[name]}', name)
-        if int(values['max_readmissions']) < 0:
-            raise ConfigError(
-                f'must be >= 0, got {values["max_readmissions"]}', 'max_readmissions'
-            )
+        for name in ('max_readmissions', 'map_gap_rounds'):
+            if int(values[name]) < 0:
+                raise ConfigError(f'must be >= 0, got {values[name]}', name)
+        for name in ('map_gap_min_m2', 'map_quiet_s'):
+            value = float(values[name])
+            if not (math.isfinite(value) and value >= 0.0):
+                raise ConfigError(f'must be >= 0, got {values[name]}', name)
         fleet_wait = float(values['fleet_wait_s'])
         if not (math.isfinite(fleet_wait) and fleet_wait >= 0.0):
             raise ConfigError(f'must be >= 0, got {values["fleet_wait_s"]}', 'fleet_wait_s')
@@ -288,6 +311,9 @@ class CoordinatorParams:
             readmit_min_battery_pct=float(values['readmit_min_battery_pct']),
             state_file=str(values['state_file']).strip(),
             auto_resume=bool(values['auto_resume']),
+            map_gap_rounds=int(values['map_gap_rounds']),
+            map_gap_min_m2=float(values['map_gap_min_m2']),
+            map_quiet_s=float(values['map_quiet_s']),
         )
 
     @classmethod
@@ -377,6 +403,16 @@ class SwarmCoordinatorNode(Node):
         self._due_block: dict[str, str] = {}
         #: Drones whose battery swap the operator confirmed (until their next sortie is sent).
         self._swap_confirmed: set[str] = set()
+        #: The latest /flood_map and when it arrived (it is published only when it changed).
+        self._map: GridPatch | None = None
+        self._map_at_s = -math.inf
+        #: The plan whose flights the map was last checked after (see _check_map).
+        self._map_checked: CoveragePlan | None = None
+        #: Since when no drone has had anything to fly (None: one has).
+        self._idle_since_s: float | None = None
+        #: Gap-filling re-plans made so far, and the map's last verdict on the area.
+        self._map_rounds = 0
+        self._map_seen_pct = math.nan
 
         self._path_pubs: dict[str, Publisher] = {}
         for name in params.vehicles:
@@ -407,6 +443,9 @@ class SwarmCoordinatorNode(Node):
         )
         self._status_pub = conversions.StatusPublisher(self, names.SWARM_STATUS)
         self.create_service(Trigger, names.BATTERY_SWAPPED_SERVICE, self._on_battery_swapped)
+        self.create_subscription(
+            OccupancyGrid, names.FLOOD_MAP.name, self._on_map, names.FLOOD_MAP.qos
+        )
         if params.area_file:
             self._load_area_file()
         else:
@@ -559,6 +598,10 @@ class SwarmCoordinatorNode(Node):
         if math.isfinite(msg.percentage):
             self._vehicles[name].battery_pct = min(100.0, max(0.0, msg.percentage * 100.0))
 
+    def _on_map(self, msg: OccupancyGrid) -> None:
+        self._map = conversions.grid_patch(msg)
+        self._map_at_s = self._now_s()
+
     # -- planning ---------------------------------------------------------------------------------
 
     def _known(self, name: str) -> bool:
@@ -601,6 +644,7 @@ class SwarmCoordinatorNode(Node):
         self._send_due_sorties(now)
         back = self._readmit(now)
         if not lost_now and not back:
+            self._check_map(now)
             self._save()
             return
         detected = time.monotonic()
@@ -846,7 +890,76 @@ class SwarmCoordinatorNode(Node):
             )
         return drones
 
-    def _replan(self, reason: str) -> bool:
+    def _fleet_state(self, now: float) -> str:
+        """Return 'mapping', 'waiting for a lost drone' or 'idle': what the drones are at."""
+        assert self._tracker is not None
+        for name, track in self._tracker.tracks.items():
+            if name in self._due or track.state in ('flying', 'sent', 'swap'):
+                return 'mapping'
+        if self._tracker.coverage() < DONE_COVERAGE and self._could_come_back(now):
+            return 'waiting for a lost drone'
+        return 'idle'
+
+    def _map_pending(self) -> bool:
+        """Return whether the map is still to be checked after the current plan's flights."""
+        return (
+            self._params.map_gap_rounds > 0
+            and self._map is not None
+            and self._plan is not None
+            and self._map_checked is not self._plan
+        )
+
+    def _check_map(self, now: float) -> None:
+        """Once the drones are done and the map is quiet, fly what the map has not seen.
+
+        The tracker counts what the drones flew; a drone whose segmentation fell behind, or
+        whose frames had no pose, flew strips its camera never delivered. Without a map heard
+        (no mapper in the graph) the flown paths are trusted.
+        """
+        if not self._map_pending() or self._fleet_state(now) != 'idle':
+            self._idle_since_s = None
+            return
+        assert self._plan is not None and self._map is not None
+        if self._idle_since_s is None:
+            self._idle_since_s = now
+        params = self._params
+        if now - max(self._idle_since_s, self._map_at_s) < params.map_quiet_s:
+            return
+        self._map_checked = self._plan
+        self._idle_since_s = None
+        region = free_region(self._plan.area, params.plan.no_fly_margin_m)
+        # Grown by a re-plan's sliver width (and a cell), a gap a few cells deep is still flown.
+        margin = params.plan.sliver_fraction * self._plan.swath_m + self._map.resolution_m
+        try:
+            gaps = map_gaps(self._map, region, params.map_gap_min_m2, margin)
+        except PlanningError as exc:
+            self.get_logger().error(f'map check failed: {exc}')
+            return
+        self._map_seen_pct = gaps.seen_fraction * 100.0
+        seen = f'the map has seen {self._map_seen_pct:.2f} % of the area'
+        if not gaps.count:
+            self.get_logger().info(f'{seen}: no gap of {params.map_gap_min_m2:g} m2 or more')
+            return
+        found = f'{gaps.count} gap(s) of {gaps.gaps_m2:.0f} m2 unseen'
+        if self._map_rounds >= params.map_gap_rounds:
+            self.get_logger().warning(
+                f'{seen}: {found} left (map_gap_rounds {params.map_gap_rounds} flown)'
+            )
+            return
+        self._map_rounds += 1
+        reason = f'map check {self._map_rounds}/{params.map_gap_rounds}: {found}'
+        self.get_logger().warning(f'{seen}: {found}, flying them again')
+        started = time.monotonic()
+        if self._replan(reason, covered=region.difference(gaps.geometry)):
+            self.last_replan_latency_ms = (time.monotonic() - started) * 1e3
+        self._save(force=True)
+        self._publish_markers()
+
+    def _replan(self, reason: str, covered: BaseGeometry | None = None) -> bool:
+        """Plan what is not covered for the healthy drones and send it.
+
+        :param covered: what needs no flight; default: what the drones flew.
+        """
         assert self._tracker is not None and self._plan is not None
         healthy = [
             n for n in self._vehicles if not self._tracker.tracks[n].lost and self._known(n)
@@ -859,9 +972,9 @@ class SwarmCoordinatorNode(Node):
             return False
         try:
             started = time.monotonic()
-            plan = replan_coverage(
-                self._plan, self._tracker.covered(), self._drones(healthy), self._params.plan
-            )
+            if covered is None:
+                covered = self._tracker.covered()
+            plan = replan_coverage(self._plan, covered, self._drones(healthy), self._params.plan)
             self._heard_deaf(started)
         except UavFloodError as exc:
             self._error = f'replanning failed: {exc}'
@@ -1037,19 +1150,19 @@ class SwarmCoordinatorNode(Node):
                 elif track.sorties > 1:
                     values[f'{name}_sortie'] = f'{track.sortie + 1}/{track.sorties}'
 
-            active = [s for s in states.values() if s in ('flying', 'sent', 'swap')]
-            if active:
-                state = 'mapping'
-            elif coverage < DONE_COVERAGE and self._could_come_back(self._now_s()):
-                state = 'waiting for a lost drone'
-            else:
-                state = 'done'
+            state = self._fleet_state(self._now_s())
+            if state == 'idle':
+                state = 'checking the map' if self._map_pending() else 'done'
         values.update(
             {
                 'state': state,
                 'coverage_pct': f'{coverage * 100.0:.1f}',
                 'time_left_s': f'{time_left:.0f}' if math.isfinite(time_left) else 'unknown',
                 'replans': str(self._replans),
+                'map_gap_rounds': str(self._map_rounds),
+                'map_seen_pct': (
+                    f'{self._map_seen_pct:.2f}' if math.isfinite(self._map_seen_pct) else ''
+                ),
                 'last_replan_reason': self._last_replan_reason,
                 'last_replan_latency_ms': (
                     f'{self.last_replan_latency_ms:.0f}'

@@ -49,6 +49,10 @@ STARTING_STATES = frozenset(
         mission_supervisor.MissionState.STARTING,
     )
 )
+#: /swarm/status 'state' values while the coordinator still has work for the drones: flying
+#: paths or sorties, waiting to take a lost drone back, or waiting for the flood map to settle
+#: to fly what it has not seen (then 'done').
+BUSY_SWARM_STATES = frozenset({'mapping', 'waiting for a lost drone', 'checking the map'})
 
 
 def flown_polyline(

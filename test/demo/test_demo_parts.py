@@ -147,6 +147,9 @@ def test_sorties_keep_the_demo_open_and_count_every_batterys_energy():
     fleet.on_drone_status('uav0', status(battery_pct=100))  # swapped
     fleet.on_drone_status('uav0', status(armed='true', landed_state='in_air', battery_pct=90))
     fleet.on_drone_status('uav0', status(mission_state='completed', battery_pct=70))
+    # Every sortie flown: the coordinator waits for the map to settle and checks it for gaps.
+    fleet.on_swarm_status({'state': 'checking the map', 'uav0': 'done', 'uav0_sortie': '2/2'})
+    assert not fleet.finished(12.0) and not fleet.finished(12.0 + SETTLE_S)
     fleet.on_swarm_status({'state': 'done', 'uav0': 'done', 'uav0_sortie': '2/2'})
     drone = fleet.drones['uav0']
     assert (drone.sortie, drone.sorties, drone.swaps) == (2, 2, 1)
@@ -376,7 +379,13 @@ def test_report_figures_and_markdown():
         'uav0',
         {'frames_processed': '10', 'edge_hits': '7', 'latency_edge_hist': hist.to_text()},
     )
-    fleet.swarm = {'coverage_pct': '100.0', 'replans': '0', 'uav0_planned_s': '175.25'}
+    fleet.swarm = {
+        'coverage_pct': '100.0',
+        'replans': '2',
+        'map_gap_rounds': '1',
+        'last_replan_reason': 'map check 1/2: 1 gap(s) of 40 m2 unseen',
+        'uav0_planned_s': '175.25',
+    }
     facts = RunFacts(
         settings={
             'drones': 2,
@@ -410,6 +419,11 @@ def test_report_figures_and_markdown():
     text = report_markdown(report)
     assert 'Mission complete' in text and '| uav1 | landed and disarmed | 12.0 % |' in text
     assert '| mission time / lower bound | 1.64 x |' in text
+    assert (report['replans'], report['map_gap_rounds']) == (2, 1)
+    assert (
+        '| re-plans | 2, 1 of them to fly what the map had not seen (map check 1/2: 1 gap(s) of '
+        '40 m2 unseen) |'
+    ) in text
     assert '| 175 / 180 |' in text and '| n/a / 178 |' in text
     assert [d['outcome'] for d in report['drones']] == ['landed and disarmed'] * 2
     assert (

@@ -67,7 +67,8 @@ def run_demo(bin_dir, child_env, udp_ports, out, *extra, timeout_s=190):
         str(timeout_s),
         # CI runs two demos side by side on its 2 cores, and the drones' segmentation falls
         # behind the camera: legs that end where the camera just sees the edge then left up to
-        # 12 % of the area unseen (the coordinator, counting flown swaths, never re-flies it).
+        # 12 % of the area unseen. The coordinator's map check flies that again, but a round
+        # costs about a minute here; legs that end 10 m later leave little to re-fly.
         '--frame-spacing',
         str(TEST_FRAME_SPACING_M),
         *extra,
@@ -162,7 +163,9 @@ def test_quick_demo_maps_the_flood_and_lands_everyone(bin_dir, child_env, udp_po
     out = tmp_path / 'mission'
     result = run_demo(bin_dir, child_env, udp_ports, out)
     report = check_mission(out, result)
-    assert report['replans'] == 0 and not any(d['failed'] for d in report['drones'])
+    # No drone lost; a re-plan only to fly what the map had not seen (frames dropped under load).
+    assert report['replans'] == report['map_gap_rounds'] <= 2
+    assert not any(d['failed'] for d in report['drones'])
     assert '[demo] mission complete' in result.stdout
     assert 'coverage' in result.stdout and 'uav2' in result.stdout  # the progress table
 
@@ -202,12 +205,16 @@ def test_quick_demo_with_small_batteries_flies_two_sorties_with_a_swap(
     report = json.loads((out / 'report.json').read_text())
     assert report['complete'], report['stop_reason']
     assert report['coverage_pct'] >= 99.0 and report['map_iou'] >= MAP_IOU_FLOOR
-    assert report['replans'] == 0 and report['nodes_failed'] == []
+    assert report['replans'] == report['map_gap_rounds'] and report['nodes_failed'] == []
     for drone in report['drones']:
         assert drone['landed'] and drone['disarmed'] and not drone['failed'], drone
-        assert (drone['sorties'], drone['swaps']) == (2, 1), drone
         assert drone['energy_used_pct'] > 100.0, drone  # more than one battery's worth
         assert not drone['failsafes'], drone  # each sortie ended with its reserve kept
+        if report['map_gap_rounds']:
+            # Frames dropped under load, re-flown afterwards: one more flight, maybe a swap.
+            assert drone['sorties'] >= 2 and drone['swaps'] >= 1, drone
+            continue
+        assert (drone['sorties'], drone['swaps']) == (2, 1), drone
         # the prediction, swap included, against the flight: take-off to the last landing
         assert abs(drone['flown_s'] - drone['planned_s']) <= 0.15 * drone['planned_s'], drone
     assert '| 2 |' in (out / 'report.md').read_text()  # the sorties column
@@ -359,8 +366,9 @@ def test_a_killed_flight_control_and_a_killed_drone_are_reported_as_they_are(
     assert report['drones'][2]['coordinator'].startswith('lost')
     log = (out / 'logs' / 'uav0' / 'flight_control.log').read_text()
     assert 'took up the mission the vehicle is flying' in log
-    # Frames taken while uav0 had no flight_control (no pose) cannot be placed on the map.
-    assert report['coverage_pct'] >= 95.0
+    # Frames taken while uav0 had no flight_control (no pose) cannot be placed on the map; the
+    # coordinator's map check flies those strips again once the drones are done.
+    assert report['coverage_pct'] >= 99.0
 
 
 DRONE_HOSTS = pytest.mark.skipif(

@@ -213,6 +213,8 @@ def build_report(
         'observations': observation_counts(fleet),
         'offload_ratio': _num(edge / (local + edge)) if local + edge else 0.0,
         'replans': _int(fleet.swarm.get('replans')),
+        # Of those, the rounds that flew what the map had not seen (the coordinator's map check).
+        'map_gap_rounds': _int(fleet.swarm.get('map_gap_rounds')),
         'last_replan_reason': fleet.swarm.get('last_replan_reason', ''),
         'fault_injected': fleet.fail_result,
         'drones': drones,
@@ -306,6 +308,11 @@ def report_markdown(report: dict[str, Any]) -> str:
         f'| flood observations published / fused / duplicates | '
         f'{obs["published"]} / {obs["fused"]} / {obs["duplicates"]} |',
         f'| re-plans | {report["replans"]}'
+        + (
+            f', {report["map_gap_rounds"]} of them to fly what the map had not seen'
+            if report['map_gap_rounds']
+            else ''
+        )
         + (f' ({report["last_replan_reason"]})' if report['last_replan_reason'] else '')
         + ' |',
         f'| fault injected | {report["fault_injected"] or "none"} |',

@@ -920,3 +920,41 @@ def test_what_the_map_has_not_seen_is_flown_again_for_at_most_map_gap_rounds(
     assert spin_until(executor, lambda: probe.status().get('state') == 'done', 5.0), probe.status()
     assert all(len(v['paths']) <= 2 for v in probe.vehicles.values())
     assert probe.status()['replans'] == '1'
+
+
+def test_a_map_that_keeps_changing_is_checked_all_the_same(ros_context, executor, tmp_path):
+    """A camera still sending from the ground keeps /flood_map changing: the map check comes
+    MAP_WAIT_MAX_QUIET x map_quiet_s after the drones are done instead of never."""
+    from nav_msgs.msg import OccupancyGrid
+    from rclpy.parameter import Parameter
+
+    from uav_flood.nodes import names
+    from uav_flood.nodes.swarm_coordinator import MAP_WAIT_MAX_QUIET
+
+    quiet_s = 0.4
+    node, probe = make_nodes(
+        ros_context,
+        executor,
+        [
+            Parameter('area_file', value=str(area_file(tmp_path))),
+            Parameter('map_quiet_s', value=quiet_s),
+        ],
+    )
+    planned(executor, probe)
+    map_pub = probe.node.create_publisher(OccupancyGrid, '/flood_map', names.FLOOD_MAP.qos)
+    full = flood_map_msg(box(0.0, 0.0, 0.0, 0.0))
+    probe.node.create_timer(0.1, lambda: map_pub.publish(full))  # every 0.1 s, < map_quiet_s
+    assert fly_until(
+        executor, probe, VEHICLES,
+        lambda: all(v['state'] == 'completed' for v in probe.vehicles.values()), 20.0,
+    )  # fmt: skip
+    for v in probe.vehicles.values():
+        v['on_ground'] = True
+    done_at = time.monotonic()
+    assert spin_until(executor, lambda: probe.status().get('state') == 'done', 10.0), (
+        probe.status()
+    )
+    waited = time.monotonic() - done_at
+    assert MAP_WAIT_MAX_QUIET * quiet_s - 0.5 <= waited <= MAP_WAIT_MAX_QUIET * quiet_s + 3.0
+    status = probe.status()
+    assert status['map_seen_pct'] == '100.00' and status['replans'] == '0', status

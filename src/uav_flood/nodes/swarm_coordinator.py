@@ -189,6 +189,9 @@ AIRBORNE_M = 2.0
 #: A plan or re-plan that kept the executor this long (s) was deaf: no status was read meanwhile,
 #: so silence up to its end is not held against the drones.
 DEAF_AFTER_S = 0.5
+#: The map is checked at the latest this many map_quiet_s after the drones are done, even if it
+#: still changes (a camera still sending from the ground must not hold the mission open).
+MAP_WAIT_MAX_QUIET = 6.0
 #: Marker colours (RGB, 0..1), one per vehicle index (cycled).
 COLOURS = [
     (0.12, 0.47, 0.71),
@@ -923,7 +926,8 @@ class SwarmCoordinatorNode(Node):
         if self._idle_since_s is None:
             self._idle_since_s = now
         params = self._params
-        if now - max(self._idle_since_s, self._map_at_s) < params.map_quiet_s:
+        quiet = now - max(self._idle_since_s, self._map_at_s) >= params.map_quiet_s
+        if not quiet and now - self._idle_since_s < MAP_WAIT_MAX_QUIET * params.map_quiet_s:
             return
         self._map_checked = self._plan
         self._idle_since_s = None

@@ -525,6 +525,7 @@ class SwarmCoordinatorNode(Node):
         self._plan, self._tracker = plan, tracker
         self._replans = int(extra.get('replans', 0))
         self._last_replan_reason = str(extra.get('last_replan_reason', ''))
+        self._map_rounds = int(extra.get('map_gap_rounds', 0))
         due = extra.get('due', {})
         if isinstance(due, dict):
             self._due = {
@@ -564,6 +565,7 @@ class SwarmCoordinatorNode(Node):
                     'replans': self._replans,
                     'last_replan_reason': self._last_replan_reason,
                     'due': dict(self._due),
+                    'map_gap_rounds': self._map_rounds,
                 },
             )
         except OSError as exc:

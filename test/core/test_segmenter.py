@@ -1,8 +1,11 @@
 """core.segmentation: the onnxruntime wrapper (sizes, encodings, modes, providers) and metrics."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from uav_flood.core.responder_layers import CLASSES
 from uav_flood.core.segmentation import (
     available_providers,
     binary_metrics,
@@ -187,3 +190,60 @@ def test_probability_mono8_has_16_levels_and_keeps_the_half_at_127():
     # A reader that takes > 127 as water keeps the 0.5 threshold within half a level.
     assert not (mono8 > 127)[prob < 0.5 - 1 / 30].any()
     assert (mono8 > 127)[prob > 0.5 + 1 / 30].all()
+
+
+MINI = Path(__file__).resolve().parents[1] / 'data' / 'floodnet_mini'
+
+
+@pytest.fixture(scope='module')
+def class_segmenter():
+    return FloodSegmenter(SegmenterConfig(threads=1, classes=True))
+
+
+def test_class_probabilities_come_with_the_water_and_change_nothing_of_it(
+    segmenter, class_segmenter, photo
+):
+    rgb, _ = photo  # 600 x 800: resized to 384 x 512, classes at a quarter of that
+    plain, both = segmenter.segment(rgb), class_segmenter.segment(rgb)
+    assert plain.classes is None
+    np.testing.assert_array_equal(plain.probability, both.probability)
+    assert both.classes.shape == (len(CLASSES), 96, 128) and both.classes.dtype == np.float32
+    np.testing.assert_allclose(both.classes.sum(axis=0), 1.0, atol=1e-4)
+    labels = both.class_labels()
+    assert labels.shape == rgb.shape[:2] and labels.dtype == np.uint8 and labels.max() < 10
+    # The water classes (road-flooded, water) where the water output says water, mostly.
+    water_classes = np.isin(labels, (3, 5))
+    assert np.mean(water_classes == both.mask) > 0.85
+    with pytest.raises(SegmentationError, match='SegmenterConfig.classes'):
+        plain.class_labels()
+
+
+def test_class_probabilities_in_tile_mode_and_in_batches(class_segmenter, photo):
+    rgb, _ = photo
+    tiled = FloodSegmenter(
+        SegmenterConfig(mode='tile', tile=512, overlap=64, threads=1, classes=True)
+    ).segment(rgb)
+    assert tiled.classes.shape == (len(CLASSES), 150, 200)
+    np.testing.assert_allclose(tiled.classes.sum(axis=0), 1.0, atol=1e-4)
+    whole = FloodSegmenter(SegmenterConfig(max_side=800, threads=1, classes=True)).segment(rgb)
+    assert np.mean(tiled.class_labels() == whole.class_labels()) > 0.85
+    batch = class_segmenter.segment_batch([rgb, rgb[:, ::-1].copy()])
+    one = class_segmenter.segment(rgb)
+    np.testing.assert_allclose(batch[0].classes, one.classes, atol=1e-4)
+    assert batch[1].classes.shape == one.classes.shape
+
+
+@pytest.mark.parametrize('image_id', ['6368', '6393'])
+def test_class_labels_match_floodnets_on_its_test_images(class_segmenter, image_id):
+    """FloodNet test-split images (downscaled to 256 x 192, test/data/floodnet_mini): the
+    labels agree with FloodNet's on most pixels; a floor well below the model card's figures
+    that catches a broken class order or resize."""
+    import cv2
+
+    bgr = cv2.imread(str(MINI / 'images' / f'{image_id}.jpg'))
+    truth = cv2.imread(str(MINI / 'masks_orig' / f'{image_id}.png'), cv2.IMREAD_UNCHANGED)
+    labels = class_segmenter.segment(np.ascontiguousarray(bgr[:, :, ::-1])).class_labels()
+    assert labels.shape == truth.shape
+    assert np.mean(labels == truth) > 0.85, np.bincount(labels.ravel(), minlength=10)
+    road = truth == CLASSES.index('road-non-flooded')
+    assert road.mean() > 0.1 and np.mean(labels[road] == truth[road]) > 0.6

@@ -2,8 +2,11 @@
 
 The model is an ONNX graph with one input, ``image`` (float32 RGB 0..255, N x 3 x H x W, H and W
 multiples of 16, normalisation inside the graph), and one output, ``water`` (float32 water
-probability, N x 1 x H x W). The shipped model (``uav_flood/models/flood_seg.onnx``, see its
-MODEL_CARD.md) was trained on frames of about 512 x 384 pixels at roughly 15 cm per pixel.
+probability, N x 1 x H x W); models trained on FloodNet's 10 classes also have ``classes``
+(float32 class probabilities, N x 10 x H/4 x W/4, in core.responder_layers.CLASSES order), which
+the segmenter returns with SegmenterConfig.classes. The shipped model
+(``uav_flood/models/flood_seg.onnx``, see its MODEL_CARD.md) was trained on frames of about
+512 x 384 pixels at roughly 15 cm per pixel.
 
 Two ways to fit a frame to the network:
 
@@ -29,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from uav_flood.core.errors import UavFloodError
+from uav_flood.core.responder_layers import CLASSES
 
 #: Image encodings the segmenter accepts (sensor_msgs/Image names).
 ENCODINGS = ('rgb8', 'bgr8')
@@ -40,6 +44,10 @@ PROVIDERS = {
 }
 MODES = ('resize', 'tile')
 STRIDE = 16
+#: The 'classes' output's resolution: one value per CLASS_STRIDE x CLASS_STRIDE input pixels.
+CLASS_STRIDE = 4
+_Planes = npt.NDArray[np.float32]
+_Classes = npt.NDArray[np.float32] | None
 
 
 class SegmentationError(UavFloodError):
@@ -86,6 +94,8 @@ class SegmenterConfig:
     :param tile: tile size in tile mode (a multiple of 16).
     :param overlap: tile overlap in tile mode, pixels.
     :param threshold: water probability at or above which a pixel is water.
+    :param classes: also return the 10 class probabilities (the model's ``classes`` output, at
+        a quarter of the network input's resolution: Segmentation.classes).
     """
 
     model_path: str = ''
@@ -96,6 +106,7 @@ class SegmenterConfig:
     tile: int = 512
     overlap: int = 64
     threshold: float = 0.5
+    classes: bool = False
 
     def validate(self) -> None:
         """Raise SegmentationError for a value that cannot work."""
@@ -128,12 +139,38 @@ class Segmentation:
     :param probability: water probability, H x W float32, at the input's resolution.
     :param inference_ms: time spent in onnxruntime.
     :param total_ms: time for the whole call (conversion, resize, inference, resize back).
+    :param classes: with SegmenterConfig.classes, the class probabilities, 10 x h x w float32
+        (core.responder_layers.CLASSES order; summing to 1 per pixel) over the whole frame at
+        the network's output resolution (a quarter of its input: h, w about H/4, W/4 times
+        max_side / max(H, W) in resize mode, H/4, W/4 in tile mode); None otherwise.
     """
 
     mask: npt.NDArray[np.bool_]
     probability: npt.NDArray[np.float32]
     inference_ms: float
     total_ms: float
+    classes: npt.NDArray[np.float32] | None = None
+
+    def class_labels(self) -> npt.NDArray[np.uint8]:
+        """Return the most probable class per pixel at the frame's resolution (H x W uint8).
+
+        The probabilities are scaled to 4x their resolution (bilinear), the argmax taken there
+        and the labels scaled to the frame (nearest).
+
+        :raises SegmentationError: the segmenter was not asked for classes.
+        """
+        if self.classes is None:
+            raise SegmentationError('no class probabilities: set SegmenterConfig.classes')
+        h, w = self.mask.shape
+        k, ch, cw = self.classes.shape
+        planes = [
+            cv2.resize(self.classes[i], (4 * cw, 4 * ch), interpolation=cv2.INTER_LINEAR)
+            for i in range(k)
+        ]
+        labels = _u8(np.argmax(np.stack(planes), axis=0).astype(np.uint8))
+        if labels.shape != (h, w):
+            labels = _u8(cv2.resize(labels, (w, h), interpolation=cv2.INTER_NEAREST))
+        return labels
 
     def mask_mono8(self) -> npt.NDArray[np.uint8]:
         """Return the mask as 255 = water, 0 = other."""
@@ -216,6 +253,11 @@ class FloodSegmenter:
         self._input = inputs[0].name
         #: The water probability (models with the 10-class output too name it 'water').
         self._output = 'water' if 'water' in names else names[0]
+        if self.config.classes and 'classes' not in names:
+            raise SegmentationError(
+                f"{path} has no 'classes' output (10 FloodNet classes): it segments water only"
+            )
+        self._outputs = [self._output, 'classes'] if self.config.classes else [self._output]
         self.model_path = path
         self.providers: list[str] = list(self._session.get_providers())
 
@@ -224,11 +266,12 @@ class FloodSegmenter:
         start = time.perf_counter()
         rgb = as_rgb(image, encoding)
         if self.config.mode == 'tile':
-            probability, inference_ms = self._tiled(rgb)
+            probability, classes, inference_ms = self._tiled(rgb)
         else:
-            probability, inference_ms = self._resized(rgb)
+            probability, classes, inference_ms = self._resized(rgb)
         mask = probability >= self.config.threshold
-        return Segmentation(mask, probability, inference_ms, (time.perf_counter() - start) * 1e3)
+        total_ms = (time.perf_counter() - start) * 1e3
+        return Segmentation(mask, probability, inference_ms, total_ms, classes)
 
     def segment_batch(
         self, images: list[npt.NDArray[np.uint8]], encoding: str = 'rgb8'
@@ -254,10 +297,12 @@ class FloodSegmenter:
         ]
         batch = np.ascontiguousarray(np.stack(smalls).transpose(0, 3, 1, 2), dtype=np.float32)
         run_start = time.perf_counter()
-        out = np.asarray(
-            self._session.run([self._output], {self._input: batch})[0], dtype=np.float32
-        )
+        outs = self._session.run(self._outputs, {self._input: batch})
+        out = np.asarray(outs[0], dtype=np.float32)
         inference_ms = (time.perf_counter() - run_start) * 1e3 / len(images)
+        classes: list[npt.NDArray[np.float32] | None] = (
+            [np.asarray(c, np.float32) for c in outs[1]] if len(outs) > 1 else [None] * len(out)
+        )
         probs = [
             p
             if p.shape == (h, w)
@@ -265,7 +310,10 @@ class FloodSegmenter:
             for p in out[:, 0]
         ]
         total_ms = (time.perf_counter() - start) * 1e3 / len(images)
-        return [Segmentation(p >= self.config.threshold, p, inference_ms, total_ms) for p in probs]
+        return [
+            Segmentation(p >= self.config.threshold, p, inference_ms, total_ms, c)
+            for p, c in zip(probs, classes, strict=True)
+        ]
 
     def _resize_target(self, h: int, w: int) -> tuple[tuple[int, int], int]:
         """Return the network input size (w, h) for a frame and the interpolation to reach it."""
@@ -273,25 +321,31 @@ class FloodSegmenter:
         size = (_round16(w * scale), _round16(h * scale))
         return size, cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
 
-    def _run(self, rgb: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.float32], float]:
-        """Run the network on an image whose sides are multiples of 16."""
+    def _run(self, rgb: npt.NDArray[np.uint8]) -> tuple[_Planes, _Classes, float]:
+        """Run the network on an image whose sides are multiples of 16.
+
+        Return the water probability, the class probabilities (None unless asked) and the
+        inference time (ms).
+        """
         batch = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32)
         start = time.perf_counter()
-        out = self._session.run([self._output], {self._input: batch})[0]
-        return np.asarray(out[0, 0], dtype=np.float32), (time.perf_counter() - start) * 1e3
+        outs = self._session.run(self._outputs, {self._input: batch})
+        ms = (time.perf_counter() - start) * 1e3
+        classes = np.asarray(outs[1][0], dtype=np.float32) if len(outs) > 1 else None
+        return np.asarray(outs[0][0, 0], dtype=np.float32), classes, ms
 
-    def _resized(self, rgb: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.float32], float]:
+    def _resized(self, rgb: npt.NDArray[np.uint8]) -> tuple[_Planes, _Classes, float]:
         h, w = rgb.shape[:2]
         size, interp = self._resize_target(h, w)
         small = rgb if size == (w, h) else _u8(cv2.resize(rgb, size, interpolation=interp))
-        prob, ms = self._run(small)
+        prob, classes, ms = self._run(small)
         if prob.shape != (h, w):
             prob = np.asarray(
                 cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR), dtype=np.float32
             )
-        return prob, ms
+        return prob, classes, ms
 
-    def _tiled(self, rgb: npt.NDArray[np.uint8]) -> tuple[npt.NDArray[np.float32], float]:
+    def _tiled(self, rgb: npt.NDArray[np.uint8]) -> tuple[_Planes, _Classes, float]:
         h, w = rgb.shape[:2]
         tile, overlap = self.config.tile, self.config.overlap
         ph, pw = (
@@ -301,6 +355,10 @@ class FloodSegmenter:
         padded = _u8(cv2.copyMakeBorder(rgb, 0, ph - h, 0, pw - w, cv2.BORDER_REFLECT_101))
         total = np.zeros((ph, pw), np.float32)
         weight = np.zeros((ph, pw), np.float32)
+        q = CLASS_STRIDE
+        class_total = (
+            np.zeros((len(CLASSES), ph // q, pw // q), np.float32) if self.config.classes else None
+        )
         step = tile - overlap
         ys = list(range(0, max(ph - tile, 0) + 1, step))
         xs = list(range(0, max(pw - tile, 0) + 1, step))
@@ -311,14 +369,23 @@ class FloodSegmenter:
         # Weights fall off towards tile edges, where the network sees less context.
         ramp = np.minimum(np.arange(tile) + 1, np.arange(tile)[::-1] + 1).astype(np.float32)
         window = np.minimum.outer(ramp, ramp)
+        small_window = window[q // 2 :: q, q // 2 :: q]
         elapsed = 0.0
         for y in ys:
             for x in xs:
-                prob, ms = self._run(padded[y : y + tile, x : x + tile])
+                prob, classes, ms = self._run(padded[y : y + tile, x : x + tile])
                 total[y : y + tile, x : x + tile] += prob * window
                 weight[y : y + tile, x : x + tile] += window
+                if class_total is not None and classes is not None:
+                    rows, cols = slice(y // q, (y + tile) // q), slice(x // q, (x + tile) // q)
+                    class_total[:, rows, cols] += classes * small_window
                 elapsed += ms
-        return (total / weight)[:h, :w].astype(np.float32), elapsed
+        stitched = None
+        if class_total is not None:
+            small_weight = weight[q // 2 :: q, q // 2 :: q]
+            hq, wq = math.ceil(h / q), math.ceil(w / q)
+            stitched = (class_total / small_weight)[:, :hq, :wq].astype(np.float32)
+        return (total / weight)[:h, :w].astype(np.float32), stitched, elapsed
 
 
 def available_providers() -> list[str]:

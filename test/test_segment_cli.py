@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from uav_flood.cli import main
+from uav_flood.core.responder_layers import CLASSES
 from uav_flood.sim.scene import FloodScene
 
 
@@ -68,6 +69,34 @@ def test_masks_overlays_and_summary(photos, tmp_path):
     assert a['status'] == 'ok' and a['mask'] == 'a.png' and a['width'] == '800'
     mask = cv2.imread(str(out / 'a.png'), cv2.IMREAD_UNCHANGED)
     assert float(a['water_fraction']) == pytest.approx(np.mean(mask > 0), abs=1e-4)
+
+
+def test_classes_write_floodnet_labels_a_coloured_view_and_fractions(photos, tmp_path):
+    out = tmp_path / 'out'
+    args = (str(photos / 'a.jpg'), str(photos / 'b.png'), '--out', str(out), '--classes')
+    code, log = run_segment(*args, '--threads', '1')
+    assert code == 0, log
+    rows = read_summary(out)
+    for stem, src in (('a', photos / 'a.jpg'), ('b', photos / 'b.png')):
+        photo = cv2.imread(str(src))
+        labels = cv2.imread(str(out / f'{stem}_classes.png'), cv2.IMREAD_UNCHANGED)
+        assert labels.shape == photo.shape[:2] and labels.dtype == np.uint8
+        assert labels.max() <= 9 and len(np.unique(labels)) >= 3  # a real scene, several classes
+        # The water classes (road-flooded 3, water 5) cover the water mask's pixels, mostly.
+        water = cv2.imread(str(out / f'{stem}.png'), cv2.IMREAD_UNCHANGED) > 0
+        assert np.mean(np.isin(labels, (3, 5)) == water) > 0.85
+        view = cv2.imread(str(out / f'{stem}_classes_color.png'))
+        assert view.shape[1] == photo.shape[1] and view.shape[0] > photo.shape[0]  # the legend
+        row = rows[str(src)]
+        fractions = [float(row[f'fraction_{name}']) for name in CLASSES]
+        assert sum(fractions) == pytest.approx(1.0, abs=1e-3)
+        counts = np.bincount(labels.ravel(), minlength=10) / labels.size
+        assert fractions == pytest.approx(counts.tolist(), abs=1e-4)
+    # Existing class files are not replaced without --force.
+    code, _ = run_segment(*args)
+    assert code == 2
+    code, _ = run_segment(*args, '--force', '--no-overlay')
+    assert code == 0
 
 
 def test_recursive_same_stems_never_overwrite(photos, tmp_path):

@@ -4,12 +4,17 @@ For each input image it writes, in --out:
 
 - ``<stem>.png``: the water mask at the photo's resolution, 255 = water, 0 = other;
 - ``<stem>_overlay.jpg``: the photo with water tinted blue and outlined (unless --no-overlay);
+- with --classes, ``<stem>_classes.png``: FloodNet's 10 classes, one byte per pixel (0
+  background, 1 building-flooded, 2 building-non-flooded, 3 road-flooded, 4 road-non-flooded, 5
+  water, 6 tree, 7 vehicle, 8 pool, 9 grass: FloodNet's own label encoding), and
+  ``<stem>_classes_color.png``: the photo under the classes in FloodNet's colours, with a legend;
 
 and at the end ``segment_summary.csv`` (one row per input: file, status, size, water fraction,
-time). Unreadable files are reported and skipped; the run goes on. Two inputs with the same stem
-(``a.jpg`` and ``a.png``, or the same name in two folders) get ``<stem>-2`` and so on, never an
-overwrite; a file named twice is segmented once. Exit code: 0 when every input was segmented,
-1 when some were skipped, 2 when nothing could be done (no inputs, bad options, model missing).
+time; with --classes also each class's fraction of the photo). Unreadable files are reported
+and skipped; the run goes on. Two inputs with the same stem (``a.jpg`` and ``a.png``, or the
+same name in two folders) get ``<stem>-2`` and so on, never an overwrite; a file named twice is
+segmented once. Exit code: 0 when every input was segmented, 1 when some were skipped, 2 when
+nothing could be done (no inputs, bad options, model missing).
 
 Before anything is written or the model loaded, it refuses (one line on stderr, exit 2):
 
@@ -101,6 +106,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument('--no-overlay', action='store_true', help='write only the masks')
     parser.add_argument(
+        '--classes',
+        action='store_true',
+        help="also write FloodNet's 10 land-cover classes per pixel (<stem>_classes.png, "
+        '0-9) and a coloured view with a legend (<stem>_classes_color.png)',
+    )
+    parser.add_argument(
         '--max-pixels',
         type=int,
         default=MAX_PIXELS,
@@ -127,6 +138,8 @@ class Outcome:
     water_fraction: float = float('nan')
     ms: float = float('nan')
     mask: str = ''
+    #: With --classes: each class's fraction of the photo (CLASSES order).
+    class_fractions: tuple[float, ...] = ()
 
 
 def collect_inputs(inputs: list[str], recursive: bool) -> tuple[list[Path], list[Outcome]]:
@@ -297,11 +310,41 @@ def overlay(bgr: object, mask: object) -> object:
     return tinted
 
 
+def classes_view(bgr: object, labels: object) -> object:
+    """Return the photo half-covered by the classes' colours, with a legend below (BGR)."""
+    import cv2
+    import numpy as np
+
+    from uav_flood.core.responder_layers import CLASS_COLOURS_RGB, CLASSES
+
+    image = np.asarray(bgr)
+    palette = np.array([c[::-1] for c in CLASS_COLOURS_RGB], dtype=np.float32)
+    blended = (0.4 * image + 0.6 * palette[np.asarray(labels)]).astype(np.uint8)
+    h, w = image.shape[:2]
+    scale = max(0.35, w / 1600)
+    row_h = round(28 * scale)
+    per_row = 5
+    legend = np.full((2 * row_h, w, 3), 255, np.uint8)
+    cell = w // per_row
+    for k, name in enumerate(CLASSES):
+        x, y = (k % per_row) * cell, (k // per_row) * row_h
+        box = round(0.6 * row_h)
+        top = y + (row_h - box) // 2
+        cv2.rectangle(legend, (x + 4, top), (x + 4 + box, top + box), palette[k].tolist(), -1)
+        cv2.rectangle(legend, (x + 4, top), (x + 4 + box, top + box), (0, 0, 0), 1)
+        cv2.putText(
+            legend, name, (x + 8 + box, y + round(0.7 * row_h)), cv2.FONT_HERSHEY_SIMPLEX,
+            0.45 * scale, (0, 0, 0), 1, cv2.LINE_AA,
+        )  # fmt: skip
+    return np.vstack([blended, legend])
+
+
 def run(args: argparse.Namespace, stream: TextIO = sys.stderr) -> int:
     """Segment every input; return the exit code (0 all done, 1 some skipped, 2 nothing done)."""
     import cv2
     import numpy as np
 
+    from uav_flood.core.responder_layers import CLASSES
     from uav_flood.core.segmentation import FloodSegmenter, SegmentationError, SegmenterConfig
 
     def error(message: str) -> int:
@@ -340,6 +383,9 @@ def run(args: argparse.Namespace, stream: TextIO = sys.stderr) -> int:
         planned.append(out / f'{stems[path]}.png')
         if not args.no_overlay:
             planned.append(out / f'{stems[path]}_overlay.jpg')
+        if args.classes:
+            planned.append(out / f'{stems[path]}_classes.png')
+            planned.append(out / f'{stems[path]}_classes_color.png')
     planned.append(out / SUMMARY)
     clash = input_overwritten(planned, files)
     if clash is not None:
@@ -367,6 +413,7 @@ def run(args: argparse.Namespace, stream: TextIO = sys.stderr) -> int:
             tile=args.tile,
             overlap=min(64, args.tile // 4 // 16 * 16) if args.tile >= 32 else 0,
             threshold=args.threshold,
+            classes=args.classes,
         )
         segmenter = FloodSegmenter(config)
     except SegmentationError as exc:
@@ -416,6 +463,13 @@ def run(args: argparse.Namespace, stream: TextIO = sys.stderr) -> int:
                 np.asarray(overlay(bgr, mask)),
                 [cv2.IMWRITE_JPEG_QUALITY, 90],
             )
+        if written and args.classes:
+            labels = result.class_labels()
+            written = cv2.imwrite(str(out / f'{stem}_classes.png'), labels) and cv2.imwrite(
+                str(out / f'{stem}_classes_color.png'), np.asarray(classes_view(bgr, labels))
+            )
+            counts = np.bincount(labels.ravel(), minlength=len(CLASSES))
+            outcome.class_fractions = tuple(float(n) / labels.size for n in counts)
         if not written:
             return error(f'cannot write to {out} (disk full or no permission?)')
         outcome.width, outcome.height = int(bgr.shape[1]), int(bgr.shape[0])
@@ -427,7 +481,7 @@ def run(args: argparse.Namespace, stream: TextIO = sys.stderr) -> int:
             path.name,
             f'water {100 * outcome.water_fraction:.1f} %, {result.total_ms:.0f} ms',
         )
-    write_summary(out / SUMMARY, outcomes)
+    write_summary(out / SUMMARY, outcomes, args.classes)
     ok = [o for o in outcomes if o.status == 'ok']
     skipped_count = len(outcomes) - len(ok)
     if not args.quiet:
@@ -441,12 +495,18 @@ def run(args: argparse.Namespace, stream: TextIO = sys.stderr) -> int:
     return 1 if skipped_count else 0
 
 
-def write_summary(path: Path, outcomes: list[Outcome]) -> None:
-    """Write one CSV row per input."""
+def write_summary(path: Path, outcomes: list[Outcome], classes: bool = False) -> None:
+    """Write one CSV row per input (with `classes`, a `fraction_<class>` column per class)."""
+    from uav_flood.core.responder_layers import CLASSES
+
+    columns = [f'fraction_{name}' for name in CLASSES] if classes else []
     with path.open('w', newline='') as f:
         writer = csv.writer(f)
-        writer.writerow(['input', 'status', 'mask', 'width', 'height', 'water_fraction', 'ms'])
+        writer.writerow(
+            ['input', 'status', 'mask', 'width', 'height', 'water_fraction', 'ms', *columns]
+        )
         for o in outcomes:
+            fractions = [f'{v:.4f}' for v in o.class_fractions] or [''] * len(columns)
             writer.writerow(
                 [
                     os.fspath(o.path),
@@ -456,5 +516,6 @@ def write_summary(path: Path, outcomes: list[Outcome]) -> None:
                     o.height or '',
                     '' if o.status != 'ok' else f'{o.water_fraction:.4f}',
                     '' if o.status != 'ok' else f'{o.ms:.1f}',
+                    *(fractions if columns else []),
                 ]
             )

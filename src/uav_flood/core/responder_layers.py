@@ -32,6 +32,7 @@ from uav_flood.core.errors import UavFloodError
 
 __all__ = [
     'CLASSES',
+    'CLASS_COLOURS_RGB',
     'FloodedBuilding',
     'LandCoverGrid',
     'ResponderLayerError',
@@ -55,6 +56,19 @@ CLASSES = (
     'vehicle',
     'pool',
     'grass',
+)
+#: FloodNet's colour for each class (RGB), as its label viewers draw them.
+CLASS_COLOURS_RGB = (
+    (0, 0, 0),
+    (255, 0, 0),
+    (180, 120, 120),
+    (160, 150, 20),
+    (140, 140, 140),
+    (61, 230, 250),
+    (0, 82, 255),
+    (255, 0, 245),
+    (255, 235, 0),
+    (4, 250, 7),
 )
 BUILDING_FLOODED = CLASSES.index('building-flooded')
 ROAD_FLOODED = CLASSES.index('road-flooded')

@@ -119,3 +119,64 @@ def test_bad_evidence_and_growth_beyond_the_extent_are_refused():
     assert fused.observations_applied == 1
     with pytest.raises(ClassMapError, match='resolution'):
         ClassMap(0.0)
+
+
+def test_a_frames_classes_land_on_its_water_patchs_cells_where_the_geometry_says():
+    """A nadir frame whose left half is water and right half road (at the class output's
+    quarter resolution): the cells on the vehicle's left get water, those on its right road,
+    with the frame's confidence; unseen cells stay unseen."""
+    import math
+
+    from uav_flood.core.class_map import class_observation, ClassObservation, NO_CLASS
+    from uav_flood.core.georef import (
+        CameraModel,
+        CameraMount,
+        GridSpec,
+        mask_to_patch,
+        VehiclePose,
+    )
+
+    camera = CameraModel.from_fov(320, 240, 60.0)
+    position = (12.3, -7.9, 100.0)
+    for yaw_deg in (0.0, 90.0, -135.0):
+        pose = VehiclePose.from_euler(position, yaw_deg=yaw_deg)
+        patch = mask_to_patch(
+            np.zeros((240, 320), np.uint8), camera, CameraMount(), pose, GridSpec(0.5)
+        )
+        probs = np.full((K, 60, 80), 0.02, np.float32)
+        probs[WATER, :, :40], probs[ROAD, :, 40:] = 0.82, 0.82
+        obs = class_observation(probs, camera, CameraMount(), pose, patch)
+        assert obs.labels.shape == (patch.height, patch.width)
+        seen = patch.data != -1
+        np.testing.assert_array_equal(obs.seen, seen)
+        assert set(np.unique(obs.labels[~seen])) <= {NO_CLASS}
+        east, north = patch.cell_centres()
+        yaw = math.radians(yaw_deg)
+        left = (east - position[0]) * -math.sin(yaw) + (north - position[1]) * math.cos(yaw) > 0
+        want = np.where(left, WATER, ROAD)
+        assert np.mean(obs.labels[seen] == want[seen]) >= 0.98
+        assert set(np.unique(obs.confidence[seen])) == {round(0.82 * 255)}
+    with pytest.raises(ClassMapError, match=r'\(10, rows, cols\)'):
+        class_observation(probs[:3], camera, CameraMount(), pose, patch)
+    with pytest.raises(ClassMapError, match='labels must be'):
+        ClassObservation(np.full((2, 2), 12, np.int8), np.zeros((2, 2), np.uint8))
+
+
+def test_top_class_evidence_spreads_the_rest_and_fuses_to_the_frames_majority():
+    from uav_flood.core.class_map import ClassObservation, NO_CLASS, top_evidence
+
+    labels = np.array([[WATER, ROAD, NO_CLASS]], np.int8)
+    confidence = np.array([[204, 255, 0]], np.uint8)  # 0.8, 1.0
+    e = top_evidence(ClassObservation(labels, confidence))
+    assert e.shape == (K, 1, 3) and e.dtype == np.int8
+    assert e[WATER, 0, 0] == round(np.log(0.8) * EVIDENCE_SCALE)
+    assert e[ROAD, 0, 0] == round(np.log(0.2 / 9) * EVIDENCE_SCALE)
+    assert e[ROAD, 0, 1] == 0 and e[WATER, 0, 1] == -128  # certain: the rest clipped at -8 nat
+    assert not e[:, 0, 2].any()  # unseen: no evidence
+    # Two frames say water at 0.6, one says road at 0.9: the map keeps water, barely sure.
+    fused = ClassMap(0.5)
+    for label, conf in ((WATER, 153), (WATER, 153), (ROAD, 230)):
+        obs = ClassObservation(np.full((1, 1), label, np.int8), np.full((1, 1), conf, np.uint8))
+        fused.fuse(0, 0, top_evidence(obs), obs.seen)
+    cover = fused.land_cover()
+    assert int(cover.labels[0, 0]) == WATER and 0.5 < float(cover.confidence[0, 0]) < 0.9

@@ -11,6 +11,13 @@ its confidence that posterior's probability.
 
 The window grows with the observed area (global cell indices, as GridPatch's origin_index), up
 to max_side_cells on each side; checkpoints are .npz archives (save/load).
+
+A frame travels to the map compactly as a ClassObservation on its water patch's cells: per cell
+the most probable class and its probability in 1/255 steps (2 bytes per cell; class_observation
+samples the model's quarter-resolution class probabilities where each cell centre falls in the
+image). top_evidence() turns it back into evidence for all ten classes: log p for that class and
+log((1 - p) / 9) for each other (the rest of the probability spread evenly), so the fusion
+keeps how sure each frame was without ten planes on the radio link.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from uav_flood.core.errors import UavFloodError
+from uav_flood.core.georef import CameraModel, CameraMount, GridPatch, ground_to_pixel, VehiclePose
 from uav_flood.core.responder_layers import CLASSES, LandCoverGrid
 
 __all__ = [
@@ -32,7 +40,10 @@ __all__ = [
     'MIN_LOG_PROB',
     'ClassMap',
     'ClassMapError',
+    'ClassObservation',
+    'class_observation',
     'quantise',
+    'top_evidence',
 ]
 
 #: Evidence units per nat.
@@ -61,6 +72,102 @@ def quantise(probabilities: NDArray[np.floating]) -> NDArray[np.int8]:
         logs = np.log(p)
     logs = np.clip(logs, MIN_LOG_PROB, 0.0)
     return np.round(logs * EVIDENCE_SCALE).astype(np.int8)
+
+
+#: A class observation's label where its water patch saw nothing.
+NO_CLASS = -1
+
+
+@dataclass(frozen=True)
+class ClassObservation:
+    """One frame's classes on the cells of its water patch (same origin and size).
+
+    :param labels: int8 (rows, cols): the most probable class, NO_CLASS where unseen.
+    :param confidence: uint8 (rows, cols): that class's probability x 255 (0 where unseen).
+    """
+
+    labels: NDArray[np.int8]
+    confidence: NDArray[np.uint8]
+
+    def __post_init__(self) -> None:
+        labels, confidence = np.asarray(self.labels), np.asarray(self.confidence)
+        if labels.dtype != np.int8 or confidence.dtype != np.uint8 or labels.ndim != 2:
+            raise ClassMapError(
+                f'a class observation is int8 labels and uint8 confidence (rows, cols), got '
+                f'{labels.dtype} {labels.shape} and {confidence.dtype} {confidence.shape}'
+            )
+        if labels.shape != confidence.shape:
+            raise ClassMapError(f'labels {labels.shape} and confidence {confidence.shape} differ')
+        if labels.size and (labels.min() < NO_CLASS or labels.max() >= len(CLASSES)):
+            raise ClassMapError(f'labels must be {NO_CLASS} (unseen) or 0..{len(CLASSES) - 1}')
+
+    @property
+    def seen(self) -> NDArray[np.bool_]:
+        """Return which cells carry a class."""
+        seen: NDArray[np.bool_] = np.asarray(self.labels) != NO_CLASS
+        return seen
+
+
+def class_observation(
+    classes: NDArray[np.floating],
+    camera: CameraModel,
+    mount: CameraMount,
+    pose: VehiclePose,
+    patch: GridPatch,
+) -> ClassObservation:
+    """Sample a frame's class probabilities on the cells its water patch saw.
+
+    Each seen cell's centre is projected into the image (as georef.mask_to_patch does) and takes
+    the class probabilities of the class-grid cell it falls in.
+
+    :param classes: (10, h, w) probabilities over the whole image (Segmentation.classes: h, w
+        a fixed fraction of the camera's height and width).
+    :param patch: the frame's water patch (mask_to_patch): its cells other than -1 are the seen.
+    :raises ClassMapError: classes of another shape.
+    """
+    p = np.asarray(classes, dtype=np.float32)
+    if p.ndim != 3 or p.shape[0] != len(CLASSES) or min(p.shape[1:], default=0) < 1:
+        raise ClassMapError(f'classes must be ({len(CLASSES)}, rows, cols), got {p.shape}')
+    _, ch, cw = p.shape
+    data = np.asarray(patch.data).reshape(patch.height, patch.width)
+    labels = np.full(data.shape, NO_CLASS, np.int8)
+    confidence = np.zeros(data.shape, np.uint8)
+    seen = data != -1
+    if seen.any():
+        east, north = patch.cell_centres()
+        uv = ground_to_pixel(camera, mount, pose, np.stack([east[seen], north[seen]], axis=1))
+        ok = camera.contains(uv)
+        # Pixel centres are integers; class cell j spans pixels [j s, (j + 1) s).
+        cols = np.floor((uv[ok, 0] + 0.5) * cw / camera.width).astype(np.int64)
+        rows = np.floor((uv[ok, 1] + 0.5) * ch / camera.height).astype(np.int64)
+        probs = p[:, np.clip(rows, 0, ch - 1), np.clip(cols, 0, cw - 1)]
+        top = np.argmax(probs, axis=0)
+        best = probs[top, np.arange(probs.shape[1])]
+        index = np.flatnonzero(seen.ravel())[ok]
+        labels.ravel()[index] = top.astype(np.int8)
+        confidence.ravel()[index] = np.clip(np.rint(best * 255.0), 0, 255).astype(np.uint8)
+    return ClassObservation(labels, confidence)
+
+
+def top_evidence(observation: ClassObservation) -> NDArray[np.int8]:
+    """Return the int8 evidence (10, rows, cols) of a class observation (0 where unseen).
+
+    The observed class gets log p, every other class log((1 - p) / 9), both clipped at
+    MIN_LOG_PROB and quantised like quantise().
+    """
+    labels = np.asarray(observation.labels)
+    p = np.asarray(observation.confidence, np.float64) / 255.0
+    k = len(CLASSES)
+    p = np.clip(p, 1.0 / k, 1.0)  # the top class of k has at least 1/k
+    with np.errstate(divide='ignore'):
+        top = np.clip(np.log(p), MIN_LOG_PROB, 0.0)
+        rest = np.clip(np.log((1.0 - p) / (k - 1)), MIN_LOG_PROB, 0.0)
+    evidence = np.repeat(np.rint(rest * EVIDENCE_SCALE)[None], k, axis=0)
+    seen = labels != NO_CLASS
+    rows, cols = np.nonzero(seen)
+    evidence[labels[seen], rows, cols] = np.rint(top[seen] * EVIDENCE_SCALE)
+    evidence[:, ~seen] = 0
+    return evidence.astype(np.int8)
 
 
 @dataclass

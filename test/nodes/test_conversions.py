@@ -116,3 +116,32 @@ def test_without_tf2_msgs_nothing_is_created_or_sent(monkeypatch):
     assert not tf.available and node.created == []
     tf.send([mount_transform(CameraMount(), '/uav0', Time())])
     assert node.publisher.sent == []
+
+
+def test_a_class_observation_round_trips_and_bad_messages_are_refused():
+    from builtin_interfaces.msg import Time
+
+    from uav_flood.core.class_map import ClassMapError, ClassObservation, NO_CLASS
+    from uav_flood.nodes.conversions import class_observation_msg, class_observation_of
+
+    labels = np.array([[0, 9, NO_CLASS], [5, NO_CLASS, 3]], np.int8)
+    confidence = np.array([[255, 26, 0], [128, 0, 200]], np.uint8)
+    msg = class_observation_msg(ClassObservation(labels, confidence), Time(sec=3, nanosec=7))
+    assert (msg.width, msg.height, msg.step, msg.encoding) == (3, 2, 6, '8UC2')
+    assert msg.header.frame_id == 'map' and msg.header.stamp == Time(sec=3, nanosec=7)
+    assert bytes(msg.data)[:6] == bytes([0, 255, 9, 26, 255, 0])  # row 0: class, confidence
+    back = class_observation_of(msg)
+    np.testing.assert_array_equal(back.labels, labels)
+    np.testing.assert_array_equal(back.confidence, confidence)
+    for change, message in (
+        ({'encoding': 'mono8'}, 'encoding'),
+        ({'step': 5}, 'holds'),
+        ({'data': bytes(msg.data)[:-2]}, 'holds'),
+        ({'data': bytes([12]) + bytes(msg.data)[1:]}, 'labels must be'),
+        ({'data': bytes([200]) + bytes(msg.data)[1:]}, 'class byte 200'),
+    ):
+        bad = class_observation_msg(ClassObservation(labels, confidence), Time())
+        for key, value in change.items():
+            setattr(bad, key, value)
+        with pytest.raises(ClassMapError, match=message):
+            class_observation_of(bad)

@@ -74,6 +74,7 @@ class Probe:
 
         self.node, self.executor = probe, executor
         self.masks, self.observations, self.status, self.footprints = [], [], [], []
+        self.classes = []
         self.pose_pub = probe.create_publisher(PoseStamped, '/uav0/pose', names.POSE.qos)
         self.image_pub = probe.create_publisher(
             Image, '/uav0/camera/image_raw', names.CAMERA_IMAGE.qos
@@ -89,6 +90,12 @@ class Probe:
             '/uav0/flood_observation',
             self.observations.append,
             names.FLOOD_OBSERVATION.qos,
+        )
+        probe.create_subscription(
+            Image,
+            '/uav0/flood_observation/classes',
+            self.classes.append,
+            names.FLOOD_OBSERVATION_CLASSES.qos,
         )
         probe.create_subscription(
             DiagnosticArray, '/uav0/segmentation/status', self.status.append, 10
@@ -230,6 +237,28 @@ def test_straight_flight_maps_the_flood(ros_context, executor, scene):
         values = np.asarray(msg.data)
         # The calibrated probability in percent, moved towards 50 for slant views and borders.
         assert values.min() >= -1 and values.max() <= 100
+    # Each observation's land-cover classes, on its cells, with its stamp.
+    from uav_flood.core.class_map import NO_CLASS
+    from uav_flood.nodes.conversions import class_observation_of
+
+    assert spin_until(executor, lambda: len(probe.classes) == len(easts), 2.0)
+    agree, cells = 0, 0
+    for msg, water in zip(probe.classes, probe.observations, strict=True):
+        assert msg.header.stamp == water.header.stamp and msg.header.frame_id == 'map'
+        assert (msg.width, msg.height, msg.encoding) == (
+            water.info.width,
+            water.info.height,
+            '8UC2',
+        )
+        cover = class_observation_of(msg)
+        values = np.asarray(water.data, np.int8).reshape(water.info.height, water.info.width)
+        np.testing.assert_array_equal(cover.labels == NO_CLASS, values == UNSEEN)
+        seen = values != UNSEEN
+        assert np.all(cover.confidence[seen] >= 255 // 10)  # the top class of ten
+        # The water classes (road-flooded 3, water 5) where the water output says water.
+        agree += np.count_nonzero(np.isin(cover.labels[seen], (3, 5)) == (values[seen] > 50))
+        cells += np.count_nonzero(seen)
+    assert agree / cells > 0.85, agree / cells
     soft = np.concatenate([np.asarray(m.data) for m in probe.observations])
     assert np.count_nonzero((soft > 0) & (soft < 100)) > 0.5 * np.count_nonzero(soft >= 0)
 
@@ -300,6 +329,7 @@ def test_straight_flight_maps_the_flood(ros_context, executor, scene):
     values = probe.values()
     assert values['frames_dropped'] == '0'
     assert values['observations_published'] == str(len(easts))
+    assert values['class_observations_published'] == str(len(easts))
     assert float(values['latency_ms_mean']) > 0.0
     assert values['providers'] == 'CPUExecutionProvider'
 

@@ -14,9 +14,10 @@ from nav_msgs.msg import OccupancyGrid, Path
 import numpy as np
 from numpy.typing import ArrayLike
 from rclpy.node import Node
-from sensor_msgs.msg import BatteryState, NavSatFix, NavSatStatus
+from sensor_msgs.msg import BatteryState, Image, NavSatFix, NavSatStatus
 
 from uav_flood.autopilot.interface import Quaternion
+from uav_flood.core.class_map import ClassMapError, ClassObservation, NO_CLASS
 from uav_flood.core.geo import GeoPoint
 from uav_flood.core.georef import CameraMount, GridPatch
 from uav_flood.core.mission import MissionError
@@ -35,6 +36,50 @@ def grid_patch(msg: OccupancyGrid) -> GridPatch:
         height=int(info.height),
         data=np.asarray(msg.data, np.int8),
     )
+
+
+#: sensor_msgs/Image encoding of a class observation: class and confidence per cell.
+CLASS_ENCODING = '8UC2'
+#: A class observation message's class byte where the cell was not seen.
+UNSEEN_CLASS_BYTE = 255
+
+
+def class_observation_msg(observation: ClassObservation, stamp: Time) -> Image:
+    """Return a class observation as names.FLOOD_OBSERVATION_CLASSES's Image (frame map)."""
+    labels = np.asarray(observation.labels)
+    height, width = labels.shape
+    pairs = np.empty((height, width, 2), np.uint8)
+    pairs[:, :, 0] = np.where(labels == NO_CLASS, UNSEEN_CLASS_BYTE, labels).astype(np.uint8)
+    pairs[:, :, 1] = observation.confidence
+    msg = Image(height=height, width=width, encoding=CLASS_ENCODING, is_bigendian=0)
+    msg.header.stamp = stamp
+    msg.header.frame_id = names.MAP_FRAME
+    msg.step = 2 * width
+    msg.data = pairs.tobytes()
+    return msg
+
+
+def class_observation_of(msg: Image) -> ClassObservation:
+    """Return the ClassObservation a class observation Image carries.
+
+    :raises ClassMapError: another encoding, a size that does not match the data, or a class
+        byte other than 0..9 and 255.
+    """
+    if msg.encoding != CLASS_ENCODING:
+        raise ClassMapError(f'class observation encoding {msg.encoding!r}, not {CLASS_ENCODING}')
+    height, width = int(msg.height), int(msg.width)
+    data = np.frombuffer(bytes(msg.data), np.uint8)
+    if msg.step != 2 * width or data.size != 2 * width * height:
+        raise ClassMapError(
+            f'class observation of {width} x {height} cells with step {msg.step} holds '
+            f'{data.size} bytes'
+        )
+    pairs = data.reshape(height, width, 2)
+    labels = pairs[:, :, 0].astype(np.int16)
+    labels[labels == UNSEEN_CLASS_BYTE] = NO_CLASS
+    if labels.size and labels.max() > 127:
+        raise ClassMapError(f'class byte {int(labels.max())} in a class observation')
+    return ClassObservation(labels.astype(np.int8), np.ascontiguousarray(pairs[:, :, 1]))
 
 
 def path_points(msg: Path) -> list[tuple[float, float, float]]:

@@ -65,6 +65,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header, Int64MultiArray
 
+from uav_flood.core.class_map import class_observation
 from uav_flood.core.delivery import message_bytes, Outbox, OutboxConfig, stamp_ns
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.georef import (
@@ -98,6 +99,7 @@ from uav_flood.core.segmentation import (
 )
 from uav_flood.nodes import names
 from uav_flood.nodes.conversions import (
+    class_observation_msg,
     diagnostic_array,
     diagnostic_values,
     mount_transform,
@@ -129,6 +131,12 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         True,
         'Observations carry the calibrated water probability (0..100); false: the thresholded '
         'mask (0 or 100).',
+    ),
+    'send_classes': (
+        True,
+        'Also send the land-cover classes of every frame segmented on board on '
+        'flood_observation/classes (FloodNet class and its probability per observation cell); '
+        'needs a model with the 10-class output (both shipped models have it).',
     ),
     'view_weight': (
         True,
@@ -325,6 +333,7 @@ class SegmentationParams:
     outbox: OutboxConfig
     send_probability: bool = True
     view_weight: bool = True
+    send_classes: bool = True
 
     @classmethod
     def from_values(cls, values: dict[str, Any]) -> SegmentationParams:
@@ -372,6 +381,7 @@ class SegmentationParams:
             mode=mode,
             max_side=int(values['max_side']),
             threshold=threshold,
+            classes=bool(values['send_classes']),
         )
         try:
             segmenter.validate()
@@ -395,6 +405,7 @@ class SegmentationParams:
             outbox=_outbox_config(values),
             send_probability=bool(values['send_probability']),
             view_weight=bool(values['view_weight']),
+            send_classes=bool(values['send_classes']),
         )
 
     @classmethod
@@ -503,6 +514,7 @@ class SegmentationNode(Node):
         self.frames_processed = 0
         self.frames_dropped = 0
         self.observations_published = 0
+        self.class_observations_published = 0
         self.no_ground = 0
         self.errors = 0
         self.poses_received = 0
@@ -560,8 +572,12 @@ class SegmentationNode(Node):
         self._observation_pub = self.create_publisher(
             OccupancyGrid, names.FLOOD_OBSERVATION.name, names.FLOOD_OBSERVATION.qos
         )
-        # Store and forward: observations published and not yet acknowledged (under _lock).
-        self._outbox: Outbox[OccupancyGrid] = Outbox(params.outbox)
+        self._classes_pub = self.create_publisher(
+            Image, names.FLOOD_OBSERVATION_CLASSES.name, names.FLOOD_OBSERVATION_CLASSES.qos
+        )
+        # Store and forward: observations published and not yet acknowledged (under _lock),
+        # each with its class observation (None for frames segmented at the edge).
+        self._outbox: Outbox[tuple[OccupancyGrid, Image | None]] = Outbox(params.outbox)
         if params.outbox.enabled:
             self.create_subscription(
                 Int64MultiArray,
@@ -747,8 +763,10 @@ class SegmentationNode(Node):
         try:
             with self._lock:
                 due = self._outbox.due(time.monotonic())
-            for _, observation in due:
+            for _, (observation, classes) in due:
                 self._observation_pub.publish(observation)
+                if classes is not None:
+                    self._classes_pub.publish(classes)
         except Exception as exc:  # noqa: BLE001  (log at the callback boundary, keep running)
             self._problem(f're-sending observations failed: {exc}')
 
@@ -1018,7 +1036,7 @@ class SegmentationNode(Node):
                         self.edge['hedges_won_local'] += 1
             if hedge is not None and not won:
                 return  # the edge's mask was published first; counted there
-        self._publish(frame, result.probability, result.inference_ms, 'local')
+        self._publish(frame, result.probability, result.inference_ms, 'local', result.classes)
 
     def _publish(
         self,
@@ -1026,8 +1044,13 @@ class SegmentationNode(Node):
         probability: NDArray[np.float32],
         inference_ms: float | None,
         source: str,
+        classes: NDArray[np.float32] | None = None,
     ) -> None:
-        """Publish a frame's mask and observation (from the local model or the edge)."""
+        """Publish a frame's mask and observation (from the local model or the edge).
+
+        :param classes: the frame's class probabilities (on board with send_classes), sent as
+            a class observation on the observation's cells.
+        """
         mask = probability >= self._params.segmenter.threshold
         self._mask_pub.publish(image_msg(mask.astype(np.uint8) * 255, 'mono8', frame.header))
         outline = footprint_outline(
@@ -1045,12 +1068,23 @@ class SegmentationNode(Node):
         sent = False
         if patch is not None:
             observation = occupancy_grid(patch, frame.header.stamp)
+            class_msg = None
+            if classes is not None:
+                cover = class_observation(
+                    classes, frame.camera, self._params.mount, frame.pose, patch
+                )
+                class_msg = class_observation_msg(cover, frame.header.stamp)
             obs_id = stamp_ns(frame.header.stamp.sec, frame.header.stamp.nanosec)
-            size = message_bytes(len(observation.data))
+            cells = len(observation.data) * (3 if class_msg is not None else 1)
+            size = message_bytes(cells)
             with self._lock:
-                sent = self._outbox.add(obs_id, observation, size, time.monotonic())
+                sent = self._outbox.add(obs_id, (observation, class_msg), size, time.monotonic())
             if sent:
                 self._observation_pub.publish(observation)
+                if class_msg is not None:
+                    self._classes_pub.publish(class_msg)
+                    with self._lock:
+                        self.class_observations_published += 1
             else:
                 self._problem(f'observation with stamp {obs_id} ns published already: not sent')
         done = time.monotonic()
@@ -1093,6 +1127,7 @@ class SegmentationNode(Node):
                 'frames_processed': self.frames_processed,
                 'frames_dropped': self.frames_dropped,
                 'observations_published': self.observations_published,
+                'class_observations_published': self.class_observations_published,
                 'frames_without_ground': self.no_ground,
                 'errors': self.errors,
                 **{f'skipped_{reason}': n for reason, n in self.skipped.items()},

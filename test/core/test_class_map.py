@@ -180,3 +180,37 @@ def test_top_class_evidence_spreads_the_rest_and_fuses_to_the_frames_majority():
         fused.fuse(0, 0, top_evidence(obs), obs.seen)
     cover = fused.land_cover()
     assert int(cover.labels[0, 0]) == WATER and 0.5 < float(cover.confidence[0, 0]) < 0.9
+
+
+def test_class_fusion_pairs_classes_with_their_water_once_in_any_order():
+    """Classes before or after their water observation are fused once; a re-send after its
+    water was decided is dropped; a mismatched size is dropped; the windows are bounded."""
+    from uav_flood.core.class_map import ClassFusion, ClassObservation
+
+    def obs(label, shape=(2, 3)):
+        return ClassObservation(np.full(shape, label, np.int8), np.full(shape, 230, np.uint8))
+
+    fusion = ClassFusion(ClassMap(0.5), window=2)
+    # Water first, then classes: fused when the classes come.
+    assert not fusion.water_fused('uav0', 1, 10, 20, 3, 2)
+    assert fusion.unpaired == 1
+    assert fusion.classes_arrived('uav0', 1, obs(WATER), water_decided=True)
+    # Classes first, then water.
+    assert not fusion.classes_arrived('uav1', 1, obs(ROAD), water_decided=False)
+    assert fusion.water_fused('uav1', 1, 13, 20, 3, 2)
+    assert (fusion.fused, fusion.unpaired) == (2, 0)
+    cover = fusion.map.land_cover()
+    assert set(np.unique(cover.labels)) == {WATER, ROAD}
+    before = fusion.map.evidence()[0].copy()
+    # The re-send of uav0's classes (its water was fused and paired): dropped, not counted.
+    assert not fusion.classes_arrived('uav0', 1, obs(WATER), water_decided=True)
+    np.testing.assert_array_equal(fusion.map.evidence()[0], before)
+    # A size that is not its water observation's: dropped.
+    fusion.water_fused('uav0', 2, 0, 0, 3, 2)
+    assert not fusion.classes_arrived('uav0', 2, obs(WATER, (3, 3)), water_decided=True)
+    assert fusion.dropped == 2
+    # Windows keep the newest entries.
+    for i in range(3, 6):
+        fusion.classes_arrived('uav2', i, obs(ROAD), water_decided=False)
+    assert fusion.expired == 1 and fusion.unpaired == 2
+    assert not fusion.water_fused('uav2', 3, 0, 0, 3, 2)  # its classes expired: it waits

@@ -511,3 +511,97 @@ def test_config_file_defaults_equal_the_declared_defaults():
             isinstance(default, float) and math.isnan(default) and math.isnan(values[name])
         )
         assert same and type(values[name]) is type(default), name
+
+
+def test_land_cover_is_fused_with_its_water_once_published_and_checkpointed(
+    ros_context, executor, tmp_path
+):
+    """Classes before and after their water observation are fused once each; a re-send of both
+    counts once; /flood_map/classes shows the classes; a restart reloads them; a broken class
+    message is refused and counted."""
+    from nav_msgs.msg import OccupancyGrid
+    from sensor_msgs.msg import Image
+
+    from uav_flood.core.class_map import ClassMap, ClassObservation
+    from uav_flood.core.responder_layers import CLASSES
+    from uav_flood.nodes import names
+    from uav_flood.nodes.conversions import class_observation_msg
+    from uav_flood.nodes.flood_mapper import classes_path
+
+    water, road = CLASSES.index('water'), CLASSES.index('road-non-flooded')
+    path = tmp_path / 'map.npz'
+    mapper = make_mapper(ros_context, tmp_path, checkpoint_file=str(path))
+    probe = probe_for(ros_context, executor, mapper)
+    probe_node = next(n for n in executor.get_nodes() if n.get_name() == 'probe')
+    class_pubs = {
+        v: probe_node.create_publisher(
+            Image, f'/{v}/flood_observation/classes', names.FLOOD_OBSERVATION_CLASSES.qos
+        )
+        for v in VEHICLES
+    }
+    covers = []
+    probe_node.create_subscription(
+        OccupancyGrid, '/flood_map/classes', covers.append, names.FLOOD_MAP_CLASSES.qos
+    )
+    assert spin_until(
+        executor, lambda: all(p.get_subscription_count() for p in class_pubs.values()), 5.0
+    )
+    hover(executor, probe, mapper)
+
+    def cover_of(label, shape=(4, 6)):
+        conf = np.full(shape, 230, np.uint8)
+        return ClassObservation(np.full(shape, label, np.int8), conf)
+
+    # fmap0: water first, then its classes (road); fmap1: classes first (water), then water.
+    first, second = fresh_stamp_ns(), fresh_stamp_ns()
+    probe.obs[VEHICLES[0]].publish(grid_msg(0, 0, np.zeros((4, 6)), stamp_ns=first))
+    assert spin_until(executor, lambda: mapper.map.observations_applied == 1, 3.0)
+    class_pubs[VEHICLES[0]].publish(class_observation_msg(cover_of(road), to_time(first)))
+    class_pubs[VEHICLES[1]].publish(class_observation_msg(cover_of(water), to_time(second)))
+    assert spin_until(executor, lambda: mapper.class_fusion.unpaired == 1, 3.0)
+    probe.obs[VEHICLES[1]].publish(grid_msg(10, 0, np.full((4, 6), 100), stamp_ns=second))
+    assert spin_until(executor, lambda: probe.status().get('classes_fused') == '2', 5.0), (
+        probe.status()
+    )
+    # Re-sends of both: the water is a duplicate, the classes are dropped, nothing counts twice.
+    probe.obs[VEHICLES[0]].publish(grid_msg(0, 0, np.zeros((4, 6)), stamp_ns=first))
+    class_pubs[VEHICLES[0]].publish(class_observation_msg(cover_of(road), to_time(first)))
+    bad = class_observation_msg(cover_of(road), to_time(fresh_stamp_ns()))
+    bad.encoding = 'mono8'
+    class_pubs[VEHICLES[1]].publish(bad)
+
+    def settled():
+        s = probe.status()
+        return s.get('classes_dropped') == '1' and s.get('classes_refused') == '1'
+
+    assert spin_until(executor, settled, 5.0), probe.status()
+    status = probe.status()
+    assert (status['classes_fused'], status['classes_unpaired']) == ('2', '0')
+    assert status['class_cells_known'] == str(2 * 24)
+    assert spin_until(executor, lambda: covers and covers[-1].info.width == 16, 3.0)
+    grid = covers[-1]
+    assert grid.header.frame_id == 'map' and grid.info.resolution == RES
+    labels = np.asarray(grid.data, np.int8).reshape(grid.info.height, grid.info.width)
+    assert (labels[:, :6] == road).all() and (labels[:, 10:] == water).all()
+    assert (labels[:, 6:10] == -1).all()
+
+    assert spin_until(executor, lambda: mapper.last_checkpoint == str(path), 5.0)
+    saved = ClassMap.load(classes_path(path))
+    assert saved.observations_applied == 2
+    executor.remove_node(mapper)
+    mapper.destroy_node()
+    again = make_mapper(ros_context, tmp_path, checkpoint_file=str(path))
+    try:
+        assert again.class_fusion.map.observations_applied == 2
+        assert int(again.class_fusion.map.land_cover().labels[0, 0]) == road
+    finally:
+        again.destroy_node()
+    # A broken land-cover file is set aside; the water map is kept.
+    classes_path(path).write_bytes(b'not a class map')
+    third = make_mapper(ros_context, tmp_path, checkpoint_file=str(path))
+    try:
+        assert third.class_fusion.map.observations_applied == 0
+        assert third.map.observations_applied == 2
+        assert list(tmp_path.glob('map.npz.classes.npz.corrupt*'))
+    finally:
+        third.destroy_node()

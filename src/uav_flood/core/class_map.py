@@ -22,15 +22,19 @@ keeps how sure each frame was without ten planes on the radio link.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
+import io
 import math
 import os
 from pathlib import Path
+from typing import Any
 import zipfile
 
 import numpy as np
 from numpy.typing import NDArray
 
+from uav_flood.core.atomic_file import write_atomic
 from uav_flood.core.errors import UavFloodError
 from uav_flood.core.georef import CameraModel, CameraMount, GridPatch, ground_to_pixel, VehiclePose
 from uav_flood.core.responder_layers import CLASSES, LandCoverGrid
@@ -40,6 +44,7 @@ __all__ = [
     'MIN_LOG_PROB',
     'ClassMap',
     'ClassMapError',
+    'ClassFusion',
     'ClassObservation',
     'class_observation',
     'quantise',
@@ -264,39 +269,50 @@ class ClassMap:
         """Return copies of the summed evidence (classes, rows, cols) and observation counts."""
         return self._evidence.copy(), self._count.copy()
 
+    def cells_known(self) -> int:
+        """Return how many cells have been observed at least once."""
+        return int(np.count_nonzero(self._count))
+
     def land_cover(self) -> LandCoverGrid:
         """Return each cell's fused class and its posterior probability (-1 where unseen)."""
-        evidence = self._evidence.astype(np.float64) / EVIDENCE_SCALE
-        labels = np.argmax(evidence, axis=0).astype(np.int8) if evidence.size else None
-        if labels is None:
-            labels = np.zeros((0, 0), np.int8)
-            confidence = np.zeros((0, 0), np.float32)
-        else:
-            top = np.max(evidence, axis=0)
-            total = np.log(np.exp(evidence - top).sum(axis=0)) + top
-            confidence = np.exp(top - total).astype(np.float32)
-            unseen = self._count == 0
-            labels[unseen] = -1
-            confidence[unseen] = 0.0
+        evidence = self._evidence
+        if not evidence[0].size:
+            labels = np.zeros(evidence.shape[1:], np.int8)
+            return LandCoverGrid(
+                labels,
+                np.zeros(labels.shape, np.float32),
+                self._col0 * self.resolution_m,
+                self._row0 * self.resolution_m,
+                self.resolution_m,
+            )
+        labels = np.argmax(evidence, axis=0).astype(np.int8)
+        top = np.max(evidence, axis=0)
+        # The posterior of the top class: 1 / sum over classes of exp((e_k - e_top) / scale).
+        total = np.zeros(top.shape, np.float32)
+        for plane in evidence:
+            total += np.exp((plane - top).astype(np.float32) / EVIDENCE_SCALE)
+        confidence = (1.0 / total).astype(np.float32)
+        unseen = self._count == 0
+        labels[unseen] = -1
+        confidence[unseen] = 0.0
         res = self.resolution_m
         return LandCoverGrid(labels, confidence, self._col0 * res, self._row0 * res, res)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write a compressed checkpoint (.npz); return its path."""
-        target = Path(path)
-        with target.open('wb') as stream:
-            np.savez_compressed(
-                stream,
-                format=np.array(FORMAT),
-                version=np.array(VERSION),
-                classes=np.array(CLASSES),
-                resolution_m=np.array(self.resolution_m),
-                origin_index=np.array([self._col0, self._row0], np.int64),
-                observations=np.array(self.observations_applied, np.int64),
-                evidence=self._evidence,
-                count=self._count,
-            )
-        return target
+        """Write a compressed checkpoint (.npz) atomically; return its path."""
+        buffer = io.BytesIO()
+        np.savez_compressed(
+            buffer,
+            format=np.array(FORMAT),
+            version=np.array(VERSION),
+            classes=np.array(CLASSES),
+            resolution_m=np.array(self.resolution_m),
+            origin_index=np.array([self._col0, self._row0], np.int64),
+            observations=np.array(self.observations_applied, np.int64),
+            evidence=self._evidence,
+            count=self._count,
+        )
+        return write_atomic(path, buffer.getbuffer())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], max_side_cells: int = 8192) -> ClassMap:
@@ -339,3 +355,87 @@ class ClassMap:
         fused._evidence, fused._count = evidence, count
         fused._col0, fused._row0 = col0, row0
         return fused
+
+
+#: How many observations' classes a ClassFusion keeps waiting for their pair, each way.
+PAIR_WINDOW = 1000
+
+
+class ClassFusion:
+    """Fuse each observation's classes once, when its water observation is fused.
+
+    The classes travel on their own topic: they may come before or after their water
+    observation, or not at all, and are re-sent with it. They count only with a water
+    observation fused for the first time: classes that wait for it (`early`) are fused when it
+    is; a water observation fused before its classes waits for them (`waiting`, with where its
+    cells are). Classes whose water observation was decided before (a re-send) are dropped, so
+    a re-send never counts twice. Both waiting lists keep the newest PAIR_WINDOW entries.
+
+    :param classes: the map the evidence goes into.
+    :param window: entries kept per waiting list.
+    """
+
+    def __init__(self, classes: ClassMap, window: int = PAIR_WINDOW) -> None:
+        self.map = classes
+        self.window = window
+        self._waiting: OrderedDict[tuple[str, int], tuple[int, int, int, int]] = OrderedDict()
+        self._early: OrderedDict[tuple[str, int], ClassObservation] = OrderedDict()
+        #: Class observations fused; dropped as re-sends or mismatched; lost to the windows.
+        self.fused = 0
+        self.dropped = 0
+        self.expired = 0
+
+    @property
+    def unpaired(self) -> int:
+        """Return how many observations wait for their pair (classes or water)."""
+        return len(self._waiting) + len(self._early)
+
+    def water_fused(
+        self, vehicle: str, obs_id: int, col0: int, row0: int, width: int, height: int
+    ) -> bool:
+        """Note that a water observation was fused; fuse its classes if they came first.
+
+        :param col0, row0: the global cell of its south-west corner.
+        :param width, height: its size (cells).
+        :return: whether classes were fused now.
+        """
+        key = (vehicle, obs_id)
+        early = self._early.pop(key, None)
+        if early is None:
+            self._keep(self._waiting, key, (col0, row0, width, height))
+            return False
+        return self._fuse(early, col0, row0, width, height)
+
+    def classes_arrived(
+        self, vehicle: str, obs_id: int, observation: ClassObservation, water_decided: bool
+    ) -> bool:
+        """Take one class observation; return whether it was fused now.
+
+        :param water_decided: its water observation was decided before (fused, refused or too
+            old): without its place in `waiting`, these classes are a re-send.
+        """
+        key = (vehicle, obs_id)
+        place = self._waiting.pop(key, None)
+        if place is not None:
+            return self._fuse(observation, *place)
+        if water_decided:
+            self.dropped += 1
+            return False
+        self._keep(self._early, key, observation)
+        return False
+
+    def _fuse(self, observation: ClassObservation, col0: int, row0: int, w: int, h: int) -> bool:
+        if observation.labels.shape != (h, w):
+            self.dropped += 1
+            return False
+        self.map.fuse(col0, row0, top_evidence(observation), observation.seen)
+        self.fused += 1
+        return True
+
+    def _keep(
+        self, table: OrderedDict[tuple[str, int], Any], key: tuple[str, int], value: Any
+    ) -> None:
+        table[key] = value
+        while len(table) > self.window:
+            table.popitem(last=False)
+            self.expired += 1

@@ -364,6 +364,10 @@ class DeliveryLedger:
         """Return how many fused observations wait for a checkpoint before their ack."""
         return len(self._awaiting)
 
+    def known(self, vehicle: str, obs_id: int) -> bool:
+        """Return whether an id is fused already or too old to be (check() without counting)."""
+        return obs_id in self._fused[vehicle] or obs_id <= self.floor[vehicle]
+
     def check(self, vehicle: str, obs_id: int) -> Seen:
         """Classify an arriving id; count duplicates and expired ids and queue their acks."""
         seq = self._fused[vehicle].get(obs_id)

@@ -13,6 +13,11 @@ is durable: with checkpoint_file set, once a checkpoint holding it is on disk. T
 drones' recent positions and the mission's start are saved beside the checkpoint
 (<checkpoint>.delivery.npz, written before the map), so a restarted mapper does not fuse a
 re-sent observation twice and re-fuses those its last checkpoint lacked.
+Land cover (core.class_map): /<vehicle>/flood_observation/classes (sensor_msgs/Image 8UC2: the
+FloodNet class and its probability per cell of an observation) is fused into a categorical map
+once, when its water observation is fused (core.class_map.ClassFusion pairs them in either
+order; a re-send counts once), checkpointed beside the map (<checkpoint>.classes.npz) and
+published as /flood_map/classes (OccupancyGrid: the most probable class 0..9, -1 unknown).
 Publishes /flood_map (OccupancyGrid, latched) at publish_rate_hz when the map changed,
 /flood_map/markers (flood outlines with their areas, drone tracks from /<vehicle>/pose) every
 markers_period_s, and /flood_map/status (1 Hz). Checkpoints the map to checkpoint_file (atomic)
@@ -40,10 +45,12 @@ from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import OccupancyGrid
 import numpy as np
 from rclpy.node import Node
+from sensor_msgs.msg import Image
 from std_msgs.msg import Int64MultiArray
 from visualization_msgs.msg import Marker, MarkerArray
 
 from uav_flood.core.atomic_file import write_atomic
+from uav_flood.core.class_map import ClassFusion, ClassMap, ClassMapError
 from uav_flood.core.delivery import (
     DeliveryLedger,
     DeliveryStateError,
@@ -268,6 +275,12 @@ def tracks_path(checkpoint_file: str | os.PathLike[str]) -> Path:
     return path.with_name(path.name + '.tracks.json')
 
 
+def classes_path(checkpoint_file: str | os.PathLike[str]) -> Path:
+    """Return the land-cover map saved beside a checkpoint (<checkpoint>.classes.npz)."""
+    path = Path(checkpoint_file)
+    return path.with_name(path.name + '.classes.npz')
+
+
 def delivery_path(checkpoint_file: str | os.PathLike[str]) -> Path:
     """Return the delivery state saved beside a checkpoint (<checkpoint>.delivery.npz)."""
     path = Path(checkpoint_file)
@@ -341,6 +354,8 @@ class FloodMapperNode(Node):
         self.delivery_set_aside = ''
         self.ledger, self.gate = self._new_delivery()
         self._load_delivery()
+        self.class_fusion = ClassFusion(self._load_classes())
+        self._classes_changed = self.class_fusion.map.observations_applied > 0
         self._changed = self.map.bounds_cells is not None
         self._markers_stale = True
         self._dirty_since: float | None = None
@@ -359,6 +374,12 @@ class FloodMapperNode(Node):
                 lambda msg, n=name: self._on_observation(n, msg),
                 names.FLOOD_OBSERVATION.qos,
             )
+            self.create_subscription(
+                Image,
+                ns + names.FLOOD_OBSERVATION_CLASSES.name,
+                lambda msg, n=name: self._on_classes(n, msg),
+                names.FLOOD_OBSERVATION_CLASSES.qos,
+            )
             self._ack_pubs[name] = self.create_publisher(
                 Int64MultiArray,
                 ns + names.FLOOD_OBSERVATION_ACK.name,
@@ -373,6 +394,9 @@ class FloodMapperNode(Node):
                 )
         self._map_pub = self.create_publisher(
             OccupancyGrid, names.FLOOD_MAP.name, names.FLOOD_MAP.qos
+        )
+        self._classes_pub = self.create_publisher(
+            OccupancyGrid, names.FLOOD_MAP_CLASSES.name, names.FLOOD_MAP_CLASSES.qos
         )
         self._markers_pub = self.create_publisher(
             MarkerArray, names.FLOOD_MAP_MARKERS.name, names.FLOOD_MAP_MARKERS.qos
@@ -455,10 +479,42 @@ class FloodMapperNode(Node):
             )
             return
         self.ledger.record_fused(vehicle, obs_id, self.map.observations_applied)
+        res = float(info.resolution)
+        if self.class_fusion.water_fused(
+            vehicle,
+            obs_id,
+            round(info.origin.position.x / res),
+            round(info.origin.position.y / res),
+            int(info.width),
+            int(info.height),
+        ):
+            self._classes_changed = True
         self.by_vehicle[vehicle] += 1
         self._changed = self._markers_stale = True
         if self._dirty_since is None:
             self._dirty_since = time.monotonic()
+
+    def _on_classes(self, vehicle: str, msg: Image) -> None:
+        """Fuse an observation's classes with it (core.class_map.ClassFusion)."""
+        try:
+            obs_id = stamp_ns(msg.header.stamp.sec, msg.header.stamp.nanosec)
+            observation = conversions.class_observation_of(msg)
+            decided = self.ledger.known(vehicle, obs_id)
+            if self.class_fusion.classes_arrived(vehicle, obs_id, observation, decided):
+                self._classes_changed = True
+                if self._dirty_since is None:
+                    self._dirty_since = time.monotonic()
+        except ClassMapError as exc:
+            self.classes_refused += 1
+            self.get_logger().warning(
+                f'{vehicle}: land-cover observation refused: {exc}',
+                throttle_duration_sec=WARN_THROTTLE_S,
+            )
+        except Exception as exc:  # noqa: BLE001  (log at the callback boundary, keep running)
+            self.get_logger().error(
+                f'{vehicle}: land-cover observation failed: {exc}',
+                throttle_duration_sec=WARN_THROTTLE_S,
+            )
 
     def _refuse(self, vehicle: str, obs_id: int, reason: str, text: str) -> None:
         """Count a refusal by reason and acknowledge it: a refusal is final."""
@@ -495,9 +551,21 @@ class FloodMapperNode(Node):
     # ---- outputs -----------------------------------------------------------------------------
 
     def _publish_map(self) -> None:
-        if not self._changed:
-            return
         try:
+            if self._classes_changed:
+                cover = self.class_fusion.map.land_cover()
+                patch = GridPatch(
+                    cover.origin_east,
+                    cover.origin_north,
+                    cover.resolution_m,
+                    cover.labels.shape[1],
+                    cover.labels.shape[0],
+                    cover.labels,
+                )
+                self._classes_pub.publish(occupancy_grid(patch, self.get_clock().now().to_msg()))
+                self._classes_changed = False
+            if not self._changed:
+                return
             self._map_pub.publish(
                 occupancy_grid(self.map.to_occupancy(), self.get_clock().now().to_msg())
             )
@@ -610,6 +678,14 @@ class FloodMapperNode(Node):
             'dedupe_ids': str(sum(self.ledger.remembered(v) for v in self._params.vehicles)),
             'poses_ignored': str(self.gate.poses_ignored),
             'delivery_set_aside': self.delivery_set_aside,
+            # Land cover: class observations fused, dropped (re-sends, wrong size), waiting for
+            # their water observation (or it for them), lost to the waiting window, refused.
+            'classes_fused': str(self.class_fusion.map.observations_applied),
+            'classes_dropped': str(self.class_fusion.dropped),
+            'classes_unpaired': str(self.class_fusion.unpaired),
+            'classes_expired': str(self.class_fusion.expired),
+            'classes_refused': str(self.classes_refused),
+            'class_cells_known': str(self.class_fusion.map.cells_known()),
         }
         return values
 
@@ -677,6 +753,7 @@ class FloodMapperNode(Node):
             self._save_delivery()
             path = self.map.save(self._params.checkpoint_file)
             self._save_tracks(path)
+            self.class_fusion.map.save(classes_path(path))
         except (OSError, FloodMapError) as exc:
             self._dirty_since = self._dirty_since or time.monotonic()
             self.checkpoint_error = str(exc)
@@ -739,6 +816,32 @@ class FloodMapperNode(Node):
             f'reloaded {path}: {kept} observation ids already fused, mission started '
             f'{time.time() - self.gate.started_s:.0f} s ago'
         )
+
+    def _load_classes(self) -> ClassMap:
+        """Reload the land-cover map beside the checkpoint; a new one if none or unreadable."""
+        res = self._params.fusion.resolution_m
+        side = math.ceil(self._params.fusion.max_extent_m / res) + 1
+        self.classes_refused = 0
+        if not self._params.checkpoint_file or self.set_aside:
+            return ClassMap(res, side)  # no checkpoint, or it was set aside with its map
+        path = classes_path(self._params.checkpoint_file)
+        if not path.exists():
+            return ClassMap(res, side)
+        try:
+            loaded = ClassMap.load(path, side)
+            if abs(loaded.resolution_m - res) > 1e-9 * res:
+                raise ClassMapError(f'{path}: cells of {loaded.resolution_m} m, the map has {res}')
+        except ClassMapError as exc:
+            try:
+                moved = str(set_aside_corrupt(path))
+            except (OSError, FloodMapError) as error:
+                moved = f'(not set aside: {error})'
+            self.get_logger().error(f'{exc}; set aside as {moved}: land cover starts empty')
+            return ClassMap(res, side)
+        self.get_logger().info(
+            f'reloaded {path}: {loaded.observations_applied} land-cover observations'
+        )
+        return loaded
 
     def _save_tracks(self, checkpoint: Path) -> None:
         target = tracks_path(checkpoint)

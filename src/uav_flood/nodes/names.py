@@ -198,6 +198,9 @@ SWARM_STATUS = Topic('/swarm/status', STATE_QOS)
 #: flood_mapper: the fused flood map (nav_msgs/OccupancyGrid in MAP_FRAME: -1 unknown, else
 #: round(100 P(water)); latched so RViz started late sees it).
 FLOOD_MAP = Topic('/flood_map', LATCHED_QOS)
+#: flood_mapper: the fused land cover (nav_msgs/OccupancyGrid in MAP_FRAME: -1 unknown, else the
+#: most probable FloodNet class 0..9 of the cell, core.responder_layers.CLASSES; latched).
+FLOOD_MAP_CLASSES = Topic('/flood_map/classes', LATCHED_QOS)
 #: flood_mapper: flood polygon outlines with their areas and the drone tracks
 #: (visualization_msgs/MarkerArray in MAP_FRAME, latched).
 FLOOD_MAP_MARKERS = Topic('/flood_map/markers', LATCHED_QOS)

@@ -127,7 +127,12 @@ def test_a_frames_classes_land_on_its_water_patchs_cells_where_the_geometry_says
     with the frame's confidence; unseen cells stay unseen."""
     import math
 
-    from uav_flood.core.class_map import class_observation, ClassObservation, NO_CLASS
+    from uav_flood.core.class_map import (
+        class_observation,
+        ClassObservation,
+        NO_CLASS,
+        top_classes,
+    )
     from uav_flood.core.georef import (
         CameraModel,
         CameraMount,
@@ -145,7 +150,7 @@ def test_a_frames_classes_land_on_its_water_patchs_cells_where_the_geometry_says
         )
         probs = np.full((K, 60, 80), 0.02, np.float32)
         probs[WATER, :, :40], probs[ROAD, :, 40:] = 0.82, 0.82
-        obs = class_observation(probs, camera, CameraMount(), pose, patch)
+        obs = class_observation(top_classes(probs), camera, CameraMount(), pose, patch)
         assert obs.labels.shape == (patch.height, patch.width)
         seen = patch.data != -1
         np.testing.assert_array_equal(obs.seen, seen)
@@ -157,7 +162,12 @@ def test_a_frames_classes_land_on_its_water_patchs_cells_where_the_geometry_says
         assert np.mean(obs.labels[seen] == want[seen]) >= 0.98
         assert set(np.unique(obs.confidence[seen])) == {round(0.82 * 255)}
     with pytest.raises(ClassMapError, match=r'\(10, rows, cols\)'):
-        class_observation(probs[:3], camera, CameraMount(), pose, patch)
+        top_classes(probs[:3])
+    labels, conf = top_classes(probs)
+    with pytest.raises(ClassMapError, match=r'one \(rows, cols\)'):
+        class_observation((labels, conf[:-1]), camera, CameraMount(), pose, patch)
+    with pytest.raises(ClassMapError, match='class 17 beyond'):
+        class_observation((labels + 12, conf), camera, CameraMount(), pose, patch)
     with pytest.raises(ClassMapError, match='labels must be'):
         ClassObservation(np.full((2, 2), 12, np.int8), np.zeros((2, 2), np.uint8))
 

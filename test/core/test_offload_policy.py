@@ -297,3 +297,32 @@ def test_a_random_loss_does_not_mark_a_working_edge_down():
     assert not policy.edge_down and policy.misses == {'timeout': 1}
     policy.sent(3, 1.0, FRAME_BYTES, d)  # nothing answered within its timeout: down
     assert policy.expire(1.0 + d.timeout_s) == [3] and policy.edge_down
+
+
+def test_an_edge_result_carries_its_classes_after_the_mask():
+    import cv2
+    import numpy as np
+
+    from uav_flood.core.offload import pack_classes, unpack_classes
+
+    labels = np.array([[0, 9, 5], [3, 4, 1]], np.uint8)
+    confidence = np.array([[255, 26, 0], [128, 7, 200]], np.uint8)
+    packed = pack_classes(labels, confidence)
+    back = unpack_classes(packed, 2, 3)
+    np.testing.assert_array_equal(back[0], labels)
+    np.testing.assert_array_equal(back[1], confidence)
+    assert unpack_classes(packed, 3, 2) is None  # not the size announced
+    assert unpack_classes(b'not a png', 2, 3) is None
+    assert unpack_classes(b'', 2, 3) is None
+    mask = cv2.imencode('.png', np.zeros((4, 4), np.uint8))[1].tobytes()
+    info = parse_result_format(result_format(0.001, 0.002, len(mask), (2, 3)))
+    assert (info.mask_bytes, info.classes) == (len(mask), (2, 3))
+    assert info.service_s == pytest.approx(0.002)
+    plain = parse_result_format(result_format(0.001, 0.002))
+    assert (plain.mask_bytes, plain.classes) == (-1, None)
+    for broken in ('mono8; png compressed; mask_bytes=x; classes=2x3',
+                   'mono8; png compressed; mask_bytes=10; classes=0x3',
+                   'mono8; png compressed; classes=2x3'):  # fmt: skip
+        assert parse_result_format(broken).classes is None, broken
+    with pytest.raises(ValueError, match='differ'):
+        pack_classes(labels, confidence[:1])

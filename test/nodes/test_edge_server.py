@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from uav_flood.core.offload import parse_result_format
+from uav_flood.core.class_map import top_classes
+from uav_flood.core.offload import parse_result_format, unpack_classes
 from uav_flood.core.segmentation import FloodSegmenter, SegmenterConfig
 from uav_flood.testing import spin_until
 
@@ -133,6 +134,13 @@ def test_two_drones_get_their_masks_with_headers_echoed(ros_context, executor):
             assert set(np.unique(mask).tolist()) <= set(range(0, 256, 17))
             assert np.mean(mask == expected.probability_mono8()) > 0.999
             assert np.mean((mask > 127) == (expected.probability >= 0.5)) > 0.999
+            # The land cover after the mask: the local model's classes, at its output's size.
+            assert info.classes == (96, 128) and 0 < info.mask_bytes < len(msg.data)
+            classes = unpack_classes(bytes(msg.data)[info.mask_bytes :], *info.classes)
+            with_classes = FloodSegmenter(SegmenterConfig(threads=1, classes=True))
+            labels, confidence = top_classes(with_classes.segment(decoded, 'bgr8').classes)
+            assert np.mean(classes[0] == labels) > 0.99
+            assert np.abs(classes[1].astype(int) - confidence).max() <= 1
     assert spin_until(executor, lambda: probe.status_values().get('answered') == '6', 5.0)
     values = probe.status_values()
     assert values['refused'] == '0' and values['queue_length'] == '0'

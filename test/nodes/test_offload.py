@@ -243,6 +243,9 @@ def test_good_link_offloads_most_frames_in_time(ros_context, executor, tmp_path,
     assert float(values['latency_edge_ms_p50']) < float(values['local_inference_ms'])
     assert int(values['bytes_sent']) > 10_000 * hits
     assert values['results_malformed'] == '0' and values['errors'] == '0'
+    # Edge results bring the land cover too: every observation has its classes.
+    published = int(values['observations_published'])
+    assert published > 0 and values['class_observations_published'] == str(published)
 
 
 def test_outage_every_frame_gets_a_local_result_then_recovers(

@@ -48,6 +48,7 @@ __all__ = [
     'ClassObservation',
     'class_observation',
     'quantise',
+    'top_classes',
     'top_evidence',
 ]
 
@@ -113,27 +114,49 @@ class ClassObservation:
         return seen
 
 
-def class_observation(
-    classes: NDArray[np.floating],
-    camera: CameraModel,
-    mount: CameraMount,
-    pose: VehiclePose,
-    patch: GridPatch,
-) -> ClassObservation:
-    """Sample a frame's class probabilities on the cells its water patch saw.
+def top_classes(classes: NDArray[np.floating]) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+    """Return the most probable class and its probability x 255 of class probabilities.
 
-    Each seen cell's centre is projected into the image (as georef.mask_to_patch does) and takes
-    the class probabilities of the class-grid cell it falls in.
-
-    :param classes: (10, h, w) probabilities over the whole image (Segmentation.classes: h, w
-        a fixed fraction of the camera's height and width).
-    :param patch: the frame's water patch (mask_to_patch): its cells other than -1 are the seen.
+    :param classes: (10, h, w) probabilities (Segmentation.classes).
+    :return: labels (h, w) uint8 0..9 and confidence (h, w) uint8.
     :raises ClassMapError: classes of another shape.
     """
     p = np.asarray(classes, dtype=np.float32)
     if p.ndim != 3 or p.shape[0] != len(CLASSES) or min(p.shape[1:], default=0) < 1:
         raise ClassMapError(f'classes must be ({len(CLASSES)}, rows, cols), got {p.shape}')
-    _, ch, cw = p.shape
+    labels = np.argmax(p, axis=0)
+    best = np.take_along_axis(p, labels[None], axis=0)[0]
+    confidence = np.clip(np.rint(best * 255.0), 0, 255).astype(np.uint8)
+    return labels.astype(np.uint8), confidence
+
+
+def class_observation(
+    top: tuple[NDArray[np.uint8], NDArray[np.uint8]],
+    camera: CameraModel,
+    mount: CameraMount,
+    pose: VehiclePose,
+    patch: GridPatch,
+) -> ClassObservation:
+    """Sample a frame's classes on the cells its water patch saw.
+
+    Each seen cell's centre is projected into the image (as georef.mask_to_patch does) and takes
+    the class and confidence of the class-grid cell it falls in.
+
+    :param top: the frame's most probable class per class-grid cell and its probability x 255
+        (top_classes, or an edge result's classes), each (h, w) over the whole image: h, w a
+        fixed fraction of the camera's height and width.
+    :param patch: the frame's water patch (mask_to_patch): its cells other than -1 are the seen.
+    :raises ClassMapError: labels and confidence of different shapes, or labels beyond 0..9.
+    """
+    top_labels, top_confidence = (np.asarray(a) for a in top)
+    if top_labels.ndim != 2 or top_labels.shape != top_confidence.shape or not top_labels.size:
+        raise ClassMapError(
+            f'classes and confidence must be one (rows, cols), got {top_labels.shape} and '
+            f'{top_confidence.shape}'
+        )
+    if top_labels.max() >= len(CLASSES):
+        raise ClassMapError(f'class {int(top_labels.max())} beyond 0..{len(CLASSES) - 1}')
+    ch, cw = top_labels.shape
     data = np.asarray(patch.data).reshape(patch.height, patch.width)
     labels = np.full(data.shape, NO_CLASS, np.int8)
     confidence = np.zeros(data.shape, np.uint8)
@@ -143,14 +166,13 @@ def class_observation(
         uv = ground_to_pixel(camera, mount, pose, np.stack([east[seen], north[seen]], axis=1))
         ok = camera.contains(uv)
         # Pixel centres are integers; class cell j spans pixels [j s, (j + 1) s).
-        cols = np.floor((uv[ok, 0] + 0.5) * cw / camera.width).astype(np.int64)
-        rows = np.floor((uv[ok, 1] + 0.5) * ch / camera.height).astype(np.int64)
-        probs = p[:, np.clip(rows, 0, ch - 1), np.clip(cols, 0, cw - 1)]
-        top = np.argmax(probs, axis=0)
-        best = probs[top, np.arange(probs.shape[1])]
+        cols = np.clip(np.floor((uv[ok, 0] + 0.5) * cw / camera.width).astype(np.int64), 0, cw - 1)
+        rows = np.clip(
+            np.floor((uv[ok, 1] + 0.5) * ch / camera.height).astype(np.int64), 0, ch - 1
+        )
         index = np.flatnonzero(seen.ravel())[ok]
-        labels.ravel()[index] = top.astype(np.int8)
-        confidence.ravel()[index] = np.clip(np.rint(best * 255.0), 0, 255).astype(np.uint8)
+        labels.ravel()[index] = top_labels[rows, cols].astype(np.int8)
+        confidence.ravel()[index] = top_confidence[rows, cols].astype(np.uint8)
     return ClassObservation(labels, confidence)
 
 

@@ -49,6 +49,10 @@ from collections import deque
 from dataclasses import dataclass
 import math
 
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
 from uav_flood.core.errors import ConfigError
 
 #: Decision targets. ``probe``: segment locally and send a copy to the edge to measure it.
@@ -68,13 +72,48 @@ REFUSAL_REASONS = (
 RESULT_FORMAT = 'mono8; png compressed'
 
 
-def result_format(queue_s: float, service_s: float) -> str:
+def result_format(
+    queue_s: float,
+    service_s: float,
+    mask_bytes: int | None = None,
+    classes: tuple[int, int] | None = None,
+) -> str:
     """Return the format string of an edge result with the server's timings.
 
     :param queue_s: time the request waited in the server's queue (s).
     :param service_s: time the server spent decoding, segmenting and encoding it (s).
+    :param mask_bytes: with classes, the length of the water PNG at the start of the data.
+    :param classes: (rows, cols) of the classes PNG after it (pack_classes), if there is one.
     """
-    return f'{RESULT_FORMAT}; queue_ms={queue_s * 1e3:.2f}; service_ms={service_s * 1e3:.2f}'
+    text = RESULT_FORMAT
+    if classes is not None and mask_bytes is not None:
+        text += f'; mask_bytes={mask_bytes}; classes={classes[0]}x{classes[1]}'
+    return f'{text}; queue_ms={queue_s * 1e3:.2f}; service_ms={service_s * 1e3:.2f}'
+
+
+def pack_classes(labels: NDArray[np.uint8], confidence: NDArray[np.uint8]) -> bytes:
+    """Return an edge result's classes: a mono8 PNG, the class rows above the confidence rows.
+
+    :param labels: (rows, cols) FloodNet class 0..9 of each cell of the model's class output.
+    :param confidence: (rows, cols) that class's probability x 255.
+    :raises ValueError: shapes that differ, or PNG encoding failed.
+    """
+    if labels.shape != confidence.shape or labels.ndim != 2:
+        raise ValueError(f'labels {labels.shape} and confidence {confidence.shape} differ')
+    ok, png = cv2.imencode('.png', np.vstack([labels, confidence]).astype(np.uint8))
+    if not ok:
+        raise ValueError('PNG encoding failed')
+    return bytes(png.tobytes())
+
+
+def unpack_classes(
+    data: bytes, rows: int, cols: int
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8]] | None:
+    """Return (labels, confidence) of pack_classes's PNG, or None if it is not that."""
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    if image is None or image.dtype != np.uint8 or image.shape != (2 * rows, cols):
+        return None
+    return np.ascontiguousarray(image[:rows]), np.ascontiguousarray(image[rows:])
 
 
 def refusal_format(reason: str) -> str:
@@ -89,11 +128,15 @@ class ResultInfo:
     :param refused: the refusal reason, or '' for a mask.
     :param queue_s: server queue wait (s), NaN if not reported.
     :param service_s: server service time (s), NaN if not reported.
+    :param mask_bytes: the water PNG's length when classes follow it, else -1.
+    :param classes: (rows, cols) of the classes PNG after the mask, None if there is none.
     """
 
     refused: str
     queue_s: float = math.nan
     service_s: float = math.nan
+    mask_bytes: int = -1
+    classes: tuple[int, int] | None = None
 
 
 def parse_result_format(text: str) -> ResultInfo:
@@ -102,14 +145,24 @@ def parse_result_format(text: str) -> ResultInfo:
     if text.startswith('refused:'):
         return ResultInfo(text[len('refused:') :].strip() or 'error')
     timings = {'queue_ms': math.nan, 'service_ms': math.nan}
+    mask_bytes, classes = -1, None
     for part in text.split(';'):
         key, _, value = part.strip().partition('=')
-        if key in timings:
-            try:
+        try:
+            if key in timings:
                 timings[key] = float(value)
-            except ValueError:
-                pass
-    return ResultInfo('', timings['queue_ms'] / 1e3, timings['service_ms'] / 1e3)
+            elif key == 'mask_bytes':
+                mask_bytes = int(value)
+            elif key == 'classes':
+                rows, _, cols = value.partition('x')
+                classes = (int(rows), int(cols))
+        except ValueError:
+            pass
+    if mask_bytes < 0 or classes is None or min(classes) < 1:
+        mask_bytes, classes = -1, None  # no usable classes: the mask alone
+    return ResultInfo(
+        '', timings['queue_ms'] / 1e3, timings['service_ms'] / 1e3, mask_bytes, classes
+    )
 
 
 class Ewma:

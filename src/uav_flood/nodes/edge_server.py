@@ -4,7 +4,10 @@ Subscribes to /<vehicle>/edge/request (sensor_msgs/CompressedImage, JPEG) for ev
 `vehicles` and answers each request on /<vehicle>/edge/result with the request's header (its
 stamp is the correlation id): a PNG mono8 water probability in 16 levels (0, 17 .. 255; above
 127 is P >= 0.5, the drone applies its own threshold), format
-``mono8; png compressed; queue_ms=Q; service_ms=S``, or a refusal with no data, format
+``mono8; png compressed; queue_ms=Q; service_ms=S``; with `send_classes`, the PNG is followed by
+a second one with FloodNet's most probable class and its confidence at the model's class output
+resolution (core.offload.pack_classes), format ``mono8; png compressed; mask_bytes=N;
+classes=RxC; queue_ms=Q; service_ms=S``; or a refusal with no data, format
 ``refused: <reason>``. It never answers too late: a bounded queue with admission control
 refuses a request at once rather than let it miss its deadline:
 
@@ -42,8 +45,9 @@ from rclpy.node import Node
 from rclpy.publisher import Publisher
 from sensor_msgs.msg import CompressedImage
 
+from uav_flood.core.class_map import top_classes
 from uav_flood.core.errors import ConfigError
-from uav_flood.core.offload import refusal_format, REFUSAL_REASONS, result_format
+from uav_flood.core.offload import pack_classes, refusal_format, REFUSAL_REASONS, result_format
 from uav_flood.core.segmentation import (
     FloodSegmenter,
     PROVIDERS,
@@ -68,6 +72,11 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'providers': (['cpu'], 'onnxruntime execution providers by preference: tensorrt, cuda, cpu.'),
     'threads': (0, 'onnxruntime intra-op threads; 0 uses every core.'),
     'max_side': (512, 'Longer side (px) a frame is scaled to for the model.'),
+    'send_classes': (
+        True,
+        "Also return each frame's FloodNet land-cover classes after its water mask (needs a "
+        'model with the 10-class output; both shipped models have it).',
+    ),
     'queue_limit': (8, 'Requests that may wait; more are refused (queue full).'),
     'batch_max': (1, 'Most requests run in one onnxruntime call; 1 disables batching.'),
     'deadline_ms': (
@@ -125,9 +134,21 @@ def jpeg_size(data: bytes) -> tuple[int, int] | None:
 
 def segment_batch(
     segmenter: FloodSegmenter, frames: list[NDArray[np.uint8]]
-) -> list[NDArray[np.uint8]]:
-    """Segment same-size BGR frames in one onnxruntime run; return mono8 probabilities."""
-    return [result.probability_mono8() for result in segmenter.segment_batch(frames, 'bgr8')]
+) -> list[tuple[NDArray[np.uint8], bytes, tuple[int, int] | None]]:
+    """Segment same-size BGR frames in one onnxruntime run.
+
+    Return per frame its mono8 water probability, its packed classes (core.offload.pack_classes;
+    b'' without classes) and their (rows, cols) (None without).
+    """
+    out: list[tuple[NDArray[np.uint8], bytes, tuple[int, int] | None]] = []
+    for result in segmenter.segment_batch(frames, 'bgr8'):
+        if result.classes is None:
+            out.append((result.probability_mono8(), b'', None))
+            continue
+        labels, confidence = top_classes(result.classes)
+        shape = (int(labels.shape[0]), int(labels.shape[1]))
+        out.append((result.probability_mono8(), pack_classes(labels, confidence), shape))
+    return out
 
 
 @dataclass(frozen=True)
@@ -178,6 +199,7 @@ class EdgeServerParams:
             providers=providers,
             threads=int(values['threads']),
             max_side=int(values['max_side']),
+            classes=bool(values['send_classes']),
         )
         try:
             segmenter.validate()
@@ -382,8 +404,8 @@ class EdgeServerNode(Node):
             groups.setdefault(image.shape, []).append((request, np.asarray(image, np.uint8)))
         for group in groups.values():
             run_start = time.monotonic()
-            masks = segment_batch(self._segmenter, [image for _, image in group])
-            for (request, _), mask in zip(group, masks, strict=True):
+            results = segment_batch(self._segmenter, [image for _, image in group])
+            for (request, _), (mask, classes, shape) in zip(group, results, strict=True):
                 ok, png = cv2.imencode('.png', mask)
                 if not ok:
                     raise SegmentationError('PNG encoding failed')
@@ -391,8 +413,10 @@ class EdgeServerNode(Node):
                 service = done - run_start
                 answer = CompressedImage(
                     header=request.msg.header,
-                    format=result_format(max(0.0, run_start - request.received), service),
-                    data=png.tobytes(),
+                    format=result_format(
+                        max(0.0, run_start - request.received), service, len(png), shape
+                    ),
+                    data=png.tobytes() + classes,
                 )
                 self._results[request.vehicle].publish(answer)
             with self._lock:

@@ -160,8 +160,8 @@ FLOOD_OBSERVATION = Topic(
 #: (sensor_msgs/Image, encoding '8UC2', the observation's width and height, row 0 its southern
 #: row: channel 0 the most probable FloodNet class 0..9, 255 where unseen; channel 1 that class's
 #: probability x 255), stamped with the observation's stamp. Published on each vehicle's
-#: /<vehicle>/flood_observation/classes for frames segmented on board, and re-sent with their
-#: observation. Same QoS as FLOOD_OBSERVATION.
+#: /<vehicle>/flood_observation/classes for every frame with classes (on board, or from an edge
+#: server that returns them), and re-sent with their observation. Same QoS as FLOOD_OBSERVATION.
 FLOOD_OBSERVATION_CLASSES = Topic('flood_observation/classes', FLOOD_OBSERVATION.qos)
 #: flood_mapper -> segmentation: the observations the mapper has decided for good (fused and in a
 #: checkpoint on disk, a duplicate of such, or refused), as std_msgs/Int64MultiArray of their

@@ -65,7 +65,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header, Int64MultiArray
 
-from uav_flood.core.class_map import class_observation
+from uav_flood.core.class_map import class_observation, top_classes
 from uav_flood.core.delivery import message_bytes, Outbox, OutboxConfig, stamp_ns
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.georef import (
@@ -84,6 +84,7 @@ from uav_flood.core.offload import (
     OffloadPolicy,
     parse_result_format,
     PolicyConfig,
+    unpack_classes,
 )
 from uav_flood.core.pose_history import PoseHistory, PoseHistoryError
 from uav_flood.core.segmentation import (
@@ -134,7 +135,7 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     ),
     'send_classes': (
         True,
-        'Also send the land-cover classes of every frame segmented on board on '
+        'Also send the land-cover classes of every frame (segmented on board or at the edge) on '
         'flood_observation/classes (FloodNet class and its probability per observation cell); '
         'needs a model with the 10-class output (both shipped models have it).',
     ),
@@ -957,10 +958,17 @@ class SegmentationNode(Node):
             self.edge['bytes_received'] += len(msg.data)
             sent = self._pending.get(key)
         mask: NDArray[np.uint8] | None = None
+        classes = None
         if sent is not None and not info.refused and not sent.probe:
-            mask = self._decode_mask(msg, sent.frame)
+            mask = self._decode_mask(msg, sent.frame, info.mask_bytes)
             if mask is None:
                 return  # counted; the frame times out (or its hedge) and is segmented on board
+            if info.classes is not None and self._params.send_classes:
+                classes = unpack_classes(bytes(msg.data)[info.mask_bytes :], *info.classes)
+                if classes is None:
+                    with self._lock:
+                        self.edge['results_malformed'] += 1
+                    self._problem('edge result classes unreadable: the water mask is kept')
         with self._lock:
             outcome = self._policy.result(key, at, len(msg.data), info)
             sent = self._pending.get(key)  # again: the worker may have published it meanwhile
@@ -989,16 +997,22 @@ class SegmentationNode(Node):
         if info.refused:
             self._problem(f'edge refused a frame: {info.refused}')
         if sent is not None and mask is not None:
-            self._publish(sent.frame, mask.astype(np.float32) / 255.0, None, 'edge')
+            self._publish(sent.frame, mask.astype(np.float32) / 255.0, None, 'edge', classes)
 
-    def _decode_mask(self, msg: CompressedImage, frame: _Frame) -> NDArray[np.uint8] | None:
-        """Return the PNG mono8 probability of a result, or None after counting why unusable."""
+    def _decode_mask(
+        self, msg: CompressedImage, frame: _Frame, mask_bytes: int = -1
+    ) -> NDArray[np.uint8] | None:
+        """Return the PNG mono8 probability of a result, or None after counting why unusable.
+
+        :param mask_bytes: the mask PNG's length when classes follow it (-1: the whole data).
+        """
         height, width = frame.pixels.shape[:2]
         why = ''
-        if len(msg.data) > width * height + 65536:
-            why = f'{len(msg.data)} bytes for a {width}x{height} mask'
+        size = len(msg.data) if mask_bytes < 0 else mask_bytes
+        if size > min(len(msg.data), width * height + 65536):
+            why = f'{size} bytes for a {width}x{height} mask'
         else:
-            data = np.frombuffer(bytes(msg.data), np.uint8)
+            data = np.frombuffer(bytes(msg.data)[:size], np.uint8)
             mask = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
             if mask is None:
                 why = 'not a PNG'
@@ -1036,7 +1050,8 @@ class SegmentationNode(Node):
                         self.edge['hedges_won_local'] += 1
             if hedge is not None and not won:
                 return  # the edge's mask was published first; counted there
-        self._publish(frame, result.probability, result.inference_ms, 'local', result.classes)
+        top = top_classes(result.classes) if result.classes is not None else None
+        self._publish(frame, result.probability, result.inference_ms, 'local', top)
 
     def _publish(
         self,
@@ -1044,12 +1059,13 @@ class SegmentationNode(Node):
         probability: NDArray[np.float32],
         inference_ms: float | None,
         source: str,
-        classes: NDArray[np.float32] | None = None,
+        classes: tuple[NDArray[np.uint8], NDArray[np.uint8]] | None = None,
     ) -> None:
         """Publish a frame's mask and observation (from the local model or the edge).
 
-        :param classes: the frame's class probabilities (on board with send_classes), sent as
-            a class observation on the observation's cells.
+        :param classes: the frame's most probable class and its confidence per cell of the
+            model's class output (core.class_map.top_classes, or the edge's), sent as a class
+            observation on the observation's cells.
         """
         mask = probability >= self._params.segmenter.threshold
         self._mask_pub.publish(image_msg(mask.astype(np.uint8) * 255, 'mono8', frame.header))

@@ -94,6 +94,25 @@ def test_pixel_enu_transform_round_trips_and_truth_patch_matches_the_mask(scene)
     assert np.all(coarse.data[:10, :10] >= 0)
 
 
+def test_the_scene_carries_floodnets_classes_consistent_with_its_water(scene):
+    """Class truth from FloodNet's masks_orig: every pixel 0..9; the water classes (road-flooded,
+    water) where the water mask says water, up to the different resizing of the two masks."""
+    assert scene.classes is not None and scene.classes.shape == scene.water.shape
+    assert scene.classes.min() >= 0 and scene.classes.max() <= 9
+    counts = np.bincount(scene.classes.ravel(), minlength=10)
+    assert all(counts[k] > 0 for k in (1, 2, 3, 4, 5, 6, 9))  # buildings, roads, water...
+    wet = np.isin(scene.classes, (3, 5))
+    assert np.mean(wet == scene.water) > 0.98
+    res = scene.resolution_m
+    patch = scene.truth_patch(GridSpec(res), classes=True)
+    assert np.array_equal(patch.data[::-1], scene.classes)  # row 0 south, as OccupancyGrid
+    coarse = scene.truth_patch(GridSpec(1.0), bounds=(140.0, 80.0, 160.0, 100.0), classes=True)
+    assert np.all(coarse.data[10:, :] == -1) and np.all(coarse.data[:10, :10] >= 0)
+    plain = FloodScene(scene.rgb, scene.water, scene.covered, res, scene.sw_enu_m)
+    with pytest.raises(ConfigError, match='no class masks'):
+        plain.truth_patch(GridSpec(1.0), classes=True)
+
+
 def test_bad_scene_files_give_clear_errors(tmp_path):
     with pytest.raises(ConfigError, match='does not exist'):
         FloodScene.load(tmp_path / 'missing.yaml')
@@ -111,6 +130,16 @@ def test_bad_scene_files_give_clear_errors(tmp_path):
     ]
     bad.write_text(yaml.safe_dump({'resolution_m': 0.15, 'tiles': tiles}))
     with pytest.raises(ConfigError, match='overlaps'):
+        FloodScene.load(bad)
+    # Class masks: all tiles or none, of the tile's size, 0..9.
+    tiles[1]['sw_enu_m'] = [60, 0]
+    tiles[0]['classes'] = f'{DATA}/tiles/7752_classes.png'
+    bad.write_text(yaml.safe_dump({'resolution_m': 0.15, 'tiles': tiles}))
+    with pytest.raises(ConfigError, match='every tile needs classes, or none'):
+        FloodScene.load(bad)
+    tiles[1]['classes'] = f'{DATA}/tiles/8386_mask.png'  # 0/255: not classes
+    bad.write_text(yaml.safe_dump({'resolution_m': 0.15, 'tiles': tiles}))
+    with pytest.raises(ConfigError, match='classes must be'):
         FloodScene.load(bad)
 
 
@@ -214,4 +243,4 @@ def test_shipped_tiles_are_rebuilt_by_tools_build_scene():
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.count('mask identical True') == 20
+    assert result.stdout.count('mask identical True') == 40  # water masks and class masks

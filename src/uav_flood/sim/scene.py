@@ -24,6 +24,7 @@ import yaml
 
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.georef import DRY, GridPatch, GridSpec, UNSEEN, WATER
+from uav_flood.core.responder_layers import CLASSES
 
 __all__ = ['DEFAULT_SCENE', 'FloodScene', 'SceneTile']
 
@@ -31,6 +32,8 @@ FloatArray = NDArray[np.float64]
 
 # Largest truth patch before ConfigError (cells); guards memory for a fine grid.
 _MAX_TRUTH_CELLS = 20_000_000
+#: FloodNet's classes: a class mask holds 0..CLASS_COUNT - 1.
+CLASS_COUNT = len(CLASSES)
 
 
 def _default_scene_path() -> Path:
@@ -83,6 +86,8 @@ class FloodScene:
     :param sw_enu_m: south-west corner of the mosaic (m, map ENU).
     :param tiles: the tiles it was built from.
     :param name: a label for logs.
+    :param classes: FloodNet class per pixel (H x W int8, 0..9, core.responder_layers.CLASSES;
+        -1 outside the scene), None when the scene has no class masks.
     """
 
     def __init__(
@@ -94,6 +99,7 @@ class FloodScene:
         sw_enu_m: tuple[float, float],
         tiles: tuple[SceneTile, ...] = (),
         name: str = 'scene',
+        classes: NDArray[np.int8] | None = None,
     ) -> None:
         """Check the arrays agree in shape and store them."""
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
@@ -104,6 +110,9 @@ class FloodScene:
             )
         if not (math.isfinite(resolution_m) and resolution_m > 0.0):
             raise ConfigError(f'scene resolution_m must be positive, got {resolution_m!r}')
+        if classes is not None and classes.shape != rgb.shape[:2]:
+            raise ConfigError(f'scene classes {classes.shape} do not match rgb {rgb.shape[:2]}')
+        self.classes = classes
         self.rgb = rgb
         self.water = water.astype(bool, copy=False)
         self.covered = covered.astype(bool, copy=False)
@@ -153,7 +162,22 @@ class FloodScene:
                     f'tile {i} mask {mask.shape} does not match its image {bgr.shape[:2]}', source
                 )
             tile_id = str(entry.get('id', Path(str(entry['image'])).stem))
-            loaded.append((tile_id, east, north, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), mask))
+            labels = None
+            if 'classes' in entry:
+                labels = _read_image(
+                    scene_path.parent / str(entry['classes']), cv2.IMREAD_UNCHANGED, source
+                )
+                if labels.shape != bgr.shape[:2] or labels.max(initial=0) >= CLASS_COUNT:
+                    raise ConfigError(
+                        f'tile {i} classes must be {bgr.shape[:2]} of 0..{CLASS_COUNT - 1}, '
+                        f'got {labels.shape} up to {labels.max(initial=0)}',
+                        source,
+                    )
+            rgb_tile = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            loaded.append((tile_id, east, north, rgb_tile, mask, labels))
+        with_classes = sum(t[5] is not None for t in loaded)
+        if with_classes not in (0, len(loaded)):
+            raise ConfigError('every tile needs classes, or none', source)
         min_e = min(t[1] for t in loaded)
         min_n = min(t[2] for t in loaded)
         max_e = max(t[1] + t[3].shape[1] * res for t in loaded)
@@ -162,8 +186,9 @@ class FloodScene:
         rgb = np.zeros((height, width, 3), dtype=np.uint8)
         water = np.zeros((height, width), dtype=bool)
         covered = np.zeros((height, width), dtype=bool)
+        classes = np.full((height, width), -1, np.int8) if with_classes else None
         tiles = []
-        for tile_id, east, north, tile_rgb, mask in loaded:
+        for tile_id, east, north, tile_rgb, mask, labels in loaded:
             h, w = mask.shape
             col_f = (east - min_e) / res
             row_f = (max_n - (north + h * res)) / res
@@ -178,9 +203,18 @@ class FloodScene:
             rgb[row : row + h, col : col + w] = tile_rgb
             water[row : row + h, col : col + w] = mask >= 128
             covered[row : row + h, col : col + w] = True
+            if classes is not None and labels is not None:
+                classes[row : row + h, col : col + w] = labels
             tiles.append(SceneTile(tile_id, (east, north), w, h, float(np.mean(mask >= 128))))
         return cls(
-            rgb, water, covered, res, (min_e, min_n), tuple(tiles), str(spec.get('name', source))
+            rgb,
+            water,
+            covered,
+            res,
+            (min_e, min_n),
+            tuple(tiles),
+            str(spec.get('name', source)),
+            classes,
         )
 
     @property
@@ -255,12 +289,30 @@ class FloodScene:
         out[inside] = values
         return out
 
+    def classes_at(self, en: ArrayLike) -> NDArray[np.int8]:
+        """Return the FloodNet class at ground points (..., 2) (m, map ENU); -1 outside.
+
+        :raises ConfigError: the scene has no class masks.
+        """
+        if self.classes is None:
+            raise ConfigError(f'scene {self.name} has no class masks')
+        pixels = np.rint(self.enu_to_pixel(en)).astype(np.int64)
+        cols, rows = pixels[..., 0], pixels[..., 1]
+        inside = (cols >= 0) & (cols < self.width_px) & (rows >= 0) & (rows < self.height_px)
+        out = np.full(cols.shape, UNSEEN, dtype=np.int8)
+        out[inside] = self.classes[rows[inside], cols[inside]]
+        return out
+
     def truth_patch(
-        self, grid: GridSpec, bounds: tuple[float, float, float, float] | None = None
+        self,
+        grid: GridSpec,
+        bounds: tuple[float, float, float, float] | None = None,
+        classes: bool = False,
     ) -> GridPatch:
         """Return the ground truth on the global grid: 100 water, 0 dry, -1 outside the scene.
 
-        Each cell takes the mosaic pixel nearest its centre.
+        Each cell takes the mosaic pixel nearest its centre. With `classes`, the FloodNet class
+        0..9 instead (-1 outside; ConfigError for a scene without class masks).
 
         :param grid: the global grid (only resolution_m is used).
         :param bounds: (min_e, min_n, max_e, max_n) to cover (m, map ENU), snapped outward to
@@ -282,7 +334,8 @@ class FloodScene:
         east = (col0 + np.arange(width) + 0.5) * res
         north = (row0 + np.arange(height) + 0.5) * res
         grid_e, grid_n = np.meshgrid(east, north)
-        data = self.truth_at(np.stack([grid_e, grid_n], axis=-1))
+        points = np.stack([grid_e, grid_n], axis=-1)
+        data = self.classes_at(points) if classes else self.truth_at(points)
         return GridPatch(
             origin_east=col0 * res,
             origin_north=row0 * res,

@@ -392,3 +392,92 @@ def test_qgis_view_without_qgis_says_what_to_install(tmp_path):
     )  # the project's environment has no QGIS bindings (they come with QGIS, not PyPI)
     assert result.returncode == 1 and 'Traceback' not in result.stderr
     assert 'install python3-qgis' in result.stderr
+
+
+def make_land_cover(tmp_path: Path, resolution_m: float = 0.5) -> Path:
+    """Save beside make_checkpoint's map a land cover: a flooded building, a road with a
+    flooded middle, the rest grass (the lake's cells water)."""
+    from uav_flood.core.class_map import ClassMap, ClassObservation, top_evidence
+    from uav_flood.core.responder_layers import CLASSES
+
+    labels = np.full((200, 300), CLASSES.index('grass'), np.int8)
+    labels[50:150, 40:200] = CLASSES.index('water')
+    labels[160:180, 220:250] = CLASSES.index('building-flooded')  # 15 m x 10 m
+    labels[20:30, 10:290] = CLASSES.index('road-non-flooded')  # 5 m wide, 140 m long
+    labels[20:30, 120:180] = CLASSES.index('road-flooded')
+    classes = ClassMap(resolution_m)
+    observation = ClassObservation(labels, np.full(labels.shape, 230, np.uint8))
+    col0, row0 = round(-50.0 / resolution_m), round(-30.0 / resolution_m)
+    classes.fuse(col0, row0, top_evidence(observation), observation.seen)
+    return classes.save(tmp_path / 'map.npz.classes.npz')
+
+
+def test_the_land_cover_adds_building_and_road_layers_everywhere(tmp_path, capsys):
+    path = make_checkpoint(tmp_path)
+    make_land_cover(tmp_path)
+    out = tmp_path / 'out'
+    assert (
+        main(['export', str(path), '--origin', '47.397742,8.545594,488', '--out', str(out)]) == 0
+    )  # found beside the checkpoint
+    features = json.loads((out / 'flood.geojson').read_text())['features']
+    by_layer = {}
+    for feature in features:
+        by_layer.setdefault(feature['properties']['layer'], []).append(feature)
+    assert sorted(by_layer) == ['flooded_building', 'flooded_road', 'passable_road', 'water']
+    (building,) = by_layer['flooded_building']
+    assert building['properties']['area_m2'] == pytest.approx(150.0)
+    assert shape(building['geometry']).exterior.is_ccw
+    frame = LocalFrame(ORIGIN)
+    lon, lat = np.asarray(building['geometry']['coordinates'][0]).T
+    east, north, _ = frame.to_enu(lat, lon)
+    assert (east.min(), east.max()) == pytest.approx((60.0, 75.0), abs=0.3)
+    assert (north.min(), north.max()) == pytest.approx((50.0, 60.0), abs=0.3)
+    flooded = sum(f['properties']['length_m'] for f in by_layer['flooded_road'])
+    passable = sum(f['properties']['length_m'] for f in by_layer['passable_road'])
+    assert flooded == pytest.approx(30.0, abs=3.0)  # the middle 60 cells
+    assert passable == pytest.approx(140.0 - 5.0 - 30.0, abs=6.0)  # the rest, less the ends
+    assert all(f['geometry']['type'] == 'LineString' for f in by_layer['passable_road'])
+    assert all(not f['properties']['passable'] for f in by_layer['flooded_road'])
+    page = (out / 'map.html').read_text()
+    for layer in by_layer:
+        assert f'id="layer-{layer}"' in page and f'data-layer="{layer}"' in page
+    assert 'flooded building 1: 150 m2' in page
+    figure = cv2.imread(str(out / 'flood_map.png'))
+    assert figure.shape[0] > 300
+    # An explicit file at another resolution is refused in one line.
+    other = tmp_path / 'coarse'
+    other.mkdir()
+    coarse = make_land_cover(other, resolution_m=1.0)
+    code = main(
+        [
+            'export',
+            str(path),
+            '--origin',
+            '47.397742,8.545594,488',
+            '--out',
+            str(tmp_path / 'o2'),
+            '--classes',
+            str(coarse),
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert 'land cover at 1.0 m, the map at 0.5 m' in err and 'Traceback' not in err
+    code = main(
+        [
+            'export',
+            str(path),
+            '--origin',
+            '47.397742,8.545594,488',
+            '--out',
+            str(tmp_path / 'o3'),
+            '--classes',
+            'no.npz',
+        ]
+    )
+    assert code == 2 and 'no such land-cover file' in capsys.readouterr().err
+    (tmp_path / 'broken.npz').write_bytes(b'not a class map')
+    broken = str(tmp_path / 'broken.npz')
+    code = main(['export', str(path), '--origin', '47.397742,8.545594,488', '--out',
+                 str(tmp_path / 'o4'), '--classes', broken])  # fmt: skip
+    assert code == 2 and 'unreadable checkpoint' in capsys.readouterr().err

@@ -3,10 +3,14 @@
 Input: a flood_mapper checkpoint (.npz; another source that yields a core FloodMap, such as a
 replayed recording, plugs in at `load_map`), the mission origin (stored in the checkpoint, or
 --origin LAT,LON,ALT for one that stores none) and
-optionally drone tracks (--tracks, default the checkpoint's <name>.tracks.json if present).
+optionally drone tracks (--tracks, default the checkpoint's <name>.tracks.json if present) and
+the land cover (--classes, default the checkpoint's <name>.classes.npz if present).
 Writes, in --out:
 
-- ``flood.geojson``: flood polygons in WGS84 (RFC 7946), properties area_m2, mean_confidence;
+- ``flood.geojson``: flood polygons in WGS84 (RFC 7946), properties layer (``water``), area_m2,
+  mean_confidence; with the land cover also the responder layers (export_layers.py): flooded
+  buildings (polygons, layer ``flooded_building``, area_m2, confidence) and road centre lines
+  (LineStrings, layer ``flooded_road`` or ``passable_road``, length_m, passable, confidence);
 - ``flood_grid.tif``: the grid as a Cloud-Optimised GeoTIFF (rasterio/GDAL) in the map frame's
   own CRS (azimuthal equidistant about the origin, m), 0..100 = P(water) in %, nodata 255:
   QGIS, GDAL and web map servers read its CRS and nodata;
@@ -14,9 +18,10 @@ Writes, in --out:
   a PNG (GDAL reads the world file but not the .prj: prefer the GeoTIFF in GIS tools);
 - ``flood.kmz``: the flood polygons and the drones' tracks for Google Earth (KML 2.2 in a zip,
   WGS84, polygons clamped to the ground with their area and confidence);
-- ``flood_map.png``: a figure for people: water, dry and unknown, tracks, scale bar, north arrow,
-  title and legend;
-- ``map.html``: one self-contained page (the figure embedded, polygons in SVG, no network).
+- ``flood_map.png``: a figure for people: water, dry and unknown, tracks, flooded buildings and
+  roads (with the land cover), scale bar, north arrow, title and legend;
+- ``map.html``: one self-contained page (the figure embedded, polygons in SVG, no network; a
+  toggle per layer).
 
 Exit 0 on success, 2 with one line on stderr for bad input (see docs/flood_map.md).
 """
@@ -38,6 +43,7 @@ import numpy as np
 from numpy.typing import NDArray
 import pyproj
 
+from uav_flood.core.class_map import ClassMap
 from uav_flood.core.errors import UavFloodError
 from uav_flood.core.flood_map import (
     CheckpointError,
@@ -46,7 +52,17 @@ from uav_flood.core.flood_map import (
     FloodPolygon,
 )
 from uav_flood.core.geo import distance_m, GeoPoint, LocalFrame, SAME_ORIGIN_M
+from uav_flood.core.responder_layers import LandCoverGrid, responder_layers, ResponderLayers
 from uav_flood.core.user_files import input_overwritten, load_json, UserFileError
+from uav_flood.export_layers import (
+    BUILDING_BGR,
+    draw_layers,
+    FLOODED_ROAD_BGR,
+    LAYER_CSS,
+    layer_features,
+    layer_svg,
+    PASSABLE_ROAD_BGR,
+)
 
 #: Figure colours (BGR): water, dry, unknown, outline, tracks.
 WATER_BGR = (200, 110, 20)
@@ -60,6 +76,8 @@ RASTER_UNKNOWN = 255
 #: 45 bytes a cell at peak (1.1 GB for 25 million cells), and a checkpoint of a few MB can
 #: claim the 400 million cells of a whole 10 km extent.
 MAX_CELLS = 64_000_000
+#: Largest side of a land-cover file read (cells): 10 km at 0.5 m, the water map's extent.
+MAX_SIDE_CELLS = 20_001
 #: The files export writes in --out.
 OUTPUTS = (
     'flood.geojson',
@@ -95,6 +113,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         '--min-area', type=float, default=10.0, metavar='M2', help='smallest polygon (m2)'
     )
     parser.add_argument('--title', default='Flood map', help='figure and page title')
+    parser.add_argument(
+        '--classes',
+        default='',
+        metavar='CLASSES.npz',
+        help="the mapper's land cover for the flooded-building and road layers (default: the "
+        "checkpoint's <name>.classes.npz if present)",
+    )
     parser.add_argument(
         '--max-cells',
         type=int,
@@ -179,14 +204,31 @@ def run(args: argparse.Namespace) -> int:
             Path(args.tracks) if args.tracks else source.with_name(source.name + '.tracks.json')
         )
         tracks = load_tracks(tracks_file) if args.tracks or tracks_file.exists() else {}
+        classes_file = (
+            Path(args.classes) if args.classes else source.with_name(source.name + '.classes.npz')
+        )
+        land_cover = None
+        if args.classes or classes_file.exists():
+            land_cover = load_land_cover(classes_file, flood_map.resolution_m)
         out = Path(args.out)
-        clash = input_overwritten([out / name for name in OUTPUTS], [source, tracks_file])
+        clash = input_overwritten(
+            [out / name for name in OUTPUTS], [source, tracks_file, classes_file]
+        )
         if clash is not None:
             raise UavFloodError(
                 f'--out {out} would overwrite the input {clash[1]} with {clash[0].name}; '
                 'choose another --out'
             )
-        written = export(flood_map, origin, out, tracks, args.threshold, args.min_area, args.title)
+        written = export(
+            flood_map,
+            origin,
+            out,
+            tracks,
+            args.threshold,
+            args.min_area,
+            args.title,
+            land_cover,
+        )
     except UavFloodError as exc:
         print(f'uav-flood export: error: {exc}', file=sys.stderr)
         return 2
@@ -198,6 +240,21 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def load_land_cover(path: Path, resolution_m: float) -> LandCoverGrid:
+    """Return the land cover of a class-map checkpoint on the water map's grid.
+
+    :raises UavFloodError: unreadable, or at another resolution than the water map.
+    """
+    if not path.is_file():
+        raise UavFloodError(f'{path}: no such land-cover file')
+    classes = ClassMap.load(path, MAX_SIDE_CELLS)
+    if abs(classes.resolution_m - resolution_m) > 1e-9 * resolution_m:
+        raise UavFloodError(
+            f'{path}: land cover at {classes.resolution_m} m, the map at {resolution_m} m'
+        )
+    return classes.land_cover()
+
+
 def export(
     flood_map: FloodMap,
     origin: GeoPoint,
@@ -206,6 +263,7 @@ def export(
     threshold: float = 0.5,
     min_area_m2: float = 10.0,
     title: str = 'Flood map',
+    land_cover: LandCoverGrid | None = None,
 ) -> list[Path]:
     """Write every output file to out; return their paths.
 
@@ -216,22 +274,27 @@ def export(
     :param threshold: P(water) above which a cell is water.
     :param min_area_m2: smallest flood polygon written (m2).
     :param title: figure and page title.
+    :param land_cover: the mapper's land cover: adds the flooded-building and road layers.
     """
     out.mkdir(parents=True, exist_ok=True)
     frame = LocalFrame(origin)
     polygons = flood_map.flood_polygons(threshold, min_area_m2=min_area_m2)
+    layers = responder_layers(land_cover) if land_cover is not None else None
+    collection = to_geojson(polygons, frame)
+    if layers is not None:
+        collection['features'] += layer_features(layers, frame)
     geojson = out / 'flood.geojson'
-    geojson.write_text(json.dumps(to_geojson(polygons, frame), indent=1), encoding='utf-8')
+    geojson.write_text(json.dumps(collection, indent=1), encoding='utf-8')
     kmz = write_kmz(polygons, tracks, frame, title, out / 'flood.kmz')
     geotiff = write_geotiff(flood_map, origin, out / 'flood_grid.tif')
     raster = write_raster(flood_map, origin, out / 'flood_grid.png')
-    figure, geometry = render_figure(flood_map, polygons, tracks, threshold, title)
+    figure, geometry = render_figure(flood_map, polygons, tracks, threshold, title, layers=layers)
     png = out / 'flood_map.png'
     if not cv2.imwrite(str(png), figure):
         raise OSError(f'OpenCV could not write {png}')
     page = out / 'map.html'
     page.write_text(
-        html_page(png.read_bytes(), polygons, geometry, title, frame), encoding='utf-8'
+        html_page(png.read_bytes(), polygons, geometry, title, frame, layers), encoding='utf-8'
     )
     return [geojson, kmz, geotiff, *raster, png, page]
 
@@ -257,6 +320,7 @@ def to_geojson(polygons: list[FloodPolygon], frame: LocalFrame) -> dict[str, Any
                 'type': 'Feature',
                 'geometry': {'type': 'Polygon', 'coordinates': rings},
                 'properties': {
+                    'layer': 'water',
                     'area_m2': round(flood.area_m2, 2),
                     'mean_confidence': round(flood.mean_confidence, 4),
                 },
@@ -438,8 +502,11 @@ def render_figure(
     threshold: float,
     title: str,
     max_side_px: int = 1000,
+    layers: ResponderLayers | None = None,
 ) -> tuple[NDArray[np.uint8], dict[str, float]]:
     """Draw the map for people; return the BGR image and its geometry (for the SVG overlay).
+
+    With `layers`, the roads and flooded buildings are drawn over the water.
 
     The geometry maps map ENU (m) to figure pixels: x = x0 + (east - east0) * scale,
     y = y0 + (north1 - north) * scale.
@@ -449,7 +516,8 @@ def render_figure(
     rows, cols = occupancy.height, occupancy.width
     scale = min(max_side_px / max(rows, cols), 20.0) / res  # px per m
     width_px, height_px = max(1, round(cols * res * scale)), max(1, round(rows * res * scale))
-    margin, header, footer = 20, 60, 70
+    margin, header = 20, 60
+    footer = 70 if layers is None else 94  # the layers' legend row
     canvas = np.full((header + height_px + footer, width_px + 2 * margin, 3), 255, np.uint8)
     known = flood_map.seen()[::-1]
     water = flood_map.water_mask(threshold)[::-1]
@@ -480,6 +548,8 @@ def render_figure(
     for flood in polygons:
         for ring in (flood.polygon.exterior, *flood.polygon.interiors):
             cv2.polylines(canvas, [pixels(ring.coords)], True, OUTLINE_BGR, 2, cv2.LINE_AA)
+    if layers is not None:
+        draw_layers(canvas, pixels, layers)
     for i, (_name, track) in enumerate(sorted(tracks.items())):
         if len(track) >= 2:
             colour = TRACK_BGR[i % len(TRACK_BGR)]
@@ -488,9 +558,15 @@ def render_figure(
     water_m2 = sum(p.area_m2 for p in polygons)
     stamp = datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%d %H:%M UTC')
     cv2.putText(canvas, title, (margin, 28), font, 0.8, (0, 0, 0), 2, cv2.LINE_AA)
+    summary = f'{water_m2:,.0f} m2 of water in {len(polygons)} region(s)'
+    if layers is not None:
+        summary += (
+            f'; {len(layers.buildings)} flooded building(s); roads: '
+            f'{layers.road_km(True):.2f} km passable, {layers.road_km(False):.2f} km flooded'
+        )
     cv2.putText(
         canvas,
-        f'{water_m2:,.0f} m2 of water in {len(polygons)} region(s); {stamp}',
+        f'{summary}; {stamp}',
         (margin, 50),
         font,
         0.45,
@@ -499,7 +575,7 @@ def render_figure(
         cv2.LINE_AA,
     )
     draw_scale_bar(canvas, scale, margin, header + height_px + 40)
-    _legend(canvas, margin + 200, header + height_px + 25, bool(tracks))
+    _legend(canvas, margin + 200, header + height_px + 25, bool(tracks), layers is not None)
     draw_north_arrow(canvas, canvas.shape[1] - margin - 20, header + 10)
     return canvas, geometry
 
@@ -516,15 +592,29 @@ def draw_scale_bar(canvas: NDArray[np.uint8], px_per_m: float, x: int, y: int) -
     cv2.putText(canvas, label, (x, y - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1)
 
 
-def _legend(canvas: NDArray[np.uint8], x: int, y: int, tracks: bool) -> None:
+def _legend(canvas: NDArray[np.uint8], x: int, y: int, tracks: bool, layers: bool) -> None:
     items = [('water', WATER_BGR), ('dry', DRY_BGR), ('unknown', UNKNOWN_BGR)]
     if tracks:
         items.append(('drone track', TRACK_BGR[0]))
-    for name, colour in items:
-        cv2.rectangle(canvas, (x, y), (x + 16, y + 16), colour, -1)
-        cv2.rectangle(canvas, (x, y), (x + 16, y + 16), (80, 80, 80), 1)
-        cv2.putText(canvas, name, (x + 22, y + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1)
-        x += 40 + 9 * len(name)
+    rows = [items]
+    if layers:  # a second row
+        rows.append(
+            [
+                ('flooded building', BUILDING_BGR),
+                ('flooded road', FLOODED_ROAD_BGR),
+                ('passable road', PASSABLE_ROAD_BGR),
+            ]
+        )
+    for row in rows:
+        left = x
+        for name, colour in row:
+            cv2.rectangle(canvas, (left, y), (left + 16, y + 16), colour, -1)
+            cv2.rectangle(canvas, (left, y), (left + 16, y + 16), (80, 80, 80), 1)
+            cv2.putText(
+                canvas, name, (left + 22, y + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1
+            )
+            left += 40 + 9 * len(name)
+        y += 24
 
 
 def draw_north_arrow(canvas: NDArray[np.uint8], x: int, y: int) -> None:
@@ -560,8 +650,12 @@ def html_page(
     geometry: dict[str, float],
     title: str,
     frame: LocalFrame | None = None,
+    layers: ResponderLayers | None = None,
 ) -> str:
     """Return a self-contained page: the figure and the outlines in one SVG that zooms and pans.
+
+    With `layers`, the flooded buildings and the roads are SVG groups too, and a check box per
+    layer shows or hides it.
 
     Wheel or pinch zooms, dragging pans, the buttons zoom and reset; with `frame` the latitude
     and longitude under the cursor (or the last touch) are shown under the map. The page fits
@@ -584,6 +678,18 @@ def html_page(
             f'<path d="{" ".join(rings)} Z" fill-rule="evenodd"><title>{html.escape(label)}'
             '</title></path>'
         )
+    groups = {'water': ''.join(paths)}
+    if layers is not None:
+        groups.update(layer_svg(layers, geometry))
+    svg_groups = ''.join(
+        f'<g id="layer-{name}" style="--c:{LAYER_CSS[name]}">{items}</g>'
+        for name, items in groups.items()
+    )
+    toggles = ''.join(
+        f'<label><input type="checkbox" checked data-layer="{name}"> '
+        f'{name.replace("_", " ")}</label>'
+        for name in groups
+    )
     data = base64.b64encode(png).decode('ascii')
     safe = html.escape(title)
     affine = json.dumps(pixel_to_lonlat(geometry, frame)) if frame is not None else 'null'
@@ -593,18 +699,20 @@ def html_page(
 <style>body{{margin:0;font-family:sans-serif;background:#fff}}
 #map{{display:block;width:100%;max-width:{width}px;height:auto;aspect-ratio:{width}/{height};
 touch-action:none;cursor:grab;user-select:none}}
-svg path{{fill:rgba(20,110,200,0.0);stroke:#00287a;stroke-width:2;
+svg path{{fill:rgba(20,110,200,0.0);stroke:var(--c);stroke-width:2;
 vector-effect:non-scaling-stroke}}
+svg path.line{{fill:none;stroke-width:3}}
 svg path:hover{{fill:rgba(255,200,0,0.35)}}
 #bar{{display:flex;flex-wrap:wrap;gap:8px;align-items:center;padding:6px 8px;font-size:14px}}
 #bar button{{font-size:16px;min-width:40px;min-height:36px}}
 #coords{{font-variant-numeric:tabular-nums}}</style></head>
 <body><svg id="map" viewBox="0 0 {width} {height}">
 <image width="{width}" height="{height}" href="data:image/png;base64,{data}"/>
-<g>{''.join(paths)}</g></svg>
+{svg_groups}</svg>
 <div id="bar"><button id="zin" title="zoom in">+</button><button id="zout" title="zoom out">&minus;
 </button><button id="zreset" title="whole map">&#8634;</button>
-<span id="coords">move over the map for latitude, longitude (WGS84)</span></div>
+<span id="coords">move over the map for latitude, longitude (WGS84)</span>
+<span id="layers">{toggles}</span></div>
 <script>
 (function () {{
   var svg = document.getElementById('map'), W = {width}, H = {height};
@@ -661,6 +769,12 @@ svg path:hover{{fill:rgba(255,200,0,0.35)}}
     var c = centre(); zoom(1 / 1.5, c[0], c[1]);
   }};
   document.getElementById('zreset').onclick = function () {{ box = [0, 0, W, H]; show(); }};
+  document.querySelectorAll('#layers input').forEach(function (box) {{
+    box.onchange = function () {{
+      document.getElementById('layer-' + box.dataset.layer).style.display =
+        box.checked ? '' : 'none';
+    }};
+  }});
 }})();
 </script></body></html>
 """

@@ -11,7 +11,7 @@ import pytest
 from shapely.geometry import box
 
 from uav_flood.core.errors import ConfigError
-from uav_flood.core.evaluation import area_cells, score_map
+from uav_flood.core.evaluation import area_cells, score_classes, score_map
 from uav_flood.core.geo import GeoPoint
 from uav_flood.core.georef import GridPatch
 from uav_flood.core.latency import BIN_MS, LatencyHistogram
@@ -303,6 +303,24 @@ def test_map_score_counts_unobserved_area_cells_as_missed_water():
     assert score.precision == pytest.approx(4 / 5) and score.recall == pytest.approx(0.5)
     with pytest.raises(ValueError, match='truth at'):
         score_map(patch(0.0, 0.0, [[0]], res=0.5), truth, inside)
+
+
+def test_land_cover_is_scored_per_layer_like_the_water():
+    # Truth: buildings flooded (1) in column 0, flooded road (3) in column 1, dry road (4) in 2.
+    truth = patch(0.0, 0.0, [[1, 3, 4], [1, 3, 4], [1, 3, 4], [1, 3, -1]])
+    inside = np.ones((4, 3), bool)
+    # The map: one building cell missed (unseen), a flooded road cell called passable.
+    estimate = patch(0.0, 0.0, [[1, 3, 4], [-1, 3, 4], [1, 4, 4], [1, 3, 4]])
+    building = score_classes(estimate, truth, inside, (1,))
+    assert (building.true_positive, building.false_positive, building.false_negative) == (3, 0, 1)
+    assert building.iou == pytest.approx(3 / 4) and building.observed_cells == 11
+    passable = score_classes(estimate, truth, inside, (4,))
+    # The unlabelled truth cell is left out; the miscalled road cell is a false positive.
+    assert (passable.true_positive, passable.false_positive, passable.false_negative) == (3, 1, 0)
+    roads = score_classes(estimate, truth, inside, (3, 4))
+    assert roads.iou == pytest.approx(1.0)
+    with pytest.raises(ValueError, match='area mask'):
+        score_classes(estimate, truth, inside[:2], (1,))
 
 
 def test_shipped_graph_and_area_are_what_the_demo_generates():

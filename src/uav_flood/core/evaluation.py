@@ -77,6 +77,39 @@ def area_cells(truth: GridPatch, area: BaseGeometry) -> NDArray[np.bool_]:
     return inside
 
 
+def score_classes(
+    estimate: GridPatch, truth: GridPatch, inside: NDArray[np.bool_], classes: tuple[int, ...]
+) -> MapScore:
+    """Score a land-cover map's `classes` against class truth, as score_map scores water.
+
+    A cell is positive where its class is one of `classes`; a cell the map never observed
+    (-1) counts as negative, so gaps lower the recall.
+
+    :param estimate: the land cover: FloodNet class 0..9 per cell, -1 unobserved.
+    :param truth: the class truth on the same global grid, -1 unlabelled.
+    :param inside: (truth.height, truth.width) cells of the area.
+    :raises ValueError: on grids of other resolutions or a mask of another shape.
+    """
+    res = truth.resolution_m
+    if abs(estimate.resolution_m - res) > 1e-6 * res:
+        raise ValueError(f'map at {estimate.resolution_m} m, truth at {res} m')
+    if inside.shape != (truth.height, truth.width):
+        raise ValueError(f'area mask {inside.shape}, truth {truth.height}x{truth.width}')
+    truth_data = np.asarray(truth.data, np.int16).reshape(truth.height, truth.width)
+    mapped = on_grid_of(estimate, truth)
+    labelled = inside & (truth_data != UNSEEN)
+    positive_map = labelled & np.isin(mapped, classes)
+    positive_truth = labelled & np.isin(truth_data, classes)
+    return MapScore(
+        area_cells=int(np.count_nonzero(inside)),
+        observed_cells=int(np.count_nonzero(inside & (mapped != UNSEEN))),
+        truth_cells=int(np.count_nonzero(labelled)),
+        true_positive=int(np.count_nonzero(positive_map & positive_truth)),
+        false_positive=int(np.count_nonzero(positive_map & ~positive_truth)),
+        false_negative=int(np.count_nonzero(positive_truth & ~positive_map)),
+    )
+
+
 def on_grid_of(estimate: GridPatch, truth: GridPatch) -> NDArray[np.int16]:
     """Return `estimate`'s values on `truth`'s cells (truth.height, truth.width); -1 elsewhere.
 

@@ -35,11 +35,13 @@ __all__ = [
     'CLASS_COLOURS_RGB',
     'FloodedBuilding',
     'LandCoverGrid',
+    'ResponderLayers',
     'ResponderLayerError',
     'RoadSegment',
     'RouteResult',
     'find_route',
     'flooded_buildings',
+    'responder_layers',
     'road_network',
     'thin',
 ]
@@ -172,6 +174,44 @@ class RouteResult:
     length_m: float
     line: LineString | None
     reason: str
+
+
+@dataclass(frozen=True)
+class ResponderLayers:
+    """The layers responders read off a land-cover grid (responder_layers()).
+
+    :param buildings: the flooded buildings, largest first.
+    :param roads: the road centre lines, split where flooding starts and ends.
+    """
+
+    buildings: list[FloodedBuilding]
+    roads: list[RoadSegment]
+
+    @property
+    def building_area_m2(self) -> float:
+        """Return the flooded buildings' total area (m2)."""
+        return sum(b.area_m2 for b in self.buildings)
+
+    def road_km(self, passable: bool) -> float:
+        """Return the total length of passable (or flooded) road (km)."""
+        return sum(r.length_m for r in self.roads if r.passable == passable) / 1000.0
+
+
+#: Defaults of responder_layers: smaller flooded-building patches are single misclassified
+#: cells; shorter road spurs that end in nothing are thinning artefacts at road edges.
+MIN_BUILDING_M2 = 4.0
+MIN_ROAD_SPUR_M = 5.0
+
+
+def responder_layers(
+    grid: LandCoverGrid,
+    min_building_m2: float = MIN_BUILDING_M2,
+    min_spur_m: float = MIN_ROAD_SPUR_M,
+) -> ResponderLayers:
+    """Return the flooded buildings and the road network of a land-cover grid."""
+    return ResponderLayers(
+        flooded_buildings(grid, min_building_m2), road_network(grid, min_spur_m)
+    )
 
 
 def flooded_buildings(grid: LandCoverGrid, min_area_m2: float = 4.0) -> list[FloodedBuilding]:

@@ -323,6 +323,38 @@ def test_land_cover_is_scored_per_layer_like_the_water():
         score_classes(estimate, truth, inside[:2], (1,))
 
 
+def test_the_layers_report_counts_measures_and_scores_each_layer():
+    from uav_flood.core.evaluation import MapScore
+    from uav_flood.core.responder_layers import LandCoverGrid
+    from uav_flood.demo.report import layers_report
+
+    # Truth (0.5 m cells): two flooded buildings of 4 x 4 cells, a road 4 cells wide across,
+    # flooded in its east half; grass elsewhere. The map finds one building and the whole road
+    # but calls all of it passable.
+    truth = np.full((40, 60), 9, np.int8)
+    truth[5:9, 5:9] = truth[5:9, 20:24] = 1
+    truth[20:24, :] = 4
+    truth[20:24, 30:] = 3
+    estimate = truth.copy()
+    estimate[5:9, 20:24] = 9
+    estimate[20:24, 30:] = 4
+    cover = LandCoverGrid(estimate, np.ones(estimate.shape, np.float32), 0.0, 0.0, 0.5)
+    truth_patch = GridPatch(0.0, 0.0, 0.5, 60, 40, truth)
+    inside = np.ones((40, 60), bool)
+    water = MapScore(2400, 2400, 2400, 10, 0, 0)
+    layers = layers_report(cover, truth_patch, inside, water, 2.5)
+    assert layers['water'] == {'area_m2': 2.5, 'iou': 1.0}
+    building = layers['flooded_building']
+    assert (building['count'], building['truth_count']) == (1, 2)
+    assert (building['area_m2'], building['truth_area_m2']) == (4.0, 8.0)
+    assert building['iou'] == pytest.approx(0.5)
+    assert layers['flooded_road']['iou'] == 0.0 and layers['flooded_road']['length_km'] == 0.0
+    assert layers['flooded_road']['truth_length_km'] == pytest.approx(0.015, abs=0.002)
+    assert layers['passable_road']['iou'] == pytest.approx(0.5)
+    assert layers['passable_road']['length_km'] == pytest.approx(0.03, abs=0.003)
+    json.dumps(layers)
+
+
 def test_shipped_graph_and_area_are_what_the_demo_generates():
     origin = GeoPoint.parse(demo_cli.DEFAULT_ORIGIN)
     expected = graph_yaml(demo_graph(shipped_config(origin)), SHIPPED_HEADER)
@@ -420,7 +452,18 @@ def test_report_figures_and_markdown():
         lower_bound_time_s=110.0,
         processes={'sim': (0, 0), 'uav0/segmentation': (-9, 0), 'flood_mapper': (0, 1)},
     )
+    facts.layers = {
+        'water': {'area_m2': 1200.0, 'iou': 0.85},
+        'flooded_building': {
+            'count': 5, 'truth_count': 7, 'area_m2': 108.8, 'truth_area_m2': 183.2, 'iou': 0.563,
+        },
+        'flooded_road': {'length_km': 0.032, 'truth_length_km': 0.09, 'area_m2': 114.0,
+                         'iou': 0.072},
+        'passable_road': {'length_km': 0.136, 'truth_length_km': 0.134, 'area_m2': 472.5,
+                          'iou': 0.693},
+    }  # fmt: skip
     report = build_report(facts, fleet, None, {'file': 'x.mcap', 'decoded': False, 'error': 'e'})
+    assert report['layers'] == facts.layers
     assert report['frames'] == {'local': 3, 'edge': 7}
     assert report['offload_ratio'] == pytest.approx(0.7)
     assert report['latency_ms']['edge_p50'] == 125.0 and report['latency_ms']['local_p50'] is None
@@ -437,6 +480,8 @@ def test_report_figures_and_markdown():
     text = report_markdown(report)
     assert 'Mission complete' in text and '| uav1 | landed and disarmed | 12.0 % |' in text
     assert '| mission time / lower bound | 1.64 x |' in text
+    assert '| flooded buildings | 5 (109 m2) | 7 (183 m2) | 0.563 |' in text
+    assert '| passable roads | 0.136 km | 0.134 km | 0.693 |' in text
     assert (report['replans'], report['map_gap_rounds']) == (2, 1)
     assert (
         '| re-plans | 2, 1 of them to fly what the map had not seen (map check 1/2: 1 gap(s) of '

@@ -148,6 +148,16 @@ def check_mission(out, result, processes=15):
     assert report['latency_ms']['edge_p50'] is not None or report['latency_ms']['local_p50']
     for name in ('flood_map.png', 'flood.geojson', 'flood_grid.tif', 'flood_grid.png', 'map.html'):
         assert (out / 'map' / name).stat().st_size > 0
+    # The responder layers: the land cover came with the observations (on board and from the
+    # edge), was fused and scored against the scene's class truth, and is in the GeoJSON.
+    layers = report['layers']
+    assert sorted(layers) == ['flooded_building', 'flooded_road', 'passable_road', 'water']
+    assert layers['water']['iou'] == report['map_iou']
+    assert layers['flooded_building']['truth_count'] > 0
+    assert layers['passable_road']['iou'] > 0.3 and layers['passable_road']['length_km'] > 0
+    features = json.loads((out / 'map' / 'flood.geojson').read_text())['features']
+    kinds = {f['properties']['layer'] for f in features}
+    assert {'water', 'passable_road'} <= kinds <= set(layers)
     assert '# Flood mapping mission report' in (out / 'report.md').read_text()
     assert left_behind(str(out)) == []
     print(

@@ -34,6 +34,7 @@ from uav_flood.core.errors import ConfigError, UavFloodError
 from uav_flood.core.evaluation import area_cells, score_map
 from uav_flood.core.geo import GeoPoint, LocalFrame
 from uav_flood.core.georef import GridPatch, GridSpec
+from uav_flood.core.responder_layers import LandCoverGrid
 from uav_flood.core.user_files import input_overwritten, load_json, UserFileError
 from uav_flood.demo.gcs import GroundStation
 from uav_flood.demo.graph import (
@@ -46,7 +47,13 @@ from uav_flood.demo.graph import (
 )
 from uav_flood.demo.hosts import check_available, DroneHosts, HostsError
 from uav_flood.demo.progress import FailPlan, Fleet
-from uav_flood.demo.report import build_report, recording_summary, RunFacts, write_report
+from uav_flood.demo.report import (
+    build_report,
+    layers_report,
+    recording_summary,
+    RunFacts,
+    write_report,
+)
 from uav_flood.runner.resources import UsageLog
 from uav_flood.runner.spec import load_graph
 from uav_flood.runner.supervisor import Supervisor
@@ -66,6 +73,8 @@ RESOURCE_PERIOD_S = 2.0
 SIGINT_TIMEOUT_S = 10.0
 #: Altitude of the lowest layer (m).
 ALTITUDE_M = 60.0
+#: The truth grid the map is scored on: the mapper's cell size (config/flood_mapper.yaml).
+TRUTH_RESOLUTION_M = 0.5
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -616,6 +625,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence 
     notes = []
     flood_map = _final_map(out / 'flood_map.npz')
     score = None
+    layers = None
     if flood_map is not None and flood_map.bounds_cells is not None:
         # The answer is about the area: what the cameras saw beyond it (here, the grey around
         # the simulated scene) stays in flood_map.npz and mission.mcap, not in the product.
@@ -626,7 +636,20 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence 
 
         tracks_file = out / 'flood_map.npz.tracks.json'
         tracks = load_tracks(tracks_file) if tracks_file.exists() else {}
-        export(flood_map, origin, out / 'map', tracks, title='Flood map (uav-flood demo)')
+        land_cover = _final_land_cover(out / 'flood_map.npz.classes.npz', area_enu)
+        if land_cover is not None:
+            water_m2 = (
+                float(np.count_nonzero(flood_map.water_mask(0.5))) * flood_map.resolution_m**2
+            )
+            layers = layers_report(land_cover, _class_truth(area_enu), inside, score, water_m2)
+        export(
+            flood_map,
+            origin,
+            out / 'map',
+            tracks,
+            title='Flood map (uav-flood demo)',
+            land_cover=land_cover,
+        )
     else:
         notes.append('the mapper left no map: nothing was observed')
     sim_time = (
@@ -645,6 +668,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence 
         notes=notes,
         forced_at_shutdown=supervisor.forced_stops(),
         resources=mission.resources,
+        layers=layers,
     )
     report = build_report(facts, fleet, score, recording_summary(out / 'mission.mcap'))
     paths = write_report(report, out)
@@ -686,11 +710,38 @@ def _config_dir() -> Path:
     raise ConfigError(f'node parameter files not found (looked in {looked})', 'config')
 
 
+def _final_land_cover(path: Path, area_enu: BaseGeometry) -> LandCoverGrid | None:
+    """Return the mapper's final land cover inside the area (-1 outside), None if none."""
+    from uav_flood.export_cli import load_land_cover
+
+    if not path.is_file():
+        return None
+    cover = load_land_cover(path, TRUTH_RESOLUTION_M)
+    labels = np.asarray(cover.labels).copy()
+    rows, cols = labels.shape
+    res = cover.resolution_m
+    east = cover.origin_east + (np.arange(cols) + 0.5) * res
+    north = cover.origin_north + (np.arange(rows) + 0.5) * res
+    grid_e, grid_n = np.meshgrid(east, north)
+    outside = ~shapely.contains_xy(area_enu, grid_e, grid_n)
+    labels[outside] = -1
+    confidence = np.where(outside, 0.0, cover.confidence).astype(np.float32)
+    return LandCoverGrid(labels, confidence, cover.origin_east, cover.origin_north, res)
+
+
+def _class_truth(area_enu: BaseGeometry) -> GridPatch:
+    """Return the scene's class truth over the area's bounds (the grid of _truth)."""
+    from uav_flood.sim.scene import FloodScene
+
+    grid = GridSpec(resolution_m=TRUTH_RESOLUTION_M)
+    return FloodScene.load().truth_patch(grid, tuple(area_enu.bounds), classes=True)
+
+
 def _truth(area_enu: BaseGeometry) -> tuple[GridPatch, NDArray[np.bool_]]:
     """Return the scene's ground truth over the area's bounds and the area's cells."""
     from uav_flood.sim.scene import FloodScene
 
-    grid = GridSpec(resolution_m=0.5)
+    grid = GridSpec(resolution_m=TRUTH_RESOLUTION_M)
     truth = FloodScene.load().truth_patch(grid, tuple(area_enu.bounds))
     return truth, area_cells(truth, area_enu)
 
@@ -767,6 +818,16 @@ def _print_summary(report: dict[str, Any], out: Path, paths: list[Path], stream:
             for d in report['drones']
         ),
     ]
+    layers = report.get('layers')
+    if layers:
+        building = layers['flooded_building']
+        flooded, passable = layers['flooded_road'], layers['passable_road']
+        lines.append(
+            f'layers: {building["count"]} flooded buildings (truth {building["truth_count"]}, '
+            f'IoU {f(building["iou"])}); roads {f(passable["length_km"], 2)} km passable (IoU '
+            f'{f(passable["iou"])}), {f(flooded["length_km"], 2)} km flooded (IoU '
+            f'{f(flooded["iou"])})'
+        )
     if report['nodes_failed']:
         lines.append(f'nodes that failed or were restarted: {", ".join(report["nodes_failed"])}')
     for label, sig in report['nodes_stopped_by_force'].items():

@@ -12,7 +12,12 @@ import math
 from pathlib import Path
 from typing import Any
 
-from uav_flood.core.evaluation import MapScore
+import numpy as np
+from numpy.typing import NDArray
+
+from uav_flood.core.evaluation import MapScore, score_classes
+from uav_flood.core.georef import GridPatch
+from uav_flood.core.responder_layers import CLASSES, LandCoverGrid, responder_layers
 from uav_flood.demo.progress import Fleet
 from uav_flood.recording.mcap_io import read_messages, RecordingError
 from uav_flood.runner.resources import UsageLog
@@ -32,6 +37,7 @@ class RunFacts:
     :param forced_at_shutdown: label -> the signal the final shutdown had to escalate to
         (SIGTERM or SIGKILL) for nodes that did not stop on SIGINT.
     :param resources: the node processes' memory and CPU (runner.resources.UsageLog), or None.
+    :param layers: report.json's `layers` (layers_report), None without a land cover.
     """
 
     settings: dict[str, Any]
@@ -44,6 +50,79 @@ class RunFacts:
     notes: list[str] = field(default_factory=list)
     forced_at_shutdown: dict[str, str] = field(default_factory=dict)
     resources: UsageLog | None = None
+    layers: dict[str, Any] | None = None
+
+
+#: The responder layers of the report, their FloodNet classes, and how each is measured.
+LAYER_CLASSES = {
+    'flooded_building': (CLASSES.index('building-flooded'),),
+    'flooded_road': (CLASSES.index('road-flooded'),),
+    'passable_road': (CLASSES.index('road-non-flooded'),),
+}
+
+
+def layers_report(
+    cover: LandCoverGrid,
+    truth: GridPatch,
+    inside: NDArray[np.bool_],
+    water: MapScore,
+    water_area_m2: float,
+) -> dict[str, Any]:
+    """Return report.json's `layers`: each responder layer's size and IoU against the truth.
+
+    IoU per layer is over the area's cells, a cell the map never observed counting as not of
+    the layer (as the water IoU); buildings are also counted (core.responder_layers, found in
+    the map and in the truth the same way) and roads measured along their centre lines.
+
+    :param cover: the fused land cover inside the area (-1 elsewhere).
+    :param truth: the scene's class truth over the area's bounds (FloodScene.truth_patch).
+    :param inside: the area's cells of `truth`.
+    :param water: the water map's score; water_area_m2: its water inside the area.
+    """
+    labels = np.asarray(cover.labels)
+    estimate = GridPatch(
+        cover.origin_east,
+        cover.origin_north,
+        cover.resolution_m,
+        labels.shape[1],
+        labels.shape[0],
+        labels,
+    )
+    truth_labels = np.asarray(truth.data, np.int8).reshape(truth.height, truth.width)
+    truth_cover = LandCoverGrid(
+        np.where(inside, truth_labels, -1).astype(np.int8),
+        np.ones(truth_labels.shape, np.float32),
+        truth.origin_east,
+        truth.origin_north,
+        truth.resolution_m,
+    )
+    found, real = responder_layers(cover), responder_layers(truth_cover)
+    scores = {
+        name: score_classes(estimate, truth, inside, classes)
+        for name, classes in LAYER_CLASSES.items()
+    }
+    cell_m2 = cover.resolution_m**2
+    return {
+        'water': {'area_m2': _num(water_area_m2, 1), 'iou': _num(water.iou)},
+        'flooded_building': {
+            'count': len(found.buildings),
+            'truth_count': len(real.buildings),
+            'area_m2': _num(found.building_area_m2, 1),
+            'truth_area_m2': _num(real.building_area_m2, 1),
+            'iou': _num(scores['flooded_building'].iou),
+        },
+        **{
+            name: {
+                'length_km': _num(found.road_km(passable), 3),
+                'truth_length_km': _num(real.road_km(passable), 3),
+                'area_m2': _num(
+                    (scores[name].true_positive + scores[name].false_positive) * cell_m2, 1
+                ),
+                'iou': _num(scores[name].iou),
+            }
+            for name, passable in (('flooded_road', False), ('passable_road', True))
+        },
+    }
 
 
 def resources_report(log: UsageLog | None, vehicles: list[str]) -> dict[str, Any]:
@@ -111,6 +190,36 @@ def observation_counts(fleet: Fleet) -> dict[str, int]:
         'resent': drones('outbox_resent'),
         'dropped_full': drones('outbox_dropped_full'),
     }
+
+
+def _layer_lines(layers: dict[str, Any] | None) -> list[str]:
+    """Return report.md's responder-layer table (none without a land cover)."""
+    if not layers:
+        return []
+    water, building = layers['water'], layers['flooded_building']
+    rows = [
+        f'| water | {_fmt(water["area_m2"], " m2", 0)} | | {_fmt(water["iou"], "", 3)} |',
+        f'| flooded buildings | {building["count"]} ({_fmt(building["area_m2"], " m2", 0)}) | '
+        f'{building["truth_count"]} ({_fmt(building["truth_area_m2"], " m2", 0)}) | '
+        f'{_fmt(building["iou"], "", 3)} |',
+    ]
+    for name, words in (('flooded_road', 'flooded roads'), ('passable_road', 'passable roads')):
+        road = layers[name]
+        rows.append(
+            f'| {words} | {_fmt(road["length_km"], " km", 3)} | '
+            f'{_fmt(road["truth_length_km"], " km", 3)} | {_fmt(road["iou"], "", 3)} |'
+        )
+    return [
+        '## Responder layers',
+        '',
+        '| layer | in the map | in the truth | IoU (cells) |',
+        '|---|---|---|---|',
+        *rows,
+        '',
+        'Buildings are counted as connected patches of 4 m2 or more, roads measured along their '
+        'centre lines, in the map and in the scene truth alike.',
+        '',
+    ]
 
 
 def _num(value: float, digits: int = 3) -> float | None:
@@ -212,6 +321,7 @@ def build_report(
         'frames': {'local': local, 'edge': edge},
         'observations': observation_counts(fleet),
         'offload_ratio': _num(edge / (local + edge)) if local + edge else 0.0,
+        'layers': facts.layers,
         'replans': _int(fleet.swarm.get('replans')),
         # Of those, the rounds that flew what the map had not seen (the coordinator's map check).
         'map_gap_rounds': _int(fleet.swarm.get('map_gap_rounds')),
@@ -317,6 +427,7 @@ def report_markdown(report: dict[str, Any]) -> str:
         + ' |',
         f'| fault injected | {report["fault_injected"] or "none"} |',
         '',
+        *_layer_lines(report.get('layers')),
         '## Drones',
         '',
         '| drone | outcome | energy used | battery end | planned / flown s | sorties | fault '

@@ -104,6 +104,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     return export_cli.run(args)
 
 
+def cmd_route(args: argparse.Namespace) -> int:
+    """Say whether passable roads connect two points on a map (see docs/flood_map.md)."""
+    from uav_flood import route_cli
+
+    return route_cli.run(args)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Fly the demo mission end to end on the built-in simulator (see docs/demo.md)."""
     from uav_flood.demo import cli as demo_cli
@@ -227,6 +234,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export_cli.add_arguments(export)
     export.set_defaults(func=cmd_export)
+
+    from uav_flood import route_cli
+
+    route = sub.add_parser(
+        'route',
+        help='is there a passable road from here to there on the current map?',
+        description="Search the passable roads of a flood_mapper checkpoint's land cover "
+        '(<checkpoint>.classes.npz) from --from to each --to (or the Point features of '
+        '--destinations) and say, per destination, whether it is reachable and how far along '
+        'the road, or why not. Exit 0 when all are reachable, 1 when some are not, 2 with one '
+        'line on bad input. See docs/flood_map.md.',
+    )
+    route_cli.add_arguments(route)
+    route.set_defaults(func=cmd_route)
 
     from uav_flood.demo import cli as demo_cli
 

@@ -605,3 +605,50 @@ def test_land_cover_is_fused_with_its_water_once_published_and_checkpointed(
         assert list(tmp_path.glob('map.npz.classes.npz.corrupt*'))
     finally:
         third.destroy_node()
+
+
+def test_the_route_service_finds_passable_roads_and_refuses_flooded_ones(
+    ros_context, executor, tmp_path
+):
+    """/flood_map/route (nav_msgs/GetPlan) on the land cover: a road 5 m wide and 100 m long,
+    flooded over its middle 20 m: a route along the dry west part, none across the flood."""
+    from nav_msgs.srv import GetPlan
+    from rclpy.node import Node
+
+    from uav_flood.core.class_map import ClassObservation, top_evidence
+    from uav_flood.core.responder_layers import CLASSES
+    from uav_flood.nodes import names
+
+    mapper = make_mapper(ros_context, tmp_path)
+    labels = np.full((30, 200), CLASSES.index('grass'), np.int8)
+    labels[10:20, :] = CLASSES.index('road-non-flooded')  # north 5..10 m, east 0..100 m
+    labels[10:20, 100:140] = CLASSES.index('road-flooded')  # east 50..70 m
+    cover = ClassObservation(labels, np.full(labels.shape, 230, np.uint8))
+    mapper.class_fusion.map.fuse(0, 0, top_evidence(cover), cover.seen)
+    probe_node = Node('probe', context=ros_context)
+    executor.add_node(mapper)
+    executor.add_node(probe_node)
+    client = probe_node.create_client(GetPlan, names.ROUTE_SERVICE)
+    assert spin_until(executor, client.service_is_ready, 5.0)
+
+    def ask(start, goal, frame='map', tolerance=0.0):
+        request = GetPlan.Request(tolerance=tolerance)
+        for end, (x, y) in ((request.start, start), (request.goal, goal)):
+            end.header.frame_id = frame
+            end.pose.position.x, end.pose.position.y = x, y
+        future = client.call_async(request)
+        assert spin_until(executor, future.done, 5.0)
+        return future.result().plan
+
+    plan = ask((5.0, 7.5), (40.0, 7.5))
+    assert plan.header.frame_id == 'map' and len(plan.poses) >= 2
+    xs = [p.pose.position.x for p in plan.poses]
+    assert min(xs) < 8.0 and max(xs) > 37.0 and all(x < 50.0 for x in xs)
+    assert mapper.last_route.startswith('found: 3')  # about 35 m along the centre line
+    assert ask((5.0, 7.5), (90.0, 7.5)).poses == []  # across the flood
+    assert mapper.last_route.startswith('none: no passable road connects them')
+    assert ask((5.0, 7.5), (5.0, 100.0)).poses == []  # far from any road
+    assert 'no road within 30 m of the goal' in mapper.last_route
+    assert ask((5.0, 7.5), (5.0, 100.0), tolerance=100.0).poses  # a wider snap reaches it
+    assert ask((5.0, 7.5), (40.0, 7.5), frame='fmap0/base_link').poses == []
+    assert mapper.last_route.startswith("refused: points must be in 'map'")

@@ -478,7 +478,10 @@ def find_route(
     path = _dijkstra(passable_cells, ends[0], ends[1])
     if path is None:
         return RouteResult(
-            False, math.nan, None, 'no passable road connects them: every way is flooded'
+            False,
+            math.nan,
+            None,
+            'no passable road connects them: the roads between are flooded or not mapped',
         )
     steps = zip(path, path[1:], strict=False)
     length = sum(math.dist(a, b) for a, b in steps) * grid.resolution_m

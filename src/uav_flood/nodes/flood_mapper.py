@@ -18,6 +18,8 @@ FloodNet class and its probability per cell of an observation) is fused into a c
 once, when its water observation is fused (core.class_map.ClassFusion pairs them in either
 order; a re-send counts once), checkpointed beside the map (<checkpoint>.classes.npz) and
 published as /flood_map/classes (OccupancyGrid: the most probable class 0..9, -1 unknown).
+The service /flood_map/route (nav_msgs/GetPlan) answers whether passable roads of the current
+land cover connect two points (core.responder_layers.find_route), with the route.
 Publishes /flood_map (OccupancyGrid, latched) at publish_rate_hz when the map changed,
 /flood_map/markers (flood outlines with their areas, drone tracks from /<vehicle>/pose) every
 markers_period_s, and /flood_map/status (1 Hz). Checkpoints the map to checkpoint_file (atomic)
@@ -43,6 +45,8 @@ from typing import Any
 from geometry_msgs.msg import Point as PointMsg
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import OccupancyGrid
+from nav_msgs.msg import Path as PathMsg
+from nav_msgs.srv import GetPlan
 import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image
@@ -59,7 +63,7 @@ from uav_flood.core.delivery import (
     Seen,
     stamp_ns,
 )
-from uav_flood.core.errors import ConfigError
+from uav_flood.core.errors import ConfigError, UavFloodError
 from uav_flood.core.flood_map import (
     FloodMap,
     FloodMapError,
@@ -83,6 +87,12 @@ from uav_flood.core.plausibility import (
     PlausibilityConfig,
     RefuseReason,
     Verdict,
+)
+from uav_flood.core.responder_layers import (
+    find_route,
+    MIN_ROAD_SPUR_M,
+    road_network,
+    RoadSegment,
 )
 from uav_flood.nodes import conversions, names
 from uav_flood.nodes.params import declare_read_only, parse_vehicles
@@ -398,6 +408,10 @@ class FloodMapperNode(Node):
         self._classes_pub = self.create_publisher(
             OccupancyGrid, names.FLOOD_MAP_CLASSES.name, names.FLOOD_MAP_CLASSES.qos
         )
+        #: The road network of the land cover, for routes: (observations it was made of, roads).
+        self._roads: tuple[int, list[RoadSegment]] = (-1, [])
+        self.last_route = ''
+        self.create_service(GetPlan, names.ROUTE_SERVICE, self._on_route)
         self._markers_pub = self.create_publisher(
             MarkerArray, names.FLOOD_MAP_MARKERS.name, names.FLOOD_MAP_MARKERS.qos
         )
@@ -515,6 +529,45 @@ class FloodMapperNode(Node):
                 f'{vehicle}: land-cover observation failed: {exc}',
                 throttle_duration_sec=WARN_THROTTLE_S,
             )
+
+    def _on_route(self, request: Any, response: Any) -> Any:
+        """Answer a route request on the current land cover (see names.ROUTE_SERVICE)."""
+        response.plan = PathMsg()
+        response.plan.header.frame_id = names.MAP_FRAME
+        response.plan.header.stamp = self.get_clock().now().to_msg()
+        try:
+            for end in (request.start, request.goal):
+                if end.header.frame_id not in ('', names.MAP_FRAME):
+                    raise ValueError(
+                        f'points must be in {names.MAP_FRAME!r}, got {end.header.frame_id!r}'
+                    )
+            fusion = self.class_fusion
+            cover = fusion.map.land_cover()
+            if self._roads[0] != fusion.map.observations_applied:
+                self._roads = (
+                    fusion.map.observations_applied,
+                    road_network(cover, MIN_ROAD_SPUR_M),
+                )
+            start, goal = request.start.pose.position, request.goal.pose.position
+            snap = float(request.tolerance) if request.tolerance > 0.0 else 30.0
+            result = find_route(self._roads[1], cover, (start.x, start.y), (goal.x, goal.y), snap)
+        except (ValueError, UavFloodError) as exc:
+            self.last_route = f'refused: {exc}'
+            self.get_logger().warning(f'route request refused: {exc}')
+            return response
+        if not result.found or result.line is None:
+            self.last_route = f'none: {result.reason}'
+            self.get_logger().info(f'route: none ({result.reason})')
+            return response
+        for x, y in result.line.coords:
+            pose = PoseStamped()
+            pose.header = response.plan.header
+            pose.pose.position.x, pose.pose.position.y = float(x), float(y)
+            pose.pose.orientation.w = 1.0
+            response.plan.poses.append(pose)
+        self.last_route = f'found: {result.length_m:.0f} m'
+        self.get_logger().info(f'route: {result.length_m:.0f} m along passable roads')
+        return response
 
     def _refuse(self, vehicle: str, obs_id: int, reason: str, text: str) -> None:
         """Count a refusal by reason and acknowledge it: a refusal is final."""
@@ -686,6 +739,7 @@ class FloodMapperNode(Node):
             'classes_expired': str(self.class_fusion.expired),
             'classes_refused': str(self.classes_refused),
             'class_cells_known': str(self.class_fusion.map.cells_known()),
+            'last_route': self.last_route,
         }
         return values
 

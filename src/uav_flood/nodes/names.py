@@ -201,6 +201,11 @@ FLOOD_MAP = Topic('/flood_map', LATCHED_QOS)
 #: flood_mapper: the fused land cover (nav_msgs/OccupancyGrid in MAP_FRAME: -1 unknown, else the
 #: most probable FloodNet class 0..9 of the cell, core.responder_layers.CLASSES; latched).
 FLOOD_MAP_CLASSES = Topic('/flood_map/classes', LATCHED_QOS)
+#: nav_msgs/GetPlan on flood_mapper: a passable road route on the current land cover from
+#: `start` to `goal` (map frame; `tolerance` = how far each may be from a road, m, 0 for 30 m).
+#: The plan is the route's centre line (map frame), empty when none: why is logged and in the
+#: status (`last_route`).
+ROUTE_SERVICE = '/flood_map/route'
 #: flood_mapper: flood polygon outlines with their areas and the drone tracks
 #: (visualization_msgs/MarkerArray in MAP_FRAME, latched).
 FLOOD_MAP_MARKERS = Topic('/flood_map/markers', LATCHED_QOS)

@@ -442,6 +442,10 @@ def test_the_land_cover_adds_building_and_road_layers_everywhere(tmp_path, capsy
     for layer in by_layer:
         assert f'id="layer-{layer}"' in page and f'data-layer="{layer}"' in page
     assert 'flooded building 1: 150 m2' in page
+    with zipfile.ZipFile(out / 'flood.kmz') as kmz:
+        kml = kmz.read('doc.kml').decode()
+    assert 'Flooded buildings (1)' in kml and '#flooded_building' in kml
+    assert '#passable_road' in kml and '#flooded_road' in kml and 'km flooded)' in kml
     figure = cv2.imread(str(out / 'flood_map.png'))
     assert figure.shape[0] > 300
     # An explicit file at another resolution is refused in one line.

@@ -285,7 +285,7 @@ def export(
         collection['features'] += layer_features(layers, frame)
     geojson = out / 'flood.geojson'
     geojson.write_text(json.dumps(collection, indent=1), encoding='utf-8')
-    kmz = write_kmz(polygons, tracks, frame, title, out / 'flood.kmz')
+    kmz = write_kmz(polygons, tracks, frame, title, out / 'flood.kmz', layers)
     geotiff = write_geotiff(flood_map, origin, out / 'flood_grid.tif')
     raster = write_raster(flood_map, origin, out / 'flood_grid.png')
     figure, geometry = render_figure(flood_map, polygons, tracks, threshold, title, layers=layers)
@@ -337,8 +337,12 @@ def kml_document(
     tracks: dict[str, list[tuple[float, float]]],
     frame: LocalFrame,
     title: str,
+    layers: ResponderLayers | None = None,
 ) -> bytes:
-    """Return a KML 2.2 document: one Placemark per flood polygon (holes kept), one per track."""
+    """Return a KML 2.2 document: one Placemark per flood polygon (holes kept), one per track.
+
+    With `layers`, also a folder of flooded buildings and one of roads (flooded, passable).
+    """
     from xml.etree import ElementTree as ET  # noqa: N817
 
     def sub(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
@@ -357,7 +361,13 @@ def kml_document(
     document = sub(kml, 'Document')
     sub(document, 'name', title)
     # KML colours are aabbggrr.
-    for style_id, stroke, fill in (('water', 'ff8c4a14', '99c8781e'), ('track', 'ff0e7fff', None)):
+    for style_id, stroke, fill in (
+        ('water', 'ff8c4a14', '99c8781e'),
+        ('track', 'ff0e7fff', None),
+        ('flooded_building', 'ff0000dc', '990000dc'),
+        ('flooded_road', 'ff00c8ff', None),
+        ('passable_road', 'ff282828', None),
+    ):
         style = sub(document, 'Style')
         style.set('id', style_id)
         line_style = sub(style, 'LineStyle')
@@ -388,6 +398,33 @@ def kml_document(
         for hole in flood.polygon.interiors:
             inner = sub(sub(polygon, 'innerBoundaryIs'), 'LinearRing')
             sub(inner, 'coordinates', coordinates(hole.coords))
+    if layers is not None:
+        folder = sub(document, 'Folder')
+        sub(folder, 'name', f'Flooded buildings ({len(layers.buildings)})')
+        for k, building in enumerate(layers.buildings, 1):
+            placemark = sub(folder, 'Placemark')
+            sub(placemark, 'name', f'flooded building {k}: {building.area_m2:.0f} m2')
+            sub(placemark, 'description', f'confidence {building.confidence:.2f}')
+            sub(placemark, 'styleUrl', '#flooded_building')
+            polygon = sub(placemark, 'Polygon')
+            sub(polygon, 'altitudeMode', 'clampToGround')
+            outer = sub(sub(polygon, 'outerBoundaryIs'), 'LinearRing')
+            sub(outer, 'coordinates', coordinates(building.outline.exterior.coords))
+        folder = sub(document, 'Folder')
+        sub(
+            folder,
+            'name',
+            f'Roads ({layers.road_km(True):.2f} km passable, {layers.road_km(False):.2f} km '
+            'flooded)',
+        )
+        for road in layers.roads:
+            kind = 'passable_road' if road.passable else 'flooded_road'
+            placemark = sub(folder, 'Placemark')
+            sub(placemark, 'name', f'{kind.replace("_", " ")}: {road.length_m:.0f} m')
+            sub(placemark, 'styleUrl', f'#{kind}')
+            path = sub(placemark, 'LineString')
+            sub(path, 'altitudeMode', 'clampToGround')
+            sub(path, 'coordinates', coordinates(road.line.coords))
     if tracks:
         folder = sub(document, 'Folder')
         sub(folder, 'name', 'Drone tracks')
@@ -409,12 +446,13 @@ def write_kmz(
     frame: LocalFrame,
     title: str,
     path: Path,
+    layers: ResponderLayers | None = None,
 ) -> Path:
     """Write the KML document as a KMZ (a zip whose first entry is doc.kml)."""
     import zipfile
 
     with zipfile.ZipFile(path, 'w', compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr('doc.kml', kml_document(polygons, tracks, frame, title))
+        archive.writestr('doc.kml', kml_document(polygons, tracks, frame, title, layers))
     return path
 
 

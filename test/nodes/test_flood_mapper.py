@@ -652,3 +652,52 @@ def test_the_route_service_finds_passable_roads_and_refuses_flooded_ones(
     assert ask((5.0, 7.5), (5.0, 100.0), tolerance=100.0).poses  # a wider snap reaches it
     assert ask((5.0, 7.5), (40.0, 7.5), frame='fmap0/base_link').poses == []
     assert mapper.last_route.startswith("refused: points must be in 'map'")
+
+
+def test_the_layers_are_markers_with_a_legend(ros_context, executor, tmp_path):
+    """A class observation with a flooded building and a road flooded in its middle: the
+    markers show the building's outline, both kinds of road and a legend with their totals."""
+    from sensor_msgs.msg import Image
+    from visualization_msgs.msg import Marker
+
+    from uav_flood.core.class_map import ClassObservation
+    from uav_flood.core.responder_layers import CLASSES
+    from uav_flood.nodes import names
+    from uav_flood.nodes.conversions import class_observation_msg
+
+    mapper = make_mapper(ros_context, tmp_path)
+    probe = probe_for(ros_context, executor, mapper)
+    probe_node = next(n for n in executor.get_nodes() if n.get_name() == 'probe')
+    pub = probe_node.create_publisher(
+        Image, f'/{VEHICLES[0]}/flood_observation/classes', names.FLOOD_OBSERVATION_CLASSES.qos
+    )
+    assert spin_until(executor, lambda: pub.get_subscription_count() > 0, 5.0)
+    hover(executor, probe, mapper)
+    labels = np.full((40, 120), CLASSES.index('grass'), np.int8)
+    labels[2:10, 2:12] = CLASSES.index('building-flooded')  # 4 m x 5 m
+    labels[20:28, :] = CLASSES.index('road-non-flooded')  # 60 m of road, 4 m wide
+    labels[20:28, 50:70] = CLASSES.index('road-flooded')
+    stamp = fresh_stamp_ns()
+    cover = ClassObservation(labels, np.full(labels.shape, 230, np.uint8))
+    pub.publish(class_observation_msg(cover, to_time(stamp)))
+    probe.obs[VEHICLES[0]].publish(grid_msg(0, 0, np.zeros((40, 120)), stamp_ns=stamp))
+
+    def layered():
+        return any(
+            {'flooded_building', 'flooded_road', 'passable_road', 'legend'}
+            <= {m.ns for m in a.markers}
+            for a in probe.markers
+        )
+
+    assert spin_until(executor, layered, 5.0)
+    last = next(a for a in reversed(probe.markers) if any(m.ns == 'legend' for m in a.markers))
+    by_ns = {}
+    for marker in last.markers:
+        by_ns.setdefault(marker.ns, []).append(marker)
+    (building,) = by_ns['flooded_building']
+    xs = [p.x for p in building.points]
+    assert building.type == Marker.LINE_STRIP and (min(xs), max(xs)) == (1.0, 6.0)
+    assert len(by_ns['flooded_road']) >= 1 and len(by_ns['passable_road']) >= 2
+    legend = [m.text for m in by_ns['legend']]
+    assert legend[0] == 'water outline' and legend[1] == '1 flooded buildings'
+    assert legend[2].endswith('km flooded road') and legend[3].endswith('km passable road')

@@ -91,6 +91,8 @@ from uav_flood.core.plausibility import (
 from uav_flood.core.responder_layers import (
     find_route,
     MIN_ROAD_SPUR_M,
+    responder_layers,
+    ResponderLayers,
     road_network,
     RoadSegment,
 )
@@ -161,6 +163,14 @@ WARN_THROTTLE_S = 5.0
 POLL_PERIOD_S = 0.1
 #: Marker namespaces (stable: RViz lists them).
 NS_FLOOD, NS_AREA, NS_TRACK = 'flood_outline', 'flood_area', 'track'
+#: The responder layers' marker namespaces, their colours (RGBA) and line widths (m), and the
+#: legend (TEXT markers in the layers' colours at the map's north-west corner).
+LAYER_MARKERS = {
+    'flooded_building': ((0.86, 0.0, 0.0, 1.0), 0.4),
+    'flooded_road': ((1.0, 0.78, 0.0, 1.0), 1.0),
+    'passable_road': ((0.16, 0.16, 0.16, 1.0), 1.0),
+}
+NS_LEGEND = 'legend'
 #: Acknowledgements are published this often (s).
 ACK_PERIOD_S = 0.2
 #: At most this many acknowledgement messages per vehicle per ACK_PERIOD_S.
@@ -370,10 +380,12 @@ class FloodMapperNode(Node):
         self._markers_stale = True
         self._dirty_since: float | None = None
         self.polygons: list[FloodPolygon] = []
+        #: The responder layers of the land cover at the last markers (None before any).
+        self.layers: ResponderLayers | None = None
         self.polygons_ms = math.nan
         self._marker_ids = 0
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix='flood_polygons')
-        self._job: Future[tuple[list[FloodPolygon], float]] | None = None
+        self._job: Future[tuple[list[FloodPolygon], float, ResponderLayers | None]] | None = None
 
         self._ack_pubs = {}
         for name in params.vehicles:
@@ -515,7 +527,7 @@ class FloodMapperNode(Node):
             observation = conversions.class_observation_of(msg)
             decided = self.ledger.known(vehicle, obs_id)
             if self.class_fusion.classes_arrived(vehicle, obs_id, observation, decided):
-                self._classes_changed = True
+                self._classes_changed = self._markers_stale = True
                 if self._dirty_since is None:
                     self._dirty_since = time.monotonic()
         except ClassMapError as exc:
@@ -633,12 +645,14 @@ class FloodMapperNode(Node):
             return
         self._markers_stale = False
         snapshot = self.map.copy()
+        cover = self.class_fusion.map.land_cover() if self.class_fusion.fused else None
         threshold, min_area = self._params.water_threshold, self._params.min_polygon_area_m2
 
-        def work() -> tuple[list[FloodPolygon], float]:
+        def work() -> tuple[list[FloodPolygon], float, ResponderLayers | None]:
             start = time.perf_counter()
             polygons = snapshot.flood_polygons(threshold, min_area_m2=min_area)
-            return polygons, (time.perf_counter() - start) * 1000.0
+            layers = responder_layers(cover) if cover is not None else None
+            return polygons, (time.perf_counter() - start) * 1000.0, layers
 
         self._job = self._worker.submit(work)
 
@@ -648,7 +662,7 @@ class FloodMapperNode(Node):
             return
         self._job = None
         try:
-            self.polygons, self.polygons_ms = job.result()
+            self.polygons, self.polygons_ms, self.layers = job.result()
             self._markers_pub.publish(self.markers())
         except Exception as exc:  # noqa: BLE001
             self.get_logger().error(
@@ -693,7 +707,46 @@ class FloodMapperNode(Node):
                 out.markers.append(
                     _marker(NS_TRACK, index, Marker.LINE_STRIP, track, rgba, 0.8, stamp)
                 )
+        if self.layers is not None:
+            out.markers += self._layer_markers(self.layers, stamp)
         return out
+
+    def _layer_markers(self, layers: ResponderLayers, stamp: Any) -> list[Marker]:
+        """Return the flooded buildings' outlines, the roads and a legend (see LAYER_MARKERS)."""
+        markers = []
+        rgba, width = LAYER_MARKERS['flooded_building']
+        for k, building in enumerate(layers.buildings):
+            points = [(x, y, 0.3) for x, y in building.outline.exterior.coords]
+            markers.append(
+                _marker('flooded_building', k, Marker.LINE_STRIP, points, rgba, width, stamp)
+            )
+        counts = {'flooded_road': 0, 'passable_road': 0}
+        for road in layers.roads:
+            ns = 'passable_road' if road.passable else 'flooded_road'
+            rgba, width = LAYER_MARKERS[ns]
+            points = [(x, y, 0.25) for x, y in road.line.coords]
+            markers.append(_marker(ns, counts[ns], Marker.LINE_STRIP, points, rgba, width, stamp))
+            counts[ns] += 1
+        bounds = self.map.bounds_cells
+        if bounds is None:
+            return markers
+        res = self.map.resolution_m
+        west, north = bounds[0] * res, bounds[3] * res
+        entries = [
+            ('water outline', FLOOD_RGBA),
+            (f'{len(layers.buildings)} flooded buildings', LAYER_MARKERS['flooded_building'][0]),
+            (f'{layers.road_km(False):.2f} km flooded road', LAYER_MARKERS['flooded_road'][0]),
+            (f'{layers.road_km(True):.2f} km passable road', LAYER_MARKERS['passable_road'][0]),
+        ]
+        for k, (text, colour) in enumerate(entries):
+            label = _marker(
+                NS_LEGEND, k, Marker.TEXT_VIEW_FACING, [], colour, 1.0, stamp, z_scale=4.0
+            )
+            label.pose.position.x, label.pose.position.y = west, north + 5.0 * (len(entries) - k)
+            label.pose.position.z = 1.0
+            label.text = text
+            markers.append(label)
+        return markers
 
     def status_values(self) -> dict[str, str]:
         """Return the status key/values: counters, cells known, water area, checkpoint."""

@@ -442,6 +442,20 @@ def test_the_land_cover_adds_building_and_road_layers_everywhere(tmp_path, capsy
     for layer in by_layer:
         assert f'id="layer-{layer}"' in page and f'data-layer="{layer}"' in page
     assert 'flooded building 1: 150 m2' in page
+    import rasterio
+
+    with (
+        rasterio.open(out / 'land_cover.tif') as tif,
+        rasterio.open(out / 'flood_grid.tif') as wet,
+    ):
+        classes = tif.read(1)
+        assert tif.crs == wet.crs and tif.nodata == 255 and tif.res == (0.5, 0.5)
+        assert tif.colormap(1)[1] == (255, 0, 0, 255)  # building-flooded in FloodNet's red
+        row, col = tif.index(67.5, 55.0)  # the building's middle
+        assert classes[row, col] == 1
+        row, col = tif.index(0.0, 20.0)  # the lake
+        assert classes[row, col] == 5
+        assert tif.tags(1)['class_9'] == 'grass'
     with zipfile.ZipFile(out / 'flood.kmz') as kmz:
         kml = kmz.read('doc.kml').decode()
     assert 'Flooded buildings (1)' in kml and '#flooded_building' in kml

@@ -14,6 +14,8 @@ Writes, in --out:
 - ``flood_grid.tif``: the grid as a Cloud-Optimised GeoTIFF (rasterio/GDAL) in the map frame's
   own CRS (azimuthal equidistant about the origin, m), 0..100 = P(water) in %, nodata 255:
   QGIS, GDAL and web map servers read its CRS and nodata;
+- ``land_cover.tif`` (with the land cover): FloodNet's class per cell (0..9, 255 unseen) as a
+  tiled GeoTIFF on the same CRS and grid, with FloodNet's colours as its colour table;
 - ``flood_grid.png`` + ``flood_grid.pgw`` (world file) + ``flood_grid.prj``: the same raster as
   a PNG (GDAL reads the world file but not the .prj: prefer the GeoTIFF in GIS tools);
 - ``flood.kmz``: the flood polygons and the drones' tracks for Google Earth (KML 2.2 in a zip,
@@ -52,7 +54,13 @@ from uav_flood.core.flood_map import (
     FloodPolygon,
 )
 from uav_flood.core.geo import distance_m, GeoPoint, LocalFrame, SAME_ORIGIN_M
-from uav_flood.core.responder_layers import LandCoverGrid, responder_layers, ResponderLayers
+from uav_flood.core.responder_layers import (
+    CLASS_COLOURS_RGB,
+    CLASSES,
+    LandCoverGrid,
+    responder_layers,
+    ResponderLayers,
+)
 from uav_flood.core.user_files import input_overwritten, load_json, UserFileError
 from uav_flood.export_layers import (
     BUILDING_BGR,
@@ -83,6 +91,7 @@ OUTPUTS = (
     'flood.geojson',
     'flood.kmz',
     'flood_grid.tif',
+    'land_cover.tif',
     'flood_grid.png',
     'flood_grid.pgw',
     'flood_grid.prj',
@@ -287,6 +296,9 @@ def export(
     geojson.write_text(json.dumps(collection, indent=1), encoding='utf-8')
     kmz = write_kmz(polygons, tracks, frame, title, out / 'flood.kmz', layers)
     geotiff = write_geotiff(flood_map, origin, out / 'flood_grid.tif')
+    extra = []
+    if land_cover is not None:
+        extra.append(write_land_cover_geotiff(land_cover, origin, out / 'land_cover.tif'))
     raster = write_raster(flood_map, origin, out / 'flood_grid.png')
     figure, geometry = render_figure(flood_map, polygons, tracks, threshold, title, layers=layers)
     png = out / 'flood_map.png'
@@ -296,7 +308,7 @@ def export(
     page.write_text(
         html_page(png.read_bytes(), polygons, geometry, title, frame, layers), encoding='utf-8'
     )
-    return [geojson, kmz, geotiff, *raster, png, page]
+    return [geojson, kmz, geotiff, *extra, *raster, png, page]
 
 
 def to_geojson(polygons: list[FloodPolygon], frame: LocalFrame) -> dict[str, Any]:
@@ -508,6 +520,50 @@ def write_geotiff(flood_map: FloodMap, origin: GeoPoint, path: Path) -> Path:
             dataset.write(image, 1)
             dataset.update_tags(
                 1, units='percent', meaning='P(water) in percent, 255 = never observed'
+            )
+    except (RasterioError, CPLE_BaseError) as exc:
+        raise OSError(f'GDAL could not write {path}: {exc}') from None
+    return path
+
+
+def write_land_cover_geotiff(cover: LandCoverGrid, origin: GeoPoint, path: Path) -> Path:
+    """Write the land cover as a tiled GeoTIFF: FloodNet class 0..9, 255 unseen, a colour table.
+
+    Same CRS and grid as flood_grid.tif (north up); GDAL and QGIS show the classes in
+    FloodNet's colours.
+    """
+    from affine import Affine
+    import rasterio
+    from rasterio._err import CPLE_BaseError
+    from rasterio.errors import RasterioError
+
+    labels = np.asarray(cover.labels)
+    image = np.where(labels < 0, RASTER_UNKNOWN, labels).astype(np.uint8)[::-1]
+    res = cover.resolution_m
+    north = cover.origin_north + labels.shape[0] * res
+    colours = {k: (*rgb, 255) for k, rgb in enumerate(CLASS_COLOURS_RGB)}
+    colours[RASTER_UNKNOWN] = (0, 0, 0, 0)
+    try:
+        with rasterio.open(
+            path,
+            'w',
+            driver='GTiff',
+            height=image.shape[0],
+            width=image.shape[1],
+            count=1,
+            dtype='uint8',
+            crs=map_crs(origin).to_wkt(),
+            transform=Affine(res, 0.0, cover.origin_east, 0.0, -res, north),
+            nodata=RASTER_UNKNOWN,
+            compress='deflate',
+            tiled=True,
+        ) as dataset:
+            dataset.write(image, 1)
+            dataset.write_colormap(1, colours)
+            dataset.update_tags(
+                1,
+                meaning='FloodNet class, 255 = never observed',
+                **{f'class_{k}': name for k, name in enumerate(CLASSES)},
             )
     except (RasterioError, CPLE_BaseError) as exc:
         raise OSError(f'GDAL could not write {path}: {exc}') from None

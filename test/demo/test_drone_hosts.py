@@ -150,3 +150,52 @@ def test_a_real_host_reaches_the_ground_until_its_link_is_cut():
     finally:
         listener.close()
         hosts.close()
+
+
+@ROOT_ONLY
+def test_hosts_a_killed_demo_left_behind_are_removed_and_a_running_ones_kept():
+    """A demo SIGKILLed cannot remove its hosts: their networks would refuse every later
+    --drone-hosts demo. Namespaces with no process are removed; one with a process stays."""
+    check_available()
+
+    def ip(*argv):
+        subprocess.run(['ip', *argv], check=True, capture_output=True, timeout=10)
+
+    # What a killed demo leaves: a namespace whose veth holds a drone network on the ground.
+    ip('netns', 'add', 'uavflood-dead-uav7')
+    ip('link', 'add', 'uf7gdead', 'type', 'veth', 'peer', 'name', 'uf7ddead')
+    ip('link', 'set', 'uf7ddead', 'netns', 'uavflood-dead-uav7')
+    ip('addr', 'add', '10.213.7.1/24', 'dev', 'uf7gdead')
+    # A namespace a running demo uses: a process in it.
+    ip('netns', 'add', 'uavflood-live-uav8')
+    sleeper = subprocess.Popen(['ip', 'netns', 'exec', 'uavflood-live-uav8', 'sleep', '60'])
+    hosts = DroneHosts(['uav3'])
+    try:
+        assert spin_until_pid(sleeper)
+        hosts.create()
+        assert hosts.stale_removed == ['uavflood-dead-uav7']
+        listed = subprocess.run(['ip', 'netns', 'list'], capture_output=True, text=True).stdout
+        assert 'uavflood-dead-uav7' not in listed and 'uavflood-live-uav8' in listed
+        shown = subprocess.run(['ip', '-o', 'link'], capture_output=True, text=True).stdout
+        assert 'uf7gdead' not in shown  # its veth went with it
+    finally:
+        hosts.close()
+        sleeper.kill()
+        sleeper.wait()
+        subprocess.run(['ip', 'netns', 'del', 'uavflood-live-uav8'], capture_output=True)
+        subprocess.run(['ip', 'netns', 'del', 'uavflood-dead-uav7'], capture_output=True)
+
+
+def spin_until_pid(process, timeout_s=5.0):
+    """Wait until `process` runs inside its namespace (ip netns exec has exec'd sleep)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        pids = subprocess.run(
+            ['ip', 'netns', 'pids', 'uavflood-live-uav8'], capture_output=True, text=True
+        ).stdout
+        if str(process.pid) in pids.split():
+            return True
+        time.sleep(0.05)
+    return False

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import faulthandler
 import json
 import math
 import os
@@ -73,6 +74,9 @@ RESOURCE_PERIOD_S = 2.0
 SIGINT_TIMEOUT_S = 10.0
 #: Altitude of the lowest layer (m).
 ALTITUDE_M = 60.0
+#: After the node graph stops, every thread's stack is printed if the demo is still busy this
+#: long later (s): the teardown and the report take a few seconds.
+TEARDOWN_DUMP_S = 120.0
 #: The truth grid the map is scored on: the mapper's cell size (config/flood_mapper.yaml).
 TRUTH_RESOLUTION_M = 0.5
 
@@ -585,6 +589,12 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence 
         except HostsError as exc:
             print(f'{PROG}: error: --drone-hosts: {exc}', file=sys.stderr)
             return 2
+        if hosts.stale_removed:
+            print(
+                f'[demo] removed drone hosts a killed demo left behind: '
+                f'{", ".join(hosts.stale_removed)}',
+                flush=True,
+            )
         # The demo's own ROS node (the monitor) is on the ground host too.
         os.environ.update(hosts.ground_env())
         print(
@@ -612,11 +622,14 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence 
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        # Should anything below hang, every thread's stack goes to stderr (the demo goes on
+        # waiting: a test's timeout or Ctrl-C ends it), so the hang can be found.
+        faulthandler.dump_traceback_later(TEARDOWN_DUMP_S)
         mission.stop()
+        if hosts is not None:  # first: nothing else needs them, and a later hang must not
+            hosts.close()  # leave them behind for the next demo
         monitor.close()
         gcs.close()
-        if hosts is not None:
-            hosts.close()
     wall = time.monotonic() - started
     if not mission.stop_reason:
         mission.stop_reason = 'the node graph stopped (a required node exited or Ctrl-C)'
@@ -680,6 +693,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence 
         for label in report['nodes_failed']
         if label not in killed or report['processes'][label]['exit_code'] != 0
     ]
+    faulthandler.cancel_dump_traceback_later()
     ok = report['complete'] and not unexpected
     return 0 if ok else 1
 

@@ -68,6 +68,41 @@ def _run(argv: Sequence[str]) -> None:
         raise HostsError(f'{" ".join(argv)}: {result.stderr.strip() or result.returncode}')
 
 
+#: Network namespaces of drone hosts are named NETNS_PREFIX-<tag>-<vehicle>.
+NETNS_PREFIX = 'uavflood'
+
+
+def remove_stale_hosts() -> list[str]:
+    """Remove drone-host namespaces no process runs in (left by a demo that was killed).
+
+    A demo killed with SIGKILL (a test's timeout, the OOM killer) cannot remove its hosts, and
+    their networks would refuse every later --drone-hosts demo. A namespace with a process in it
+    belongs to a demo that runs: it is kept. Return the names removed.
+    """
+    try:
+        listed = subprocess.run(
+            ['ip', 'netns', 'list'], capture_output=True, text=True, timeout=10
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    removed = []
+    for line in listed.splitlines():
+        name = line.split(' ')[0]
+        if not name.startswith(f'{NETNS_PREFIX}-'):
+            continue
+        try:
+            pids = subprocess.run(
+                ['ip', 'netns', 'pids', name], capture_output=True, text=True, timeout=10
+            )
+            if pids.returncode != 0 or pids.stdout.strip():
+                continue  # in use, or not ours to judge
+            subprocess.run(['ip', 'netns', 'del', name], capture_output=True, timeout=10)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        removed.append(name)
+    return removed
+
+
 def check_available() -> None:
     """Raise HostsError saying what is missing to make drone hosts on this machine."""
     if shutil.which('ip') is None:
@@ -151,7 +186,7 @@ class DroneHosts:
             net = f'{SUBNET_PREFIX}.{index}'
             self.hosts[vehicle] = DroneHost(
                 vehicle=vehicle,
-                netns=f'uavflood-{self.tag}-{vehicle}',
+                netns=f'{NETNS_PREFIX}-{self.tag}-{vehicle}',
                 ground_if=f'uf{index}g{self.tag}',
                 drone_if=f'uf{index}d{self.tag}',
                 ground_ip=f'{net}.1',
@@ -159,6 +194,10 @@ class DroneHosts:
                 dds_profile=str(self.profile),
             )
         self._made: list[DroneHost] = []
+        #: Namespaces of killed demos that create() removed.
+        self.stale_removed: list[str] = []
+        # Only the real runner touches this machine's namespaces (tests pass their own).
+        self._real = run is None
         self._down: set[str] = set()
         self._lock = threading.Lock()
         self._timers: list[threading.Timer] = []
@@ -173,8 +212,11 @@ class DroneHosts:
     def create(self) -> None:
         """Make every host: namespace, veth pair, addresses, links up.
 
+        Hosts left by a killed demo (no process in them) are removed first.
+
         :raises HostsError: a command failed (what was made is removed again).
         """
+        self.stale_removed = remove_stale_hosts() if self._real else []
         try:
             shown = subprocess.run(
                 ['ip', '-o', '-4', 'addr', 'show'], capture_output=True, text=True, timeout=10

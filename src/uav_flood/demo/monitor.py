@@ -128,6 +128,6 @@ class MonitorThread:
         self._thread.join(timeout=5.0)
         self._executor.remove_node(self.node)
         self.node.destroy_node()
-        self._executor.shutdown()
+        self._executor.shutdown(timeout_sec=5.0)  # bounded: the demo must end
         if self._context.ok():
             self._context.shutdown()

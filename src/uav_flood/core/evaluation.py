@@ -9,6 +9,7 @@ IoU, precision and recall but still count for coverage.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 import math
 
@@ -90,24 +91,12 @@ def score_classes(
     :param inside: (truth.height, truth.width) cells of the area.
     :raises ValueError: on grids of other resolutions or a mask of another shape.
     """
-    res = truth.resolution_m
-    if abs(estimate.resolution_m - res) > 1e-6 * res:
-        raise ValueError(f'map at {estimate.resolution_m} m, truth at {res} m')
-    if inside.shape != (truth.height, truth.width):
-        raise ValueError(f'area mask {inside.shape}, truth {truth.height}x{truth.width}')
-    truth_data = np.asarray(truth.data, np.int16).reshape(truth.height, truth.width)
-    mapped = on_grid_of(estimate, truth)
-    labelled = inside & (truth_data != UNSEEN)
-    positive_map = labelled & np.isin(mapped, classes)
-    positive_truth = labelled & np.isin(truth_data, classes)
-    return MapScore(
-        area_cells=int(np.count_nonzero(inside)),
-        observed_cells=int(np.count_nonzero(inside & (mapped != UNSEEN))),
-        truth_cells=int(np.count_nonzero(labelled)),
-        true_positive=int(np.count_nonzero(positive_map & positive_truth)),
-        false_positive=int(np.count_nonzero(positive_map & ~positive_truth)),
-        false_negative=int(np.count_nonzero(positive_truth & ~positive_map)),
-    )
+
+    def of_classes(values: NDArray[np.int16]) -> NDArray[np.bool_]:
+        positive: NDArray[np.bool_] = np.isin(values, classes)
+        return positive
+
+    return _score(estimate, truth, inside, of_classes, of_classes)
 
 
 def on_grid_of(estimate: GridPatch, truth: GridPatch) -> NDArray[np.int16]:
@@ -142,6 +131,23 @@ def score_map(
     :param threshold_pct: a map cell is water above this (percent).
     :raises ValueError: on grids of other resolutions or a mask of another shape.
     """
+    return _score(
+        estimate,
+        truth,
+        inside,
+        lambda values: values > threshold_pct,
+        lambda values: values > 50,
+    )
+
+
+def _score(
+    estimate: GridPatch,
+    truth: GridPatch,
+    inside: NDArray[np.bool_],
+    positive_map: Callable[[NDArray[np.int16]], NDArray[np.bool_]],
+    positive_truth: Callable[[NDArray[np.int16]], NDArray[np.bool_]],
+) -> MapScore:
+    """Count the area's cells where `positive_*` holds in the map and in the truth."""
     res = truth.resolution_m
     if abs(estimate.resolution_m - res) > 1e-6 * res:
         raise ValueError(f'map at {estimate.resolution_m} m, truth at {res} m')
@@ -149,15 +155,14 @@ def score_map(
         raise ValueError(f'area mask {inside.shape}, truth {truth.height}x{truth.width}')
     truth_data = np.asarray(truth.data, np.int16).reshape(truth.height, truth.width)
     mapped = on_grid_of(estimate, truth)
-    observed = inside & (mapped != UNSEEN)
     labelled = inside & (truth_data != UNSEEN)
-    water_map = labelled & (mapped > threshold_pct)
-    water_truth = labelled & (truth_data > 50)
+    in_map = labelled & positive_map(mapped)
+    in_truth = labelled & positive_truth(truth_data)
     return MapScore(
         area_cells=int(np.count_nonzero(inside)),
-        observed_cells=int(np.count_nonzero(observed)),
+        observed_cells=int(np.count_nonzero(inside & (mapped != UNSEEN))),
         truth_cells=int(np.count_nonzero(labelled)),
-        true_positive=int(np.count_nonzero(water_map & water_truth)),
-        false_positive=int(np.count_nonzero(water_map & ~water_truth)),
-        false_negative=int(np.count_nonzero(water_truth & ~water_map)),
+        true_positive=int(np.count_nonzero(in_map & in_truth)),
+        false_positive=int(np.count_nonzero(in_map & ~in_truth)),
+        false_negative=int(np.count_nonzero(in_truth & ~in_map)),
     )

@@ -844,3 +844,37 @@ def test_a_restarted_flight_control_takes_up_the_mission_in_flight(
     assert vehicle.state().mission_current >= item
     wait_status(executor, probe, lambda s: s['mission_state'] == 'completed', 60.0, 'completed')
     assert probe.status()['mission_waypoints_reached'] == '0,1,2,3'
+
+
+def test_start_hold_keeps_a_vehicle_on_the_ground_until_the_plans_moment(
+    ros_context, executor, simulator, node_runner
+):
+    """start_hold_s: uploaded at once, but armed no sooner than the hold after the path's stamp
+    (the coordinator stamps every path of a plan alike, so the fleet takes off together)."""
+    sim = simulator()
+    vehicle = sim.vehicles[0]
+    node, probe = start_node(
+        ros_context, executor, node_runner, port=vehicle.port, auto_start=True, start_hold_s=2.5
+    )
+    wait_ready(executor, probe)
+    wait_status(executor, probe, lambda s: s['ready_to_arm'] == 'true', 10.0, 'ready to arm')
+    msg = path_msg(SQUARE)
+    msg.header.stamp = node.get_clock().now().to_msg()
+    stamped = time.monotonic()
+    publisher = probe.node.create_publisher(
+        PathMsg, f'{NS}/{names.MISSION_PATH.name}', names.MISSION_PATH.qos
+    )
+    publisher.publish(msg)
+    wait_status(executor, probe, lambda s: s['mission_state'] == 'uploaded', 10.0, 'uploaded')
+    held_at = time.monotonic() - stamped
+    assert held_at < 2.0 and not vehicle.state().armed  # uploaded, waiting on the ground
+    spin_until(executor, lambda: False, 2.0 - held_at)
+    assert probe.status()['mission_state'] == 'uploaded' and not vehicle.state().armed
+    wait_status(
+        executor,
+        probe,
+        lambda s: s['mission_state'] in ('starting', 'active', 'completed'),
+        10.0,
+        'started after the hold',
+    )
+    assert time.monotonic() - stamped >= 2.5 - 0.1  # the status comes every 40 ms

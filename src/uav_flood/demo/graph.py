@@ -47,6 +47,10 @@ __all__ = [
     'shipped_config',
 ]
 
+#: flight_control's start_hold_s in the demo (s, wall): the drones of a plan take off together
+#: instead of as each mission upload ends (up to a second of wall time apart under load, 5 s
+#: simulated at 5x, all counted in the mission time).
+START_HOLD_S = 3.0
 #: Simulated seconds the ground crew takes to swap a battery (as the planner's default).
 DEFAULT_SWAP_TIME_S = 120.0
 #: From this many drones on, this machine's 2 cores run every drone's on-board segmentation and
@@ -222,6 +226,7 @@ def demo_graph(config: DemoGraphConfig) -> dict[str, Any]:
                         **origin,
                         'mavlink_base_port': config.base_port,
                         'auto_start': True,
+                        'start_hold_s': START_HOLD_S,
                         'geofence_file': area,
                         **config.energy_parameters,
                     },

@@ -111,6 +111,12 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         'Longest a service waits for the autopilot before answering "failed" (s).',
     ),
     'auto_start': (False, 'Arm and start each mission as soon as it is uploaded.'),
+    'start_hold_s': (
+        0.0,
+        'With auto_start, a vehicle on the ground takes off no sooner than this long after its '
+        "path's stamp (s): the paths of one plan share a stamp, so the fleet takes off together "
+        'instead of as each upload ends. 0: as soon as uploaded. Not applied in the air.',
+    ),
     'takeoff_altitude_m': (10.0, 'Altitude of the takeoff service (m above home).'),
     'acceptance_radius_m': (2.0, 'Waypoint acceptance radius (m), as PX4 NAV_ACC_RAD.'),
     'min_altitude_m': (5.0, 'Lowest waypoint (m above the origin and above home).'),
@@ -172,6 +178,7 @@ PARAMETER_RANGES: dict[str, tuple[float, float]] = {
     'telemetry_rate_hz': (0.0, 200.0),
     'link_timeout_s': (0.1, 60.0),
     'command_timeout_s': (0.5, 600.0),
+    'start_hold_s': (0.0, 60.0),
     'takeoff_altitude_m': (0.5, 500.0),
     'acceptance_radius_m': (0.1, 100.0),
     'min_altitude_m': (0.5, 500.0),
@@ -224,6 +231,7 @@ class FlightParams:
     energy: EnergyModel
     energy_rtl: bool
     mission_speed_m_s: float = PX4_MISSION_SPEED_M_S
+    start_hold_s: float = 0.0
 
     @classmethod
     def from_values(cls, values: dict[str, Any], namespace: str) -> FlightParams:
@@ -287,6 +295,7 @@ class FlightParams:
             link_timeout_s=values['link_timeout_s'],
             command_timeout_s=values['command_timeout_s'],
             auto_start=values['auto_start'],
+            start_hold_s=values['start_hold_s'],
             takeoff_altitude_m=values['takeoff_altitude_m'],
             acceptance_radius_m=radius,
             limits=limits,
@@ -875,6 +884,7 @@ class FlightControlNode(Node):
             if self._autopilot.telemetry().mission_total == len(plan.items):
                 break
             self._closing.wait(0.05)
+        self._hold_start()
         try:
             self._mission.start_requested()
             attempts = self._retry('auto_start', self._start_mission_once, START_RETRY)
@@ -889,6 +899,21 @@ class FlightControlNode(Node):
             f'auto_start: mission started ({plan.waypoint_count} waypoints'
             + (f', {attempts} attempts)' if attempts > 1 else ')')
         )
+
+    def _hold_start(self) -> None:
+        """On the ground, wait until start_hold_s after the path's stamp (see PARAMETERS)."""
+        hold = self._params.start_hold_s
+        stamp_ns = int(self._path_stamp or 0)
+        if hold <= 0.0 or stamp_ns <= 0 or self._autopilot.telemetry().in_air:
+            return
+        until_ns = stamp_ns + round(hold * 1e9)
+        # At most `hold` from now: a stamp from another clock must not keep it on the ground.
+        give_up = time.monotonic() + hold
+        while not self._closing.is_set() and time.monotonic() < give_up:
+            left_ns = until_ns - self.get_clock().now().nanoseconds
+            if left_ns <= 0:
+                return
+            self._closing.wait(min(0.05, left_ns * 1e-9))
 
     # -- services ---------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import array
 from collections.abc import Mapping, Sequence
 import importlib
 import math
@@ -23,6 +24,22 @@ from uav_flood.core.georef import CameraMount, GridPatch
 from uav_flood.core.mission import MissionError
 from uav_flood.nodes import names
 from uav_flood.nodes.names import Topic
+
+
+def occupancy_grid(patch: GridPatch, stamp: Time) -> OccupancyGrid:
+    """Return a grid patch as a nav_msgs/OccupancyGrid in the map frame (row 0 south)."""
+    msg = OccupancyGrid()
+    msg.header.frame_id = names.MAP_FRAME
+    msg.header.stamp = stamp
+    msg.info.map_load_time = stamp
+    msg.info.resolution = float(patch.resolution_m)
+    msg.info.width, msg.info.height = int(patch.width), int(patch.height)
+    msg.info.origin.position.x = float(patch.origin_east)
+    msg.info.origin.position.y = float(patch.origin_north)
+    msg.info.origin.orientation.w = 1.0
+    # array('b') from bytes: far faster than a list for maps of millions of cells.
+    msg.data = array.array('b', np.ascontiguousarray(patch.data, dtype=np.int8).tobytes())
+    return msg
 
 
 def grid_patch(msg: OccupancyGrid) -> GridPatch:

@@ -307,22 +307,6 @@ def delivery_path(checkpoint_file: str | os.PathLike[str]) -> Path:
     return path.with_name(path.name + '.delivery.npz')
 
 
-def occupancy_grid(patch: GridPatch, stamp: Any) -> OccupancyGrid:
-    """Build a nav_msgs/OccupancyGrid in the map frame from a grid patch (row 0 south)."""
-    msg = OccupancyGrid()
-    msg.header.stamp = stamp
-    msg.header.frame_id = names.MAP_FRAME
-    msg.info.map_load_time = stamp
-    msg.info.resolution = float(patch.resolution_m)
-    msg.info.width = int(patch.width)
-    msg.info.height = int(patch.height)
-    msg.info.origin.position.x = float(patch.origin_east)
-    msg.info.origin.position.y = float(patch.origin_north)
-    msg.info.origin.orientation.w = 1.0
-    msg.data = np.asarray(patch.data, dtype=np.int8).reshape(-1).tolist()
-    return msg
-
-
 class FloodMapperNode(Node):
     """Fuse the swarm's flood observations, publish the map and markers, checkpoint to disk."""
 
@@ -627,12 +611,16 @@ class FloodMapperNode(Node):
                     cover.labels.shape[0],
                     cover.labels,
                 )
-                self._classes_pub.publish(occupancy_grid(patch, self.get_clock().now().to_msg()))
+                self._classes_pub.publish(
+                    conversions.occupancy_grid(patch, self.get_clock().now().to_msg())
+                )
                 self._classes_changed = False
             if not self._changed:
                 return
             self._map_pub.publish(
-                occupancy_grid(self.map.to_occupancy(), self.get_clock().now().to_msg())
+                conversions.occupancy_grid(
+                    self.map.to_occupancy(), self.get_clock().now().to_msg()
+                )
             )
             self._changed = False
         except Exception as exc:  # noqa: BLE001

@@ -46,7 +46,6 @@ with the stamp of one already published (the observation's id) is refused and co
 
 from __future__ import annotations
 
-import array
 import collections
 from dataclasses import dataclass
 import math
@@ -73,7 +72,6 @@ from uav_flood.core.georef import (
     CameraMount,
     footprint_outline,
     GeoreferenceError,
-    GridPatch,
     GridSpec,
     mask_to_patch,
     VehiclePose,
@@ -104,6 +102,7 @@ from uav_flood.nodes.conversions import (
     diagnostic_array,
     diagnostic_values,
     mount_transform,
+    occupancy_grid,
     polygon_stamped,
     StatusPublisher,
     TransformBroadcaster,
@@ -450,21 +449,6 @@ def image_array(msg: Image) -> NDArray[np.uint8]:
     flat = np.frombuffer(msg.data, dtype=np.uint8)
     rows = flat.reshape(msg.height, msg.step)[:, : msg.width * 3]
     return rows.reshape(msg.height, msg.width, 3)
-
-
-def occupancy_grid(patch: GridPatch, stamp: TimeMsg) -> OccupancyGrid:
-    """Build a nav_msgs/OccupancyGrid in the map frame from a grid patch (row 0 south)."""
-    msg = OccupancyGrid()
-    msg.header.frame_id = names.MAP_FRAME
-    msg.header.stamp = stamp
-    msg.info.map_load_time = stamp
-    msg.info.resolution = float(patch.resolution_m)
-    msg.info.width, msg.info.height = patch.width, patch.height
-    msg.info.origin.position.x = float(patch.origin_east)
-    msg.info.origin.position.y = float(patch.origin_north)
-    msg.info.origin.orientation.w = 1.0
-    msg.data = array.array('b', np.ascontiguousarray(patch.data, dtype=np.int8).tobytes())
-    return msg
 
 
 @dataclass(frozen=True)

@@ -497,33 +497,9 @@ def raster_values(flood_map: FloodMap) -> tuple[NDArray[np.uint8], float, float,
 
 def write_geotiff(flood_map: FloodMap, origin: GeoPoint, path: Path) -> Path:
     """Write the grid as a Cloud-Optimised GeoTIFF (deflate, nodata RASTER_UNKNOWN)."""
-    from affine import Affine
-    import rasterio
-    from rasterio._err import CPLE_BaseError  # GDAL's own errors (a failed create, ...)
-    from rasterio.errors import RasterioError
-
     image, west, north, res = raster_values(flood_map)
-    try:
-        with rasterio.open(
-            path,
-            'w',
-            driver='COG',
-            height=image.shape[0],
-            width=image.shape[1],
-            count=1,
-            dtype='uint8',
-            crs=map_crs(origin).to_wkt(),
-            transform=Affine(res, 0.0, west, 0.0, -res, north),
-            nodata=RASTER_UNKNOWN,
-            compress='deflate',
-        ) as dataset:
-            dataset.write(image, 1)
-            dataset.update_tags(
-                1, units='percent', meaning='P(water) in percent, 255 = never observed'
-            )
-    except (RasterioError, CPLE_BaseError) as exc:
-        raise OSError(f'GDAL could not write {path}: {exc}') from None
-    return path
+    tags = {'units': 'percent', 'meaning': 'P(water) in percent, 255 = never observed'}
+    return _write_uint8_geotiff(path, image, origin, (west, north, res), 'COG', tags)
 
 
 def write_land_cover_geotiff(cover: LandCoverGrid, origin: GeoPoint, path: Path) -> Path:
@@ -532,39 +508,62 @@ def write_land_cover_geotiff(cover: LandCoverGrid, origin: GeoPoint, path: Path)
     Same CRS and grid as flood_grid.tif (north up); GDAL and QGIS show the classes in
     FloodNet's colours.
     """
-    from affine import Affine
-    import rasterio
-    from rasterio._err import CPLE_BaseError
-    from rasterio.errors import RasterioError
-
     labels = np.asarray(cover.labels)
     image = np.where(labels < 0, RASTER_UNKNOWN, labels).astype(np.uint8)[::-1]
     res = cover.resolution_m
     north = cover.origin_north + labels.shape[0] * res
     colours = {k: (*rgb, 255) for k, rgb in enumerate(CLASS_COLOURS_RGB)}
     colours[RASTER_UNKNOWN] = (0, 0, 0, 0)
+    tags = {
+        'meaning': 'FloodNet class, 255 = never observed',
+        **{f'class_{k}': name for k, name in enumerate(CLASSES)},
+    }
+    corner = (cover.origin_east, north, res)
+    # GTiff, tiled: the COG driver writes by copy and takes no colour table.
+    return _write_uint8_geotiff(path, image, origin, corner, 'GTiff', tags, colours)
+
+
+def _write_uint8_geotiff(
+    path: Path,
+    image: NDArray[np.uint8],
+    origin: GeoPoint,
+    corner: tuple[float, float, float],
+    driver: str,
+    tags: dict[str, str],
+    colours: dict[int, tuple[int, int, int, int]] | None = None,
+) -> Path:
+    """Write one uint8 band north up from its north-west corner (west, north, cell m).
+
+    In the map frame's CRS, deflated, nodata RASTER_UNKNOWN.
+
+    :raises OSError: GDAL could not write it.
+    """
+    from affine import Affine
+    import rasterio
+    from rasterio._err import CPLE_BaseError  # GDAL's own errors (a failed create, ...)
+    from rasterio.errors import RasterioError
+
+    west, north, res = corner
+    extra = {'tiled': True} if driver == 'GTiff' else {}
     try:
         with rasterio.open(
             path,
             'w',
-            driver='GTiff',
+            driver=driver,
             height=image.shape[0],
             width=image.shape[1],
             count=1,
             dtype='uint8',
             crs=map_crs(origin).to_wkt(),
-            transform=Affine(res, 0.0, cover.origin_east, 0.0, -res, north),
+            transform=Affine(res, 0.0, west, 0.0, -res, north),
             nodata=RASTER_UNKNOWN,
             compress='deflate',
-            tiled=True,
+            **extra,
         ) as dataset:
             dataset.write(image, 1)
-            dataset.write_colormap(1, colours)
-            dataset.update_tags(
-                1,
-                meaning='FloodNet class, 255 = never observed',
-                **{f'class_{k}': name for k, name in enumerate(CLASSES)},
-            )
+            if colours is not None:
+                dataset.write_colormap(1, colours)
+            dataset.update_tags(1, **tags)
     except (RasterioError, CPLE_BaseError) as exc:
         raise OSError(f'GDAL could not write {path}: {exc}') from None
     return path

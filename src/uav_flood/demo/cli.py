@@ -734,10 +734,8 @@ def _final_land_cover(path: Path, area_enu: BaseGeometry) -> LandCoverGrid | Non
     labels = np.asarray(cover.labels).copy()
     rows, cols = labels.shape
     res = cover.resolution_m
-    east = cover.origin_east + (np.arange(cols) + 0.5) * res
-    north = cover.origin_north + (np.arange(rows) + 0.5) * res
-    grid_e, grid_n = np.meshgrid(east, north)
-    outside = ~shapely.contains_xy(area_enu, grid_e, grid_n)
+    grid = GridPatch(cover.origin_east, cover.origin_north, res, cols, rows, labels)
+    outside = ~area_cells(grid, area_enu)
     labels[outside] = -1
     confidence = np.where(outside, 0.0, cover.confidence).astype(np.float32)
     return LandCoverGrid(labels, confidence, cover.origin_east, cover.origin_north, res)

@@ -358,6 +358,8 @@ class FloodMapperNode(Node):
         self.delivery_set_aside = ''
         self.ledger, self.gate = self._new_delivery()
         self._load_delivery()
+        #: Class observation messages that could not be read (ClassMapError).
+        self.classes_refused = 0
         self.class_fusion = ClassFusion(self._load_classes())
         self._classes_changed = self.class_fusion.map.observations_applied > 0
         self._changed = self.map.bounds_cells is not None
@@ -916,7 +918,6 @@ class FloodMapperNode(Node):
         """Reload the land-cover map beside the checkpoint; a new one if none or unreadable."""
         res = self._params.fusion.resolution_m
         side = math.ceil(self._params.fusion.max_extent_m / res) + 1
-        self.classes_refused = 0
         if not self._params.checkpoint_file or self.set_aside:
             return ClassMap(res, side)  # no checkpoint, or it was set aside with its map
         path = classes_path(self._params.checkpoint_file)

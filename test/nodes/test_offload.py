@@ -360,6 +360,51 @@ def test_bad_results_are_counted_and_ignored(ros_context, executor, tmp_path, fr
     assert values['fallbacks'] == '2' and values['errors'] == '0'
 
 
+def test_an_edge_result_with_unreadable_classes_keeps_its_water_mask(
+    ros_context, executor, tmp_path, frames
+):
+    """Classes announced after the mask but not a PNG of that size: the water is published, the
+    result counted malformed, no class observation sent; readable classes go out with it."""
+    from sensor_msgs.msg import CompressedImage
+
+    from uav_flood.core.offload import pack_classes, result_format
+
+    rig = Rig(
+        ros_context,
+        executor,
+        tmp_path,
+        direct=True,
+        edge=False,
+        offload_mode='edge',
+        local_compute_scale=1.0,
+        offload_hedge=False,
+    )
+    info, pose, rgb = frames
+    node = rig.node
+    mask = cv2.imencode('.png', np.full((480, 640), 255, np.uint8))[1].tobytes()
+
+    def answer(index, classes, shape):
+        fmt = result_format(0.0, 0.01, len(mask), shape)
+        request = rig.requests[index]
+        rig.result_pub.publish(
+            CompressedImage(header=request.header, format=fmt, data=mask + classes)
+        )
+
+    rig.publish_frame(info, pose, rgb[0])
+    assert spin_until(executor, lambda: len(rig.requests) == 1, 5.0)
+    answer(0, b'not a png', (96, 128))
+    assert spin_until(executor, lambda: len(rig.masks) == 1, 3.0)
+    assert node.edge['results_malformed'] == 1 and node.edge['edge_hits'] == 1
+    assert node.class_observations_published == 0
+    labels = np.full((96, 128), 5, np.uint8)
+    rig.publish_frame(info, pose, rgb[1])
+    assert spin_until(executor, lambda: len(rig.requests) == 2, 5.0)
+    answer(1, pack_classes(labels, np.full((96, 128), 200, np.uint8)), (96, 128))
+    assert spin_until(executor, lambda: len(rig.masks) == 2, 3.0)
+    assert node.edge['results_malformed'] == 1
+    assert spin_until(executor, lambda: node.class_observations_published == 1, 3.0)
+
+
 @pytest.mark.parametrize(
     ('name', 'value'),
     [

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import math
+from typing import Any
 
 import cv2
 import numpy as np
@@ -179,6 +180,23 @@ class CameraModel:
         f = (width / 2.0) / math.tan(math.radians(hfov_deg) / 2.0)
         k = [[f, 0.0, (width - 1) / 2.0], [0.0, f, (height - 1) / 2.0], [0.0, 0.0, 1.0]]
         return cls(width, height, np.array(k))
+
+    def camera_info_fields(self) -> dict[str, Any]:
+        """Return the sensor_msgs/CameraInfo fields: width, height, distortion_model, d, k, r, p.
+
+        The inverse of from_camera_info_fields (a monocular camera: R is identity, P is K with a
+        zero column).
+        """
+        p = np.concatenate([self.k, np.zeros((3, 1))], axis=1)
+        return {
+            'width': self.width,
+            'height': self.height,
+            'distortion_model': self.distortion_model or 'plumb_bob',
+            'd': [float(v) for v in self.d],
+            'k': [float(v) for v in self.k.ravel()],
+            'r': [float(v) for v in np.eye(3).ravel()],
+            'p': [float(v) for v in p.ravel()],
+        }
 
     @property
     def distorted(self) -> bool:

@@ -13,14 +13,15 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point32, PolygonStamped, PoseStamped, TransformStamped
 from nav_msgs.msg import OccupancyGrid, Path
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 from rclpy.node import Node
-from sensor_msgs.msg import BatteryState, Image, NavSatFix, NavSatStatus
+from sensor_msgs.msg import BatteryState, CameraInfo, Image, NavSatFix, NavSatStatus
+from std_msgs.msg import Header
 
 from uav_flood.autopilot.interface import Quaternion
 from uav_flood.core.class_map import ClassMapError, ClassObservation, NO_CLASS
 from uav_flood.core.geo import GeoPoint
-from uav_flood.core.georef import CameraMount, GridPatch
+from uav_flood.core.georef import CameraModel, CameraMount, GridPatch, VehiclePose
 from uav_flood.core.mission import MissionError
 from uav_flood.nodes import names
 from uav_flood.nodes.names import Topic
@@ -357,3 +358,55 @@ class TransformBroadcaster:
             self._sent.update({t.child_frame_id: t for t in transforms})
             transforms = list(self._sent.values())
         self._pub.publish(self._type(transforms=list(transforms)))
+
+
+def image_msg(array: NDArray[np.uint8], encoding: str, header: Header) -> Image:
+    """Build a sensor_msgs/Image from an H x W x C or H x W uint8 array.
+
+    :param array: the pixels, C-contiguous or not (copied as bytes).
+    :param encoding: the sensor_msgs image encoding ('rgb8', 'bgr8', 'mono8').
+    :param header: std_msgs/Header to use (stamp and frame id).
+    """
+    msg = Image()
+    msg.header = header
+    msg.height, msg.width = int(array.shape[0]), int(array.shape[1])
+    channels = int(array.shape[2]) if array.ndim == 3 else 1
+    msg.encoding = encoding
+    msg.is_bigendian = 0
+    msg.step = msg.width * channels
+    msg.data = array.tobytes()
+    return msg
+
+
+def vehicle_pose(msg: PoseStamped) -> VehiclePose:
+    """Convert flight_control's pose to a core VehiclePose.
+
+    :raises GeoreferenceError: NaN position or a zero/NaN quaternion (attitude unknown).
+    """
+    p, q = msg.pose.position, msg.pose.orientation
+    return VehiclePose((p.x, p.y, p.z), (q.w, q.x, q.y, q.z))
+
+
+def camera_info(camera: CameraModel, header: Header) -> CameraInfo:
+    """Return a camera's intrinsics as sensor_msgs/CameraInfo (CameraModel.camera_info_fields)."""
+    fields = camera.camera_info_fields()
+    info = CameraInfo()
+    info.header = header
+    info.width, info.height = fields['width'], fields['height']
+    info.distortion_model = fields['distortion_model']
+    info.d = fields['d']
+    info.k = fields['k']
+    info.r = fields['r']
+    info.p = fields['p']
+    return info
+
+
+def camera_model(msg: CameraInfo) -> CameraModel:
+    """Return the camera of a sensor_msgs/CameraInfo.
+
+    :raises GeoreferenceError: K is not 9 finite values with positive focal lengths, or the
+        size is not positive.
+    """
+    return CameraModel.from_camera_info_fields(
+        msg.width, msg.height, msg.k, msg.d, msg.distortion_model
+    )

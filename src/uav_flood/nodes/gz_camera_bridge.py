@@ -34,12 +34,10 @@ from std_msgs.msg import Header
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.georef import CameraModel
 from uav_flood.core.gz_image import convert, GzImageError, OUTPUT_ENCODINGS, to_rgb
-from uav_flood.nodes import names
+from uav_flood.nodes import conversions, names
 from uav_flood.nodes.conversions import diagnostic_array, StatusPublisher
 from uav_flood.nodes.params import declare_read_only
-from uav_flood.nodes.sim_camera import image_msg, OPTICAL_FRAME
 from uav_flood.nodes.spin import spin_node
-from uav_flood.sim.camera import camera_info_fields
 
 NODE_NAME = 'gz_camera_bridge'
 STAMP_MODES = ('receipt', 'gz')
@@ -143,16 +141,7 @@ def camera_info(width: int, height: int, hfov_deg: float, header: Header) -> Cam
     :param header: the frame's header.
     """
     model = CameraModel.from_fov(width, height, hfov_deg)
-    fields = camera_info_fields(model)
-    info = CameraInfo()
-    info.header = header
-    info.width, info.height = fields['width'], fields['height']
-    info.distortion_model = fields['distortion_model']
-    info.d = fields['d']
-    info.k = fields['k']
-    info.r = fields['r']
-    info.p = fields['p']
-    return info
+    return conversions.camera_info(model, header)
 
 
 class GzCameraBridgeNode(Node):
@@ -176,7 +165,7 @@ class GzCameraBridgeNode(Node):
         declare_read_only(self, PARAMETERS)
         self._params = BridgeParams.from_node(self)
         self._bindings = bindings
-        self._frame_id = names.frame_id(self.get_namespace(), OPTICAL_FRAME)
+        self._frame_id = names.frame_id(self.get_namespace(), names.OPTICAL_FRAME)
         self._period_s = 1.0 / self._params.max_rate_hz if self._params.max_rate_hz else 0.0
 
         # Counters: written on gz-transport's thread, read by the status timer.
@@ -262,7 +251,7 @@ class GzCameraBridgeNode(Node):
         if info is None:
             info = self._info_cache[size] = camera_info(*size, p.hfov_deg, header)
         info.header = header
-        self._image_pub.publish(image_msg(rgb, p.encoding, header))
+        self._image_pub.publish(conversions.image_msg(rgb, p.encoding, header))
         self._info_pub.publish(info)
         with self._lock:
             if self._period_s:

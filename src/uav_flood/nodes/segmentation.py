@@ -96,7 +96,7 @@ from uav_flood.core.segmentation import (
     SHIPPED_MODELS,
     STRIDE,
 )
-from uav_flood.nodes import names
+from uav_flood.nodes import conversions, names
 from uav_flood.nodes.conversions import (
     class_observation_msg,
     diagnostic_array,
@@ -108,7 +108,6 @@ from uav_flood.nodes.conversions import (
     TransformBroadcaster,
 )
 from uav_flood.nodes.params import declare_read_only
-from uav_flood.nodes.sim_camera import image_msg, vehicle_pose
 from uav_flood.nodes.spin import spin_node, stop_worker
 
 # name: (default, description). Defaults equal config/segmentation.yaml; all are read-only.
@@ -624,7 +623,7 @@ class SegmentationNode(Node):
 
     def _on_pose(self, msg: PoseStamped) -> None:
         try:
-            pose = vehicle_pose(msg)
+            pose = conversions.vehicle_pose(msg)
             self._history.add(stamp_s(msg.header.stamp), pose)
         except (GeoreferenceError, PoseHistoryError) as exc:
             self._skip('bad_pose', f'pose ignored: {exc}', 'pose')
@@ -638,9 +637,7 @@ class SegmentationNode(Node):
             return
         self._camera_key = key
         try:
-            self._camera = CameraModel.from_camera_info_fields(
-                msg.width, msg.height, msg.k, msg.d, msg.distortion_model
-            )
+            self._camera = conversions.camera_model(msg)
             self._camera_problem = ''
             self.get_logger().info(
                 f'camera: {msg.width}x{msg.height}, fx {msg.k[0]:.1f} px, distortion '
@@ -1052,7 +1049,9 @@ class SegmentationNode(Node):
             observation on the observation's cells.
         """
         mask = probability >= self._params.segmenter.threshold
-        self._mask_pub.publish(image_msg(mask.astype(np.uint8) * 255, 'mono8', frame.header))
+        self._mask_pub.publish(
+            conversions.image_msg(mask.astype(np.uint8) * 255, 'mono8', frame.header)
+        )
         outline = footprint_outline(
             frame.camera, self._params.mount, frame.pose, self._params.grid.max_range_m
         )

@@ -24,16 +24,14 @@ from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped, TransformStamped
-import numpy as np
-from numpy.typing import NDArray
 from rclpy.node import Node
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from uav_flood.core.errors import ConfigError
-from uav_flood.core.georef import CameraMount, GeoreferenceError, VehiclePose
-from uav_flood.nodes import names
+from uav_flood.core.georef import CameraMount, GeoreferenceError
+from uav_flood.nodes import conversions, names
 from uav_flood.nodes.conversions import camera_mount, StatusPublisher
 from uav_flood.nodes.params import declare_read_only
 from uav_flood.nodes.spin import spin_node
@@ -113,33 +111,6 @@ class CameraParams:
         return cls.from_values({name: node.get_parameter(name).value for name in PARAMETERS})
 
 
-def vehicle_pose(msg: PoseStamped) -> VehiclePose:
-    """Convert flight_control's pose to a core VehiclePose.
-
-    :raises GeoreferenceError: NaN position or a zero/NaN quaternion (attitude unknown).
-    """
-    p, q = msg.pose.position, msg.pose.orientation
-    return VehiclePose((p.x, p.y, p.z), (q.w, q.x, q.y, q.z))
-
-
-def image_msg(array: NDArray[np.uint8], encoding: str, header: Header) -> Image:
-    """Build a sensor_msgs/Image from an H x W x C or H x W uint8 array.
-
-    :param array: the pixels, C-contiguous or not (copied as bytes).
-    :param encoding: the sensor_msgs image encoding ('rgb8', 'bgr8', 'mono8').
-    :param header: std_msgs/Header to use (stamp and frame id).
-    """
-    msg = Image()
-    msg.header = header
-    msg.height, msg.width = int(array.shape[0]), int(array.shape[1])
-    channels = int(array.shape[2]) if array.ndim == 3 else 1
-    msg.encoding = encoding
-    msg.is_bigendian = 0
-    msg.step = msg.width * channels
-    msg.data = array.tobytes()
-    return msg
-
-
 class SimCameraNode(Node):
     """Render and publish the view of one vehicle's camera from its latest pose."""
 
@@ -154,9 +125,9 @@ class SimCameraNode(Node):
         # Built when segmentation's camera mount arrives (camera/mount, latched).
         self._camera: SimCamera | None = None
         self.mount: CameraMount | None = None
-        self._info_fields = SimCamera.default(
+        self._info_camera = SimCamera.default(
             scene, params.width, params.height, params.hfov_deg
-        ).camera_info_fields()
+        ).camera
         self._frame_id = names.frame_id(self.get_namespace(), OPTICAL_FRAME)
 
         self._pose: PoseStamped | None = None
@@ -252,7 +223,7 @@ class SimCameraNode(Node):
                        f'{self._params.max_pose_age_s:g})')  # fmt: skip
             return
         try:
-            pose = vehicle_pose(msg)
+            pose = conversions.vehicle_pose(msg)
         except GeoreferenceError as exc:
             self.skipped_bad_pose += 1
             self._skip(f'unusable pose: {exc}')
@@ -264,10 +235,10 @@ class SimCameraNode(Node):
         header = Header(stamp=msg.header.stamp, frame_id=self._frame_id)
         if self._params.encoding == 'bgr8':
             rgb = rgb[..., ::-1]
-        self._image_pub.publish(image_msg(rgb, self._params.encoding, header))
-        self._info_pub.publish(self._camera_info(header))
+        self._image_pub.publish(conversions.image_msg(rgb, self._params.encoding, header))
+        self._info_pub.publish(conversions.camera_info(self._info_camera, header))
         if self._truth_pub is not None:
-            self._truth_pub.publish(image_msg(truth, 'mono8', header))
+            self._truth_pub.publish(conversions.image_msg(truth, 'mono8', header))
         self.frames_published += 1
         self._last_problem = ''
         if self.frames_published == 1:
@@ -278,18 +249,6 @@ class SimCameraNode(Node):
         self.get_logger().warning(
             f'frame skipped: {reason}', throttle_duration_sec=WARN_THROTTLE_S
         )
-
-    def _camera_info(self, header: Header) -> CameraInfo:
-        info = CameraInfo()
-        info.header = header
-        fields = self._info_fields
-        info.width, info.height = fields['width'], fields['height']
-        info.distortion_model = fields['distortion_model']
-        info.d = fields['d']
-        info.k = fields['k']
-        info.r = fields['r']
-        info.p = fields['p']
-        return info
 
     def _publish_status(self) -> None:
         status = DiagnosticStatus()

@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from uav_flood.core.georef import CameraModel, CameraMount, GeoreferenceError, VehiclePose
 from uav_flood.sim.scene import FloodScene
 
-__all__ = ['camera_info_fields', 'OUT_OF_SCENE_RGB', 'SKY_RGB', 'SimCamera']
+__all__ = ['OUT_OF_SCENE_RGB', 'SKY_RGB', 'SimCamera']
 
 FloatArray = NDArray[np.float64]
 
@@ -164,22 +164,4 @@ class SimCamera:
 
     def camera_info_fields(self) -> dict[str, Any]:
         """Return sensor_msgs/CameraInfo fields: width, height, distortion_model, d, k, r, p."""
-        return camera_info_fields(self.camera)
-
-
-def camera_info_fields(cam: CameraModel) -> dict[str, Any]:
-    """Return the sensor_msgs/CameraInfo fields of a camera: width, height, model, d, k, r, p.
-
-    :param cam: the intrinsics (a monocular camera: R is identity, P is K with a zero column).
-    """
-    k = cam.k
-    p = np.concatenate([k, np.zeros((3, 1))], axis=1)
-    return {
-        'width': cam.width,
-        'height': cam.height,
-        'distortion_model': cam.distortion_model or 'plumb_bob',
-        'd': [float(v) for v in cam.d],
-        'k': [float(v) for v in k.ravel()],
-        'r': [float(v) for v in np.eye(3).ravel()],
-        'p': [float(v) for v in p.ravel()],
-    }
+        return self.camera.camera_info_fields()

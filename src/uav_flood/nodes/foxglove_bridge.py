@@ -31,8 +31,8 @@ from rclpy.topic_endpoint_info import TopicEndpointInfo
 from uav_flood.core.errors import ConfigError
 from uav_flood.nodes import names
 from uav_flood.nodes.params import declare_read_only
-from uav_flood.nodes.recorder import qos_for_publishers, TopicDiscovery
 from uav_flood.nodes.spin import spin_node
+from uav_flood.recording.discovery import qos_for_publishers, TopicDiscovery
 from uav_flood.recording.schema import message_definition
 from uav_flood.recording.tf import TF_TYPE
 from uav_flood.recording.ws_subprotocol import ProxyError, SubprotocolProxy

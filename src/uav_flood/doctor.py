@@ -157,7 +157,7 @@ def check_round_trip(timeout_sec: float = 20.0) -> str:
                 names.PONG.qos,
             )
             pub = node.create_publisher(String, f'{namespace}/{names.PING.name}', names.PING.qos)
-            client = node.create_client(Trigger, f'{namespace}/{names.PING_SERVICE}')
+            client = node.create_client(Trigger, f'{namespace}/{names.PING_SERVICE.name}')
 
             def wait(predicate: Callable[[], bool]) -> bool:
                 deadline = started + timeout_sec

@@ -628,7 +628,7 @@ def test_the_route_service_finds_passable_roads_and_refuses_flooded_ones(
     probe_node = Node('probe', context=ros_context)
     executor.add_node(mapper)
     executor.add_node(probe_node)
-    client = probe_node.create_client(GetPlan, names.ROUTE_SERVICE)
+    client = probe_node.create_client(GetPlan, names.ROUTE_SERVICE.name)
     assert spin_until(executor, client.service_is_ready, 5.0)
 
     def ask(start, goal, frame='map', tolerance=0.0):

@@ -390,11 +390,11 @@ class FlightControlNode(Node):
         # executor keep the telemetry timer and the path subscription running meanwhile.
         self._service_group = MutuallyExclusiveCallbackGroup()
         services: dict[str, Callable[[], str]] = {
-            names.ARM_SERVICE: self._do_arm,
-            names.TAKEOFF_SERVICE: self._do_takeoff,
-            names.LAND_SERVICE: self._do_land,
-            names.RETURN_TO_LAUNCH_SERVICE: self._do_return,
-            names.START_MISSION_SERVICE: self._do_start_mission,
+            names.ARM_SERVICE.name: self._do_arm,
+            names.TAKEOFF_SERVICE.name: self._do_takeoff,
+            names.LAND_SERVICE.name: self._do_land,
+            names.RETURN_TO_LAUNCH_SERVICE.name: self._do_return,
+            names.START_MISSION_SERVICE.name: self._do_start_mission,
         }
         for service, action in services.items():
             self.create_service(

@@ -409,7 +409,7 @@ class FloodMapperNode(Node):
         #: The road network of the land cover, for routes: (observations it was made of, roads).
         self._roads: tuple[int, list[RoadSegment]] = (-1, [])
         self.last_route = ''
-        self.create_service(GetPlan, names.ROUTE_SERVICE, self._on_route)
+        self.create_service(GetPlan, names.ROUTE_SERVICE.name, self._on_route)
         self._markers_pub = self.create_publisher(
             MarkerArray, names.FLOOD_MAP_MARKERS.name, names.FLOOD_MAP_MARKERS.qos
         )
@@ -529,7 +529,7 @@ class FloodMapperNode(Node):
             )
 
     def _on_route(self, request: Any, response: Any) -> Any:
-        """Answer a route request on the current land cover (see names.ROUTE_SERVICE)."""
+        """Answer a route request on the current land cover (see names.ROUTE_SERVICE.name)."""
         response.plan = PathMsg()
         response.plan.header.frame_id = names.MAP_FRAME
         response.plan.header.stamp = self.get_clock().now().to_msg()

@@ -35,7 +35,7 @@ class PingResponderNode(Node):
         self._echoed = 0
         self._pong_pub = self.create_publisher(String, names.PONG.name, names.PONG.qos)
         self.create_subscription(String, names.PING.name, self._on_ping, names.PING.qos)
-        self.create_service(Trigger, names.PING_SERVICE, self._on_ping_service)
+        self.create_service(Trigger, names.PING_SERVICE.name, self._on_ping_service)
         self.get_logger().info(
             f'ready: echoing {self.resolve_topic_name(names.PING.name)} -> '
             f'{self.resolve_topic_name(names.PONG.name)} (pid {os.getpid()})'

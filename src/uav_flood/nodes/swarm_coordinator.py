@@ -445,7 +445,7 @@ class SwarmCoordinatorNode(Node):
             MarkerArray, names.SWARM_MARKERS.name, names.SWARM_MARKERS.qos
         )
         self._status_pub = conversions.StatusPublisher(self, names.SWARM_STATUS)
-        self.create_service(Trigger, names.BATTERY_SWAPPED_SERVICE, self._on_battery_swapped)
+        self.create_service(Trigger, names.BATTERY_SWAPPED_SERVICE.name, self._on_battery_swapped)
         self.create_subscription(
             OccupancyGrid, names.FLOOD_MAP.name, self._on_map, names.FLOOD_MAP.qos
         )
@@ -722,7 +722,7 @@ class SwarmCoordinatorNode(Node):
         if block is not None:
             return block
         if not self._params.auto_resume and name not in self._swap_confirmed:
-            return f'waiting for the operator: {names.BATTERY_SWAPPED_SERVICE}'
+            return f'waiting for the operator: {names.BATTERY_SWAPPED_SERVICE.name}'
         return None
 
     def _send_sortie(self, name: str, index: int, now: float) -> None:

@@ -5,7 +5,6 @@ import threading
 
 import pytest
 
-from uav_flood.core.coverage import progress
 from uav_flood.core.mission_supervisor import (
     ACK_STATES,
     FAILED_STATES,
@@ -18,6 +17,7 @@ from uav_flood.core.mission_supervisor import (
     TransitionError,
     UPLOAD_RETRY,
 )
+from uav_flood.core.status_schema import VehicleStatus
 
 PLAN = object()
 OTHER_PLAN = object()
@@ -66,7 +66,8 @@ def test_upload_failure_is_an_explicit_state_with_its_reason():
     assert supervisor.state is MissionState.FAILED
     assert 'after 4 attempts' in supervisor.last_refusal
     # The coordinator reads it as a drone that will not fly its path.
-    assert supervisor.state.value in progress.FAILED_STATES
+    status = VehicleStatus.parse({'mission_state': supervisor.state.value})
+    assert status.mission_state in FAILED_STATES
     # A new path starts over.
     supervisor.path_received()
     assert supervisor.state is MissionState.PENDING
@@ -133,8 +134,12 @@ def test_state_values_are_the_status_contract():
         'refused',
         'failed',
     }
-    assert progress.ACK_STATES == {s.value for s in ACK_STATES}
-    assert progress.FAILED_STATES == {'refused', 'failed'} == {s.value for s in FAILED_STATES}
+    # Each is read back as itself through the status schema.
+    for state in MissionState:
+        parsed = VehicleStatus.parse(VehicleStatus(mission_state=state).values()).mission_state
+        assert parsed is state
+    assert {s.value for s in FAILED_STATES} == {'refused', 'failed'}
+    assert ACK_STATES > FAILED_STATES
 
 
 def test_concurrent_writers_leave_a_consistent_state():

@@ -12,23 +12,16 @@ from dataclasses import dataclass, field
 import math
 import re
 
-from uav_flood.core.coverage.progress import BUSY_SWARM_STATES
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.latency import LatencyHistogram
-from uav_flood.core.mission_supervisor import MissionState
+from uav_flood.core.status_schema import (
+    BUSY_MISSION_STATES,
+    BUSY_SWARM_STATES,
+    IN_AIR,
+    VehicleStatus,
+)
 from uav_flood.demo.gcs import FAULTS
 
-#: Mission states of flight_control in which a mission is (about to be) flown.
-BUSY_MISSION_STATES = frozenset(
-    state.value
-    for state in (
-        MissionState.PENDING,
-        MissionState.UPLOADING,
-        MissionState.UPLOADED,
-        MissionState.STARTING,
-        MissionState.ACTIVE,
-    )
-)
 #: Segmentation status counters that start from 0 in a restarted process (summed across).
 RESTARTING_COUNTERS = (
     'observations_published',
@@ -153,7 +146,7 @@ class Drone:
     """What the demo knows about one drone."""
 
     name: str
-    status: dict[str, str] = field(default_factory=dict)
+    status: VehicleStatus = field(default_factory=lambda: VehicleStatus(present=False))
     segmentation: dict[str, str] = field(default_factory=dict)
     first_battery_pct: float = math.nan
     last_battery_pct: float = math.nan
@@ -185,17 +178,17 @@ class Drone:
     @property
     def armed(self) -> bool:
         """Return whether flight_control last reported the vehicle armed."""
-        return self.status.get('armed') == 'true'
+        return self.status.armed is True
 
     @property
     def landed(self) -> bool:
         """Return whether flight_control last reported the vehicle on the ground."""
-        return self.status.get('landed_state') == 'on_ground'
+        return self.status.on_ground
 
     @property
     def link_lost(self) -> bool:
         """Return whether flight_control lost the link to its autopilot."""
-        return self.status.get('connection') == 'link lost'
+        return self.status.link_lost
 
     @property
     def energy_used_pct(self) -> float:
@@ -224,7 +217,7 @@ class Drone:
         # good; flight_control may still call its interrupted mission active.
         settled = (
             bool(self.failed or self.failsafes)
-            or self.status.get('mission_state', 'none') not in BUSY_MISSION_STATES
+            or self.status.mission_state not in BUSY_MISSION_STATES
         )
         return self.flew and not self.armed and self.landed and settled
 
@@ -246,7 +239,7 @@ class Drone:
             if self.failsafes:
                 words += f' after a failsafe ({self.failsafes[-1]})'
             return words + (f'; lost: {lost}' if lost else '')
-        state = self.status.get('landed_state', 'unknown')
+        state = self.status.landed_state or 'unknown'
         return f'not at rest: {state}, {"armed" if self.armed else "disarmed"}' + (
             f'; lost: {lost}' if lost else ''
         )
@@ -304,19 +297,18 @@ class Fleet:
         drone = self.drones.get(name)
         if drone is None:
             return
-        drone.status = values
-        battery = _number(values.get('battery_pct', ''))
+        status = drone.status = VehicleStatus.parse(values)
+        battery = status.battery_pct if status.battery_pct is not None else math.nan
         if math.isfinite(battery):
             if math.isnan(drone.first_battery_pct):
                 drone.first_battery_pct = battery
             elif battery < drone.last_battery_pct:
                 drone.used_pct += drone.last_battery_pct - battery
             drone.last_battery_pct = battery
-        if values.get('armed') == 'true':
+        if status.armed:
             drone.flew = True
-        failsafe = values.get('failsafe', 'none')
-        if failsafe not in ('none', '') and failsafe not in drone.failsafes:
-            drone.failsafes.append(failsafe)
+        if status.in_failsafe and status.failsafe not in drone.failsafes:
+            drone.failsafes.append(status.failsafe)
 
     def on_segmentation_status(self, name: str, values: dict[str, str]) -> None:
         """Take one segmentation status of drone `name`.
@@ -367,11 +359,10 @@ class Fleet:
                 continue
             if plan.at_pct == 0.0:
                 if plan.node:
-                    ready = any(d.status for d in self.drones.values())
+                    ready = any(d.status.present for d in self.drones.values())
                 else:
                     # Its autopilot is up (flight_control hears it): the ground station too.
-                    status = self.drones[plan.target].status
-                    ready = status.get('connection') == 'connected'
+                    ready = self.drones[plan.target].status.connected
 
             else:
                 ready = self.coverage_pct >= plan.at_pct
@@ -438,7 +429,7 @@ class Fleet:
         for drone in self.drones.values():
             if drone.armed and math.isnan(drone.armed_sim_s):
                 drone.armed_sim_s = sim_s
-            if drone.status.get('landed_state') == 'in_air':
+            if drone.status.landed_state == IN_AIR:
                 drone.airborne = True
             elif drone.airborne and drone.landed:  # touched down after a flight
                 drone.landed_sim_s = sim_s
@@ -488,9 +479,8 @@ class Fleet:
         ]
         for drone in self.drones.values():
             s, g = drone.status, drone.segmentation
-            done = s.get('mission_waypoints_reached', '')
-            reached = len([x for x in done.split(',') if x.strip()])
-            total = s.get('mission_waypoint_total', '0')
+            reached = len(s.mission_waypoints_reached)
+            total = max(s.mission_waypoint_total, 0)
             processed = _int(g.get('frames_processed', '0'))
             hits = _int(g.get('edge_hits', '0'))
             latency = _number(g.get('latency_ms_mean', ''))
@@ -499,10 +489,11 @@ class Fleet:
                 note = drone.failsafes[-1]
             if not note and drone.link_lost:
                 note = 'link lost'
-            battery = _number(s.get('battery_pct', ''))
+            battery = s.battery_pct if s.battery_pct is not None else math.nan
+            armed = '-' if s.armed is None else str(s.armed).lower()
             lines.append(
-                f'  {drone.name:<6} {s.get("flight_mode", "-"):<8} '
-                f'{s.get("landed_state", "-"):<10} {s.get("armed", "-"):<5} '
+                f'  {drone.name:<6} {s.flight_mode or "-":<8} '
+                f'{s.landed_state or "-":<10} {armed:<5} '
                 f'{_fmt(battery, 1):>6}% {f"{reached}/{total}":>7} '
                 f'{f"{processed - hits}/{hits}":>10} {_fmt(latency, 0):>7}  {note}'
             )

@@ -245,7 +245,7 @@ def build_report(
             {
                 'name': drone.name,
                 'landed': drone.landed,
-                'disarmed': drone.status.get('armed') == 'false',
+                'disarmed': drone.status.armed is False,
                 'energy_used_pct': _num(drone.energy_used_pct, 1),
                 'battery_start_pct': _num(drone.first_battery_pct, 1),
                 'battery_end_pct': _num(drone.last_battery_pct, 1),
@@ -262,8 +262,8 @@ def build_report(
                 'sorties': drone.sortie,
                 'swaps': drone.swaps,
                 'failsafes': list(drone.failsafes),
-                'flight_mode': drone.status.get('flight_mode', 'unknown'),
-                'mission_state': drone.status.get('mission_state', 'none'),
+                'flight_mode': drone.status.flight_mode or 'unknown',
+                'mission_state': drone.status.state_word or 'none',
                 'frames_local': _int(drone.segmentation.get('frames_processed'))
                 - _int(drone.segmentation.get('edge_hits')),
                 'frames_edge': _int(drone.segmentation.get('edge_hits')),

@@ -48,6 +48,7 @@ from uav_flood.autopilot.interface import (
     Telemetry,
 )
 from uav_flood.autopilot.mavsdk_autopilot import MavsdkAutopilot
+from uav_flood.core import status_schema
 from uav_flood.core.errors import ConfigError, UavFloodError
 from uav_flood.core.geo import GeoError, GeoPoint, LocalFrame
 from uav_flood.core.mission import (
@@ -77,6 +78,7 @@ from uav_flood.core.safety import (
     EnergyModel,
     Geofence,
 )
+from uav_flood.core.status_schema import VehicleStatus
 from uav_flood.nodes import conversions, names
 from uav_flood.nodes.params import declare_read_only
 from uav_flood.nodes.spin import spin_node
@@ -640,11 +642,11 @@ class FlightControlNode(Node):
             alerts.arming_denial,
         )
         if link_ok:
-            connection = 'connected'
+            connection = status_schema.CONNECTED
         elif self._ever_connected:
-            connection = 'link lost'
+            connection = status_schema.LINK_LOST
         else:
-            connection = 'waiting for autopilot'
+            connection = status_schema.WAITING_FOR_AUTOPILOT
         reached = self._waypoints_reached(telemetry, plan) if plan is not None else []
         current = plan.waypoint_of_item(telemetry.mission_current) if plan is not None else None
         if telemetry.failsafe:
@@ -652,41 +654,38 @@ class FlightControlNode(Node):
         elif alerts.energy_failsafe:
             failsafe = alerts.energy_failsafe
         else:
-            failsafe = 'none'
+            failsafe = status_schema.NO_FAILSAFE
         battery = telemetry.battery_remaining
-        values = {
-            'connection': connection,
-            'link_age_s': (
-                f'{now - telemetry.last_message_s:.2f}'
-                if telemetry.last_message_s is not None
-                else 'never'
+        status = VehicleStatus(
+            connection=connection,
+            link_age_s=(
+                now - telemetry.last_message_s if telemetry.last_message_s is not None else None
             ),
-            'armed': str(telemetry.armed).lower(),
-            'flight_mode': telemetry.flight_mode.value,
-            'landed_state': telemetry.landed_state.value,
-            'battery_pct': f'{battery * 100.0:.1f}' if battery is not None else 'unknown',
-            'energy_margin_pct': (
-                f'{self._energy_margin_pct:.1f}' if self._energy_margin_pct is not None else ''
-            ),
-            'home_set': str(telemetry.home is not None).lower(),
-            'ready_to_arm': str(ready.ready).lower() if link_ok else 'unknown',
-            'not_ready_reason': ready.reason if link_ok and not telemetry.armed else '',
-            'failsafe': failsafe,
-            'mission_state': state.value,
-            'path_stamp': self._path_stamp,
-            'mission_waypoint_current': str(current if current is not None else -1),
-            'mission_waypoint_total': str(plan.waypoint_count if plan is not None else 0),
-            'mission_waypoints_reached': ','.join(str(w) for w in reached),
-            'mission_item_current': str(telemetry.mission_current),
-            'mission_item_total': str(telemetry.mission_total),
-            'last_refusal': last_refusal,
-            'retrying': self._mission.retrying,
-        }
-        if connection == 'link lost':
+            armed=telemetry.armed,
+            flight_mode=telemetry.flight_mode.value,
+            landed_state=telemetry.landed_state.value,
+            battery_pct=battery * 100.0 if battery is not None else None,
+            energy_margin_pct=self._energy_margin_pct,
+            home_set=telemetry.home is not None,
+            ready_to_arm=ready.ready if link_ok else None,
+            not_ready_reason=ready.reason if link_ok and not telemetry.armed else '',
+            failsafe=failsafe,
+            mission_state=state,
+            path_stamp=self._path_stamp,
+            mission_waypoint_current=current if current is not None else -1,
+            mission_waypoint_total=plan.waypoint_count if plan is not None else 0,
+            mission_waypoints_reached=tuple(reached),
+            mission_item_current=telemetry.mission_current,
+            mission_item_total=telemetry.mission_total,
+            last_refusal=last_refusal,
+            retrying=self._mission.retrying,
+        )
+        values = status.values()
+        if connection == status_schema.LINK_LOST:
             level, message = 'ERROR', 'link lost'
-        elif connection == 'waiting for autopilot':
+        elif connection == status_schema.WAITING_FOR_AUTOPILOT:
             level, message = 'WARN', f'waiting for the autopilot on {self._params.connection_url}'
-        elif failsafe != 'none':
+        elif failsafe != status_schema.NO_FAILSAFE:
             level, message = 'WARN', failsafe
         else:
             level = 'OK'

@@ -46,6 +46,7 @@ from shapely.geometry.base import BaseGeometry
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
+from uav_flood.core import status_schema
 from uav_flood.core.coverage import (
     Area,
     Camera,
@@ -73,6 +74,7 @@ from uav_flood.core.geo import GeoPoint, LocalFrame
 from uav_flood.core.georef import GridPatch
 from uav_flood.core.mission import Enu, MissionError, PathLimits, TRANSIT_SPEED_M_S
 from uav_flood.core.safety import EnergyModel
+from uav_flood.core.status_schema import VehicleStatus
 from uav_flood.nodes import conversions, names
 from uav_flood.nodes.params import declare_read_only, parse_vehicles
 from uav_flood.nodes.spin import spin_node
@@ -365,7 +367,7 @@ class Vehicle:
     """The latest reports of one drone."""
 
     index: int
-    status: dict[str, str] | None = None
+    status: VehicleStatus | None = None
     status_at_s: float = 0.0
     #: When its telemetry (pose) last arrived: the coordinator's own evidence of its link.
     telemetry_at_s: float = -math.inf
@@ -578,7 +580,7 @@ class SwarmCoordinatorNode(Node):
 
     def _on_status(self, name: str, msg: DiagnosticArray) -> None:
         vehicle = self._vehicles[name]
-        vehicle.status = conversions.diagnostic_values(msg)
+        vehicle.status = VehicleStatus.parse(conversions.diagnostic_values(msg))
         vehicle.status_at_s = self._now_s()
         if vehicle.telemetry_at_s == -math.inf:
             # First heard (a restarted coordinator too): its telemetry gets status_timeout_s
@@ -896,14 +898,14 @@ class SwarmCoordinatorNode(Node):
         return drones
 
     def _fleet_state(self, now: float) -> str:
-        """Return 'mapping', 'waiting for a lost drone' or 'idle': what the drones are at."""
+        """Return SWARM_MAPPING, SWARM_WAITING_FOR_LOST or SWARM_IDLE: what the drones are at."""
         assert self._tracker is not None
         for name, track in self._tracker.tracks.items():
             if name in self._due or track.state in ('flying', 'sent', 'swap'):
-                return 'mapping'
+                return status_schema.SWARM_MAPPING
         if self._tracker.coverage() < DONE_COVERAGE and self._could_come_back(now):
-            return 'waiting for a lost drone'
-        return 'idle'
+            return status_schema.SWARM_WAITING_FOR_LOST
+        return status_schema.SWARM_IDLE
 
     def _map_pending(self) -> bool:
         """Return whether the map is still to be checked after the current plan's flights."""
@@ -921,7 +923,7 @@ class SwarmCoordinatorNode(Node):
         whose frames had no pose, flew strips its camera never delivered. Without a map heard
         (no mapper in the graph) the flown paths are trusted.
         """
-        if not self._map_pending() or self._fleet_state(now) != 'idle':
+        if not self._map_pending() or self._fleet_state(now) != status_schema.SWARM_IDLE:
             self._idle_since_s = None
             return
         assert self._plan is not None and self._map is not None
@@ -1157,8 +1159,9 @@ class SwarmCoordinatorNode(Node):
                     values[f'{name}_sortie'] = f'{track.sortie + 1}/{track.sorties}'
 
             state = self._fleet_state(self._now_s())
-            if state == 'idle':
-                state = 'checking the map' if self._map_pending() else 'done'
+            if state == status_schema.SWARM_IDLE:
+                pending = self._map_pending()
+                state = status_schema.SWARM_CHECKING_MAP if pending else status_schema.SWARM_DONE
         values.update(
             {
                 'state': state,

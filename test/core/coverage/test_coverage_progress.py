@@ -9,13 +9,13 @@ from uav_flood.core.coverage.progress import (
     CoverageTracker,
     flown_polyline,
     loss_reason,
-    parse_waypoints,
     path_length_m,
     readmission_block,
     swap_block,
     swath_geometry,
 )
 from uav_flood.core.mission import Enu
+from uav_flood.core.status_schema import parse_waypoints
 
 PATH = (Enu(0.0, 0.0, 20.0), Enu(100.0, 0.0, 20.0), Enu(100.0, 20.0, 20.0), Enu(0.0, 20.0, 20.0))
 HEALTHY = {

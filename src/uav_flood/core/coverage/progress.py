@@ -26,33 +26,22 @@ import shapely
 from shapely.geometry import LineString, Point
 from shapely.geometry.base import BaseGeometry
 
-from uav_flood.core import mission_supervisor
 from uav_flood.core.coverage.footprint import swath_geometry
 from uav_flood.core.mission import Enu
+from uav_flood.core.mission_supervisor import MissionState
+from uav_flood.core.status_schema import (
+    ACK_STATES,
+    FAILED_STATES,
+    IN_AIR,
+    STARTING_STATES,
+    VehicleStatus,
+)
 
 XY = tuple[float, float]
 
-#: flight_control's mission_state values that show it has taken a newly sent path.
-ACK_STATES = frozenset(state.value for state in mission_supervisor.ACK_STATES)
-#: Mission states that mean the drone will not fly its path.
-FAILED_STATES = frozenset(state.value for state in mission_supervisor.FAILED_STATES)
 #: A path is taken as acknowledged this long after it was sent if its status shows a mission of
 #: the path's size, even without an ACK_STATES state seen in between (s).
 ACK_FALLBACK_S = 2.0
-#: Mission states before the mission flies: a drone must leave them within a bounded time.
-STARTING_STATES = frozenset(
-    state.value
-    for state in (
-        mission_supervisor.MissionState.PENDING,
-        mission_supervisor.MissionState.UPLOADING,
-        mission_supervisor.MissionState.UPLOADED,
-        mission_supervisor.MissionState.STARTING,
-    )
-)
-#: /swarm/status 'state' values while the coordinator still has work for the drones: flying
-#: paths or sorties, waiting to take a lost drone back, or waiting for the flood map to settle
-#: to fly what it has not seen (then 'done').
-BUSY_SWARM_STATES = frozenset({'mapping', 'waiting for a lost drone', 'checking the map'})
 
 
 def flown_polyline(
@@ -85,18 +74,8 @@ def path_length_m(points: Sequence[Sequence[float]]) -> float:
     return sum(math.dist(p[:2], q[:2]) for p, q in zip(points, points[1:], strict=False))
 
 
-def parse_waypoints(text: str) -> list[int]:
-    """Parse flight_control's mission_waypoints_reached ('0,1,2', '': none); skip bad items."""
-    result = []
-    for item in text.split(','):
-        item = item.strip()
-        if item.lstrip('-').isdigit():
-            result.append(int(item))
-    return result
-
-
 def loss_reason(
-    values: Mapping[str, str],
+    values: VehicleStatus | Mapping[str, str],
     status_age_s: float,
     timeout_s: float,
     acknowledged: bool,
@@ -106,7 +85,7 @@ def loss_reason(
 ) -> str | None:
     """Return why a drone must be counted lost, or None while it is healthy.
 
-    :param values: the last status values of its flight_control (see flight_control.md).
+    :param values: the last status of its flight_control (parsed, or its key/values).
     :param status_age_s: time since that status arrived (s).
     :param timeout_s: a status (or telemetry) older than this means the drone is lost (s).
     :param acknowledged: flight_control has taken the path last sent (mission_state then refers
@@ -118,37 +97,37 @@ def loss_reason(
     :param start_timeout_s: an acknowledged path whose mission has not started this long after
         it was sent means the drone is lost (s).
     """
+    status = VehicleStatus.of(values)
     if status_age_s > timeout_s:
         return f'status silent for {status_age_s:.1f} s (status_timeout_s {timeout_s:g})'
-    if values.get('connection') == 'link lost':
+    if status.link_lost:
         if telemetry_age_s is None:
             return 'autopilot link lost'
         if telemetry_age_s > timeout_s:
             return f'autopilot link lost (no telemetry for {telemetry_age_s:.1f} s)'
     elif telemetry_age_s is not None and telemetry_age_s > timeout_s:
         return f'telemetry silent for {telemetry_age_s:.1f} s (status_timeout_s {timeout_s:g})'
-    state = values.get('mission_state', '')
-    failsafe = values.get('failsafe', 'none') or 'none'
-    if state != 'completed' and failsafe != 'none':
-        return f'failsafe before its mission was completed: {failsafe}'
+    state = status.mission_state
+    if state != MissionState.COMPLETED and status.in_failsafe:
+        return f'failsafe before its mission was completed: {status.failsafe}'
     if not acknowledged:
         return None
     if state in FAILED_STATES:
-        refusal = values.get('last_refusal', '')
-        return f'mission {state}' + (f': {refusal}' if refusal else '')
-    if state == 'active' and values.get('flight_mode') in ('return', 'land'):
-        return f'{values["flight_mode"]} before its mission was completed'
+        refusal = status.last_refusal
+        return f'mission {status.state_word}' + (f': {refusal}' if refusal else '')
+    if state == MissionState.ACTIVE and status.homebound:
+        return f'{status.flight_mode} before its mission was completed'
     if state in STARTING_STATES and since_sent_s > start_timeout_s:
-        detail = values.get('retrying', '') or values.get('not_ready_reason', '')
+        detail = status.retrying or status.not_ready_reason
         return (
-            f'mission not started {since_sent_s:.0f} s after its path was sent (still {state})'
-            + (f': {detail}' if detail else '')
+            f'mission not started {since_sent_s:.0f} s after its path was sent '
+            f'(still {status.state_word})' + (f': {detail}' if detail else '')
         )
     return None
 
 
 def readmission_block(
-    values: Mapping[str, str],
+    values: VehicleStatus | Mapping[str, str],
     status_age_s: float,
     telemetry_age_s: float,
     timeout_s: float,
@@ -161,37 +140,38 @@ def readmission_block(
     above `min_battery_pct`, and it is either disarmed on the ground and ready to arm, or in the
     air and not on its way home or landing (a drone whose link dropped and came back).
 
-    :param values: the drone's last flight_control status.
+    :param values: the drone's last flight_control status (parsed, or its key/values).
     :param status_age_s: time since that status arrived (s).
     :param telemetry_age_s: time since its last telemetry (pose) arrived (s).
     :param timeout_s: fresh means younger than this (s).
     :param battery_pct: its last battery report (%), None if unknown.
     :param min_battery_pct: least battery worth flying with (%).
     """
+    status = VehicleStatus.of(values)
     if status_age_s > timeout_s or telemetry_age_s > timeout_s:
         return 'no fresh status and telemetry'
-    if values.get('connection') != 'connected':
-        return f'autopilot {values.get("connection", "not reporting")}'
-    failsafe = values.get('failsafe', 'none') or 'none'
-    if failsafe != 'none':
-        return f'failsafe: {failsafe}'
+    if not status.connected:
+        return f'autopilot {status.connection or "not reporting"}'
+    if status.in_failsafe:
+        return f'failsafe: {status.failsafe}'
     if battery_pct is None or battery_pct < min_battery_pct:
         level = 'unknown' if battery_pct is None else f'{battery_pct:.0f} %'
         return f'battery {level} < {min_battery_pct:g} %'
-    landed = values.get('landed_state', '')
-    if landed == 'on_ground':
-        if values.get('armed') == 'true':
+    if status.on_ground:
+        if status.armed:
             return 'armed on the ground'
-        if values.get('ready_to_arm') == 'false':
-            return f'not ready to arm: {values.get("not_ready_reason", "")}'.rstrip(': ')
+        if status.ready_to_arm is False:
+            return f'not ready to arm: {status.not_ready_reason}'.rstrip(': ')
         return None
-    if landed == 'in_air' and values.get('flight_mode') not in ('return', 'land'):
+    if status.landed_state == IN_AIR and not status.homebound:
         return None
-    return f'{landed or "unknown landed state"}, {values.get("flight_mode", "unknown mode")}'
+    return (
+        f'{status.landed_state or "unknown landed state"}, {status.flight_mode or "unknown mode"}'
+    )
 
 
 def swap_block(
-    values: Mapping[str, str],
+    values: VehicleStatus | Mapping[str, str],
     status_age_s: float,
     telemetry_age_s: float,
     timeout_s: float,
@@ -204,17 +184,18 @@ def swap_block(
     failsafe, and a battery of at least `need_pct`: the next sortie's energy and the reserve,
     which only a swapped battery has (see readmission_block for the rest).
 
-    :param values: the drone's last flight_control status.
+    :param values: the drone's last flight_control status (parsed, or its key/values).
     :param status_age_s: time since that status arrived (s).
     :param telemetry_age_s: time since its last telemetry (pose) arrived (s).
     :param timeout_s: fresh means younger than this (s).
     :param battery_pct: its last battery report (%), None if unknown.
     :param need_pct: battery the next sortie needs, reserve included (%).
     """
-    if values.get('landed_state', '') != 'on_ground':
-        return f'not landed ({values.get("landed_state", "unknown landed state")})'
+    status = VehicleStatus.of(values)
+    if not status.on_ground:
+        return f'not landed ({status.landed_state or "unknown landed state"})'
     block = readmission_block(
-        values, status_age_s, telemetry_age_s, timeout_s, battery_pct, need_pct
+        status, status_age_s, telemetry_age_s, timeout_s, battery_pct, need_pct
     )
     if block is not None and block.startswith('battery'):
         return f'waiting for a battery swap: {block}'
@@ -356,15 +337,17 @@ class CoverageTracker:
         """Record where a drone is (east, north; map ENU, m)."""
         self.tracks[name].position = position
 
-    def update_status(self, name: str, values: Mapping[str, str], now_s: float) -> None:
+    def update_status(
+        self, name: str, values: VehicleStatus | Mapping[str, str], now_s: float
+    ) -> None:
         """Apply a flight_control status to a drone's progress.
 
         Reached waypoints count only once flight_control has taken the path last sent, so that
         the status of its previous mission is never read against the new path.
 
         :param name: the drone.
-        :param values: the status key/values (mission_state, mission_waypoint_total,
-            mission_waypoints_reached).
+        :param values: its status, parsed or as key/values (mission_state, path_stamp,
+            mission_waypoint_total, mission_waypoints_reached).
         :param now_s: when it arrived (s).
         """
         track = self.tracks[name]
@@ -372,13 +355,11 @@ class CoverageTracker:
             return
         # A lost drone's progress still counts: a drone whose link dropped flies on (PX4 keeps
         # flying its mission) and what it flew is covered.
-        state = values.get('mission_state', '')
-        try:
-            total = int(values.get('mission_waypoint_total', '-1'))
-        except ValueError:
-            total = -1
+        status = VehicleStatus.of(values)
+        state = status.mission_state
+        total = status.mission_waypoint_total
         if not track.acknowledged:
-            echoed = values.get('path_stamp')
+            echoed = status.path_stamp
             if echoed is not None and track.path_stamp_ns is not None:
                 # flight_control says which path its state is about: no guessing, no race
                 # with a status of the previous path (its 'failed' is not the new path's).
@@ -387,16 +368,16 @@ class CoverageTracker:
                 track.acknowledged = True
             else:
                 late = now_s - track.sent_at_s >= ACK_FALLBACK_S and total == len(track.path)
-                if state in ACK_STATES or (late and state != 'completed'):
+                if state in ACK_STATES or (late and state != MissionState.COMPLETED):
                     track.acknowledged = True
                 else:
                     return
         if total != len(track.path):
             return
-        reached = parse_waypoints(values.get('mission_waypoints_reached', ''))
+        reached = status.mission_waypoints_reached
         if reached:
             track.reached = max(track.reached, min(max(reached), len(track.path) - 1))
-        if state == 'completed':
+        if state == MissionState.COMPLETED:
             track.completed = True
             track.reached = len(track.path) - 1
 

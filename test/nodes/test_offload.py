@@ -473,9 +473,9 @@ def test_hedge_on_board_result_first_edge_answer_only_measures(
     assert spin_until(executor, lambda: len(rig.masks) == 1, 3.0)  # the on-board result
     sent = next(iter(rig.sent.values()))
     assert rig.masks[0][1] - sent < 0.9  # well before the timeout
-    assert node.edge['hedges_won_local'] == 1 and node._policy.hedges == 1
+    assert node.edge['hedges_won_local'] == 1 and node._offload.policy.hedges == 1
     answer(rig, rig.requests[0], good_mask())  # in time: measures the edge, not published
-    assert spin_until(executor, lambda: node._policy.hedges_answered == 1, 3.0)
+    assert spin_until(executor, lambda: node._offload.policy.hedges_answered == 1, 3.0)
     values = rig.values()
     assert len(rig.masks) == 1 and values['edge_hits'] == '0'
     assert values['hits'] == '1' and values['edge_down'] == 'false'
@@ -492,12 +492,12 @@ def test_hedge_edge_result_first_on_board_result_discarded(
     node = rig.node
     rig.publish_frame(info, pose, rgb[0])
     assert spin_until(executor, lambda: len(rig.requests) == 1, 5.0)
-    assert spin_until(executor, lambda: node._policy.hedges == 1, 3.0)
+    assert spin_until(executor, lambda: node._offload.policy.hedges == 1, 3.0)
     answer(rig, rig.requests[0], good_mask())
     assert spin_until(executor, lambda: len(rig.masks) == 1, 3.0)  # the edge's, at once
     assert node.edge['edge_hits'] == 1
     # The hedge finishes (the model's time is recorded) and its result is discarded.
-    assert spin_until(executor, lambda: node._policy.local_s.count == 1, 5.0)
+    assert spin_until(executor, lambda: node._offload.policy.local_s.count == 1, 5.0)
     spin_until(executor, lambda: len(rig.masks) > 1, 0.2)  # a second mask would come now
     values = rig.values()
     assert len(rig.masks) == 1

@@ -24,14 +24,14 @@ at the frame's stamp, a NaN pose) is logged (throttled), counted and skipped; an
 processing a frame is logged and counted and the worker goes on.
 
 Edge offloading (docs/offloading.md), off by default (`offload_mode: off`). With `local`, `edge` or
-`adaptive` every frame goes through core.offload.OffloadPolicy: the image callback decides per
-frame (so a frame goes to the edge at once, also while the worker segments another on board) and
-leaves the frames kept on board in the mailbox; an edge frame is JPEG-encoded and published on
-edge/uplink (edge/request with `offload_direct`), kept in a pending table keyed by its stamp, and
-its PNG mask, when it comes back on edge/downlink (edge/result), is georeferenced with the stored
-pose and published exactly like a local result, in the result callback (an edge result never waits
-behind an on-board inference). A refusal or a timeout sends the frame to the local model (a
-fallback): no frame's result is lost. With `offload_hedge`, a frame still at the edge
+`adaptive` every frame goes through core.offload.OffloadScheduler and its policy: the image
+callback decides per frame (so a frame goes to the edge at once, also while the worker segments
+another on board) and leaves the frames kept on board in the mailbox; an edge frame is JPEG-encoded
+and published on edge/uplink (edge/request with `offload_direct`), pending in the scheduler by its
+stamp, and its PNG mask, when it comes back on edge/downlink (edge/result), is georeferenced with
+the stored pose and published exactly like a local result, in the result callback (an edge result
+never waits behind an on-board inference). A refusal or a timeout sends the frame to the local
+model (a fallback): no frame's result is lost. With `offload_hedge`, a frame still at the edge
 `offload_hedge_margin_ms` past its expected edge latency is also segmented on board as soon as the
 worker is free; the first of the two results is published, the other counted and discarded.
 /edge/status feeds the policy the server's load.
@@ -80,6 +80,7 @@ from uav_flood.core.latency import LatencyHistogram
 from uav_flood.core.offload import (
     Decision,
     OffloadPolicy,
+    OffloadScheduler,
     parse_result_format,
     PolicyConfig,
     unpack_classes,
@@ -218,11 +219,6 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
 }
 #: offload_mode values: off, or a core.offload mode.
 OFFLOAD_MODES = ('off', 'local', 'edge', 'adaptive')
-#: At most this many frames wait for the local model after an edge miss; older ones are dropped
-#: (counted as fallbacks_dropped) so that a long outage cannot grow the queue without bound.
-FALLBACK_LIMIT = 16
-#: Stamps of this many answered frames are kept to tell a duplicate result from an unknown one.
-DONE_KEYS = 256
 #: The outbox is checked for re-sends this often (s).
 RESEND_PERIOD_S = 0.1
 #: Latency percentiles in the status are over this many results per source.
@@ -236,21 +232,6 @@ SKIP_REASONS = (
     'no_camera_info',
     'no_pose',
     'bad_pose',
-)
-#: Edge offloading counters in the status: results used (hits) and not, and why.
-EDGE_COUNTERS = (
-    'edge_hits',  # an edge mask in time, published
-    'fallbacks',  # frames segmented locally after a timeout or a refusal
-    'fallbacks_dropped',  # frames dropped because FALLBACK_LIMIT frames waited already
-    'results_late',  # a result after its frame's timeout (done locally already)
-    'results_unknown',  # a result for a stamp never sent
-    'results_duplicate',  # a second result for a stamp already answered
-    'results_malformed',  # undecodable, oversized or wrong-size mask (ignored: it times out)
-    'hedges_won_local',  # hedged frames whose on-board result came first (edge answer unused)
-    'hedges_won_edge',  # hedged frames whose edge result came first (on-board result unused)
-    'bytes_sent',  # JPEG bytes published to the edge
-    'bytes_received',  # result bytes received
-    'send_errors',  # a frame that could not be encoded or published (segmented locally)
 )
 #: Skip warnings are throttled to one per this many seconds.
 WARN_THROTTLE_S = 5.0
@@ -462,18 +443,6 @@ class _Frame:
     received: float  # time.monotonic() when the image callback started
 
 
-@dataclass
-class _Sent:
-    """A frame sent to the edge, waiting for its result."""
-
-    frame: _Frame
-    probe: bool
-    sent: float  # time.monotonic()
-    timeout_at: float
-    hedge_at: float  # segment it on board too from then on (inf: never)
-    hedged: bool = False  # the worker is segmenting it on board too
-
-
 class SegmentationNode(Node):
     """Segment each camera frame and publish its mask and its georeferenced patch."""
 
@@ -521,23 +490,20 @@ class SegmentationNode(Node):
         self._wake = threading.Condition(self._lock)
         self._stopping = False
 
-        # Edge offloading: the policy, the frames at the edge without a published result yet (by
-        # stamp in ns; whoever removes a frame from it publishes its result) and the frames
-        # waiting for the local model after an edge miss. All under _lock.
+        # Edge offloading (core.offload.OffloadScheduler): the policy, the frames at the edge
+        # without a published result yet and those waiting on board after an edge miss. Every
+        # call under _lock.
         offload = params.offload
-        self._policy = OffloadPolicy(offload.policy) if offload.policy is not None else None
-        self._pending: dict[int, _Sent] = {}
-        self._fallback: collections.deque[_Frame] = collections.deque()
-        self._done_keys: collections.OrderedDict[int, None] = collections.OrderedDict()
-        self._jpeg_estimate = 0
-        self.edge = dict.fromkeys(EDGE_COUNTERS, 0)
+        self._offload: OffloadScheduler[_Frame] | None = (
+            OffloadScheduler(OffloadPolicy(offload.policy)) if offload.policy is not None else None
+        )
         self._latency_by: dict[str, collections.deque[float]] = {
             'local': collections.deque(maxlen=LATENCY_FRAMES),
             'edge': collections.deque(maxlen=LATENCY_FRAMES),
         }
         # Every frame since start, in 5 ms bins: merges exactly across drones (the demo report).
         self._histogram_by = {'local': LatencyHistogram(), 'edge': LatencyHistogram()}
-        if self._policy is not None:
+        if self._offload is not None:
             up, down = (
                 (names.EDGE_REQUEST, names.EDGE_RESULT)
                 if offload.direct
@@ -606,8 +572,8 @@ class SegmentationNode(Node):
             f'pitch {params.mount.pitch_deg:g} yaw {params.mount.yaw_deg:g} roll '
             f'{params.mount.roll_deg:g} deg'
         )
-        if self._policy is not None:
-            c = self._policy.config
+        if self._offload is not None:
+            c = self._offload.policy.config
             self.get_logger().info(
                 f'offload {c.mode}: frames to {self.resolve_topic_name(up.name)}, results from '
                 f'{self.resolve_topic_name(down.name)}, deadline {c.deadline_s * 1e3:g} ms, JPEG '
@@ -620,6 +586,11 @@ class SegmentationNode(Node):
             )
 
     # -- executor side: callbacks only store, check and convert ------------------------------
+
+    @property
+    def edge(self) -> dict[str, int]:
+        """Return the edge offloading counters (core.offload.EDGE_COUNTERS; empty when off)."""
+        return self._offload.counters if self._offload is not None else {}
 
     def _on_pose(self, msg: PoseStamped) -> None:
         try:
@@ -661,7 +632,7 @@ class SegmentationNode(Node):
             return
         if frame is None:
             return
-        if self._policy is not None and not self._dispatch(frame):
+        if self._offload is not None and not self._dispatch(frame):
             return  # at the edge
         with self._wake:
             if self._mailbox is not None:
@@ -722,7 +693,8 @@ class SegmentationNode(Node):
             self._on_result(msg, time.monotonic())
         except Exception as exc:  # noqa: BLE001  (log at the callback boundary, keep running)
             with self._lock:
-                self.edge['results_malformed'] += 1
+                if self._offload is not None:
+                    self._offload.malformed()
             self._problem(f'edge result ignored: {exc}')
 
     def _on_edge_status(self, msg: DiagnosticArray) -> None:
@@ -733,9 +705,9 @@ class SegmentationNode(Node):
         except ValueError:
             self._problem(f'unreadable /edge/status: {values}')
             return
-        if self._policy is not None:
+        if self._offload is not None:
             with self._lock:
-                self._policy.observe_edge_status(time.monotonic(), queue, service_s)
+                self._offload.policy.observe_edge_status(time.monotonic(), queue, service_s)
 
     def _on_ack(self, msg: Int64MultiArray) -> None:
         with self._lock:
@@ -771,58 +743,35 @@ class SegmentationNode(Node):
 
     def _has_work(self, now: float) -> bool:
         """Return True if the worker has something to do; caller holds the lock."""
-        due = self._due_s()
-        return bool(
-            self._mailbox is not None or self._fallback or (due is not None and due <= now)
-        )
-
-    def _due_s(self) -> float | None:
-        """Return the next edge timeout or hedge time (monotonic s), or None; caller locks."""
-        times = [min(s.timeout_at, s.hedge_at) for s in self._pending.values() if not s.hedged]
-        return min(times) if times else None
+        if self._mailbox is not None:
+            return True
+        if self._offload is None:
+            return False
+        due = self._offload.due_s()
+        return bool(self._offload.fallback_waiting or (due is not None and due <= now))
 
     def _wait_s(self, now: float) -> float | None:
         """Return how long the worker may sleep: until the next edge timeout or hedge."""
-        due = self._due_s()
+        due = self._offload.due_s() if self._offload is not None else None
         return None if due is None else max(0.0, due - now)
 
     def _step(self) -> None:
         """Handle edge timeouts, then segment one frame: a fallback, a hedge or a new frame."""
-        expired = 0
-        if self._policy is not None:
-            with self._lock:
-                for key in self._policy.expire(time.monotonic()):
-                    if not isinstance(key, int):
-                        continue
-                    # None: its result is out already (a hedge that won on board).
-                    sent = self._pending.get(key)
-                    if sent is not None and not sent.hedged:
-                        del self._pending[key]
-                        self._to_fallback(sent.frame)
-                        expired += 1
-                # Probes that timed out: forgotten by the policy, forget them here too.
-                now = time.monotonic()
-                for key in [
-                    k for k, s in self._pending.items() if s.probe and s.timeout_at <= now
-                ]:
-                    del self._pending[key]
-            if expired:
-                self._problem(f'edge timeout: {expired} frame(s) segmented on board')
-        frame: _Frame | None
+        frame: _Frame | None = None
         hedge: int | None = None
+        expired = 0
         with self._wake:
-            if self._fallback:
-                frame = self._fallback.popleft()
-            elif (hedge := self._hedge_due(time.monotonic())) is not None:
-                # The on-board model is free and this frame is overdue at the edge: segment it
-                # here too; the edge request stays in flight (the first result wins).
-                sent = self._pending[hedge]
-                sent.hedged = True
-                assert self._policy is not None
-                self._policy.hedge(hedge)
-                frame = sent.frame
-            else:
+            if self._offload is not None:
+                expired = self._offload.expire(time.monotonic())
+                # A fallback, or a frame overdue at the edge: segment it here too; the edge
+                # request stays in flight (the first result wins).
+                taken = self._offload.next_on_board(time.monotonic())
+                if taken is not None:
+                    frame, hedge = taken
+            if frame is None:
                 frame, self._mailbox = self._mailbox, None
+        if expired:
+            self._problem(f'edge timeout: {expired} frame(s) segmented on board')
         if frame is None:
             return
         with self._lock:
@@ -833,35 +782,6 @@ class SegmentationNode(Node):
             with self._lock:
                 self._busy_since = None
 
-    def _hedge_due(self, now: float) -> int | None:
-        """Return the oldest edge frame due for a hedge, or None; caller holds the lock."""
-        due = [
-            (s.sent, key)
-            for key, s in self._pending.items()
-            if not s.hedged and not s.probe and s.hedge_at <= now
-        ]
-        return min(due)[1] if due else None
-
-    def _claim(self, key: int) -> _Sent | None:
-        """Take a frame out of the pending table to publish its result; caller holds the lock.
-
-        :returns: the frame, or None if its result was published already (or it is not pending).
-        """
-        sent = self._pending.pop(key, None)
-        if sent is not None:
-            self._done_keys[key] = None
-            while len(self._done_keys) > DONE_KEYS:
-                self._done_keys.popitem(last=False)
-        return sent
-
-    def _to_fallback(self, frame: _Frame) -> None:
-        """Queue a frame the edge missed for the local model; caller holds the lock."""
-        if len(self._fallback) >= FALLBACK_LIMIT:
-            self._fallback.popleft()
-            self.edge['fallbacks_dropped'] += 1
-        self._fallback.append(frame)
-        self.edge['fallbacks'] += 1
-
     def _dispatch(self, frame: _Frame) -> bool:
         """Decide where one frame is segmented; send it to the edge if so.
 
@@ -870,17 +790,21 @@ class SegmentationNode(Node):
 
         :returns: True if the on-board model must segment it (local, a probe, a failed send).
         """
-        assert self._policy is not None
+        assert self._offload is not None
         now = time.monotonic()
         with self._lock:
-            estimate = self._jpeg_estimate or frame.pixels.shape[0] * frame.pixels.shape[1] // 8
             # Ahead of this frame on board: the rest of the current frame, the fallbacks and
             # the frame in the mailbox (kept on board: it would be dropped for this one).
             wait = 0.0
             if self._busy_since is not None:
-                wait = max(0.0, self._policy.local_s.value - (now - self._busy_since))
-            queue = len(self._fallback) + int(self._mailbox is not None)
-            decision = self._policy.decide(now, estimate, local_queue=queue, local_wait_s=wait)
+                local_s = self._offload.policy.local_s.value
+                wait = max(0.0, local_s - (now - self._busy_since))
+            decision = self._offload.decide(
+                now,
+                frame.pixels.shape[0] * frame.pixels.shape[1] // 8,
+                local_queue=int(self._mailbox is not None),
+                local_wait_s=wait,
+            )
         if decision.target == 'local':
             return True
         sent = self._send(frame, decision)
@@ -889,7 +813,7 @@ class SegmentationNode(Node):
 
     def _send(self, frame: _Frame, decision: Decision) -> bool:
         """JPEG-encode a frame and publish it to the edge; return False if that failed."""
-        assert self._policy is not None
+        assert self._offload is not None
         try:
             bgr = frame.pixels if frame.encoding == 'bgr8' else frame.pixels[..., ::-1]
             ok, jpeg = cv2.imencode(
@@ -901,26 +825,15 @@ class SegmentationNode(Node):
                 raise SegmentationError('JPEG encoding failed')
             data = jpeg.tobytes()
             msg = CompressedImage(header=frame.header, format='jpeg', data=data)
-            key = _key(frame.header.stamp)
-            now = time.monotonic()
             with self._lock:
-                if key in self._pending:
-                    raise SegmentationError(f'a frame with stamp {key} ns is at the edge already')
-                self._policy.sent(key, now, len(data), decision)
-                self._pending[key] = _Sent(
-                    frame,
-                    decision.target == 'probe',
-                    now,
-                    now + decision.timeout_s,
-                    now + decision.hedge_s,
+                self._offload.sent(
+                    _key(frame.header.stamp), frame, time.monotonic(), len(data), decision
                 )
-                self._jpeg_estimate = len(data)
-                self.edge['bytes_sent'] += len(data)
                 self._wake.notify()  # the worker waits for its hedge time or timeout
             self._uplink_pub.publish(msg)
         except Exception as exc:  # noqa: BLE001  (the frame is then segmented on board)
             with self._lock:
-                self.edge['send_errors'] += 1
+                self._offload.send_failed()
             self._problem(f'could not send a frame to the edge: {exc}')
             return False
         return True
@@ -928,57 +841,35 @@ class SegmentationNode(Node):
     def _on_result(self, msg: CompressedImage, at: float) -> None:
         """Handle one edge result (a mask or a refusal) on the executor thread.
 
-        The policy hears of every answer to a request in flight, also one whose frame was
-        published from the on-board model first (a hedge), so its estimates keep learning. The
-        mask is published only if the frame is still pending: exactly one result per frame.
+        The mask is decoded outside the lock, and only when its frame may still be published;
+        the scheduler then says whether it is (exactly one result per frame).
         """
-        assert self._policy is not None
+        assert self._offload is not None
         key = _key(msg.header.stamp)
         info = parse_result_format(msg.format)
         with self._lock:
-            self.edge['bytes_received'] += len(msg.data)
-            sent = self._pending.get(key)
+            wanted = self._offload.wants_mask(key, len(msg.data))
+            frame = self._offload.frame_of(key) if wanted else None
         mask: NDArray[np.uint8] | None = None
         classes = None
-        if sent is not None and not info.refused and not sent.probe:
-            mask = self._decode_mask(msg, sent.frame, info.mask_bytes)
+        if frame is not None and not info.refused:
+            mask = self._decode_mask(msg, frame, info.mask_bytes)
             if mask is None:
                 return  # counted; the frame times out (or its hedge) and is segmented on board
             if info.classes is not None and self._params.send_classes:
                 classes = unpack_classes(bytes(msg.data)[info.mask_bytes :], *info.classes)
                 if classes is None:
                     with self._lock:
-                        self.edge['results_malformed'] += 1
+                        self._offload.malformed()
                     self._problem('edge result classes unreadable: the water mask is kept')
         with self._lock:
-            outcome = self._policy.result(key, at, len(msg.data), info)
-            sent = self._pending.get(key)  # again: the worker may have published it meanwhile
-            if sent is None:
-                # Its result is out already (a hedge that won on board: the answer only
-                # measured the edge), or after its timeout, or never sent.
-                if outcome == 'late':
-                    self.edge['results_late'] += 1
-                elif outcome == 'unknown':
-                    duplicate = key in self._done_keys
-                    self.edge['results_duplicate' if duplicate else 'results_unknown'] += 1
-                return
-            if sent.probe:
-                del self._pending[key]  # measured; the frame was segmented on board anyway
-                sent = None
-            elif info.refused:
-                if not sent.hedged:  # hedged: the on-board result, under way, is the answer
-                    del self._pending[key]
-                    self._to_fallback(sent.frame)
-                    self._wake.notify()
-                sent = None
-            else:
-                sent = self._claim(key)
-                if sent is not None and sent.hedged:
-                    self.edge['hedges_won_edge'] += 1
+            outcome = self._offload.result(key, at, len(msg.data), info)
+            if outcome.fell_back:
+                self._wake.notify()
         if info.refused:
             self._problem(f'edge refused a frame: {info.refused}')
-        if sent is not None and mask is not None:
-            self._publish(sent.frame, mask.astype(np.float32) / 255.0, None, 'edge', classes)
+        if outcome.publish is not None and mask is not None:
+            self._publish(outcome.publish, mask.astype(np.float32) / 255.0, None, 'edge', classes)
 
     def _decode_mask(
         self, msg: CompressedImage, frame: _Frame, mask_bytes: int = -1
@@ -1002,7 +893,8 @@ class SegmentationNode(Node):
             else:
                 return np.asarray(mask, np.uint8)
         with self._lock:
-            self.edge['results_malformed'] += 1
+            assert self._offload is not None
+            self._offload.malformed()
         self._problem(f'edge result ignored: {why}')
         return None
 
@@ -1021,14 +913,12 @@ class SegmentationNode(Node):
             with self._wake:
                 while not self._stopping and time.monotonic() < until:
                     self._wake.wait(until - time.monotonic())
-        if self._policy is not None:
+        if self._offload is not None:
             won = True
             with self._lock:
-                self._policy.observe_local(scale * result.inference_ms * 1e-3)
+                self._offload.policy.observe_local(scale * result.inference_ms * 1e-3)
                 if hedge is not None:
-                    won = self._claim(hedge) is not None
-                    if won:
-                        self.edge['hedges_won_local'] += 1
+                    won = self._offload.claim_on_board(hedge)
             if hedge is not None and not won:
                 return  # the edge's mask was published first; counted there
         top = top_classes(result.classes) if result.classes is not None else None
@@ -1095,8 +985,8 @@ class SegmentationNode(Node):
                 self.observations_published += 1
             if inference_ms is not None:
                 self._inference_ms.append(inference_ms)
-            else:
-                self.edge['edge_hits'] += 1
+            elif self._offload is not None:
+                self._offload.published_edge()
             self._latency_ms.append((done - frame.received) * 1e3)
             self._latency_by[source].append((done - frame.received) * 1e3)
             self._histogram_by[source].add((done - frame.received) * 1e3)
@@ -1137,7 +1027,7 @@ class SegmentationNode(Node):
         def mean(xs: list[float]) -> str:
             return f'{sum(xs) / len(xs):.1f}' if xs else 'nan'
 
-        if self._policy is not None:
+        if self._offload is not None:
             values.update(self._offload_values())
         values.update(
             {
@@ -1155,20 +1045,12 @@ class SegmentationNode(Node):
 
     def _offload_values(self) -> dict[str, Any]:
         """Return the edge offloading part of the status."""
-        assert self._policy is not None
+        assert self._offload is not None
         with self._lock:
-            values: dict[str, Any] = {'offload_mode': self._policy.config.mode}
-            values.update(self._policy.stats())
-            values.update(self.edge)
+            values = self._offload.values()
             latency = {k: sorted(v) for k, v in self._latency_by.items()}
-            values['edge_misses'] = (
-                sum(self._policy.misses.values())
-                + self.edge['results_malformed']
-                + self.edge['send_errors']
-            )
-            values['pending'] = len(self._pending)
-            values['fallback_queue'] = len(self._fallback)
             processed = self.frames_processed
+            hits = self._offload.counters['edge_hits']
         for source, ordered in latency.items():
             for name, q in (('p50', 0.5), ('p95', 0.95)):
                 values[f'latency_{source}_ms_{name}'] = (
@@ -1176,9 +1058,7 @@ class SegmentationNode(Node):
                     if ordered
                     else 'nan'
                 )
-        values['offload_ratio'] = (
-            f'{self.edge["edge_hits"] / processed:.3f}' if processed else '0.000'
-        )
+        values['offload_ratio'] = f'{hits / processed:.3f}' if processed else '0.000'
         values['local_compute_scale'] = f'{self._params.offload.local_compute_scale:g}'
         return values
 

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 import os
 from pathlib import Path
+import re
 import secrets
 import shutil
 import subprocess
@@ -96,11 +97,33 @@ def remove_stale_hosts() -> list[str]:
             )
             if pids.returncode != 0 or pids.stdout.strip():
                 continue  # in use, or not ours to judge
+            # The kernel frees a deleted namespace's veth links (and their ground-side peers'
+            # addresses) later, on its own: delete the ground sides first, so that their
+            # networks are free when this returns.
+            for peer in _ground_peers(name):
+                subprocess.run(['ip', 'link', 'del', peer], capture_output=True, timeout=10)
             subprocess.run(['ip', 'netns', 'del', name], capture_output=True, timeout=10)
         except (OSError, subprocess.SubprocessError):
             continue
         removed.append(name)
     return removed
+
+
+def _ground_peers(netns: str) -> list[str]:
+    """Return the ground-namespace names of the veth peers of the links in `netns`."""
+    inside = subprocess.run(
+        ['ip', '-n', netns, '-o', 'link', 'show'], capture_output=True, text=True, timeout=10
+    ).stdout
+    indexes = set(re.findall(r'@if(\d+):', inside))
+    ground = subprocess.run(
+        ['ip', '-o', 'link', 'show'], capture_output=True, text=True, timeout=10
+    ).stdout
+    peers = []
+    for line in ground.splitlines():
+        match = re.match(r'(\d+): ([^:@\s]+)', line)
+        if match and match.group(1) in indexes:
+            peers.append(match.group(2))
+    return peers
 
 
 def check_available() -> None:

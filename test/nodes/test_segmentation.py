@@ -1,8 +1,6 @@
 """segmentation under real rclpy, in process: a straight flight, newest-frame-only, bad input."""
 
 import math
-import subprocess
-import time
 
 import numpy as np
 import pytest
@@ -394,13 +392,13 @@ def test_only_the_newest_frame_is_segmented(ros_context, executor, scene):
     pose = VehiclePose((east, north, ALTITUDE_M))
     rgb, _, _ = camera.render(pose)
 
-    # Flood: 5 frames at once, 20 times a second, for 2 s (~100 frames/s), each frame with its
-    # pose; keep spinning, so the status timer and pose callbacks must still get through.
+    # Flood: 5 frames at once, 20 times a second, for 40 rounds (~100 frames/s; counted, not
+    # timed: a loaded machine runs fewer rounds in 2 s), each frame with its pose; keep spinning,
+    # so the status timer and pose callbacks must still get through.
     t = 2000.0
-    start = time.monotonic()
     status_before = len(probe.status)
     poses_before = node.poses_received
-    while time.monotonic() - start < 2.0:
+    for _ in range(40):
         t += 0.05
         probe.pose(t, pose)
         for k in range(5):
@@ -408,7 +406,7 @@ def test_only_the_newest_frame_is_segmented(ros_context, executor, scene):
         spin_until(executor, lambda: False, 0.05)
     t += 0.05
     probe.pose(t, pose)
-    assert spin_until(executor, lambda: node.poses_received > poses_before + 30, 3.0)
+    assert spin_until(executor, lambda: node.poses_received > poses_before + 30, 5.0)
     last = probe.image(t, rgb)
     assert spin_until(
         executor,
@@ -556,31 +554,3 @@ def test_unreadable_model_is_a_config_error(ros_context, tmp_path):
             namespace='/uav0',
             parameter_overrides=[Parameter('model_path', value=str(bad))],
         )
-
-
-def test_main_exits_2_with_one_line_on_bad_parameter(bin_dir, child_env):
-    result = subprocess.run(
-        [str(bin_dir / 'segmentation'), '--ros-args', '-r', '__ns:=/uav0', '-p', 'threshold:=2.0'],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=child_env,
-    )
-    assert result.returncode == 2
-    output = (result.stdout + result.stderr).strip().splitlines()
-    assert 'Traceback' not in result.stderr
-    assert len(output) == 1
-    assert 'bad configuration: threshold: must be in (0, 1), got 2.0' in output[0]
-
-
-def test_config_file_defaults_equal_the_declared_defaults():
-    from pathlib import Path
-
-    import yaml
-
-    from uav_flood.nodes.segmentation import PARAMETERS
-
-    path = Path(__file__).resolve().parents[2] / 'config' / 'segmentation.yaml'
-    values = yaml.safe_load(path.read_text(encoding='utf-8'))['/**']['ros__parameters']
-    assert values == {name: default for name, (default, _) in PARAMETERS.items()}
-    assert all(type(values[n]) is type(d) for n, (d, _) in PARAMETERS.items())

@@ -21,7 +21,6 @@ from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, ReliabilityPolicy
 from sensor_msgs.msg import BatteryState, NavSatFix
 from std_srvs.srv import Trigger
-import yaml
 
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.geo import GeoPoint, LocalFrame
@@ -202,21 +201,6 @@ def wait_status(executor, probe, predicate, timeout, what):
 
 
 # -- configuration ------------------------------------------------------------------------------
-
-
-def test_yaml_defaults_equal_declared_defaults():
-    document = yaml.safe_load((REPO / 'config' / 'flight_control.yaml').read_text())
-    values = document['/**']['ros__parameters']
-    assert set(values) == set(PARAMETERS)
-    for name, (default, _description) in PARAMETERS.items():
-        assert values[name] == default, name
-        assert type(values[name]) is type(default), name
-
-
-def test_docs_describe_every_parameter():
-    text = (REPO / 'docs' / 'flight_control.md').read_text()
-    missing = [name for name in PARAMETERS if f'`{name}`' not in text]
-    assert not missing
 
 
 def test_sim_fleet_graph_runs_one_node_per_vehicle():

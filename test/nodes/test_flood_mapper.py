@@ -9,7 +9,6 @@ stale stamps and judges a patch by the pose of its drone.
 """
 
 import itertools
-import math
 import os
 from pathlib import Path
 import signal
@@ -287,19 +286,6 @@ def test_a_partial_origin_is_a_config_error(ros_context, tmp_path):
         make_mapper(ros_context, tmp_path, origin_lat_deg=29.76)
 
 
-def test_bad_parameter_exits_2_with_one_line(bin_dir, child_env):
-    result = subprocess.run(
-        [str(bin_dir / 'flood_mapper'), '--ros-args', '-p', 'p_hit:=0.1'],
-        env=child_env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert result.returncode == 2
-    assert 'bad configuration' in result.stderr + result.stdout
-    assert 'Traceback' not in result.stderr
-
-
 def test_sigkill_mid_stream_loses_at_most_one_checkpoint_interval(
     ros_context, executor, tmp_path, bin_dir, child_env
 ):
@@ -496,21 +482,6 @@ def test_bad_delivery_and_plausibility_parameters_are_config_errors(ros_context,
         with pytest.raises(ConfigError) as info:
             make_mapper(ros_context, tmp_path, **{name: value})
         assert info.value.source == name
-
-
-def test_config_file_defaults_equal_the_declared_defaults():
-    import yaml
-
-    from uav_flood.nodes.flood_mapper import PARAMETERS
-
-    path = Path(__file__).resolve().parents[2] / 'config' / 'flood_mapper.yaml'
-    values = yaml.safe_load(path.read_text(encoding='utf-8'))['/**']['ros__parameters']
-    assert set(values) == set(PARAMETERS)
-    for name, (default, _) in PARAMETERS.items():
-        same = values[name] == default or (
-            isinstance(default, float) and math.isnan(default) and math.isnan(values[name])
-        )
-        assert same and type(values[name]) is type(default), name
 
 
 def test_land_cover_is_fused_with_its_water_once_published_and_checkpointed(

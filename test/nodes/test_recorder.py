@@ -408,15 +408,3 @@ def test_replay_reproduces_the_real_flood_mappers_map(ros_context, executor, tmp
     assert 'identical to the last recorded /flood_map' in printed
     rebuilt = FloodMap.load(tmp_path / 'replay' / 'flood_map.npz')
     assert list(rebuilt.to_occupancy().data.ravel()) == list(maps[-1].data)
-
-
-@pytest.mark.parametrize('node', ['recorder', 'foxglove_bridge'])
-def test_config_file_defaults_equal_the_declared_defaults(node):
-    import importlib
-
-    import yaml
-
-    module = importlib.import_module(f'uav_flood.nodes.{node}')
-    config = Path(__file__).resolve().parents[2] / 'config' / f'{node}.yaml'
-    values = yaml.safe_load(config.read_text())['/**']['ros__parameters']
-    assert values == {name: default for name, (default, _) in module.PARAMETERS.items()}

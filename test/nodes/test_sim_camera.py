@@ -1,7 +1,6 @@
 """sim_camera under real rclpy, in process: frames and their pose, skips, QoS, bad config."""
 
 import math
-import subprocess
 
 import numpy as np
 import pytest
@@ -320,31 +319,3 @@ def test_bad_parameter_is_a_config_error(ros_context, name, value, source):
             parameter_overrides=[Parameter(name, value=value)],
         )
     assert info.value.source == source
-
-
-def test_main_exits_2_with_one_line_on_bad_parameter(bin_dir, child_env):
-    result = subprocess.run(
-        [str(bin_dir / 'sim_camera'), '--ros-args', '-r', '__ns:=/uav0', '-p', 'hfov_deg:=200.0'],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=child_env,
-    )
-    assert result.returncode == 2
-    output = (result.stdout + result.stderr).strip().splitlines()
-    assert 'Traceback' not in result.stderr
-    assert len(output) == 1
-    assert 'bad configuration: hfov_deg: must be in (1, 179)' in output[0]
-
-
-def test_config_file_defaults_equal_the_declared_defaults():
-    from pathlib import Path
-
-    import yaml
-
-    from uav_flood.nodes.sim_camera import PARAMETERS
-
-    path = Path(__file__).resolve().parents[2] / 'config' / 'sim_camera.yaml'
-    values = yaml.safe_load(path.read_text(encoding='utf-8'))['/**']['ros__parameters']
-    assert values == {name: default for name, (default, _) in PARAMETERS.items()}
-    assert all(type(values[n]) is type(d) for n, (d, _) in PARAMETERS.items())

@@ -7,7 +7,6 @@ mission/path and reports reached waypoints as a mission that flies them).
 import itertools
 import json
 import math
-import subprocess
 import time
 
 import pytest
@@ -373,34 +372,6 @@ def test_bad_parameter_is_a_config_error(ros_context, name, value, source):
             context=ros_context, parameter_overrides=[Parameter(name, value=value)]
         )
     assert source in str(info.value)
-
-
-def test_main_exits_2_with_one_line_on_bad_parameter(bin_dir, child_env):
-    result = subprocess.run(
-        [str(bin_dir / 'swarm_coordinator'), '--ros-args', '-p', 'overlap:=0.95'],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=child_env,
-    )
-    assert result.returncode == 2
-    assert 'Traceback' not in result.stderr + result.stdout
-    output = (result.stdout + result.stderr).strip().splitlines()
-    assert len(output) == 1
-    assert 'bad configuration: planning parameters: overlap' in output[0]
-
-
-def test_config_file_defaults_equal_the_declared_defaults():
-    from pathlib import Path
-
-    import yaml
-
-    from uav_flood.nodes.swarm_coordinator import PARAMETERS
-
-    root = Path(__file__).resolve().parents[2]
-    config = yaml.safe_load((root / 'config' / 'swarm_coordinator.yaml').read_text())
-    values = config['/**']['ros__parameters']
-    assert values == {name: default for name, (default, _) in PARAMETERS.items()}
 
 
 def fly_until(executor, probe, names, predicate, timeout, step_m=5.0):

@@ -30,6 +30,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from uav_flood import __version__
+from uav_flood.core import sitl
 from uav_flood.core.coverage import Area, first_vertex
 from uav_flood.core.errors import ConfigError, UavFloodError
 from uav_flood.core.evaluation import area_cells, score_map
@@ -62,7 +63,7 @@ from uav_flood.testing import udp_port_free
 
 PROG = 'uav-flood demo'
 #: PX4 SITL's home, where the built-in simulator puts vehicle 0 by default.
-DEFAULT_ORIGIN = '47.397742,8.545594,488.0'
+DEFAULT_ORIGIN = sitl.PX4_SITL_HOME_TEXT
 #: The --quick variant: the middle of the scene and a shorter timeout.
 QUICK_AREA_M = (150.0, 90.0)
 CONTROL_PERIOD_S = 0.25
@@ -189,14 +190,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--base-port',
         type=int,
-        default=14540,
+        default=sitl.MAVLINK_BASE_PORT,
         metavar='P',
         help='MAVLink: drone i on UDP P+i and P+40+i, as PX4 SITL (default 14540)',
     )
     parser.add_argument(
         '--gcs-port',
         type=int,
-        default=14550,
+        default=sitl.GCS_PORT,
         metavar='P',
         help="the simulator's ground-station port, where the demo listens (default 14550)",
     )
@@ -529,7 +530,9 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence 
 
         load_profile(args.link)  # a bad profile is a usage error here, not a dead node later
         ports = [args.gcs_port] + [
-            p for i in range(args.drones) for p in (args.base_port + i, args.base_port + 40 + i)
+            p
+            for i in range(args.drones)
+            for p in (sitl.offboard_port(i, args.base_port), sitl.local_port(i, args.base_port))
         ]
         busy = [p for p in ports if not udp_port_free(p)]
         if busy:

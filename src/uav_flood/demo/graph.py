@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from uav_flood.core import sitl
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.geo import GeoPoint
 from uav_flood.core.safety import EnergyModel
@@ -352,8 +353,8 @@ def shipped_config(origin: GeoPoint) -> DemoGraphConfig:
         out_dir=Path('demo_mission'),
         origin=origin,
         speed_factor=5.0,
-        base_port=14540,
-        gcs_port=14550,
+        base_port=sitl.MAVLINK_BASE_PORT,
+        gcs_port=sitl.GCS_PORT,
         link_profile='good',
         onboard_slowdown=6.0,
         camera_rate_hz=3.0,

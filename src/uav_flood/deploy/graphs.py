@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from uav_flood.core import sitl
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.geo import GeoPoint, ORIGIN_PARAMETERS
 from uav_flood.deploy.px4 import MAX_INSTANCES, SitlWorld
@@ -32,7 +33,7 @@ from uav_flood.runner.spec import graph_yaml
 
 #: The mission origin of every shipped graph: PX4 SITL's home, flight_control.yaml's default and
 #: the spherical coordinates of worlds/flood_world.sdf.
-DEFAULT_ORIGIN = GeoPoint(47.397742, 8.545594, 488.0)
+DEFAULT_ORIGIN = sitl.PX4_SITL_HOME
 #: The area the shipped graphs cover: the labelled flood scene (relative to the working
 #: directory, as in config/graphs/demo.yaml).
 SHIPPED_AREA = Path('config/areas/flood_scene.geojson')
@@ -188,7 +189,7 @@ class SitlConfig:
     world: SitlWorld = field(default_factory=SitlWorld)
     ground: GroundConfig | None = None
     auto_start: bool = True
-    mavlink_base_port: int = 14540
+    mavlink_base_port: int = sitl.MAVLINK_BASE_PORT
 
     def __post_init__(self) -> None:
         """Check the fleet size (PX4's port scheme) and that the ground serves the fleet."""

@@ -48,7 +48,7 @@ from uav_flood.autopilot.interface import (
     Telemetry,
 )
 from uav_flood.autopilot.mavsdk_autopilot import MavsdkAutopilot
-from uav_flood.core import status_schema
+from uav_flood.core import sitl, status_schema
 from uav_flood.core.errors import ConfigError, UavFloodError
 from uav_flood.core.geo import GeoError, GeoPoint, LocalFrame
 from uav_flood.core.mission import (
@@ -83,9 +83,6 @@ from uav_flood.nodes import conversions, names
 from uav_flood.nodes.params import declare_read_only
 from uav_flood.nodes.spin import spin_node
 
-#: PX4 SITL's default home (Zurich), the origin when none is configured.
-DEFAULT_ORIGIN = (47.397742, 8.545594, 488.0)
-
 # name: (default, description), all read-only: nothing that makes a vehicle fly, or keeps it
 # safe, can be changed by whoever reaches the ROS graph. Defaults equal
 # config/flight_control.yaml.
@@ -95,10 +92,16 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
         'MAVSDK connection URL, e.g. udpin://0.0.0.0:14540 or serial:///dev/ttyTHS1:921600. '
         'Empty: udpin://0.0.0.0:<mavlink_base_port + N> for namespace /uavN (PX4 SITL).',
     ),
-    'mavlink_base_port': (14540, 'UDP port of instance 0 when connection_url is empty.'),
-    'origin_lat_deg': (DEFAULT_ORIGIN[0], 'Mission origin latitude (deg): map (0, 0, 0).'),
-    'origin_lon_deg': (DEFAULT_ORIGIN[1], 'Mission origin longitude (deg).'),
-    'origin_alt_m': (DEFAULT_ORIGIN[2], 'Mission origin altitude (m AMSL): map z = 0.'),
+    'mavlink_base_port': (
+        sitl.MAVLINK_BASE_PORT,
+        'UDP port of instance 0 when connection_url is empty.',
+    ),
+    'origin_lat_deg': (
+        sitl.PX4_SITL_HOME.lat_deg,
+        'Mission origin latitude (deg): map (0, 0, 0).',
+    ),
+    'origin_lon_deg': (sitl.PX4_SITL_HOME.lon_deg, 'Mission origin longitude (deg).'),
+    'origin_alt_m': (sitl.PX4_SITL_HOME.alt_m, 'Mission origin altitude (m AMSL): map z = 0.'),
     'publish_rate_hz': (20.0, 'Rate of pose, global_position, battery and status (Hz).'),
     'telemetry_rate_hz': (
         20.0,
@@ -256,7 +259,8 @@ class FlightParams:
                     'set connection_url',
                     'connection_url',
                 )
-            url = f'udpin://0.0.0.0:{int(values["mavlink_base_port"]) + int(match.group(1))}'
+            port = sitl.offboard_port(int(match.group(1)), int(values['mavlink_base_port']))
+            url = f'udpin://0.0.0.0:{port}'
         try:
             origin = GeoPoint(
                 values['origin_lat_deg'], values['origin_lon_deg'], values['origin_alt_m']

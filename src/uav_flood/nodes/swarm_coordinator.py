@@ -46,7 +46,7 @@ from shapely.geometry.base import BaseGeometry
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import Marker, MarkerArray
 
-from uav_flood.core import status_schema
+from uav_flood.core import sitl, status_schema
 from uav_flood.core.coverage import (
     Area,
     Camera,
@@ -79,14 +79,15 @@ from uav_flood.nodes import conversions, names
 from uav_flood.nodes.params import declare_read_only, parse_vehicles
 from uav_flood.nodes.spin import spin_node
 
-DEFAULT_ORIGIN = (47.397742, 8.545594, 488.0)  # as flight_control's
-
 # name: (default, description). Defaults equal config/swarm_coordinator.yaml; all are read-only.
 PARAMETERS: dict[str, tuple[Any, str]] = {
     'vehicles': (['uav0', 'uav1', 'uav2'], 'Namespaces of the drones (flight_control per name).'),
-    'origin_lat_deg': (DEFAULT_ORIGIN[0], 'Mission origin latitude (deg): map (0, 0, 0).'),
-    'origin_lon_deg': (DEFAULT_ORIGIN[1], 'Mission origin longitude (deg).'),
-    'origin_alt_m': (DEFAULT_ORIGIN[2], 'Mission origin altitude (m AMSL): map z = 0.'),
+    'origin_lat_deg': (
+        sitl.PX4_SITL_HOME.lat_deg,
+        'Mission origin latitude (deg): map (0, 0, 0).',
+    ),
+    'origin_lon_deg': (sitl.PX4_SITL_HOME.lon_deg, 'Mission origin longitude (deg).'),
+    'origin_alt_m': (sitl.PX4_SITL_HOME.alt_m, 'Mission origin altitude (m AMSL): map z = 0.'),
     'area_file': (
         '',
         'Area of interest (GeoJSON, WGS84). Empty: wait for /swarm/area_of_interest.',

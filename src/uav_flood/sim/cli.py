@@ -13,6 +13,7 @@ import time
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from uav_flood.core import sitl
 from uav_flood.core.errors import ConfigError, UavFloodError
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 SPEED_ENV = 'PX4_SIM_SPEED_FACTOR'
 #: PX4 SITL's default home (simulator.PX4_DEFAULT_HOME), as text: building the parser of
 #: `uav-flood` must not import the simulator.
-DEFAULT_ORIGIN = '47.397742,8.545594,488.0'
+DEFAULT_ORIGIN = sitl.PX4_SITL_HOME_TEXT
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--base-port',
         type=int,
-        default=14540,
+        default=sitl.MAVLINK_BASE_PORT,
         metavar='P',
         help='vehicle i sends to UDP P+i and listens on P+40+i, like PX4 (default: %(default)s)',
     )
@@ -77,7 +78,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     gcs.add_argument('--no-gcs', dest='gcs', action='store_false', help='no ground-station link')
     parser.add_argument(
-        '--gcs-port', type=int, default=14550, metavar='P', help='ground station port (14550)'
+        '--gcs-port',
+        type=int,
+        default=sitl.GCS_PORT,
+        metavar='P',
+        help='ground station port (14550)',
     )
     parser.add_argument(
         '--param',

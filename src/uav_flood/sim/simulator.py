@@ -17,6 +17,7 @@ import threading
 import time
 from typing import Any
 
+from uav_flood.core import sitl
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.geo import GeoPoint, LocalFrame
 from uav_flood.sim.state import VehicleState
@@ -27,7 +28,7 @@ __all__ = ['PX4_DEFAULT_HOME', 'SimConfig', 'Simulator', 'VehicleState']
 log = logging.getLogger(__name__)
 
 #: PX4 SITL's default home (Zurich), as in PX4's launch scripts.
-PX4_DEFAULT_HOME = GeoPoint(47.397742, 8.545594, 488.0)
+PX4_DEFAULT_HOME = sitl.PX4_SITL_HOME
 #: Wall seconds between two ticks of the loop.
 TICK_S = 0.02
 #: Longest physics step (simulated seconds); a tick at a high speed factor takes several.
@@ -62,7 +63,7 @@ class SimConfig:
 
     vehicles: int = 1
     origin: GeoPoint = PX4_DEFAULT_HOME
-    base_port: int = 14540
+    base_port: int = sitl.MAVLINK_BASE_PORT
     local_base_port: int | None = None
     gcs_port: int | None = None
     host: str = '127.0.0.1'
@@ -99,7 +100,11 @@ class SimConfig:
     @property
     def local_port0(self) -> int:
         """Return the UDP port vehicle 0 listens on."""
-        return self.local_base_port if self.local_base_port is not None else self.base_port + 40
+        return (
+            self.local_base_port
+            if self.local_base_port is not None
+            else self.base_port + sitl.LOCAL_PORT_OFFSET
+        )
 
     def home_of(self, instance: int) -> GeoPoint:
         """Return where vehicle `instance` stands at boot."""

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from uav_flood.core.errors import ConfigError
+from uav_flood.nodes import conversions
 from uav_flood.testing import spin_until
 
 TOPIC = '/world/flood_world/model/uav_flood_x500_0/link/camera_link/sensor/camera/image'
@@ -164,7 +165,8 @@ def test_injected_frames_arrive_as_image_and_camera_info_like_sim_camera(ros_con
         ],
     )
     try:
-        expected = sim._camera_info(Header(stamp=image.header.stamp, frame_id=sim._frame_id))
+        header = Header(stamp=image.header.stamp, frame_id=sim._frame_id)
+        expected = conversions.camera_info(sim._info_camera, header)
     finally:
         sim.destroy_node()
     assert info == expected

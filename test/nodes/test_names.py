@@ -75,3 +75,16 @@ def test_the_generator_refuses_a_document_without_its_markers(tmp_path):
     assert 'old table' not in written and '`/flood_map`' in written
     assert tool.main(['--check', '--doc', str(doc)]) == 0
     assert tool.main(['--doc', str(tmp_path / 'missing.md')]) == 2
+
+
+def test_the_architecture_names_every_package():
+    text = (ROOT / 'docs/ARCHITECTURE.md').read_text(encoding='utf-8')
+    layers = text[text.index('## Layers') : text.index('## Interface contract')]
+    packages = sorted(
+        path.name
+        for path in (ROOT / 'src' / 'uav_flood').iterdir()
+        if path.is_dir() and not path.name.startswith(('_', '.'))
+    )
+    assert 'core' in packages and 'runner' in packages
+    missing = [name for name in packages if f'`{name}/`' not in layers]
+    assert not missing, f'docs/ARCHITECTURE.md "Layers" does not name {missing}'

@@ -41,7 +41,6 @@ from pathlib import Path
 import time
 from typing import Any
 
-from geometry_msgs.msg import Point as PointMsg
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import OccupancyGrid
 from nav_msgs.msg import Path as PathMsg
@@ -50,7 +49,7 @@ import numpy as np
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Int64MultiArray
-from visualization_msgs.msg import Marker, MarkerArray
+from visualization_msgs.msg import MarkerArray
 
 from uav_flood.core.atomic_file import write_atomic
 from uav_flood.core.class_map import ClassFusion, ClassMap, ClassMapError
@@ -98,24 +97,10 @@ STATUS_PERIOD_S = 1.0
 WARN_THROTTLE_S = 5.0
 #: How often the worker thread's polygons are collected (s).
 POLL_PERIOD_S = 0.1
-#: Marker namespaces (stable: RViz lists them).
-NS_FLOOD, NS_AREA, NS_TRACK = 'flood_outline', 'flood_area', 'track'
-#: The responder layers' marker namespaces, their colours (RGBA) and line widths (m), and the
-#: legend (TEXT markers in the layers' colours at the map's north-west corner).
-LAYER_MARKERS = {
-    'flooded_building': ((0.86, 0.0, 0.0, 1.0), 0.4),
-    'flooded_road': ((1.0, 0.78, 0.0, 1.0), 1.0),
-    'passable_road': ((0.16, 0.16, 0.16, 1.0), 1.0),
-}
-NS_LEGEND = 'legend'
 #: Acknowledgements are published this often (s).
 ACK_PERIOD_S = 0.2
 #: At most this many acknowledgement messages per vehicle per ACK_PERIOD_S.
 ACK_MESSAGES_PER_TICK = 10
-#: Outline, text and track colours (RGBA, 0..1).
-FLOOD_RGBA = (0.0, 0.35, 1.0, 1.0)
-TEXT_RGBA = (1.0, 1.0, 1.0, 1.0)
-TRACK_RGBA = [(1.0, 0.5, 0.05, 1.0), (0.17, 0.63, 0.17, 1.0), (0.84, 0.15, 0.16, 1.0)]
 
 
 def tracks_path(checkpoint_file: str | os.PathLike[str]) -> Path:
@@ -489,83 +474,13 @@ class FloodMapperNode(Node):
             )
 
     def markers(self) -> MarkerArray:
-        """Return the flood outlines, their area labels and the drone tracks.
-
-        The array starts with DELETEALL, so regions that merged or dried up disappear; ids are
-        stable within a namespace: region k (largest first) and vehicle index.
-        """
-        stamp = self.get_clock().now().to_msg()
-        out = MarkerArray()
-        clear = Marker()
-        clear.header.frame_id = names.MAP_FRAME
-        clear.header.stamp = stamp
-        clear.action = Marker.DELETEALL
-        out.markers.append(clear)
-        ring_id = 0
-        for k, flood in enumerate(self.polygons):
-            for ring in (flood.polygon.exterior, *flood.polygon.interiors):
-                points = [(x, y, 0.2) for x, y in ring.coords]
-                out.markers.append(
-                    _marker(NS_FLOOD, ring_id, Marker.LINE_STRIP, points, FLOOD_RGBA, 0.5, stamp)
-                )
-                ring_id += 1
-            label = flood.polygon.representative_point()
-            text = _marker(
-                NS_AREA, k, Marker.TEXT_VIEW_FACING, [], TEXT_RGBA, 1.0, stamp, z_scale=4.0
-            )
-            text.pose.position.x, text.pose.position.y, text.pose.position.z = (
-                float(label.x),
-                float(label.y),
-                1.0,
-            )
-            text.text = f'{flood.area_m2:,.0f} m2 ({flood.mean_confidence * 100:.0f} %)'
-            out.markers.append(text)
-        for index, (_name, track) in enumerate(self.tracks.items()):
-            if len(track) >= 2:
-                rgba = TRACK_RGBA[index % len(TRACK_RGBA)]
-                out.markers.append(
-                    _marker(NS_TRACK, index, Marker.LINE_STRIP, track, rgba, 0.8, stamp)
-                )
-        if self.layers is not None:
-            out.markers += self._layer_markers(self.layers, stamp)
-        return out
-
-    def _layer_markers(self, layers: ResponderLayers, stamp: Any) -> list[Marker]:
-        """Return the flooded buildings' outlines, the roads and a legend (see LAYER_MARKERS)."""
-        markers = []
-        rgba, width = LAYER_MARKERS['flooded_building']
-        for k, building in enumerate(layers.buildings):
-            points = [(x, y, 0.3) for x, y in building.outline.exterior.coords]
-            markers.append(
-                _marker('flooded_building', k, Marker.LINE_STRIP, points, rgba, width, stamp)
-            )
-        counts = {'flooded_road': 0, 'passable_road': 0}
-        for road in layers.roads:
-            ns = 'passable_road' if road.passable else 'flooded_road'
-            rgba, width = LAYER_MARKERS[ns]
-            points = [(x, y, 0.25) for x, y in road.line.coords]
-            markers.append(_marker(ns, counts[ns], Marker.LINE_STRIP, points, rgba, width, stamp))
-            counts[ns] += 1
+        """Return the flood outlines, their area labels, the drone tracks and the layers."""
         bounds = self.map.bounds_cells
-        if bounds is None:
-            return markers
         res = self.map.resolution_m
-        west, north = bounds[0] * res, bounds[3] * res
-        entries = [
-            ('water outline', FLOOD_RGBA),
-            (f'{len(layers.buildings)} flooded buildings', LAYER_MARKERS['flooded_building'][0]),
-            (f'{layers.road_km(False):.2f} km flooded road', LAYER_MARKERS['flooded_road'][0]),
-            (f'{layers.road_km(True):.2f} km passable road', LAYER_MARKERS['passable_road'][0]),
-        ]
-        for k, (text, colour) in enumerate(entries):
-            label = _marker(
-                NS_LEGEND, k, Marker.TEXT_VIEW_FACING, [], colour, 1.0, stamp, z_scale=4.0
-            )
-            label.pose.position.x, label.pose.position.y = west, north + 5.0 * (len(entries) - k)
-            label.pose.position.z = 1.0
-            label.text = text
-            markers.append(label)
-        return markers
+        north_west = (bounds[0] * res, bounds[3] * res) if bounds is not None else None
+        return conversions.flood_markers(
+            self.polygons, self.tracks, self.layers, north_west, self.get_clock().now().to_msg()
+        )
 
     def status_values(self) -> dict[str, str]:
         """Return the status key/values: counters, cells known, water area, checkpoint."""
@@ -799,31 +714,6 @@ class FloodMapperNode(Node):
         if worker is not None:
             worker.shutdown(wait=True, cancel_futures=True)
         super().destroy_node()
-
-
-def _marker(
-    ns: str,
-    marker_id: int,
-    kind: int,
-    points: list[tuple[float, float, float]],
-    rgba: tuple[float, float, float, float],
-    width_m: float,
-    stamp: Any,
-    z_scale: float = 0.0,
-) -> Marker:
-    marker = Marker()
-    marker.header.frame_id = names.MAP_FRAME
-    marker.header.stamp = stamp
-    marker.ns = ns
-    marker.id = marker_id
-    marker.type = kind
-    marker.action = Marker.ADD
-    marker.pose.orientation.w = 1.0
-    marker.scale.x = float(width_m)
-    marker.scale.z = float(z_scale)
-    marker.color.r, marker.color.g, marker.color.b, marker.color.a = (float(c) for c in rgba)
-    marker.points = [PointMsg(x=float(x), y=float(y), z=float(z)) for x, y, z in points]
-    return marker
 
 
 def main(args: list[str] | None = None) -> None:

@@ -35,7 +35,6 @@ from typing import Any
 
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import Point as PointMsg
 from geometry_msgs.msg import PolygonStamped, PoseStamped
 from nav_msgs.msg import OccupancyGrid, Path
 from rclpy.node import Node
@@ -44,7 +43,7 @@ from sensor_msgs.msg import BatteryState
 from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 from std_srvs.srv import Trigger
-from visualization_msgs.msg import Marker, MarkerArray
+from visualization_msgs.msg import MarkerArray
 
 from uav_flood.core import status_schema
 from uav_flood.core.coverage import (
@@ -58,7 +57,6 @@ from uav_flood.core.coverage import (
     PlanningError,
     replan_coverage,
 )
-from uav_flood.core.coverage.area import polygons_of
 from uav_flood.core.coverage.gaps import map_gaps
 from uav_flood.core.coverage.progress import (
     CoverageTracker,
@@ -95,19 +93,6 @@ DEAF_AFTER_S = 0.5
 #: The map is checked at the latest this many map_quiet_s after the drones are done, even if it
 #: still changes (a camera still sending from the ground must not hold the mission open).
 MAP_WAIT_MAX_QUIET = 6.0
-#: Marker colours (RGB, 0..1), one per vehicle index (cycled).
-COLOURS = [
-    (0.12, 0.47, 0.71),
-    (1.0, 0.5, 0.05),
-    (0.17, 0.63, 0.17),
-    (0.84, 0.15, 0.16),
-    (0.58, 0.4, 0.74),
-    (0.55, 0.34, 0.29),
-    (0.89, 0.47, 0.76),
-    (0.5, 0.5, 0.5),
-    (0.74, 0.74, 0.13),
-    (0.09, 0.75, 0.81),
-]
 
 
 def area_from_polygon(msg: PolygonStamped) -> Area:
@@ -834,74 +819,11 @@ class SwarmCoordinatorNode(Node):
     def _publish_markers(self) -> None:
         if self._plan is None or self._tracker is None:
             return
+        indexes = {name: vehicle.index for name, vehicle in self._vehicles.items()}
         stamp = self.get_clock().now().to_msg()
-        markers = MarkerArray()
-        area = self._plan.area
-        outline = _outline_points(area.region)
-        markers.markers.append(
-            _marker('area', 0, Marker.LINE_LIST, outline, (1.0, 1.0, 1.0, 1.0), 1.0, stamp)
+        self._markers_pub.publish(
+            conversions.swarm_markers(self._plan, self._tracker, indexes, stamp)
         )
-        if area.no_fly is not None:
-            markers.markers.append(
-                _marker(
-                    'no_fly',
-                    0,
-                    Marker.LINE_LIST,
-                    _outline_points(area.no_fly),
-                    (1.0, 0.0, 0.0, 1.0),
-                    1.0,
-                    stamp,
-                )
-            )
-        plans = {d.drone: d for d in self._plan.drones}
-        for name, vehicle in self._vehicles.items():
-            track = self._tracker.tracks[name]
-            r, g, b = COLOURS[vehicle.index % len(COLOURS)]
-            flown = self._tracker.flown(name)
-            segments = [
-                (*p, 0.0)
-                for line in flown
-                for a, b2 in zip(line, line[1:], strict=False)
-                for p in (a, b2)
-            ]
-            if segments:
-                markers.markers.append(
-                    _marker(
-                        'covered',
-                        vehicle.index,
-                        Marker.LINE_LIST,
-                        segments,
-                        (r, g, b, 0.3),
-                        self._plan.swath_m,
-                        stamp,
-                    )
-                )
-            plan = plans.get(name)
-            if track.lost:
-                # In every array (the topic is latched with depth 1): RViz removes the lost
-                # drone's path and part whichever array it sees first.
-                markers.markers += [_delete(ns, vehicle.index, stamp) for ns in ('path', 'part')]
-                continue
-            if plan is None or not plan.path:
-                continue
-            points = [(float(p[0]), float(p[1]), float(p[2])) for p in plan.path]
-            markers.markers.append(
-                _marker(
-                    'path', vehicle.index, Marker.LINE_STRIP, points, (r, g, b, 1.0), 1.0, stamp
-                )
-            )
-            markers.markers.append(
-                _marker(
-                    'part',
-                    vehicle.index,
-                    Marker.LINE_LIST,
-                    _outline_points(plan.part),
-                    (r, g, b, 0.8),
-                    2.0,
-                    stamp,
-                )
-            )
-        self._markers_pub.publish(markers)
 
     def _publish_status(self) -> None:
         try:
@@ -982,49 +904,6 @@ class SwarmCoordinatorNode(Node):
             values,
             self.get_clock().now().to_msg(),
         )
-
-
-def _outline_points(geometry: BaseGeometry) -> list[tuple[float, float, float]]:
-    points: list[tuple[float, float, float]] = []
-    for poly in polygons_of(geometry):
-        for ring in (poly.exterior, *poly.interiors):
-            coords = list(ring.coords)
-            for a, b in zip(coords, coords[1:], strict=False):
-                points += [(a[0], a[1], 0.0), (b[0], b[1], 0.0)]
-    return points
-
-
-def _marker(
-    ns: str,
-    marker_id: int,
-    kind: int,
-    points: list[tuple[float, float, float]],
-    rgba: tuple[float, float, float, float],
-    width_m: float,
-    stamp: Any,
-) -> Marker:
-    marker = Marker()
-    marker.header.frame_id = names.MAP_FRAME
-    marker.header.stamp = stamp
-    marker.ns = ns
-    marker.id = marker_id
-    marker.type = kind
-    marker.action = Marker.ADD
-    marker.pose.orientation.w = 1.0
-    marker.scale.x = float(width_m)
-    marker.color.r, marker.color.g, marker.color.b, marker.color.a = (float(c) for c in rgba)
-    marker.points = [PointMsg(x=float(x), y=float(y), z=float(z)) for x, y, z in points]
-    return marker
-
-
-def _delete(ns: str, marker_id: int, stamp: Any) -> Marker:
-    marker = Marker()
-    marker.header.frame_id = names.MAP_FRAME
-    marker.header.stamp = stamp
-    marker.ns = ns
-    marker.id = marker_id
-    marker.action = Marker.DELETE
-    return marker
 
 
 def main(args: list[str] | None = None) -> None:

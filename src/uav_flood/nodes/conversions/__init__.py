@@ -1,4 +1,7 @@
-"""ROS message <-> core/autopilot types, for the nodes (no logic beyond the conversion)."""
+"""ROS message <-> core/autopilot types, for the nodes (no logic beyond the conversion).
+
+The markers of the flood map and the swarm's plan are in `markers` and re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +27,13 @@ from uav_flood.core.geo import GeoPoint
 from uav_flood.core.georef import CameraModel, CameraMount, GridPatch, VehiclePose
 from uav_flood.core.mission import MissionError
 from uav_flood.nodes import names
+from uav_flood.nodes.conversions.markers import delete_marker as delete_marker
+from uav_flood.nodes.conversions.markers import flood_markers as flood_markers
+from uav_flood.nodes.conversions.markers import layer_markers as layer_markers
+from uav_flood.nodes.conversions.markers import marker as marker
+from uav_flood.nodes.conversions.markers import outline_points as outline_points
+from uav_flood.nodes.conversions.markers import swarm_markers as swarm_markers
+from uav_flood.nodes.conversions.markers import text_marker as text_marker
 from uav_flood.nodes.names import Topic
 
 

@@ -92,3 +92,48 @@ def test_mission_state_groups():
 )
 def test_parse_waypoints_skips_bad_items(text, expected):
     assert parse_waypoints(text) == expected
+
+
+def test_the_swarm_status_survives_its_key_values():
+    from uav_flood.core.status_schema import DroneEntry, SWARM_CHECKING_MAP, SwarmStatus
+
+    status = SwarmStatus(
+        state=SWARM_CHECKING_MAP,
+        coverage_pct=99.5,
+        time_left_s=12.0,
+        replans=2,
+        map_gap_rounds=1,
+        map_seen_pct=99.91,
+        last_replan_reason='uav1 lost: status silent',
+        last_replan_latency_ms=35.0,
+        area_m2=54000.0,
+        swath_m=41.2,
+        drones={
+            'uav0': DroneEntry('done', 0, 175.2),
+            'uav1': DroneEntry('lost: status silent', 1, 180.0),
+            'uav2': DroneEntry('swap', 0, 150.0, '2/3', 'waiting for a battery swap'),
+        },
+    )
+    values = status.values()
+    assert values['uav2_sortie'] == '2/3' and values['uav1_readmissions'] == '1'
+    assert values['coverage_pct'] == '99.5' and values['time_left_s'] == '12'
+    parsed = SwarmStatus.parse(values, ['uav0', 'uav1', 'uav2', 'uav9'])
+    assert parsed == status
+    assert parsed.busy and parsed.drone('uav1').lost and parsed.drone('uav1').spare
+    assert parsed.drone('uav2').sortie_of == (2, 3) and parsed.drone('uav0').sortie_of is None
+    assert parsed.drone('uav9').state == '' and not parsed.drone('uav9').spare
+
+
+def test_a_swarm_status_before_a_plan_and_a_malformed_one():
+    from uav_flood.core.status_schema import DroneEntry, SwarmStatus
+
+    waiting = SwarmStatus(
+        state='waiting for the fleet (1/2 reporting)',
+        swath_m=41.2,
+        drones={'uav0': DroneEntry('reporting'), 'uav1': DroneEntry('not heard')},
+    )
+    values = waiting.values()
+    assert values['time_left_s'] == 'unknown' and values['area_m2'] == ''
+    assert 'uav0_readmissions' not in values and not SwarmStatus.parse(values, ['uav0']).busy
+    bad = SwarmStatus.parse({'coverage_pct': 'x', 'replans': '-3', 'uav0': 'idle'}, ['uav0'])
+    assert bad.coverage_pct == 0.0 and bad.replans == 0 and bad.drone('uav0').spare

@@ -88,7 +88,7 @@ def test_several_faults_come_each_once_at_their_moment():
     assert fleet.fault_due() == plans[0]
     fleet.mark_injected(plans[0], 1.0, '30 % of MAVLink packets lost')
     assert fleet.fault_due() is None
-    fleet.swarm = {'coverage_pct': '55.0'}
+    fleet.on_swarm_status({'coverage_pct': '55.0'})
     assert [fleet.fault_due(), fleet.fault_due(), fleet.fault_due()] == [plans[1], plans[2], None]
     fleet.mark_injected(plans[1], 2.0, 'killed flood_mapper (SIGKILL, pid 7)')
     fleet.mark_injected(plans[2], 2.0, 'battery failure injected')
@@ -161,9 +161,9 @@ def test_sorties_keep_the_demo_open_and_count_every_batterys_energy():
 def test_failed_drone_counts_at_rest_on_the_ground_even_with_its_mission_active():
     fleet = Fleet(['uav0'], FailPlan('uav0', 40.0))
     fleet.on_drone_status('uav0', status(armed='true', landed_state='in_air'))
-    fleet.swarm = {'coverage_pct': '39.9'}
+    fleet.on_swarm_status({'coverage_pct': '39.9'})
     assert fleet.fault_due() is None
-    fleet.swarm = {'coverage_pct': '40.0'}
+    fleet.on_swarm_status({'coverage_pct': '40.0'})
     assert fleet.fault_due() == FailPlan('uav0', 40.0)
     fleet.mark_failed('uav0', 'battery', 10.0, 'battery failure injected')
     assert fleet.fault_due() is None  # once
@@ -178,10 +178,10 @@ def test_a_drone_that_never_flew_ends_the_mission_once_the_coordinator_counts_it
     fleet.on_drone_status('uav0', status(mission_state='failed'))
     fleet.on_drone_status('uav1', status(armed='true', landed_state='in_air'))
     fleet.on_drone_status('uav1', status(mission_state='completed'))
-    fleet.swarm = {'state': 'waiting for a lost drone', 'uav0': 'lost: mission failed'}
+    fleet.on_swarm_status({'state': 'waiting for a lost drone', 'uav0': 'lost: mission failed'})
     assert not fleet.finished(0.0)
     assert not fleet.finished(SETTLE_S + 1.0)  # it may still be taken back
-    fleet.swarm = {'state': 'done', 'uav0': 'lost: mission failed'}
+    fleet.on_swarm_status({'state': 'done', 'uav0': 'lost: mission failed'})
     assert not fleet.finished(SETTLE_S + 2.0)
     assert fleet.finished(2 * SETTLE_S + 2.0)
     # Without the coordinator's word, a drone that never flew is not at rest.
@@ -194,10 +194,10 @@ def test_a_drone_the_coordinator_leaves_idle_does_not_hold_the_mission_open():
     fleet.on_drone_status('uav0', status(armed='true', landed_state='in_air'))
     fleet.on_drone_status('uav0', status(mission_state='completed'))
     fleet.on_drone_status('uav1', status())  # on the ground, never armed
-    fleet.swarm = {'state': 'done', 'uav0': 'done', 'uav1': 'reporting'}
+    fleet.on_swarm_status({'state': 'done', 'uav0': 'done', 'uav1': 'reporting'})
     assert not fleet.finished(0.0)
     assert not fleet.finished(2 * SETTLE_S)  # not the coordinator's word: it may get work
-    fleet.swarm = {'state': 'done', 'uav0': 'done', 'uav1': 'idle'}
+    fleet.on_swarm_status({'state': 'done', 'uav0': 'done', 'uav1': 'idle'})
     assert not fleet.finished(3 * SETTLE_S)
     assert fleet.finished(4 * SETTLE_S + 0.1)
     # An idle drone still in the air is not at rest.
@@ -216,7 +216,7 @@ def test_each_drone_outcome_says_what_became_of_it():
     fleet.on_drone_status('uav2', status(armed='true', landed_state='in_air'))
     fleet.on_drone_status('uav2', status(failsafe='autopilot failsafe: land'))
     fleet.on_drone_status('uav3', status(armed='true', landed_state='in_air'))
-    fleet.swarm = {'uav0': 'lost: status silent', 'uav1': 'lost: mission failed: timeout'}
+    fleet.on_swarm_status({'uav0': 'lost: status silent', 'uav1': 'lost: mission failed: timeout'})
     assert fleet.rest_summary() == (
         'uav0 killed in flight (autopilot silent); '
         'uav1 never flew (lost: mission failed: timeout); '
@@ -250,7 +250,7 @@ def test_table_has_a_line_per_drone_with_frames_and_notes():
     fleet.on_segmentation_status(
         'uav1', {'frames_processed': '30', 'edge_hits': '21', 'latency_ms_mean': '118.4'}
     )
-    fleet.swarm = {'coverage_pct': '42.0', 'replans': '1'}
+    fleet.on_swarm_status({'coverage_pct': '42.0', 'replans': '1'})
     fleet.map_score = (55.5, 0.512)
     fleet.mark_failed('uav2', 'battery', 0.0, 'x')
     lines = fleet.table(12.0, 60.0)
@@ -429,13 +429,16 @@ def test_report_figures_and_markdown():
         'uav0',
         {'frames_processed': '10', 'edge_hits': '7', 'latency_edge_hist': hist.to_text()},
     )
-    fleet.swarm = {
-        'coverage_pct': '100.0',
-        'replans': '2',
-        'map_gap_rounds': '1',
-        'last_replan_reason': 'map check 1/2: 1 gap(s) of 40 m2 unseen',
-        'uav0_planned_s': '175.25',
-    }
+    fleet.on_swarm_status(
+        {
+            'coverage_pct': '100.0',
+            'replans': '2',
+            'map_gap_rounds': '1',
+            'last_replan_reason': 'map check 1/2: 1 gap(s) of 40 m2 unseen',
+            'uav0': 'done',
+            'uav0_planned_s': '175.25',
+        }
+    )
     facts = RunFacts(
         settings={
             'drones': 2,

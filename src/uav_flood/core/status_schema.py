@@ -1,7 +1,8 @@
-"""The status contract: flight_control's /uavN/status and the coordinator's /swarm/status states.
+"""The status contract: flight_control's /uavN/status and the coordinator's /swarm/status.
 
 flight_control writes a vehicle's state as DiagnosticArray key/values (VehicleStatus.values);
 the swarm coordinator, the demo's monitor and its report read them back (VehicleStatus.parse).
+The coordinator writes its own (SwarmStatus.values), which the demo reads (SwarmStatus.parse).
 Keys, their formats and the states they take are defined here only: a reader never spells a
 key or a state string itself. Parsing is tolerant, as a reader of a live topic must be: a
 missing or malformed value reads as unknown (None, '' or -1), never as an exception.
@@ -9,8 +10,8 @@ missing or malformed value reads as unknown (None, '' or -1), never as an except
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 import math
 from typing import Any
 
@@ -21,7 +22,14 @@ from uav_flood.core.mission_supervisor import (
     STARTED_STATES,
 )
 
-__all__ = ['ACK_STATES', 'FAILED_STATES', 'STARTED_STATES', 'VehicleStatus']
+__all__ = [
+    'ACK_STATES',
+    'DroneEntry',
+    'FAILED_STATES',
+    'STARTED_STATES',
+    'SwarmStatus',
+    'VehicleStatus',
+]
 
 # -- connection (flight_control <-> its autopilot) -----------------------------------------------
 
@@ -226,3 +234,140 @@ class VehicleStatus:
     def of(cls, status: VehicleStatus | Mapping[str, Any]) -> VehicleStatus:
         """Return `status` parsed, or as it is when it already is a VehicleStatus."""
         return status if isinstance(status, VehicleStatus) else cls.parse(status)
+
+
+# -- /swarm/status (swarm_coordinator) -----------------------------------------------------------
+
+
+def _fmt(value: float | None, digits: int, unknown: str = '') -> str:
+    return f'{value:.{digits}f}' if value is not None and math.isfinite(value) else unknown
+
+
+@dataclass(frozen=True)
+class DroneEntry:
+    """One drone in the coordinator's status.
+
+    :param state: its track's state (flying, done, swap, sent, idle), 'lost: <why>', or before
+        a plan 'reporting' / 'not heard'.
+    :param readmissions: how often it was taken back after a loss (None before a plan).
+    :param planned_s: the plan's predicted time of its first path (s), None if none.
+    :param sortie: 'k/n' while it flies (or waits for) sortie k of n; '' for one flight.
+    :param waiting: why its next sortie is not sent yet ('' when it is due and nothing holds
+        it); None when no sortie is due.
+    """
+
+    state: str
+    readmissions: int | None = None
+    planned_s: float | None = None
+    sortie: str = ''
+    waiting: str | None = None
+
+    @property
+    def lost(self) -> bool:
+        """Return whether the coordinator counts the drone lost."""
+        return self.state.startswith('lost')
+
+    @property
+    def spare(self) -> bool:
+        """Return whether the coordinator has no work for the drone (lost, or idle)."""
+        return self.lost or self.state == 'idle'
+
+    @property
+    def sortie_of(self) -> tuple[int, int] | None:
+        """Return (k, n) of `sortie`, or None."""
+        k, _, n = self.sortie.partition('/')
+        return (int(k), int(n)) if k.isdigit() and n.isdigit() else None
+
+
+@dataclass(frozen=True)
+class SwarmStatus:
+    """The coordinator's state as it publishes it on /swarm/status (key/values)."""
+
+    state: str = ''
+    coverage_pct: float = 0.0
+    time_left_s: float | None = None
+    replans: int = 0
+    map_gap_rounds: int = 0
+    map_seen_pct: float | None = None
+    last_replan_reason: str = ''
+    last_replan_latency_ms: float | None = None
+    area_m2: float | None = None
+    swath_m: float | None = None
+    error: str = ''
+    resumed: str = ''
+    state_file_error: str = ''
+    drones: Mapping[str, DroneEntry] = field(default_factory=dict)
+
+    @property
+    def busy(self) -> bool:
+        """Return whether the coordinator still has work for the drones (BUSY_SWARM_STATES)."""
+        return self.state in BUSY_SWARM_STATES
+
+    def drone(self, name: str) -> DroneEntry:
+        """Return a drone's entry (state '' when the status does not name it)."""
+        return self.drones.get(name, DroneEntry(''))
+
+    def values(self) -> dict[str, str]:
+        """Return the status as the DiagnosticStatus key/values the coordinator publishes."""
+        values: dict[str, str] = {}
+        for name, entry in self.drones.items():
+            values[name] = entry.state
+            if entry.readmissions is not None:
+                values[f'{name}_readmissions'] = str(entry.readmissions)
+            if entry.planned_s is not None:
+                values[f'{name}_planned_s'] = f'{entry.planned_s:.1f}'
+            if entry.sortie:
+                values[f'{name}_sortie'] = entry.sortie
+            if entry.waiting is not None:
+                values[f'{name}_waiting'] = entry.waiting
+        values.update(
+            {
+                'state': self.state,
+                'coverage_pct': f'{self.coverage_pct:.1f}',
+                'time_left_s': _fmt(self.time_left_s, 0, 'unknown'),
+                'replans': str(self.replans),
+                'map_gap_rounds': str(self.map_gap_rounds),
+                'map_seen_pct': _fmt(self.map_seen_pct, 2),
+                'last_replan_reason': self.last_replan_reason,
+                'last_replan_latency_ms': _fmt(self.last_replan_latency_ms, 0),
+                'area_m2': _fmt(self.area_m2, 0),
+                'swath_m': _fmt(self.swath_m, 1),
+                'error': self.error,
+                'resumed': self.resumed,
+                'state_file_error': self.state_file_error,
+            }
+        )
+        return values
+
+    @classmethod
+    def parse(cls, values: Mapping[str, str], names: Iterable[str]) -> SwarmStatus:
+        """Read a status from its key/values; `names`: the drones to read entries of."""
+        get = values.get
+        drones = {}
+        for name in names:
+            if name not in values:
+                continue
+            readmissions = _int(get(f'{name}_readmissions'), -1)
+            drones[name] = DroneEntry(
+                state=values[name],
+                readmissions=readmissions if readmissions >= 0 else None,
+                planned_s=_float(get(f'{name}_planned_s')),
+                sortie=get(f'{name}_sortie', ''),
+                waiting=get(f'{name}_waiting'),
+            )
+        return cls(
+            state=get('state', ''),
+            coverage_pct=_float(get('coverage_pct')) or 0.0,
+            time_left_s=_float(get('time_left_s')),
+            replans=max(0, _int(get('replans'), 0)),
+            map_gap_rounds=max(0, _int(get('map_gap_rounds'), 0)),
+            map_seen_pct=_float(get('map_seen_pct')),
+            last_replan_reason=get('last_replan_reason', ''),
+            last_replan_latency_ms=_float(get('last_replan_latency_ms')),
+            area_m2=_float(get('area_m2')),
+            swath_m=_float(get('swath_m')),
+            error=get('error', ''),
+            resumed=get('resumed', ''),
+            state_file_error=get('state_file_error', ''),
+            drones=drones,
+        )

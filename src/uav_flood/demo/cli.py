@@ -786,10 +786,8 @@ def _lower_bound(
     single turn or transit (area / swath / (drones x cruise speed)), descend: no plan can be
     faster. Speeds are the coordinator's (config/swarm_coordinator.yaml), which the demo keeps.
     """
-    try:
-        area = float(fleet.swarm['area_m2'])
-        swath = float(fleet.swarm['swath_m'])
-    except (KeyError, ValueError):
+    area, swath = fleet.swarm.area_m2, fleet.swarm.swath_m
+    if area is None or swath is None:
         return math.nan
     cruise, climb, descent = speeds
     return area / swath / (drones * cruise) + altitude_m / climb + altitude_m / descent

@@ -16,8 +16,8 @@ from uav_flood.core.errors import ConfigError
 from uav_flood.core.latency import LatencyHistogram
 from uav_flood.core.status_schema import (
     BUSY_MISSION_STATES,
-    BUSY_SWARM_STATES,
     IN_AIR,
+    SwarmStatus,
     VehicleStatus,
 )
 from uav_flood.demo.gcs import FAULTS
@@ -275,7 +275,7 @@ class Fleet:
         self.radio_down: set[str] = set()
         #: What each injected fault did, in injection order.
         self.fault_results: list[str] = []
-        self.swarm: dict[str, str] = {}
+        self.swarm = SwarmStatus()
         self.mapper: dict[str, str] = {}
         self.edge: dict[str, str] = {}
         self.map_score: tuple[float, float] | None = None  # (coverage %, IoU)
@@ -285,12 +285,12 @@ class Fleet:
 
     def on_swarm_status(self, values: dict[str, str]) -> None:
         """Take one swarm_coordinator status: coverage, states, each drone's sortie."""
-        self.swarm = values
+        self.swarm = SwarmStatus.parse(values, self.drones)
         for name, drone in self.drones.items():
-            sortie, _, count = values.get(f'{name}_sortie', '').partition('/')
-            if sortie.isdigit() and count.isdigit():
-                drone.sortie = max(drone.sortie, int(sortie))
-                drone.sorties = int(count)
+            sortie = self.swarm.drone(name).sortie_of
+            if sortie is not None:
+                drone.sortie = max(drone.sortie, sortie[0])
+                drone.sorties = sortie[1]
 
     def on_drone_status(self, name: str, values: dict[str, str]) -> None:
         """Take one flight_control status of drone `name`."""
@@ -335,8 +335,7 @@ class Fleet:
     @property
     def coverage_pct(self) -> float:
         """Return the coordinator's coverage of the area (%), 0 before it reports."""
-        value = _number(self.swarm.get('coverage_pct', ''))
-        return value if math.isfinite(value) else 0.0
+        return self.swarm.coverage_pct
 
     @property
     def fail(self) -> FailPlan | None:
@@ -393,7 +392,7 @@ class Fleet:
         is delivered: no drone's outbox holds one (segmentation's outbox_pending) and no radio
         link is cut.
         """
-        busy = self.swarm.get('state', '') in BUSY_SWARM_STATES
+        busy = self.swarm.busy
         # Every flood observation made must be in the map: no drone still holds one in its
         # outbox (it comes once the link is back), and no radio link is cut.
         undelivered = self.radio_down or any(
@@ -401,10 +400,7 @@ class Fleet:
         )
         # Lost, or idle: the coordinator has no work for it (a re-plan of a small remainder
         # for many drones leaves some without a part); either way it need not have flown.
-        spare = {
-            n: self.swarm.get(n, '').startswith('lost') or self.swarm.get(n, '') == 'idle'
-            for n in self.drones
-        }
+        spare = {n: self.swarm.drone(n).spare for n in self.drones}
         if (
             not busy
             and not undelivered
@@ -418,7 +414,8 @@ class Fleet:
 
     def planned_s(self, name: str) -> float:
         """Return the coordinator's prediction for the drone's first path (s; nan if none)."""
-        return _number(self.swarm.get(f'{name}_planned_s', ''))
+        planned = self.swarm.drone(name).planned_s
+        return planned if planned is not None else math.nan
 
     def note_sim_time(self, sim_s: float) -> None:
         """Note the simulated time for each drone's first arming and last landing.
@@ -438,7 +435,7 @@ class Fleet:
     def rest_summary(self) -> str:
         """Return how every drone ended, e.g. 'uav0 landed and disarmed; uav1 killed ...'."""
         return '; '.join(
-            f'{name} {drone.outcome(self.swarm.get(name, ""))}'
+            f'{name} {drone.outcome(self.swarm.drone(name).state)}'
             for name, drone in self.drones.items()
         )
 
@@ -473,7 +470,7 @@ class Fleet:
         local, edge = self.frames()
         lines = [
             f'{clock}  coverage {self.coverage_pct:5.1f} %  frames local/edge {local}/{edge}'
-            f'  replans {self.swarm.get("replans", "0")}{score}',
+            f'  replans {self.swarm.replans}{score}',
             f'  {"drone":<6} {"mode":<8} {"state":<10} {"armed":<5} {"battery":>7} '
             f'{"mission":>7} {"local/edge":>10} {"lat ms":>7}  note',
         ]

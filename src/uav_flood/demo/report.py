@@ -251,9 +251,9 @@ def build_report(
                 'battery_end_pct': _num(drone.last_battery_pct, 1),
                 'failed': bool(drone.failed),
                 'fault': drone.failed,
-                'outcome': drone.outcome(fleet.swarm.get(drone.name, '')),
-                'coordinator': fleet.swarm.get(drone.name, ''),
-                'readmissions': _int(fleet.swarm.get(f'{drone.name}_readmissions')),
+                'outcome': drone.outcome(fleet.swarm.drone(drone.name).state),
+                'coordinator': fleet.swarm.drone(drone.name).state,
+                'readmissions': fleet.swarm.drone(drone.name).readmissions or 0,
                 # The planner's prediction for its first path against what it flew (arming to
                 # touch-down, simulated s); a re-plan or a fault changes what it flies.
                 'planned_s': _num(fleet.planned_s(drone.name), 1),
@@ -322,10 +322,10 @@ def build_report(
         'observations': observation_counts(fleet),
         'offload_ratio': _num(edge / (local + edge)) if local + edge else 0.0,
         'layers': facts.layers,
-        'replans': _int(fleet.swarm.get('replans')),
+        'replans': fleet.swarm.replans,
         # Of those, the rounds that flew what the map had not seen (the coordinator's map check).
-        'map_gap_rounds': _int(fleet.swarm.get('map_gap_rounds')),
-        'last_replan_reason': fleet.swarm.get('last_replan_reason', ''),
+        'map_gap_rounds': fleet.swarm.map_gap_rounds,
+        'last_replan_reason': fleet.swarm.last_replan_reason,
         'fault_injected': fleet.fail_result,
         'drones': drones,
         'recording': recording,

@@ -69,7 +69,7 @@ from uav_flood.core.errors import UavFloodError
 from uav_flood.core.geo import LocalFrame
 from uav_flood.core.georef import GridPatch
 from uav_flood.core.mission import Enu
-from uav_flood.core.status_schema import VehicleStatus
+from uav_flood.core.status_schema import DroneEntry, SwarmStatus, VehicleStatus
 from uav_flood.nodes import conversions, names
 from uav_flood.nodes.params import declare_read_only
 from uav_flood.nodes.params.swarm_coordinator import CoordinatorParams, PARAMETERS
@@ -834,8 +834,27 @@ class SwarmCoordinatorNode(Node):
             self.get_logger().error(f'status failed: {exc}', throttle_duration_sec=WARN_THROTTLE_S)
 
     def _status(self) -> DiagnosticArray:
+        status = self._swarm_status()
+        if self._error:
+            level, message = 'ERROR', self._error
+        elif any(entry.lost for entry in status.drones.values()):
+            level = 'WARN'
+            message = f'{status.state}, {status.coverage_pct:.0f} % covered, drone(s) lost'
+        else:
+            level, message = 'OK', f'{status.state}, {status.coverage_pct:.0f} % covered'
+        return conversions.diagnostic_array(
+            self.get_fully_qualified_name(),
+            'swarm',
+            level,
+            message,
+            status.values(),
+            self.get_clock().now().to_msg(),
+        )
+
+    def _swarm_status(self) -> SwarmStatus:
+        """Return the coordinator's state (core.status_schema.SwarmStatus)."""
         tracker = self._tracker
-        values: dict[str, str] = {}
+        drones: dict[str, DroneEntry] = {}
         if tracker is None:
             coverage = 0.0
             time_left = math.nan
@@ -845,64 +864,46 @@ class SwarmCoordinatorNode(Node):
                 known = sum(self._known(n) for n in self._vehicles)
                 state = f'waiting for the fleet ({known}/{len(self._vehicles)} reporting)'
             for name in self._vehicles:
-                values[name] = 'reporting' if self._known(name) else 'not heard'
+                drones[name] = DroneEntry('reporting' if self._known(name) else 'not heard')
         else:
             coverage = tracker.coverage()
             time_left = self._time_left_s()
-            states = {n: 'swap' if n in self._due else t.state for n, t in tracker.tracks.items()}
             for name, track in tracker.tracks.items():
-                values[name] = f'lost: {track.lost}' if track.lost else states[name]
-                values[f'{name}_readmissions'] = str(track.readmissions)
-                if name in self.planned_s:
-                    values[f'{name}_planned_s'] = f'{self.planned_s[name]:.1f}'
+                sortie, waiting = '', None
                 planned = self._planned(name)
                 if name in self._due and planned is not None:
-                    count = len(planned.sorties)
-                    values[f'{name}_sortie'] = f'{self._due[name] + 1}/{count}'
-                    values[f'{name}_waiting'] = self._due_block.get(name, '')
+                    sortie = f'{self._due[name] + 1}/{len(planned.sorties)}'
+                    waiting = self._due_block.get(name, '')
                 elif track.sorties > 1:
-                    values[f'{name}_sortie'] = f'{track.sortie + 1}/{track.sorties}'
-
+                    sortie = f'{track.sortie + 1}/{track.sorties}'
+                if track.lost:
+                    word = f'lost: {track.lost}'
+                else:
+                    word = 'swap' if name in self._due else track.state
+                drones[name] = DroneEntry(
+                    word, track.readmissions, self.planned_s.get(name), sortie, waiting
+                )
             state = self._fleet_state(self._now_s())
             if state == status_schema.SWARM_IDLE:
                 pending = self._map_pending()
                 state = status_schema.SWARM_CHECKING_MAP if pending else status_schema.SWARM_DONE
-        values.update(
-            {
-                'state': state,
-                'coverage_pct': f'{coverage * 100.0:.1f}',
-                'time_left_s': f'{time_left:.0f}' if math.isfinite(time_left) else 'unknown',
-                'replans': str(self._replans),
-                'map_gap_rounds': str(self._map_rounds),
-                'map_seen_pct': (
-                    f'{self._map_seen_pct:.2f}' if math.isfinite(self._map_seen_pct) else ''
-                ),
-                'last_replan_reason': self._last_replan_reason,
-                'last_replan_latency_ms': (
-                    f'{self.last_replan_latency_ms:.0f}'
-                    if math.isfinite(self.last_replan_latency_ms)
-                    else ''
-                ),
-                'area_m2': f'{self._plan.metrics.area_m2:.0f}' if self._plan else '',
-                'swath_m': f'{self._params.plan.swath_m:.1f}',
-                'error': self._error,
-                'resumed': self.resumed,
-                'state_file_error': self._state_error,
-            }
-        )
-        if self._error:
-            level, message = 'ERROR', self._error
-        elif tracker is not None and any(t.lost for t in tracker.tracks.values()):
-            level, message = 'WARN', f'{state}, {coverage * 100:.0f} % covered, drone(s) lost'
-        else:
-            level, message = 'OK', f'{state}, {coverage * 100:.0f} % covered'
-        return conversions.diagnostic_array(
-            self.get_fully_qualified_name(),
-            'swarm',
-            level,
-            message,
-            values,
-            self.get_clock().now().to_msg(),
+        return SwarmStatus(
+            state=state,
+            coverage_pct=coverage * 100.0,
+            time_left_s=time_left if math.isfinite(time_left) else None,
+            replans=self._replans,
+            map_gap_rounds=self._map_rounds,
+            map_seen_pct=self._map_seen_pct if math.isfinite(self._map_seen_pct) else None,
+            last_replan_reason=self._last_replan_reason,
+            last_replan_latency_ms=(
+                self.last_replan_latency_ms if math.isfinite(self.last_replan_latency_ms) else None
+            ),
+            area_m2=self._plan.metrics.area_m2 if self._plan else None,
+            swath_m=self._params.plan.swath_m,
+            error=self._error,
+            resumed=self.resumed,
+            state_file_error=self._state_error,
+            drones=drones,
         )
 
 

@@ -5,7 +5,8 @@ import math
 import pytest
 
 from uav_flood.autopilot import frames, px4
-from uav_flood.autopilot.interface import FlightMode, LandedState, Quaternion
+from uav_flood.autopilot.interface import FlightMode, LandedState
+from uav_flood.core.rotation import euler_from_quaternion, Quaternion, quaternion_from_euler
 
 DEG = math.pi / 180.0
 
@@ -19,7 +20,7 @@ def rotate(q: Quaternion, v):
 
 
 def enu_flu(roll_deg, pitch_deg, yaw_deg):
-    q_ned_frd = frames.quaternion_from_euler(roll_deg * DEG, pitch_deg * DEG, yaw_deg * DEG)
+    q_ned_frd = quaternion_from_euler(roll_deg * DEG, pitch_deg * DEG, yaw_deg * DEG)
     return frames.ned_frd_to_enu_flu(q_ned_frd)
 
 
@@ -38,15 +39,15 @@ def test_heading_maps_to_the_right_enu_direction(yaw_ned_deg, nose_enu):
     assert rotate(q, (1.0, 0.0, 0.0)) == pytest.approx(nose_enu, abs=1e-9)
     # Level flight: base_link z (up) stays map z (up).
     assert rotate(q, (0.0, 0.0, 1.0)) == pytest.approx((0.0, 0.0, 1.0), abs=1e-9)
-    _, _, yaw_enu = frames.euler_from_quaternion(q)
+    _, _, yaw_enu = euler_from_quaternion(q)
     expected = math.remainder(math.pi / 2 - yaw_ned_deg * DEG, 2 * math.pi)
     assert math.remainder(yaw_enu - expected, 2 * math.pi) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_roll_keeps_sign_pitch_flips_sign():
-    roll, pitch, _ = frames.euler_from_quaternion(enu_flu(10.0, 0.0, 0.0))
+    roll, pitch, _ = euler_from_quaternion(enu_flu(10.0, 0.0, 0.0))
     assert roll == pytest.approx(10.0 * DEG) and pitch == pytest.approx(0.0, abs=1e-9)
-    roll, pitch, _ = frames.euler_from_quaternion(enu_flu(0.0, 15.0, 0.0))
+    roll, pitch, _ = euler_from_quaternion(enu_flu(0.0, 15.0, 0.0))
     assert pitch == pytest.approx(-15.0 * DEG) and roll == pytest.approx(0.0, abs=1e-9)
 
 
@@ -71,8 +72,8 @@ def test_conversion_normalises_and_rejects_garbage():
 
 def test_euler_round_trip():
     for angles in ((0.1, -0.2, 0.3), (-1.0, 0.5, 3.0), (0.0, 0.0, -2.5)):
-        q = frames.quaternion_from_euler(*angles)
-        assert frames.euler_from_quaternion(q) == pytest.approx(angles)
+        q = quaternion_from_euler(*angles)
+        assert euler_from_quaternion(q) == pytest.approx(angles)
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ import enum
 from uav_flood.core.errors import UavFloodError
 from uav_flood.core.geo import GeoPoint
 from uav_flood.core.mission import MissionPlan
+from uav_flood.core.rotation import Quaternion as Quaternion  # the type of Telemetry.attitude
 
 
 class AutopilotError(UavFloodError):
@@ -93,16 +94,6 @@ class StatusText:
     severity: Severity
     text: str
     stamp_s: float
-
-
-@dataclass(frozen=True)
-class Quaternion:
-    """A rotation as a unit quaternion (w, x, y, z), Hamilton convention."""
-
-    w: float
-    x: float
-    y: float
-    z: float
 
 
 @dataclass(frozen=True)

@@ -32,13 +32,13 @@ from uav_flood.autopilot.interface import (
     FlightMode,
     LandedState,
     NotConnectedError,
-    Quaternion,
     Severity,
     StatusText,
     Telemetry,
 )
 from uav_flood.core.geo import GeoError, GeoPoint
 from uav_flood.core.mission import ItemKind, MissionPlan
+from uav_flood.core.rotation import Quaternion
 
 _LOG = logging.getLogger(__name__)
 

@@ -25,6 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from uav_flood.core.errors import UavFloodError
+from uav_flood.core.rotation import quaternion_from_euler
 
 __all__ = [
     'CameraModel',
@@ -430,16 +431,8 @@ class VehiclePose:
 
         Positive pitch is nose down and positive roll is right side down (REP-103).
         """
-        r, p, y = (math.radians(v) / 2.0 for v in (roll_deg, pitch_deg, yaw_deg))
-        cr, sr, cp, sp, cy, sy = (math.cos(r), math.sin(r), math.cos(p), math.sin(p),
-                                  math.cos(y), math.sin(y))  # fmt: skip
-        q = (
-            cr * cp * cy + sr * sp * sy,
-            sr * cp * cy - cr * sp * sy,
-            cr * sp * cy + sr * cp * sy,
-            cr * cp * sy - sr * sp * cy,
-        )
-        return cls(position_enu_m, q)
+        roll, pitch, yaw = (math.radians(v) for v in (roll_deg, pitch_deg, yaw_deg))
+        return cls(position_enu_m, quaternion_from_euler(roll, pitch, yaw).wxyz)
 
     def map_from_body(self) -> FloatArray:
         """Return the rotation matrix taking base_link (FLU) vectors into map (ENU)."""

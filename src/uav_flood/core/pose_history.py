@@ -17,8 +17,7 @@ import math
 
 from uav_flood.core.errors import UavFloodError
 from uav_flood.core.georef import VehiclePose
-
-Quaternion = tuple[float, float, float, float]
+from uav_flood.core.rotation import Wxyz
 
 
 class PoseHistoryError(UavFloodError):
@@ -37,7 +36,7 @@ class PoseLookup:
     reason: str = ''
 
 
-def slerp(q0: Quaternion, q1: Quaternion, fraction: float) -> Quaternion:
+def slerp(q0: Wxyz, q1: Wxyz, fraction: float) -> Wxyz:
     """Interpolate unit quaternions (w, x, y, z) along the shorter arc.
 
     :param q0: the orientation at fraction 0 (unit quaternion, w first).

@@ -22,6 +22,7 @@ from pymavlink.dialects.v20 import common as mavlink
 from uav_flood.autopilot.px4 import Px4Mode
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.geo import GeoPoint
+from uav_flood.core.rotation import quaternion_from_euler
 from uav_flood.sim import autopilot as ap
 from uav_flood.sim import mission as mis
 from uav_flood.sim.battery import WARNING_CRITICAL, WARNING_EMERGENCY, WARNING_LOW
@@ -568,7 +569,7 @@ class SimVehicle:
 
     def _msg_attitude_quaternion(self) -> Any:
         b = self.autopilot.body
-        q = _quaternion(b.roll, b.pitch, b.yaw)
+        q = quaternion_from_euler(b.roll, b.pitch, b.yaw).wxyz
         return self._mav.attitude_quaternion_encode(
             self._time_boot_ms(), *q, 0.0, 0.0, b.yaw_rate, (0.0, 0.0, 0.0, 0.0)
         )
@@ -650,7 +651,7 @@ class SimVehicle:
             b.n,
             b.e,
             b.d,
-            _quaternion(b.roll, b.pitch, b.yaw),
+            quaternion_from_euler(b.roll, b.pitch, b.yaw).wxyz,
             b.vn,
             b.ve,
             b.vd,
@@ -1174,15 +1175,3 @@ def _rotate(x: float | None, y: float | None, yaw: float) -> tuple[float | None,
     c = math.cos(yaw)
     s = math.sin(yaw)
     return c * fx - s * fy, s * fx + c * fy
-
-
-def _quaternion(roll: float, pitch: float, yaw: float) -> tuple[float, float, float, float]:
-    cr, sr = math.cos(roll / 2), math.sin(roll / 2)
-    cp, sp = math.cos(pitch / 2), math.sin(pitch / 2)
-    cy, sy = math.cos(yaw / 2), math.sin(yaw / 2)
-    return (
-        cr * cp * cy + sr * sp * sy,
-        sr * cp * cy - cr * sp * sy,
-        cr * sp * cy + sr * cp * sy,
-        cr * cp * sy - sr * sp * cy,
-    )

@@ -21,11 +21,11 @@ from rclpy.node import Node
 from sensor_msgs.msg import BatteryState, CameraInfo, Image, NavSatFix, NavSatStatus
 from std_msgs.msg import Header
 
-from uav_flood.autopilot.interface import Quaternion
 from uav_flood.core.class_map import ClassMapError, ClassObservation, NO_CLASS
 from uav_flood.core.geo import GeoPoint
 from uav_flood.core.georef import CameraModel, CameraMount, GridPatch, VehiclePose
 from uav_flood.core.mission import MissionError
+from uav_flood.core.rotation import Quaternion
 from uav_flood.nodes import names
 from uav_flood.nodes.conversions.markers import delete_marker as delete_marker
 from uav_flood.nodes.conversions.markers import flood_markers as flood_markers

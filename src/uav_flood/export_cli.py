@@ -45,6 +45,7 @@ import numpy as np
 from numpy.typing import NDArray
 import pyproj
 
+from uav_flood.core import geojson
 from uav_flood.core.class_map import ClassMap
 from uav_flood.core.errors import UavFloodError
 from uav_flood.core.flood_map import (
@@ -313,32 +314,17 @@ def export(
 
 def to_geojson(polygons: list[FloodPolygon], frame: LocalFrame) -> dict[str, Any]:
     """Return the polygons as an RFC 7946 FeatureCollection (lon, lat; outer rings CCW)."""
-
-    def ring(coords: Any, ccw: bool) -> list[list[float]]:
-        xy = np.asarray(coords, dtype=np.float64)
-        # Shoelace sign: > 0 is counter-clockwise in ENU (and in lon/lat).
-        area = float(np.sum(xy[:-1, 0] * xy[1:, 1] - xy[1:, 0] * xy[:-1, 1]))
-        if (area > 0) != ccw:
-            xy = xy[::-1]
-        lat, lon, _ = frame.to_geodetic(xy[:, 0], xy[:, 1])
-        return [[round(float(a), 8), round(float(b), 8)] for a, b in zip(lon, lat, strict=True)]
-
-    features = []
-    for flood in polygons:
-        rings = [ring(flood.polygon.exterior.coords, True)]
-        rings += [ring(hole.coords, False) for hole in flood.polygon.interiors]
-        features.append(
+    return geojson.feature_collection(
+        geojson.feature(
+            geojson.geometry(flood.polygon, frame),
             {
-                'type': 'Feature',
-                'geometry': {'type': 'Polygon', 'coordinates': rings},
-                'properties': {
-                    'layer': 'water',
-                    'area_m2': round(flood.area_m2, 2),
-                    'mean_confidence': round(flood.mean_confidence, 4),
-                },
-            }
+                'layer': 'water',
+                'area_m2': round(flood.area_m2, 2),
+                'mean_confidence': round(flood.mean_confidence, 4),
+            },
         )
-    return {'type': 'FeatureCollection', 'features': features}
+        for flood in polygons
+    )
 
 
 KML_NS = 'http://www.opengis.net/kml/2.2'

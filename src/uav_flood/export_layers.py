@@ -15,7 +15,9 @@ from typing import Any
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+from shapely.geometry import Polygon
 
+from uav_flood.core import geojson
 from uav_flood.core.geo import LocalFrame
 from uav_flood.core.responder_layers import ResponderLayers
 
@@ -34,47 +36,26 @@ LAYER_CSS = {
 }
 
 
-def _lonlat(xy: Any, frame: LocalFrame) -> list[list[float]]:
-    points = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
-    lat, lon, _ = frame.to_geodetic(points[:, 0], points[:, 1])
-    return [[round(float(a), 8), round(float(b), 8)] for a, b in zip(lon, lat, strict=True)]
-
-
 def layer_features(layers: ResponderLayers, frame: LocalFrame) -> list[dict[str, Any]]:
     """Return GeoJSON features (WGS84, RFC 7946) of the buildings and roads, tagged by layer."""
     features: list[dict[str, Any]] = []
     for building in layers.buildings:
-        ring = building.outline.exterior
-        coords = np.asarray(ring.coords)
-        if not ring.is_ccw:  # RFC 7946: outer rings counter-clockwise
-            coords = coords[::-1]
-        features.append(
-            {
-                'type': 'Feature',
-                'geometry': {'type': 'Polygon', 'coordinates': [_lonlat(coords, frame)]},
-                'properties': {
-                    'layer': 'flooded_building',
-                    'area_m2': round(building.area_m2, 2),
-                    'confidence': round(building.confidence, 4),
-                },
-            }
-        )
+        # The outline only: a flooded building's courtyard is still part of the building.
+        outline = Polygon(building.outline.exterior)
+        properties = {
+            'layer': 'flooded_building',
+            'area_m2': round(building.area_m2, 2),
+            'confidence': round(building.confidence, 4),
+        }
+        features.append(geojson.feature(geojson.geometry(outline, frame), properties))
     for road in layers.roads:
-        features.append(
-            {
-                'type': 'Feature',
-                'geometry': {
-                    'type': 'LineString',
-                    'coordinates': _lonlat(road.line.coords, frame),
-                },
-                'properties': {
-                    'layer': 'passable_road' if road.passable else 'flooded_road',
-                    'length_m': round(road.length_m, 2),
-                    'passable': road.passable,
-                    'confidence': round(road.confidence, 4),
-                },
-            }
-        )
+        properties = {
+            'layer': 'passable_road' if road.passable else 'flooded_road',
+            'length_m': round(road.length_m, 2),
+            'passable': road.passable,
+            'confidence': round(road.confidence, 4),
+        }
+        features.append(geojson.feature(geojson.geometry(road.line, frame), properties))
     return features
 
 

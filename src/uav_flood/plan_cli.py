@@ -39,9 +39,9 @@ import sys
 from typing import Any
 
 import numpy as np
-from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
+from uav_flood.core import geojson
 from uav_flood.core.coverage import (
     Area,
     CoveragePlan,
@@ -315,17 +315,6 @@ def print_summary(plan: CoveragePlan, home: GeoPoint) -> None:
     )
 
 
-def _to_wgs84(geometry: BaseGeometry, frame: LocalFrame) -> dict[str, Any]:
-    def convert(node: Any) -> Any:
-        if isinstance(node, tuple | list) and node and isinstance(node[0], float | int):
-            lat, lon, _ = frame.to_geodetic(float(node[0]), float(node[1]))
-            return [round(float(lon), 8), round(float(lat), 8)]
-        return [convert(child) for child in node]
-
-    shape = mapping(geometry)
-    return {'type': shape['type'], 'coordinates': convert(shape['coordinates'])}
-
-
 def write_geojson(plan: CoveragePlan, frame: LocalFrame, path: Path) -> None:
     """Write the paths (LineStrings, or a Point) and parts (Polygons) as WGS84 GeoJSON."""
     from shapely.geometry import LineString, Point
@@ -339,7 +328,7 @@ def write_geojson(plan: CoveragePlan, frame: LocalFrame, path: Path) -> None:
         features.append(
             {
                 'type': 'Feature',
-                'geometry': _to_wgs84(trace, frame),
+                'geometry': geojson.geometry(trace, frame),
                 'properties': {
                     'drone': d.drone,
                     'altitude_m': d.altitude_m,
@@ -361,7 +350,7 @@ def write_geojson(plan: CoveragePlan, frame: LocalFrame, path: Path) -> None:
             features.append(
                 {
                     'type': 'Feature',
-                    'geometry': _to_wgs84(trace, frame),
+                    'geometry': geojson.geometry(trace, frame),
                     'properties': {
                         'drone': d.drone,
                         'sortie': k,
@@ -374,11 +363,11 @@ def write_geojson(plan: CoveragePlan, frame: LocalFrame, path: Path) -> None:
             features.append(
                 {
                     'type': 'Feature',
-                    'geometry': _to_wgs84(part, frame),
+                    'geometry': geojson.geometry(part, frame),
                     'properties': {'drone': d.drone, 'part_area_m2': round(part.area, 1)},
                 }
             )
-    document = {'type': 'FeatureCollection', 'features': features}
+    document = geojson.feature_collection(features)
     path.write_text(json.dumps(document) + '\n', encoding='utf-8')
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import sys
 from typing import Any
 
+from uav_flood.core import geojson
 from uav_flood.core.errors import UavFloodError
 from uav_flood.core.geo import GeoPoint, LocalFrame
 from uav_flood.core.responder_layers import (
@@ -166,26 +167,13 @@ def _enu(frame: LocalFrame, point: GeoPoint) -> tuple[float, float]:
 def _geojson(results: list[tuple[str, RouteResult]], frame: LocalFrame) -> dict[str, Any]:
     features = []
     for name, result in results:
-        geometry = None
-        if result.line is not None:
-            xy = list(result.line.coords)
-            lat, lon, _ = frame.to_geodetic([p[0] for p in xy], [p[1] for p in xy])
-            geometry = {
-                'type': 'LineString',
-                'coordinates': [
-                    [round(float(a), 8), round(float(b), 8)] for a, b in zip(lon, lat, strict=True)
-                ],
-            }
-        features.append(
-            {
-                'type': 'Feature',
-                'geometry': geometry,
-                'properties': {
-                    'destination': name,
-                    'found': result.found,
-                    'length_m': round(result.length_m, 1) if result.found else None,
-                    'reason': result.reason,
-                },
-            }
-        )
-    return {'type': 'FeatureCollection', 'features': features}
+        properties = {
+            'destination': name,
+            'found': result.found,
+            'length_m': round(result.length_m, 1) if result.found else None,
+            'reason': result.reason,
+        }
+        line = geojson.geometry(result.line, frame) if result.line is not None else None
+        # No route: a Feature with a null geometry (RFC 7946 3.2), its reason in properties.
+        features.append({'type': 'Feature', 'geometry': line, 'properties': properties})
+    return geojson.feature_collection(features)

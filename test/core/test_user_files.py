@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from uav_flood.core.coverage import Area, first_vertex, PlanningError
-from uav_flood.core.coverage.area import MAX_NESTING
 from uav_flood.core.geo import GeoPoint, LocalFrame
+from uav_flood.core.geojson import MAX_NESTING
 from uav_flood.core.mission import MissionError
 from uav_flood.core.safety import Geofence
 from uav_flood.core.user_files import (
@@ -109,7 +109,8 @@ def test_features_nested_past_the_limit(tmp_path: Path) -> None:
         document = {'type': 'Feature', 'geometry': document}
     path = tmp_path / 'features.geojson'
     path.write_text(json.dumps(document))
-    with pytest.raises(MissionError, match='holds no GeoJSON Polygon'):
+    # The geofence reads GeoJSON as the planner does (core.geojson): the same limit and words.
+    with pytest.raises(MissionError, match=f'nested more than {MAX_NESTING} levels'):
         Geofence.from_geojson(path, FRAME)
 
 

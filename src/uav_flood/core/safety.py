@@ -18,12 +18,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 import math
 from pathlib import Path
-from typing import Any
 
 import shapely
 from shapely.geometry import LineString, Point, Polygon
 
-from uav_flood.core.geo import GeoError, GeoPoint, LocalFrame
+from uav_flood.core import geojson
+from uav_flood.core.geo import GeoPoint, LocalFrame
 from uav_flood.core.mission import Enu, MissionError
 from uav_flood.core.user_files import load_json, UserFileError
 
@@ -292,18 +292,19 @@ class Geofence:
             document = load_json(path, 'geofence file')
         except UserFileError as exc:
             raise MissionError(str(exc)) from None
-        ring = _first_polygon_ring(document)
+        try:
+            rings = (geojson.outer_ring(c) for c, _ in geojson.polygon_coordinates(document))
+            ring = next((r for r in rings if r is not None), None)
+        except geojson.GeoJsonError as exc:
+            raise MissionError(f'geofence file {path}: {exc}') from None
         if ring is None:
             raise MissionError(f'geofence file {path} holds no GeoJSON Polygon')
         vertices = []
-        for position in ring:
+        for value in ring:
             try:
-                lon, lat = float(position[0]), float(position[1])
-                point = GeoPoint(lat, lon, frame.origin.alt_m)
-            except (TypeError, ValueError, IndexError, KeyError, OverflowError, GeoError) as exc:
-                text = repr(position)
-                text = text if len(text) <= 60 else text[:57] + '...'
-                raise MissionError(f'geofence file {path}: bad position {text} ({exc})') from None
+                point = geojson.position(value, frame.origin.alt_m)
+            except geojson.GeoJsonError as exc:
+                raise MissionError(f'geofence file {path}: {exc}') from None
             east, north, _ = frame.point_to_enu(point)
             vertices.append((east, north))
         return cls(vertices, margin_m)
@@ -352,31 +353,3 @@ def _grow(area: Polygon, margin_m: float) -> Polygon:
     if not isinstance(grown, Polygon):  # growing a simple polygon always gives one polygon
         raise MissionError('the grown geofence is not a single polygon')
     return grown
-
-
-def _first_polygon_ring(document: Any, depth: int = 0) -> list[Any] | None:
-    """Return the outer ring of the first Polygon in a GeoJSON object, or None.
-
-    Features and collections nested deeper than 32 levels (real files use 2) hold none.
-    """
-    if not isinstance(document, dict) or depth > 32:
-        return None
-    kind = document.get('type')
-    if kind == 'FeatureCollection':
-        features = document.get('features')
-        for feature in features if isinstance(features, list) else []:
-            ring = _first_polygon_ring(feature, depth + 1)
-            if ring is not None:
-                return ring
-        return None
-    if kind == 'Feature':
-        return _first_polygon_ring(document.get('geometry'), depth + 1)
-    coordinates = document.get('coordinates')
-    if kind == 'Polygon' and isinstance(coordinates, list) and coordinates:
-        ring = coordinates[0]
-        return ring if isinstance(ring, list) else None
-    if kind == 'MultiPolygon' and isinstance(coordinates, list) and coordinates:
-        first = coordinates[0]
-        if isinstance(first, list) and first and isinstance(first[0], list):
-            return first[0]
-    return None

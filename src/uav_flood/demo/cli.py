@@ -27,10 +27,11 @@ from typing import Any, TextIO
 import numpy as np
 from numpy.typing import NDArray
 import shapely
+from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
 from uav_flood import __version__
-from uav_flood.core import sitl
+from uav_flood.core import geojson, sitl
 from uav_flood.core.coverage import Area, first_vertex
 from uav_flood.core.errors import ConfigError, UavFloodError
 from uav_flood.core.evaluation import area_cells, score_map
@@ -253,21 +254,9 @@ def _scene_area(origin: GeoPoint, quick: bool) -> dict[str, Any]:
         half_e, half_n = QUICK_AREA_M[0] / 2, QUICK_AREA_M[1] / 2
         e0, e1, n0, n1 = ce - half_e, ce + half_e, cn - half_n, cn + half_n
     frame = LocalFrame(origin)
-    ring = []
-    for east, north in ((e0, n0), (e1, n0), (e1, n1), (e0, n1), (e0, n0)):
-        point = frame.enu_to_point(east, north)
-        ring.append([round(point.lon_deg, 8), round(point.lat_deg, 8)])
     name = 'the middle of the flood scene' if quick else 'the flood scene'
-    return {
-        'type': 'FeatureCollection',
-        'features': [
-            {
-                'type': 'Feature',
-                'properties': {'name': name},
-                'geometry': {'type': 'Polygon', 'coordinates': [ring]},
-            }
-        ],
-    }
+    area = geojson.geometry(Polygon([(e0, n0), (e1, n0), (e1, n1), (e0, n1)]), frame)
+    return geojson.feature_collection([geojson.feature(area, {'name': name})])
 
 
 def _user_area(path: Path, origin_text: str | None) -> tuple[dict[str, Any], GeoPoint]:

@@ -20,13 +20,10 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from uav_flood.core import geojson
 from uav_flood.core.coverage.errors import PlanningError
-from uav_flood.core.geo import check_geodetic, GeoError, GeoPoint, LocalFrame
+from uav_flood.core.geo import GeoPoint, LocalFrame
 from uav_flood.core.user_files import load_json, UserFileError
-
-#: Deepest nesting of Features, FeatureCollections and GeometryCollections read. RFC 7946 asks
-#: for no nested GeometryCollections, so real files use 3 levels at most.
-MAX_NESTING = 32
 
 
 @dataclass(frozen=True)
@@ -121,56 +118,19 @@ def _load(source: str | Path | dict[str, Any]) -> tuple[Any, str]:
         raise PlanningError(str(exc)) from None
 
 
-def _polygon_objects(
-    document: Any, no_fly: bool = False, depth: int = 0
-) -> Iterator[tuple[Any, bool]]:
-    """Yield (GeoJSON Polygon coordinates, is no-fly) for every polygon in a document.
-
-    :raises PlanningError: when collections and features nest deeper than MAX_NESTING.
-    """
-    if not isinstance(document, dict):
-        return
-    if depth > MAX_NESTING:
-        raise PlanningError(
-            f'GeoJSON features and collections nested more than {MAX_NESTING} levels deep'
-        )
-    kind = document.get('type')
-    if kind == 'FeatureCollection':
-        for feature in _list(document.get('features')):
-            yield from _polygon_objects(feature, no_fly, depth + 1)
-    elif kind == 'Feature':
-        props = document.get('properties')
-        props = props if isinstance(props, dict) else {}
-        flag = bool(props.get('no_fly')) or props.get('kind') == 'no_fly'
-        yield from _polygon_objects(document.get('geometry'), no_fly or flag, depth + 1)
-    elif kind == 'GeometryCollection':
-        for geometry in _list(document.get('geometries')):
-            yield from _polygon_objects(geometry, no_fly, depth + 1)
-    elif kind == 'Polygon':
-        yield document.get('coordinates'), no_fly
-    elif kind == 'MultiPolygon':
-        for polygon in _list(document.get('coordinates')):
-            yield polygon, no_fly
-
-
-def _list(value: Any) -> list[Any]:
-    """Return `value` if it is a list, else [] (a malformed member holds nothing usable)."""
-    return value if isinstance(value, list) else []
+def _polygon_objects(document: Any) -> Iterator[tuple[Any, bool]]:
+    """Yield (GeoJSON Polygon coordinates, is no-fly) for every polygon in a document."""
+    try:
+        yield from geojson.polygon_coordinates(document)
+    except geojson.GeoJsonError as exc:
+        raise PlanningError(str(exc)) from None
 
 
 def _position(position: Any, name: str) -> GeoPoint:
     try:
-        lon, lat = float(position[0]), float(position[1])
-        check_geodetic(lat, lon)
-    except (TypeError, ValueError, IndexError, KeyError, OverflowError, GeoError) as exc:
-        raise PlanningError(f'{name}: bad position {_short(position)} ({exc})') from None
-    return GeoPoint(lat, lon, 0.0)
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    """Return repr(value), cut to `limit` characters (a bad position may be a huge list)."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + '...'
+        return geojson.position(position)
+    except geojson.GeoJsonError as exc:
+        raise PlanningError(f'{name}: {exc}') from None
 
 
 def _polygons(document: Any, name: str, frame: LocalFrame) -> tuple[list[Polygon], list[Polygon]]:

@@ -30,3 +30,15 @@ def offboard_port(instance: int, base_port: int = MAVLINK_BASE_PORT) -> int:
 def local_port(instance: int, base_port: int = MAVLINK_BASE_PORT) -> int:
     """Return the UDP port PX4 SITL instance `instance` listens on for that link."""
     return base_port + LOCAL_PORT_OFFSET + instance
+
+
+#: PX4 SITL runs faster than real time by this environment variable's factor; so does the
+#: built-in simulator (`uav-flood sim` reads it too).
+SPEED_FACTOR_ENV = 'PX4_SIM_SPEED_FACTOR'
+#: The speed factors the built-in simulator takes (simulated seconds per wall second).
+SPEED_FACTOR_RANGE = (0.01, 100.0)
+#: The demo's speed factor: MAVSDK missions still pass at 5x against PX4 SITL, and so here.
+DEMO_SPEED_FACTOR = 5.0
+#: The demo's fastest: above it the nodes' wall-clock timeouts (link loss, discovery) no
+#: longer hold on a 2-core machine.
+DEMO_MAX_SPEED_FACTOR = 20.0

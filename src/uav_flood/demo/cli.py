@@ -135,7 +135,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         '--speed-factor',
         type=float,
         metavar='X',
-        help='simulated seconds per wall second (default 5)',
+        help=f'simulated seconds per wall second (default {sitl.DEMO_SPEED_FACTOR:g})',
     )
     parser.add_argument(
         '--link',
@@ -425,7 +425,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence 
     out_stream = sys.stdout
     try:
         quick = bool(args.quick)
-        speed = args.speed_factor if args.speed_factor is not None else 5.0
+        speed = args.speed_factor if args.speed_factor is not None else sitl.DEMO_SPEED_FACTOR
         timeout = args.timeout if args.timeout is not None else (240.0 if quick else 600.0)
         if not timeout > 0:
             raise ConfigError(f'{timeout}: must be > 0', '--timeout')

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -122,8 +123,11 @@ class DemoGraphConfig:
     def __post_init__(self) -> None:
         if not 1 <= self.drones <= 10:
             raise ConfigError(f'{self.drones} drones: the demo flies 1 to 10', 'drones')
-        if not 0.1 <= self.speed_factor <= 20.0:
-            raise ConfigError(f'{self.speed_factor}: must be in [0.1, 20]', 'speed_factor')
+        low, high = sitl.SPEED_FACTOR_RANGE[0], sitl.DEMO_MAX_SPEED_FACTOR
+        if not (math.isfinite(self.speed_factor) and low <= self.speed_factor <= high):
+            raise ConfigError(
+                f'{self.speed_factor}: must be in [{low:g}, {high:g}]', 'speed_factor'
+            )
         for name in ('base_port', 'gcs_port'):
             port = getattr(self, name)
             if not 1024 <= port <= 65535 - 100:
@@ -352,7 +356,7 @@ def shipped_config(origin: GeoPoint) -> DemoGraphConfig:
         area_file=SHIPPED_AREA,
         out_dir=Path('demo_mission'),
         origin=origin,
-        speed_factor=5.0,
+        speed_factor=sitl.DEMO_SPEED_FACTOR,
         base_port=sitl.MAVLINK_BASE_PORT,
         gcs_port=sitl.GCS_PORT,
         link_profile='good',

@@ -58,7 +58,7 @@ from uav_flood.core.segmentation import (
 )
 from uav_flood.nodes import names
 from uav_flood.nodes.conversions import diagnostic_array, StatusPublisher
-from uav_flood.nodes.params import declare_read_only, parse_vehicles
+from uav_flood.nodes.params import declare_read_only, parse_vehicles, VEHICLE_NAME
 from uav_flood.nodes.spin import spin_node, stop_worker
 
 # name: (default, description). Defaults equal config/edge_server.yaml; all are read-only.
@@ -89,8 +89,9 @@ PARAMETERS: dict[str, tuple[Any, str]] = {
     'discover_period_s': (1.0, 'Period (s) of the scan for requests from unknown drones.'),
     'status_period_s': (0.5, 'Period (s) of /edge/status.'),
 }
+#: A drone's request topic, /<vehicle>/edge/request, with a vehicle name as parse_vehicles takes.
 REQUEST_TOPIC = re.compile(
-    r'^/([A-Za-z][A-Za-z0-9_]*)/' + re.escape(names.EDGE_REQUEST.name) + '$'
+    rf'^/({VEHICLE_NAME.pattern.strip("^$")})/{re.escape(names.EDGE_REQUEST.name)}$'
 )
 #: At most this many unknown namespaces get a refusing subscription (bounds a topic flood).
 MAX_UNKNOWN = 16

@@ -19,7 +19,7 @@ from uav_flood.core.errors import ConfigError, UavFloodError
 if TYPE_CHECKING:
     from uav_flood.sim.simulator import SimConfig, Simulator
 
-SPEED_ENV = 'PX4_SIM_SPEED_FACTOR'
+SPEED_ENV = sitl.SPEED_FACTOR_ENV
 #: PX4 SITL's default home (simulator.PX4_DEFAULT_HOME), as text: building the parser of
 #: `uav-flood` must not import the simulator.
 DEFAULT_ORIGIN = sitl.PX4_SITL_HOME_TEXT

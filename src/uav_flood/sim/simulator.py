@@ -79,9 +79,11 @@ class SimConfig:
         """Reject values that cannot work, with a message a user can act on."""
         if not 1 <= self.vehicles <= 100:
             raise ConfigError(f'vehicles must be 1..100, got {self.vehicles}', source='vehicles')
-        if not (math.isfinite(self.speed_factor) and 0.01 <= self.speed_factor <= 100.0):
+        low, high = sitl.SPEED_FACTOR_RANGE
+        if not (math.isfinite(self.speed_factor) and low <= self.speed_factor <= high):
             raise ConfigError(
-                f'speed factor must be 0.01..100, got {self.speed_factor}', source='speed_factor'
+                f'speed factor must be {low:g}..{high:g}, got {self.speed_factor}',
+                source='speed_factor',
             )
         if not (math.isfinite(self.spacing_m) and 0.0 <= self.spacing_m <= 10000.0):
             raise ConfigError(f'spacing must be 0..10000 m, got {self.spacing_m}', 'spacing_m')

@@ -125,11 +125,18 @@ class Probe:
         return (p.x, p.y, p.z)
 
 
-def start_node(ros_context, executor, node_runner, port=None, url=None, **params):
+def start_node(
+    ros_context, executor, node_runner, port=None, url=None, autopilot_factory=None, **params
+):
     overrides = [Parameter('publish_rate_hz', value=25.0)]
     overrides.append(Parameter('connection_url', value=url or f'udpin://127.0.0.1:{port}'))
     overrides += [Parameter(name, value=value) for name, value in params.items()]
-    node = FlightControlNode(context=ros_context, namespace=NS, parameter_overrides=overrides)
+    node = FlightControlNode(
+        autopilot_factory,
+        context=ros_context,
+        namespace=NS,
+        parameter_overrides=overrides,
+    )
     probe_node = rclpy.create_node('probe', context=ros_context)
     probe = Probe(probe_node)
 

@@ -127,10 +127,25 @@ class _RosLogHandler(logging.Handler):
             self._logger.debug(message)
 
 
+#: Makes flight_control's autopilot from its parameters and its logger.
+AutopilotFactory = Callable[[FlightParams, Any], Autopilot]
+
+
+def mavsdk_autopilot(params: FlightParams, log: Any) -> Autopilot:
+    """Return the MAVSDK autopilot flight_control flies by default (real PX4, SITL, the sim)."""
+    return MavsdkAutopilot(log=log, telemetry_rate_hz=params.telemetry_rate_hz)
+
+
 class FlightControlNode(Node):
     """Fly one vehicle: telemetry out, missions and commands in, with a safety layer."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, autopilot_factory: AutopilotFactory | None = None, **kwargs: Any) -> None:
+        """Read the parameters, connect the autopilot, start publishing.
+
+        :param autopilot_factory: makes the autopilot from the parameters and the node's logger
+            (default: MAVSDK, mavsdk_autopilot); tests pass a fake.
+        :param kwargs: rclpy Node arguments (context, namespace, parameter_overrides, ...).
+        """
         super().__init__('flight_control', **kwargs)
         declare_read_only(self, PARAMETERS)
         self._params = FlightParams.from_node(self)
@@ -188,9 +203,8 @@ class FlightControlNode(Node):
         self._log_handler = _RosLogHandler(self)
         for logger in _FORWARDED_LOGGERS:
             logging.getLogger(logger).addHandler(self._log_handler)
-        self._autopilot: Autopilot = MavsdkAutopilot(
-            log=self.get_logger(), telemetry_rate_hz=self._params.telemetry_rate_hz
-        )
+        factory = autopilot_factory or mavsdk_autopilot
+        self._autopilot: Autopilot = factory(self._params, self.get_logger())
         try:
             self._autopilot.connect(self._params.connection_url)
         except AutopilotError as exc:

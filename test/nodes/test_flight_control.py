@@ -697,12 +697,12 @@ def test_start_refused_for_good_ends_in_failed_with_the_reason(
     ros_context, executor, simulator, node_runner, monkeypatch
 ):
     """A vehicle that never becomes ready: 'failed' with PX4's reason, never 'starting' forever."""
+    from uav_flood.autopilot import pilot
     from uav_flood.core import mission_supervisor
-    from uav_flood.nodes import flight_control
 
     # A short retry budget keeps the test short; the rule is the same as the default's.
     monkeypatch.setattr(
-        flight_control,
+        pilot,
         'START_RETRY',
         mission_supervisor.RetryPolicy(attempts=4, first_delay_s=0.2, deadline_s=2.0),
     )

@@ -46,11 +46,11 @@ from uav_flood.autopilot.interface import (
     Telemetry,
 )
 from uav_flood.autopilot.mavsdk_autopilot import MavsdkAutopilot
+from uav_flood.autopilot.pilot import Pilot, RefusedError
 from uav_flood.core import status_schema
 from uav_flood.core.errors import ConfigError, UavFloodError
 from uav_flood.core.geo import LocalFrame
 from uav_flood.core.mission import (
-    build_mission,
     Enu,
     MissionError,
     MissionPlan,
@@ -58,17 +58,11 @@ from uav_flood.core.mission import (
 )
 from uav_flood.core.mission_supervisor import (
     FAILED_STATES,
-    is_transient,
     MissionState,
     MissionSupervisor,
     readiness,
-    RetryPolicy,
-    START_RETRY,
-    STARTED_STATES,
-    UPLOAD_RETRY,
 )
 from uav_flood.core.safety import (
-    check_mission_energy,
     check_remaining_energy,
     Geofence,
 )
@@ -84,16 +78,8 @@ _FORWARDED_LOGGERS = ('uav_flood.mavsdk', 'uav_flood.autopilot')
 #: How long the link must be up before a mission is uploaded and auto-started: PX4 counts the
 #: ground link (an arming check when NAV_DLL_ACT is set) once it has heard our 1 Hz heartbeat.
 LINK_SETTLE_S = 2.0
-#: After an upload, auto_start waits this long at most for the autopilot to count the new
-#: mission's items (PX4 checks a mission against a just-loaded geofence first: 0.3-0.9 s in
-#: fence-autostart and fence-mission) before it tries to start anyway (s).
-MISSION_ACCEPT_WAIT_S = 5.0
 #: The texts PX4 gives when it refuses to arm (kept as the reason the vehicle is not ready).
 _ARMING_DENIAL_PREFIXES = ('arming denied', 'preflight fail')
-
-
-class RefusedError(UavFloodError):
-    """flight_control itself refuses a request (a precondition is not met)."""
 
 
 @dataclass
@@ -183,11 +169,11 @@ class FlightControlNode(Node):
         # executor keep the telemetry timer and the path subscription running meanwhile.
         self._service_group = MutuallyExclusiveCallbackGroup()
         services: dict[str, Callable[[], str]] = {
-            names.ARM_SERVICE.name: self._do_arm,
-            names.TAKEOFF_SERVICE.name: self._do_takeoff,
-            names.LAND_SERVICE.name: self._do_land,
-            names.RETURN_TO_LAUNCH_SERVICE.name: self._do_return,
-            names.START_MISSION_SERVICE.name: self._do_start_mission,
+            names.ARM_SERVICE.name: lambda: self._pilot.arm(),
+            names.TAKEOFF_SERVICE.name: lambda: self._pilot.takeoff(),
+            names.LAND_SERVICE.name: lambda: self._pilot.land(),
+            names.RETURN_TO_LAUNCH_SERVICE.name: lambda: self._pilot.return_home(),
+            names.START_MISSION_SERVICE.name: lambda: self._pilot.start_mission(),
         }
         for service, action in services.items():
             self.create_service(
@@ -212,6 +198,17 @@ class FlightControlNode(Node):
             for logger in _FORWARDED_LOGGERS:
                 logging.getLogger(logger).removeHandler(self._log_handler)
             raise ConfigError(str(exc), 'connection_url') from None
+        # Commands and missions (autopilot.pilot), on the worker thread.
+        self._pilot = Pilot(
+            self._autopilot,
+            self._params.pilot,
+            self._frame,
+            self._geofence,
+            self._closing,
+            self._pilot_log,
+            lambda: self.get_clock().now().nanoseconds,
+            self._mission,
+        )
         self._timer = self.create_timer(1.0 / self._params.publish_rate_hz, self._on_timer)
         fence = (
             f'geofence {len(self._geofence.area.exterior.coords) - 1} vertices + '
@@ -386,6 +383,13 @@ class FlightControlNode(Node):
         future = self._worker.submit(self._autopilot.return_to_launch)
         future.add_done_callback(self._log_job_failure('energy return to launch'))
 
+    def _pilot_log(self, level: str, text: str, throttle_s: float) -> None:
+        log = getattr(self.get_logger(), level)
+        if throttle_s > 0.0:
+            log(text, throttle_duration_sec=throttle_s)
+        else:
+            log(text)
+
     def _log_job_failure(self, what: str) -> Callable[[Future[Any]], None]:
         def done(future: Future[Any]) -> None:
             if future.cancelled():
@@ -400,7 +404,7 @@ class FlightControlNode(Node):
         plan = self._mission.plan
         if plan is None or not link_ok:
             return
-        reached = self._waypoints_reached(telemetry, plan)
+        reached = self._pilot.waypoints_reached(telemetry, plan)
         changed = self._mission.observe(
             plan,
             flying_mission=telemetry.flight_mode is FlightMode.MISSION and telemetry.armed,
@@ -408,16 +412,6 @@ class FlightControlNode(Node):
         )
         if changed is MissionState.COMPLETED:
             self.get_logger().info(f'mission completed: {plan.waypoint_count} waypoints')
-
-    def _waypoints_reached(self, telemetry: Telemetry, plan: MissionPlan) -> list[int]:
-        # PX4 reports MISSION_ITEM_REACHED for the latest item only (two items done in one
-        # step, e.g. the last waypoint and the RTL item, give one report), and the mission
-        # has no jumps: an item reached, or the current item, implies every earlier one.
-        last_done = max(telemetry.mission_reached, default=-1)
-        started = self._mission.state in STARTED_STATES
-        if started and telemetry.mission_total == len(plan.items):
-            last_done = max(last_done, telemetry.mission_current - 1)
-        return [w for w in range(plan.waypoint_count) if plan.item_of_waypoint(w) <= last_done]
 
     def _status(
         self, telemetry: Telemetry, link_ok: bool, now: float, stamp: Any
@@ -437,7 +431,7 @@ class FlightControlNode(Node):
             connection = status_schema.LINK_LOST
         else:
             connection = status_schema.WAITING_FOR_AUTOPILOT
-        reached = self._waypoints_reached(telemetry, plan) if plan is not None else []
+        reached = self._pilot.waypoints_reached(telemetry, plan) if plan is not None else []
         current = plan.waypoint_of_item(telemetry.mission_current) if plan is not None else None
         if telemetry.failsafe:
             failsafe = f'autopilot failsafe: {alerts.autopilot_failsafe or "active"}'
@@ -493,10 +487,6 @@ class FlightControlNode(Node):
 
     # -- missions ---------------------------------------------------------------------------------
 
-    def _refuse_mission(self, reason: str) -> None:
-        self._mission.refuse(reason)
-        self.get_logger().warning(f'mission refused: {reason}')
-
     def _on_path(self, msg: Path) -> None:
         stamp = str(msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec)
         with self._lock:
@@ -516,7 +506,7 @@ class FlightControlNode(Node):
             if self._geofence is not None:
                 self._geofence.check_path(path)
         except MissionError as exc:
-            self._refuse_mission(exc.reason)
+            self._pilot.refuse(exc.reason)
             return
         with self._lock:
             self._pending_path = path
@@ -536,173 +526,9 @@ class FlightControlNode(Node):
                 return  # PX4 has no home yet (no GPS fix): keep waiting
             self._pending_path = None
             self._mission.upload_started()
-            self._job = self._worker.submit(self._upload_job, path)
+            stamp_ns = int(self._path_stamp or 0)
+            self._job = self._worker.submit(self._pilot.fly_path, path, stamp_ns)
         self._job.add_done_callback(self._log_job_failure('mission upload'))
-
-    def _upload_job(self, path: tuple[Enu, ...]) -> None:
-        # On the worker thread.
-        telemetry = self._autopilot.telemetry()
-        params = self._params
-        home = telemetry.home
-        battery = telemetry.battery_remaining
-        if home is None or battery is None:
-            self._refuse_mission('the autopilot reports no home position or battery')
-            return
-        home_enu = Enu(*self._frame.point_to_enu(home))
-        try:
-            plan = build_mission(
-                path,
-                self._frame,
-                home,
-                params.acceptance_radius_m,
-                params.limits,
-                transit_speed_m_s=params.energy.transit_speed_m_s,
-                mission_speed_m_s=params.mission_speed_m_s,
-            )
-            if self._geofence is not None:
-                self._geofence.check_path(path, home_enu)
-            if telemetry.in_air and telemetry.position is not None:
-                here = Enu(*self._frame.point_to_enu(telemetry.position))
-                energy = check_remaining_energy(params.energy, here, home_enu, battery * 100, path)
-            else:
-                energy = check_mission_energy(params.energy, home_enu, path, battery * 100)
-            if not energy.ok:
-                raise MissionError(f'beyond battery reach: {energy.describe()}')
-        except MissionError as exc:
-            self._refuse_mission(exc.reason)
-            return
-        if self._adopt(plan, telemetry):
-            return
-        try:
-            attempts = 0
-            if self._geofence is not None:
-                fence = self._geofence.autopilot_fence_wgs84(self._frame)
-                attempts += self._retry(
-                    'geofence upload',
-                    lambda: self._autopilot.upload_geofence(fence),
-                    UPLOAD_RETRY,
-                    upload=True,
-                )
-            attempts += self._retry(
-                'mission upload',
-                lambda: self._autopilot.upload_mission(plan),
-                UPLOAD_RETRY,
-                upload=True,
-            )
-        except AutopilotError as exc:
-            if self._closing.is_set():
-                return
-            self._mission.fail(f'mission upload failed: {exc}')
-            self.get_logger().error(f'mission upload failed: {exc}')
-            return
-        self._mission.uploaded(plan, attempts)
-        self.get_logger().info(
-            f'mission uploaded: {plan.waypoint_count} waypoints, {energy.describe()}'
-            + (f' ({attempts} attempts)' if attempts > (2 if self._geofence else 1) else '')
-        )
-        if self._params.auto_start:
-            self._auto_start(plan)
-
-    def _adopt(self, plan: MissionPlan, telemetry: Telemetry) -> bool:
-        """Take up `plan` without uploading it when the flying vehicle is on it already.
-
-        A flight_control restarted in flight (a crash, the runner's respawn) gets its path
-        again (latched); uploading it again would restart the mission from its first item.
-        """
-        if not telemetry.in_air or telemetry.mission_total != len(plan.items):
-            return False
-        try:
-            held = self._autopilot.holds_mission(plan)
-        except AutopilotError as exc:
-            self.get_logger().warning(f'could not compare the autopilot mission: {exc}')
-            return False
-        if not held:
-            return False
-        self._mission.uploaded(plan, attempts=0)
-        # Not started either: whatever the vehicle does (the mission, its return at the end, a
-        # failsafe's return or landing) was decided while this node was away, and switching to
-        # Mission would override it.
-        self.get_logger().warning(
-            f'took up the mission the vehicle is flying ({plan.waypoint_count} waypoints, at '
-            f'item {telemetry.mission_current}, {telemetry.flight_mode.value}): not uploaded '
-            'or started again'
-        )
-        return True
-
-    def _retry(
-        self, what: str, call: Callable[[], None], policy: RetryPolicy, upload: bool = False
-    ) -> int:
-        """Run `call` on the worker until it succeeds; retry transient failures per `policy`.
-
-        :return: the number of attempts it took.
-        :raises AutopilotError: a permanent failure, or the last transient one when the policy
-            is spent (its message then says how many attempts were made).
-        """
-        delays = policy.delays()
-        attempt = 1
-        while True:
-            try:
-                call()
-                return attempt
-            except AutopilotError as exc:
-                delay = next(delays, None) if is_transient(exc.code, upload) else None
-                if delay is None:
-                    if attempt > 1:
-                        raise AutopilotError(
-                            f'{exc} (after {attempt} attempts)', exc.code
-                        ) from None
-                    raise
-                self._mission.note_retry(f'{what} attempt {attempt + 1} after: {exc}')
-                self.get_logger().warning(
-                    f'{what}: {exc}; attempt {attempt + 1} in {delay:.2g} s',
-                    throttle_duration_sec=2.0,
-                )
-                if self._closing.wait(delay):
-                    raise AutopilotError(f'{what}: flight_control is shutting down') from None
-                attempt += 1
-
-    def _auto_start(self, plan: MissionPlan) -> None:
-        # On the worker thread: start the uploaded mission as soon as the autopilot can take it.
-        # PX4 checks a new mission against a just-loaded geofence before Mission mode is
-        # available (fence-autostart: a start 14 ms after the upload is TEMPORARILY_REJECTED),
-        # so first wait until it counts the mission's items; its arming checks settle for a few
-        # seconds after boot. Refusals that pass by themselves are retried (START_RETRY); a
-        # vehicle PX4 disarmed meanwhile (COM_DISARM_PRFLT) is armed again by the next attempt.
-        deadline = time.monotonic() + MISSION_ACCEPT_WAIT_S
-        while not self._closing.is_set() and time.monotonic() < deadline:
-            if self._autopilot.telemetry().mission_total == len(plan.items):
-                break
-            self._closing.wait(0.05)
-        self._hold_start()
-        try:
-            self._mission.start_requested()
-            attempts = self._retry('auto_start', self._start_mission_once, START_RETRY)
-        except (AutopilotError, RefusedError) as exc:
-            if self._closing.is_set():
-                return
-            self._mission.fail(f'auto_start failed: {exc}')
-            self.get_logger().error(f'auto_start failed: {exc}')
-            return
-        self._mission.started(attempts)
-        self.get_logger().info(
-            f'auto_start: mission started ({plan.waypoint_count} waypoints'
-            + (f', {attempts} attempts)' if attempts > 1 else ')')
-        )
-
-    def _hold_start(self) -> None:
-        """On the ground, wait until start_hold_s after the path's stamp (see PARAMETERS)."""
-        hold = self._params.start_hold_s
-        stamp_ns = int(self._path_stamp or 0)
-        if hold <= 0.0 or stamp_ns <= 0 or self._autopilot.telemetry().in_air:
-            return
-        until_ns = stamp_ns + round(hold * 1e9)
-        # At most `hold` from now: a stamp from another clock must not keep it on the ground.
-        give_up = time.monotonic() + hold
-        while not self._closing.is_set() and time.monotonic() < give_up:
-            left_ns = until_ns - self.get_clock().now().nanoseconds
-            if left_ns <= 0:
-                return
-            self._closing.wait(min(0.05, left_ns * 1e-9))
 
     # -- services ---------------------------------------------------------------------------------
 
@@ -744,71 +570,6 @@ class FlightControlNode(Node):
         except Exception as exc:  # noqa: BLE001  # a service must answer, whatever happened
             self.get_logger().error(f'command failed unexpectedly: {exc!r}')
             return False, f'failed: {exc}'
-
-    # The _do_* actions run on the worker thread and return the success message.
-
-    def _do_arm(self) -> str:
-        telemetry = self._autopilot.telemetry()
-        if telemetry.in_air:
-            raise RefusedError('already flying')
-        if telemetry.armed:
-            raise RefusedError('already armed')
-        self._autopilot.arm()
-        return 'armed'
-
-    def _do_takeoff(self) -> str:
-        telemetry = self._autopilot.telemetry()
-        if telemetry.in_air:
-            raise RefusedError('already flying')
-        if not telemetry.armed:
-            self._autopilot.arm()
-        self._autopilot.takeoff(self._params.takeoff_altitude_m)
-        return f'taking off to {self._params.takeoff_altitude_m:g} m above home'
-
-    def _do_land(self) -> str:
-        telemetry = self._autopilot.telemetry()
-        if not telemetry.in_air:
-            raise RefusedError('already on the ground')
-        self._autopilot.land()
-        return 'landing'
-
-    def _do_return(self) -> str:
-        telemetry = self._autopilot.telemetry()
-        if not telemetry.in_air:
-            raise RefusedError('on the ground: nothing to return from')
-        self._autopilot.return_to_launch()
-        return 'returning to launch'
-
-    def _do_start_mission(self) -> str:
-        telemetry = self._autopilot.telemetry()
-        plan = self._mission.plan
-        if plan is None:
-            raise RefusedError('no mission uploaded (publish a path on mission/path)')
-        remaining = list(plan.waypoints)
-        if telemetry.battery_remaining is not None and telemetry.home is not None:
-            home = Enu(*self._frame.point_to_enu(telemetry.home))
-            battery = telemetry.battery_remaining * 100.0
-            if telemetry.in_air and telemetry.position is not None:
-                here = Enu(*self._frame.point_to_enu(telemetry.position))
-                reached = self._waypoints_reached(telemetry, plan)
-                remaining = [p for i, p in enumerate(plan.waypoints) if i not in reached]
-                energy = check_remaining_energy(
-                    self._params.energy, here, home, battery, remaining
-                )
-            else:
-                energy = check_mission_energy(self._params.energy, home, remaining, battery)
-            if not energy.ok:
-                raise RefusedError(f'beyond battery reach: {energy.describe()}')
-        self._mission.start_requested()
-        self._start_mission_once()
-        return f'mission started ({plan.waypoint_count} waypoints)'
-
-    def _start_mission_once(self) -> None:
-        # Arm if needed (again, if PX4 disarmed a vehicle left armed on the ground), then
-        # switch to Mission.
-        if not self._autopilot.telemetry().armed:
-            self._autopilot.arm()
-        self._autopilot.start_mission()
 
 
 def main(args: list[str] | None = None) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from rclpy.node import Node
 
+from uav_flood.autopilot.pilot import PilotConfig
 from uav_flood.core import sitl
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.geo import GeoError, GeoPoint
@@ -240,6 +241,19 @@ class FlightParams:
             energy=energy,
             energy_rtl=values['energy_rtl'],
             mission_speed_m_s=values['mission_speed_m_s'],
+        )
+
+    @property
+    def pilot(self) -> PilotConfig:
+        """Return what autopilot.pilot flies by."""
+        return PilotConfig(
+            acceptance_radius_m=self.acceptance_radius_m,
+            limits=self.limits,
+            energy=self.energy,
+            mission_speed_m_s=self.mission_speed_m_s,
+            takeoff_altitude_m=self.takeoff_altitude_m,
+            auto_start=self.auto_start,
+            start_hold_s=self.start_hold_s,
         )
 
     @classmethod

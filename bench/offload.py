@@ -176,7 +176,7 @@ def run_one(
             info_fields['p'],
         )
         info_pub.publish(info)
-        if not spin_until(executor, lambda: seg.camera_infos_received > 0, 5.0):
+        if not spin_until(executor, lambda: seg.stats.camera_infos_received > 0, 5.0):
             sys.exit('the segmentation node got no CameraInfo within 5 s')
         # The link starts last, so its outage schedule runs from the first frame.
         add(
@@ -214,7 +214,7 @@ def run_one(
         # Let the last frames finish (bounded): on board, at the edge or after a timeout.
         spin_until(
             executor,
-            lambda: len(masks) + seg.frames_dropped >= len(sent),
+            lambda: len(masks) + seg.stats.frames_dropped >= len(sent),
             args.deadline_ms / 1e3 + 3.0,
         )
         values = seg.status_values()
@@ -229,7 +229,7 @@ def run_one(
             'bytes_sent': int(values.get('bytes_sent', '0')),
             'edge_share': hits / max(len(latencies), 1),
             'fallbacks': int(values.get('fallbacks', '0')),
-            'dropped': seg.frames_dropped,
+            'dropped': seg.stats.frames_dropped,
             'hedges': int(values.get('hedges', '0')),
             'hedges_won_local': int(values.get('hedges_won_local', '0')),
             'local_ms': float(values.get('local_inference_ms', 'nan')),

@@ -110,7 +110,7 @@ def run(threads: int, frames: int, flood_s: float) -> dict[str, float]:
             fields['k'],
         )
         info_pub.publish(info)
-        spin_until(executor, lambda: node.camera_infos_received > 0, 5.0)
+        spin_until(executor, lambda: node.stats.camera_infos_received > 0, 5.0)
 
         def publish(t: float, index: int) -> None:
             pose, data = renders[index % len(renders)]

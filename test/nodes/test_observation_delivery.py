@@ -106,7 +106,7 @@ class Flight:
         info.distortion_model = fields['distortion_model']
         info.d, info.k, info.r, info.p = fields['d'], fields['k'], fields['r'], fields['p']
         info_pub.publish(info)
-        assert self.spin(lambda: segmentation.camera_infos_received >= 1, 5.0)
+        assert self.spin(lambda: segmentation.stats.camera_infos_received >= 1, 5.0)
 
     def pose(self, stamp_ns):
         from builtin_interfaces.msg import Time
@@ -138,7 +138,7 @@ class Flight:
         from sensor_msgs.msg import Image
 
         for _ in range(count):
-            published = self.segmentation.observations_published
+            published = self.segmentation.stats.observations_published
             msg = Image()
             msg.header.frame_id = f'{VEHICLE}/camera_optical'
             msg.header.stamp = self.pose(time.time_ns())
@@ -147,7 +147,7 @@ class Flight:
             msg.data = self.pixels.tobytes()
             self.image_pub.publish(msg)
             assert self.spin(
-                lambda p=published: self.segmentation.observations_published == p + 1, 20.0
+                lambda p=published: self.segmentation.stats.observations_published == p + 1, 20.0
             )
 
     def distinct(self):

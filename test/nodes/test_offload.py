@@ -179,12 +179,12 @@ class Rig:
         # Every frame gets a result, or is counted as dropped by newest-frame-only (when the
         # shared 2-core machine slows local inference below the camera rate): wait, bounded.
         def done():
-            return len(self.masks) + self.node.frames_dropped >= len(self.sent)
+            return len(self.masks) + self.node.stats.frames_dropped >= len(self.sent)
 
         assert spin_until(self.executor, done, 10.0), (
             f'{len(self.sent) - len(self.masks)} frames without a result'
         )
-        assert self.node.frames_dropped <= 0.1 * len(self.sent)
+        assert self.node.stats.frames_dropped <= 0.1 * len(self.sent)
         return start
 
     def values(self):
@@ -220,7 +220,7 @@ def check_one_result_each(rig):
     stamps = [s for s, _ in rig.masks]
     assert len(stamps) == len(set(stamps)), 'a frame got two results'
     assert set(stamps) <= set(rig.sent)
-    assert len(stamps) + rig.node.frames_dropped == len(rig.sent)
+    assert len(stamps) + rig.node.stats.frames_dropped == len(rig.sent)
 
 
 def gaps_s(masks, after=0.0):
@@ -395,14 +395,14 @@ def test_an_edge_result_with_unreadable_classes_keeps_its_water_mask(
     answer(0, b'not a png', (96, 128))
     assert spin_until(executor, lambda: len(rig.masks) == 1, 3.0)
     assert node.edge['results_malformed'] == 1 and node.edge['edge_hits'] == 1
-    assert node.class_observations_published == 0
+    assert node.stats.class_observations_published == 0
     labels = np.full((96, 128), 5, np.uint8)
     rig.publish_frame(info, pose, rgb[1])
     assert spin_until(executor, lambda: len(rig.requests) == 2, 5.0)
     answer(1, pack_classes(labels, np.full((96, 128), 200, np.uint8)), (96, 128))
     assert spin_until(executor, lambda: len(rig.masks) == 2, 3.0)
     assert node.edge['results_malformed'] == 1
-    assert spin_until(executor, lambda: node.class_observations_published == 1, 3.0)
+    assert spin_until(executor, lambda: node.stats.class_observations_published == 1, 3.0)
 
 
 @pytest.mark.parametrize(

@@ -200,7 +200,7 @@ def test_straight_flight_maps_the_flood(ros_context, executor, scene):
     probe = Probe(probe_node, executor)
     camera = SimCamera.default(scene, 640, 480, HFOV_DEG)
     probe.info(camera.camera_info_fields())
-    assert spin_until(executor, lambda: node.camera_infos_received >= 1, 5.0)
+    assert spin_until(executor, lambda: node.stats.camera_infos_received >= 1, 5.0)
 
     min_e, min_n, max_e, max_n = scene.bounds_enu
     north = (min_n + max_n) / 2.0
@@ -213,7 +213,7 @@ def test_straight_flight_maps_the_flood(ros_context, executor, scene):
         # Poses 50 ms either side of the frame: the node must interpolate to the frame's stamp.
         probe.pose(t - 0.05, VehiclePose.from_euler((east - 0.5, north, ALTITUDE_M)))
         probe.pose(t + 0.05, VehiclePose.from_euler((east + 0.5, north, ALTITUDE_M)))
-        assert spin_until(executor, lambda i=i: node.poses_received >= 2 * (i + 1), 5.0)
+        assert spin_until(executor, lambda i=i: node.stats.poses_received >= 2 * (i + 1), 5.0)
         rgb, truth, valid = camera.render(pose)
         truths.append((truth > 0, valid))
         headers.append(probe.image(t, rgb))
@@ -371,12 +371,12 @@ def accounted(node):
     """Return True when every frame received has an outcome (the node is idle)."""
     with node._lock:
         return (
-            node.frames_in
+            node.stats.frames_in
             == (
-                node.frames_processed
-                + node.frames_dropped
-                + sum(node.skipped.values())
-                + node.errors
+                node.stats.frames_processed
+                + node.stats.frames_dropped
+                + sum(node.stats.skipped.values())
+                + node.stats.errors
             )
             and node._mailbox is None
         )
@@ -387,7 +387,7 @@ def test_only_the_newest_frame_is_segmented(ros_context, executor, scene):
     probe = Probe(probe_node, executor)
     camera = SimCamera.default(scene, 320, 240, HFOV_DEG)
     probe.info(camera.camera_info_fields())
-    assert spin_until(executor, lambda: node.camera_infos_received >= 1, 5.0)
+    assert spin_until(executor, lambda: node.stats.camera_infos_received >= 1, 5.0)
     east, north = scene.centre_enu
     pose = VehiclePose((east, north, ALTITUDE_M))
     rgb, _, _ = camera.render(pose)
@@ -397,7 +397,7 @@ def test_only_the_newest_frame_is_segmented(ros_context, executor, scene):
     # so the status timer and pose callbacks must still get through.
     t = 2000.0
     status_before = len(probe.status)
-    poses_before = node.poses_received
+    poses_before = node.stats.poses_received
     for _ in range(40):
         t += 0.05
         probe.pose(t, pose)
@@ -406,7 +406,7 @@ def test_only_the_newest_frame_is_segmented(ros_context, executor, scene):
         spin_until(executor, lambda: False, 0.05)
     t += 0.05
     probe.pose(t, pose)
-    assert spin_until(executor, lambda: node.poses_received > poses_before + 30, 5.0)
+    assert spin_until(executor, lambda: node.stats.poses_received > poses_before + 30, 5.0)
     last = probe.image(t, rgb)
     assert spin_until(
         executor,
@@ -419,15 +419,15 @@ def test_only_the_newest_frame_is_segmented(ros_context, executor, scene):
         ),
         10.0,
     )
-    assert node.frames_dropped > 0
-    assert node.frames_processed < node.frames_in
+    assert node.stats.frames_dropped > 0
+    assert node.stats.frames_processed < node.stats.frames_in
     # the status timer (1 Hz) kept firing during the 2 s flood
     assert len(probe.status) - status_before >= 1
     assert spin_until(
         executor,
         lambda: (
-            int(probe.values()['frames_dropped']) == node.frames_dropped
-            and int(probe.values()['frames_in']) == node.frames_in
+            int(probe.values()['frames_dropped']) == node.stats.frames_dropped
+            and int(probe.values()['frames_in']) == node.stats.frames_in
         ),
         3.0,
     )
@@ -447,18 +447,18 @@ def test_bad_input_is_counted_and_skipped(ros_context, executor, scene):
     rgb, _, _ = camera.render(pose)
 
     def expect(reason, count=1):
-        assert spin_until(executor, lambda: node.skipped[reason] >= count, 5.0), reason
+        assert spin_until(executor, lambda: node.stats.skipped[reason] >= count, 5.0), reason
 
     probe.image(10.0, rgb)
     expect('no_camera_info')
     probe.info(camera.camera_info_fields())
-    assert spin_until(executor, lambda: node.camera_infos_received >= 1, 5.0)
+    assert spin_until(executor, lambda: node.stats.camera_infos_received >= 1, 5.0)
     probe.image(10.0, rgb)
     expect('no_pose')
     probe.nan_pose(10.0)
     expect('bad_pose')
     probe.pose(10.0, pose)
-    assert spin_until(executor, lambda: node.poses_received >= 1, 5.0)
+    assert spin_until(executor, lambda: node.stats.poses_received >= 1, 5.0)
     probe.image(12.0, rgb)  # 2 s after the only pose
     expect('no_pose', 2)
     probe.image(10.0, rgb[..., 0], encoding='mono8')
@@ -474,7 +474,7 @@ def test_bad_input_is_counted_and_skipped(ros_context, executor, scene):
     expect('empty')
     assert spin_until(executor, lambda: probe.status and probe.values()['skipped_empty'] == '1', 3)
     assert probe.status[-1].status[0].level == DiagnosticStatus.WARN
-    assert node.frames_processed == 0 and probe.masks == []
+    assert node.stats.frames_processed == 0 and probe.masks == []
 
     # still working: rgb8 and the same pixels as bgr8 give the same mask
     first = probe.image(10.0, rgb)
@@ -484,8 +484,8 @@ def test_bad_input_is_counted_and_skipped(ros_context, executor, scene):
     assert [m.header for m in probe.masks] == [first, second]
     assert bytes(probe.masks[0].data) == bytes(probe.masks[1].data)
     # the mask is published before the counters move: wait for them
-    assert spin_until(executor, lambda: node.frames_processed == 2, 3.0)
-    assert node.errors == 0
+    assert spin_until(executor, lambda: node.stats.frames_processed == 2, 3.0)
+    assert node.stats.errors == 0
     assert spin_until(
         executor,
         lambda: (

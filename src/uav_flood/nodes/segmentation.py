@@ -46,7 +46,6 @@ with the stamp of one already published (the observation's id) is refused and co
 
 from __future__ import annotations
 
-import collections
 from dataclasses import dataclass
 import threading
 import time
@@ -66,6 +65,7 @@ from std_msgs.msg import Header, Int64MultiArray
 from uav_flood.core.class_map import class_observation, top_classes
 from uav_flood.core.delivery import message_bytes, Outbox, stamp_ns
 from uav_flood.core.errors import ConfigError
+from uav_flood.core.frame_stats import FrameStats
 from uav_flood.core.georef import (
     CameraModel,
     footprint_outline,
@@ -73,7 +73,6 @@ from uav_flood.core.georef import (
     mask_to_patch,
     VehiclePose,
 )
-from uav_flood.core.latency import LatencyHistogram
 from uav_flood.core.offload import (
     Decision,
     OffloadPolicy,
@@ -104,24 +103,8 @@ from uav_flood.nodes.spin import spin_node, stop_worker
 
 #: The outbox is checked for re-sends this often (s).
 RESEND_PERIOD_S = 0.1
-#: Latency percentiles in the status are over this many results per source.
-LATENCY_FRAMES = 200
-
-#: Why a frame was skipped; each has a counter `skipped_<reason>` in the status.
-SKIP_REASONS = (
-    'encoding',
-    'size_mismatch',
-    'empty',
-    'no_camera_info',
-    'no_pose',
-    'bad_pose',
-)
 #: Skip warnings are throttled to one per this many seconds.
 WARN_THROTTLE_S = 5.0
-#: The frame rate in the status is measured over this window (s).
-FPS_WINDOW_S = 5.0
-#: Means in the status are over this many frames.
-MEAN_FRAMES = 50
 STATUS_PERIOD_S = 1.0
 #: A frame may arrive up to this long after the newest pose and still get that pose (s).
 POSE_TOLERANCE_S = 0.05
@@ -179,19 +162,7 @@ class SegmentationNode(Node):
 
         # Counters and timings: written by the executor thread and the worker, under _lock.
         self._lock = threading.Lock()
-        self.frames_in = 0
-        self.frames_processed = 0
-        self.frames_dropped = 0
-        self.observations_published = 0
-        self.class_observations_published = 0
-        self.no_ground = 0
-        self.errors = 0
-        self.poses_received = 0
-        self.camera_infos_received = 0
-        self.skipped = dict.fromkeys(SKIP_REASONS, 0)
-        self._done_times: collections.deque[float] = collections.deque()
-        self._inference_ms: collections.deque[float] = collections.deque(maxlen=MEAN_FRAMES)
-        self._latency_ms: collections.deque[float] = collections.deque(maxlen=MEAN_FRAMES)
+        self.stats = FrameStats()
         self._last_problem = ''
 
         self._camera: CameraModel | None = None
@@ -213,12 +184,6 @@ class SegmentationNode(Node):
         self._offload: OffloadScheduler[_Frame] | None = (
             OffloadScheduler(OffloadPolicy(offload.policy)) if offload.policy is not None else None
         )
-        self._latency_by: dict[str, collections.deque[float]] = {
-            'local': collections.deque(maxlen=LATENCY_FRAMES),
-            'edge': collections.deque(maxlen=LATENCY_FRAMES),
-        }
-        # Every frame since start, in 5 ms bins: merges exactly across drones (the demo report).
-        self._histogram_by = {'local': LatencyHistogram(), 'edge': LatencyHistogram()}
         if self._offload is not None:
             up, down = (
                 (names.EDGE_REQUEST, names.EDGE_RESULT)
@@ -315,10 +280,10 @@ class SegmentationNode(Node):
         except (GeoreferenceError, PoseHistoryError) as exc:
             self._skip('bad_pose', f'pose ignored: {exc}', 'pose')
             return
-        self.poses_received += 1
+        self.stats.poses_received += 1
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        self.camera_infos_received += 1
+        self.stats.camera_infos_received += 1
         key = (msg.width, msg.height, tuple(msg.k), tuple(msg.d), msg.distortion_model)
         if key == self._camera_key:
             return
@@ -338,12 +303,12 @@ class SegmentationNode(Node):
     def _on_image(self, msg: Image) -> None:
         received = time.monotonic()
         with self._lock:
-            self.frames_in += 1
+            self.stats.frames_in += 1
         try:
             frame = self._check(msg, received)
         except Exception as exc:  # noqa: BLE001  (log at the callback boundary, keep running)
             with self._lock:
-                self.errors += 1
+                self.stats.errors += 1
             self._problem(f'frame failed: {exc}')
             return
         if frame is None:
@@ -352,7 +317,7 @@ class SegmentationNode(Node):
             return  # at the edge
         with self._wake:
             if self._mailbox is not None:
-                self.frames_dropped += 1
+                self.stats.frames_dropped += 1
             self._mailbox = frame
             self._wake.notify()
 
@@ -395,7 +360,7 @@ class SegmentationNode(Node):
 
     def _skip(self, reason: str, text: str, what: str = 'frame') -> None:
         with self._lock:
-            self.skipped[reason] += 1
+            self.stats.skipped[reason] += 1
         self._problem(f'{what} skipped: {text}')
 
     def _problem(self, text: str) -> None:
@@ -453,7 +418,7 @@ class SegmentationNode(Node):
                 self._step()
             except Exception as exc:  # noqa: BLE001  (one bad frame must not end the worker)
                 with self._lock:
-                    self.errors += 1
+                    self.stats.errors += 1
                 self._last_problem = f'frame failed: {exc}'
                 self.get_logger().error(self._last_problem, throttle_duration_sec=WARN_THROTTLE_S)
 
@@ -689,27 +654,15 @@ class SegmentationNode(Node):
                 if class_msg is not None:
                     self._classes_pub.publish(class_msg)
                     with self._lock:
-                        self.class_observations_published += 1
+                        self.stats.class_observations_published += 1
             else:
                 self._problem(f'observation with stamp {obs_id} ns published already: not sent')
         done = time.monotonic()
         with self._lock:
-            self.frames_processed += 1
-            if patch is None:
-                self.no_ground += 1
-            elif sent:
-                self.observations_published += 1
-            if inference_ms is not None:
-                self._inference_ms.append(inference_ms)
-            elif self._offload is not None:
+            if inference_ms is None and self._offload is not None:
                 self._offload.published_edge()
-            self._latency_ms.append((done - frame.received) * 1e3)
-            self._latency_by[source].append((done - frame.received) * 1e3)
-            self._histogram_by[source].add((done - frame.received) * 1e3)
-            self._done_times.append(done)
-            while self._done_times and self._done_times[0] < done - FPS_WINDOW_S:
-                self._done_times.popleft()
-            first = self.frames_processed == 1
+            ground = patch is not None
+            first = self.stats.frame_done(source, frame.received, done, inference_ms, ground, sent)
         self._last_problem = ''
         if first:
             how = f'{inference_ms:.0f} ms inference' if inference_ms is not None else 'at the edge'
@@ -721,62 +674,19 @@ class SegmentationNode(Node):
 
     def status_values(self) -> dict[str, str]:
         """Return the counters and timings published in the status (all strings)."""
-        now = time.monotonic()
         with self._lock:
-            times = [t for t in self._done_times if t >= now - FPS_WINDOW_S]
-            fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) >= 2 else 0.0
-            inference = list(self._inference_ms)
-            latency = list(self._latency_ms)
-            values: dict[str, Any] = {
-                'frames_in': self.frames_in,
-                'frames_processed': self.frames_processed,
-                'frames_dropped': self.frames_dropped,
-                'observations_published': self.observations_published,
-                'class_observations_published': self.class_observations_published,
-                'frames_without_ground': self.no_ground,
-                'errors': self.errors,
-                **{f'skipped_{reason}': n for reason, n in self.skipped.items()},
-                **{f'outbox_{key}': n for key, n in self._outbox.stats().items()},
-                **{f'latency_{k}_hist': h.to_text() for k, h in self._histogram_by.items()},
-            }
-
-        def mean(xs: list[float]) -> str:
-            return f'{sum(xs) / len(xs):.1f}' if xs else 'nan'
-
-        if self._offload is not None:
-            values.update(self._offload_values())
-        values.update(
-            {
-                'fps': f'{fps:.2f}',
-                'inference_ms_mean': mean(inference),
-                'inference_ms_last': f'{inference[-1]:.1f}' if inference else 'nan',
-                'inference_ms_max': f'{max(inference):.1f}' if inference else 'nan',
-                'latency_ms_mean': mean(latency),
-                'latency_ms_last': f'{latency[-1]:.1f}' if latency else 'nan',
-                'providers': ','.join(self._segmenter.providers),
-                'model': str(self._segmenter.model_path),
-            }
-        )
+            values: dict[str, Any] = self.stats.values(time.monotonic())
+            values.update({f'outbox_{key}': n for key, n in self._outbox.stats().items()})
+            if self._offload is not None:
+                values.update(self._offload.values())
+                values.update(self.stats.latency_percentiles())
+                processed, hits = self.stats.frames_processed, self._offload.counters['edge_hits']
+                values['offload_ratio'] = f'{hits / processed:.3f}' if processed else '0.000'
+                scale = self._params.offload.local_compute_scale
+                values['local_compute_scale'] = f'{scale:g}'
+        values['providers'] = ','.join(self._segmenter.providers)
+        values['model'] = str(self._segmenter.model_path)
         return {k: str(v) for k, v in values.items()}
-
-    def _offload_values(self) -> dict[str, Any]:
-        """Return the edge offloading part of the status."""
-        assert self._offload is not None
-        with self._lock:
-            values = self._offload.values()
-            latency = {k: sorted(v) for k, v in self._latency_by.items()}
-            processed = self.frames_processed
-            hits = self._offload.counters['edge_hits']
-        for source, ordered in latency.items():
-            for name, q in (('p50', 0.5), ('p95', 0.95)):
-                values[f'latency_{source}_ms_{name}'] = (
-                    f'{ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]:.1f}'
-                    if ordered
-                    else 'nan'
-                )
-        values['offload_ratio'] = f'{hits / processed:.3f}' if processed else '0.000'
-        values['local_compute_scale'] = f'{self._params.offload.local_compute_scale:g}'
-        return values
 
     def _publish_status(self) -> None:
         values = self.status_values()

@@ -371,3 +371,35 @@ class SwarmStatus:
             state_file_error=get('state_file_error', ''),
             drones=drones,
         )
+
+
+# -- /edge/status (edge_server): the load the drones' offload policies read ---------------------
+
+
+@dataclass(frozen=True)
+class EdgeLoad:
+    """The edge server's load as it publishes it on /edge/status (among its other counters).
+
+    :param queue_length: requests waiting at the server.
+    :param service_s: its mean service time per frame (s); NaN while unknown.
+    """
+
+    queue_length: int
+    service_s: float
+
+    def values(self) -> dict[str, str]:
+        """Return the load's key/values."""
+        return {
+            'queue_length': str(self.queue_length),
+            'service_ms_mean': f'{self.service_s * 1e3:.2f}',
+        }
+
+    @classmethod
+    def parse(cls, values: Mapping[str, str]) -> EdgeLoad | None:
+        """Read the load; None when a value is malformed (a missing one reads as 0 and NaN)."""
+        try:
+            queue = int(values.get('queue_length', '0'))
+            service_s = float(values.get('service_ms_mean', 'nan')) * 1e-3
+        except ValueError:
+            return None
+        return cls(queue, service_s)

@@ -56,6 +56,7 @@ from uav_flood.core.segmentation import (
     SegmenterConfig,
     SHIPPED_MODELS,
 )
+from uav_flood.core.status_schema import EdgeLoad
 from uav_flood.nodes import names
 from uav_flood.nodes.conversions import diagnostic_array, StatusPublisher
 from uav_flood.nodes.params import declare_read_only, parse_vehicles, VEHICLE_NAME
@@ -442,9 +443,8 @@ class EdgeServerNode(Node):
             done = [t for t in self._done if t >= now - FPS_WINDOW_S]
             span = min(FPS_WINDOW_S, now - done[0]) if done else 0.0
             values = {
-                'queue_length': str(len(self._queue)),
+                **EdgeLoad(len(self._queue), self._service_mean()).values(),
                 'queue_limit': str(self.params.queue_limit),
-                'service_ms_mean': f'{self._service_mean() * 1e3:.2f}',
                 'batch_size_mean': (
                     f'{sum(self._batch_sizes) / len(self._batch_sizes):.2f}'
                     if self._batch_sizes

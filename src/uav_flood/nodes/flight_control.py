@@ -152,19 +152,13 @@ class FlightControlNode(Node):
         self._energy_margin_pct: float | None = None
         self._last_mode = FlightMode.UNKNOWN
 
-        self._pose_pub = self.create_publisher(PoseStamped, names.POSE.name, names.POSE.qos)
+        self._pose_pub = conversions.publisher(self, PoseStamped, names.POSE)
         # map -> uavN/base_link on /tf, from the pose, where tf2_msgs is installed.
         self._tf = conversions.TransformBroadcaster(self)
-        self._fix_pub = self.create_publisher(
-            NavSatFix, names.GLOBAL_POSITION.name, names.GLOBAL_POSITION.qos
-        )
-        self._battery_pub = self.create_publisher(
-            BatteryState, names.BATTERY.name, names.BATTERY.qos
-        )
+        self._fix_pub = conversions.publisher(self, NavSatFix, names.GLOBAL_POSITION)
+        self._battery_pub = conversions.publisher(self, BatteryState, names.BATTERY)
         self._status_pub = conversions.StatusPublisher(self, names.STATUS)
-        self.create_subscription(
-            Path, names.MISSION_PATH.name, self._on_path, names.MISSION_PATH.qos
-        )
+        conversions.subscribe(self, Path, names.MISSION_PATH, self._on_path)
         # Services wait for the autopilot (seconds): their own group lets a multi-threaded
         # executor keep the telemetry timer and the path subscription running meanwhile.
         self._service_group = MutuallyExclusiveCallbackGroup()

@@ -214,19 +214,13 @@ class FloodMapperNode(Node):
                     lambda msg, n=name: self._on_pose(n, msg),
                     names.POSE.qos,
                 )
-        self._map_pub = self.create_publisher(
-            OccupancyGrid, names.FLOOD_MAP.name, names.FLOOD_MAP.qos
-        )
-        self._classes_pub = self.create_publisher(
-            OccupancyGrid, names.FLOOD_MAP_CLASSES.name, names.FLOOD_MAP_CLASSES.qos
-        )
+        self._map_pub = conversions.publisher(self, OccupancyGrid, names.FLOOD_MAP)
+        self._classes_pub = conversions.publisher(self, OccupancyGrid, names.FLOOD_MAP_CLASSES)
         #: The road network of the land cover, for routes: (observations it was made of, roads).
         self._roads: tuple[int, list[RoadSegment]] = (-1, [])
         self.last_route = ''
         self.create_service(GetPlan, names.ROUTE_SERVICE.name, self._on_route)
-        self._markers_pub = self.create_publisher(
-            MarkerArray, names.FLOOD_MAP_MARKERS.name, names.FLOOD_MAP_MARKERS.qos
-        )
+        self._markers_pub = conversions.publisher(self, MarkerArray, names.FLOOD_MAP_MARKERS)
         self._status_pub = conversions.StatusPublisher(self, names.FLOOD_MAP_STATUS)
         self.create_timer(1.0 / params.publish_rate_hz, self._publish_map)
         self.create_timer(params.markers_period_s, self._start_polygons)
@@ -546,16 +540,8 @@ class FloodMapperNode(Node):
                 f'; {values["observations_applied"]} observations, '
                 f'{values["water_area_m2"]} m2 water'
             )
-            self._status_pub.publish(
-                conversions.diagnostic_array(
-                    self.get_fully_qualified_name(),
-                    'flood_map',
-                    level,
-                    message,
-                    values,
-                    self.get_clock().now().to_msg(),
-                )
-            )
+            status = conversions.node_status(self, 'flood_map', level, message, values)
+            self._status_pub.publish(status)
         except Exception as exc:  # noqa: BLE001
             self.get_logger().error(f'status failed: {exc}', throttle_duration_sec=WARN_THROTTLE_S)
 

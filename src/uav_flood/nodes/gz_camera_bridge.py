@@ -182,12 +182,8 @@ class GzCameraBridgeNode(Node):
         self._next_due_s = -math.inf
         self._info_cache: dict[tuple[int, int], CameraInfo] = {}
 
-        self._image_pub = self.create_publisher(
-            Image, names.CAMERA_IMAGE.name, names.CAMERA_IMAGE.qos
-        )
-        self._info_pub = self.create_publisher(
-            CameraInfo, names.CAMERA_INFO.name, names.CAMERA_INFO.qos
-        )
+        self._image_pub = conversions.publisher(self, Image, names.CAMERA_IMAGE)
+        self._info_pub = conversions.publisher(self, CameraInfo, names.CAMERA_INFO)
         self._status_pub = StatusPublisher(self, names.CAMERA_STATUS)
         self.create_timer(STATUS_PERIOD_S, self._publish_status)
         p = self._params

@@ -18,7 +18,7 @@ from rclpy.parameter import Parameter
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
-from uav_flood.nodes import names
+from uav_flood.nodes import conversions, names
 
 
 class PingResponderNode(Node):
@@ -33,8 +33,8 @@ class PingResponderNode(Node):
         ).value
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._echoed = 0
-        self._pong_pub = self.create_publisher(String, names.PONG.name, names.PONG.qos)
-        self.create_subscription(String, names.PING.name, self._on_ping, names.PING.qos)
+        self._pong_pub = conversions.publisher(self, String, names.PONG)
+        conversions.subscribe(self, String, names.PING, self._on_ping)
         self.create_service(Trigger, names.PING_SERVICE.name, self._on_ping_service)
         self.get_logger().info(
             f'ready: echoing {self.resolve_topic_name(names.PING.name)} -> '

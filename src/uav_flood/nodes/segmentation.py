@@ -1,47 +1,17 @@
 """segmentation: one per vehicle (namespace /uavN), turns camera frames into georeferenced water.
 
-Subscribes to the vehicle's pose (flight_control's geometry_msgs/PoseStamped in map ENU), kept in
-a short history (core.pose_history), and to camera/image_raw + camera/camera_info (rgb8 or bgr8).
-For each frame it takes the pose at the frame's stamp (interpolated), runs the flood model
-(core.segmentation) and projects the mask onto the map grid (core.georef.mask_to_patch). It
-publishes segmentation/mask (sensor_msgs/Image mono8, 255 water, the source frame's header),
-flood_observation (nav_msgs/OccupancyGrid in map, 0 dry / 100 water / -1 unseen, stamped with the
-frame's stamp), camera/footprint (geometry_msgs/PolygonStamped in map: the frame's image outline
-on the ground) and segmentation/status (DiagnosticArray, 1 Hz: counters, frame rate, inference
-time and end-to-end latency).
+Each frame (camera/image_raw + camera_info) is paired with the vehicle's pose at its stamp
+(core.pose_history), segmented (core.segmentation) on board or at the ground edge server
+(core.offload: the scheduler and its policy decide per frame; a refusal or a timeout falls back
+on board, so no result is lost), and projected onto the map grid (core.georef). Out go
+segmentation/mask, flood_observation (+ /classes, re-sent from the outbox, core.delivery, until
+the mapper acknowledges them), camera/footprint, camera/mount (the mount is defined here, by the
+mount_* parameters) and segmentation/status (core.frame_stats).
 
-The camera mount is defined here, once (mount_* parameters): segmentation georeferences with it
-and publishes it as the static transform uavN/base_link -> uavN/camera_optical on camera/mount
-(geometry_msgs/TransformStamped, latched; sim_camera renders with it, the recorder and the
-Foxglove bridge turn it into /tf_static) and, where tf2_msgs is installed, on /tf_static.
-
-Inference takes tens of milliseconds or more, so it runs on a worker thread, never in a callback:
-the image callback checks and converts the frame and leaves it in a one-slot mailbox; the worker
-takes the newest frame when it is free. A frame overwritten before the worker took it counts as
-dropped: when inference is slower than the camera, only the newest frame is segmented. Bad input
-(unknown encoding, truncated data, a size that differs from CameraInfo, no CameraInfo or no pose
-at the frame's stamp, a NaN pose) is logged (throttled), counted and skipped; an exception while
-processing a frame is logged and counted and the worker goes on.
-
-Edge offloading (docs/offloading.md), off by default (`offload_mode: off`). With `local`, `edge` or
-`adaptive` every frame goes through core.offload.OffloadScheduler and its policy: the image
-callback decides per frame (so a frame goes to the edge at once, also while the worker segments
-another on board) and leaves the frames kept on board in the mailbox; an edge frame is JPEG-encoded
-and published on edge/uplink (edge/request with `offload_direct`), pending in the scheduler by its
-stamp, and its PNG mask, when it comes back on edge/downlink (edge/result), is georeferenced with
-the stored pose and published exactly like a local result, in the result callback (an edge result
-never waits behind an on-board inference). A refusal or a timeout sends the frame to the local
-model (a fallback): no frame's result is lost. With `offload_hedge`, a frame still at the edge
-`offload_hedge_margin_ms` past its expected edge latency is also segmented on board as soon as the
-worker is free; the first of the two results is published, the other counted and discarded.
-/edge/status feeds the policy the server's load.
-
-Store and forward (core.delivery.Outbox, docs/segmentation_node.md "Delivery"): every observation
-published is kept until the mapper acknowledges it on flood_observation/ack (std_msgs/
-Int64MultiArray of stamps in ns) and re-sent when it does not, with backoff and paced, so radio
-outages and mapper restarts lose none. The outbox is bounded (outbox_max_observations,
-outbox_max_bytes): when full, the oldest observation is dropped and counted. A second observation
-with the stamp of one already published (the observation's id) is refused and counted.
+Threads: the image callback only checks a frame and leaves it in a one-slot mailbox (a newer
+frame overwrites it: dropped); one worker thread segments and publishes; edge results are
+handled in their callback, never behind an on-board inference. Bad input is logged (throttled),
+counted and skipped. Details: docs/segmentation_node.md, docs/offloading.md.
 """
 
 from __future__ import annotations
@@ -51,8 +21,6 @@ import threading
 import time
 from typing import Any
 
-from builtin_interfaces.msg import Time as TimeMsg
-import cv2
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PolygonStamped, PoseStamped, TransformStamped
 from nav_msgs.msg import OccupancyGrid
@@ -62,17 +30,16 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header, Int64MultiArray
 
-from uav_flood.core.class_map import class_observation, top_classes
+from uav_flood.core.class_map import top_classes
 from uav_flood.core.delivery import message_bytes, Outbox, stamp_ns
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.frame_stats import FrameStats
 from uav_flood.core.georef import (
     CameraModel,
-    footprint_outline,
     GeoreferenceError,
-    mask_to_patch,
     VehiclePose,
 )
+from uav_flood.core.observation import observe_frame
 from uav_flood.core.offload import (
     Decision,
     OffloadPolicy,
@@ -80,23 +47,15 @@ from uav_flood.core.offload import (
     parse_result_format,
     unpack_classes,
 )
+from uav_flood.core.offload.codec import CodecError, decode_mask, encode_jpeg
 from uav_flood.core.pose_history import PoseHistory, PoseHistoryError
 from uav_flood.core.segmentation import (
     ENCODINGS,
     FloodSegmenter,
     SegmentationError,
 )
+from uav_flood.core.status_schema import EdgeLoad
 from uav_flood.nodes import conversions, names
-from uav_flood.nodes.conversions import (
-    class_observation_msg,
-    diagnostic_array,
-    diagnostic_values,
-    mount_transform,
-    occupancy_grid,
-    polygon_stamped,
-    StatusPublisher,
-    TransformBroadcaster,
-)
 from uav_flood.nodes.params import declare_read_only
 from uav_flood.nodes.params.segmentation import PARAMETERS, SegmentationParams
 from uav_flood.nodes.spin import spin_node, stop_worker
@@ -108,26 +67,6 @@ WARN_THROTTLE_S = 5.0
 STATUS_PERIOD_S = 1.0
 #: A frame may arrive up to this long after the newest pose and still get that pose (s).
 POSE_TOLERANCE_S = 0.05
-
-
-def stamp_s(stamp: TimeMsg) -> float:
-    """Return a builtin_interfaces/Time as seconds (float)."""
-    return float(stamp.sec) + float(stamp.nanosec) * 1e-9
-
-
-def _key(stamp: TimeMsg) -> int:
-    """Return a stamp as integer nanoseconds: the key that pairs a frame and its edge result."""
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
-
-
-def image_array(msg: Image) -> NDArray[np.uint8]:
-    """Return an rgb8/bgr8 Image's pixels as an H x W x 3 view (rows may be padded by step).
-
-    The caller has checked the encoding and that len(data) == step * height >= width * 3 rows.
-    """
-    flat = np.frombuffer(msg.data, dtype=np.uint8)
-    rows = flat.reshape(msg.height, msg.step)[:, : msg.width * 3]
-    return rows.reshape(msg.height, msg.width, 3)
 
 
 @dataclass(frozen=True)
@@ -192,53 +131,33 @@ class SegmentationNode(Node):
             )
             self._uplink_pub = self.create_publisher(CompressedImage, up.name, up.qos)
             self.create_subscription(CompressedImage, down.name, self._on_edge_result, down.qos)
-            self.create_subscription(
-                DiagnosticArray,
-                names.EDGE_STATUS.name,
-                self._on_edge_status,
-                names.EDGE_STATUS.qos,
-            )
+            conversions.subscribe(self, DiagnosticArray, names.EDGE_STATUS, self._on_edge_status)
 
-        self._mask_pub = self.create_publisher(Image, names.MASK.name, names.MASK.qos)
-        self._observation_pub = self.create_publisher(
-            OccupancyGrid, names.FLOOD_OBSERVATION.name, names.FLOOD_OBSERVATION.qos
-        )
-        self._classes_pub = self.create_publisher(
-            Image, names.FLOOD_OBSERVATION_CLASSES.name, names.FLOOD_OBSERVATION_CLASSES.qos
-        )
+        self._mask_pub = conversions.publisher(self, Image, names.MASK)
+        self._observation_pub = conversions.publisher(self, OccupancyGrid, names.FLOOD_OBSERVATION)
+        self._classes_pub = conversions.publisher(self, Image, names.FLOOD_OBSERVATION_CLASSES)
         # Store and forward: observations published and not yet acknowledged (under _lock),
         # each with its class observation (None for frames segmented at the edge).
         self._outbox: Outbox[tuple[OccupancyGrid, Image | None]] = Outbox(params.outbox)
         if params.outbox.enabled:
-            self.create_subscription(
-                Int64MultiArray,
-                names.FLOOD_OBSERVATION_ACK.name,
-                self._on_ack,
-                names.FLOOD_OBSERVATION_ACK.qos,
-            )
+            conversions.subscribe(self, Int64MultiArray, names.FLOOD_OBSERVATION_ACK, self._on_ack)
             self.create_timer(RESEND_PERIOD_S, self._resend)
-        self._status_pub = StatusPublisher(self, names.SEGMENTATION_STATUS)
+        self._status_pub = conversions.StatusPublisher(self, names.SEGMENTATION_STATUS)
         # The camera mount, defined here once: latched for sim_camera, the recorder and the
         # Foxglove bridge, and on /tf_static where tf2_msgs is installed.
-        mount = mount_transform(
+        mount = conversions.mount_transform(
             params.mount, self.get_namespace(), self.get_clock().now().to_msg()
         )
-        self.create_publisher(
-            TransformStamped, names.CAMERA_MOUNT.name, names.CAMERA_MOUNT.qos
-        ).publish(mount)
-        self._tf_static = TransformBroadcaster(self, static=True)
+        conversions.publisher(self, TransformStamped, names.CAMERA_MOUNT).publish(mount)
+        self._tf_static = conversions.TransformBroadcaster(self, static=True)
         self._tf_static.send([mount])
-        self._footprint_pub = self.create_publisher(
-            PolygonStamped, names.CAMERA_FOOTPRINT.name, names.CAMERA_FOOTPRINT.qos
-        )
-        self.create_subscription(PoseStamped, names.POSE.name, self._on_pose, names.POSE.qos)
+        self._footprint_pub = conversions.publisher(self, PolygonStamped, names.CAMERA_FOOTPRINT)
+        conversions.subscribe(self, PoseStamped, names.POSE, self._on_pose)
         # Best effort: matches a camera driver's camera_info whichever reliability it offers.
         self.create_subscription(
             CameraInfo, names.CAMERA_INFO.name, self._on_camera_info, names.SENSOR_QOS
         )
-        self.create_subscription(
-            Image, names.CAMERA_IMAGE.name, self._on_image, names.CAMERA_IMAGE.qos
-        )
+        conversions.subscribe(self, Image, names.CAMERA_IMAGE, self._on_image)
         self._timer = self.create_timer(STATUS_PERIOD_S, self._publish_status)
         self._worker = threading.Thread(
             target=self._work, name=f'segmentation{self.get_namespace()}', daemon=True
@@ -276,7 +195,7 @@ class SegmentationNode(Node):
     def _on_pose(self, msg: PoseStamped) -> None:
         try:
             pose = conversions.vehicle_pose(msg)
-            self._history.add(stamp_s(msg.header.stamp), pose)
+            self._history.add(conversions.stamp_s(msg.header.stamp), pose)
         except (GeoreferenceError, PoseHistoryError) as exc:
             self._skip('bad_pose', f'pose ignored: {exc}', 'pose')
             return
@@ -323,21 +242,9 @@ class SegmentationNode(Node):
 
     def _check(self, msg: Image, received: float) -> _Frame | None:
         """Return the frame ready for the worker, or None after counting why it is skipped."""
-        if msg.width == 0 or msg.height == 0 or len(msg.data) == 0:
-            self._skip('empty', f'empty frame ({msg.width}x{msg.height}, {len(msg.data)} bytes)')
-            return None
-        if msg.encoding not in ENCODINGS:
-            self._skip(
-                'encoding',
-                f'encoding {msg.encoding!r} is not supported (use {" or ".join(ENCODINGS)})',
-            )
-            return None
-        if msg.step < msg.width * 3 or len(msg.data) != msg.step * msg.height:
-            self._skip(
-                'size_mismatch',
-                f'{len(msg.data)} bytes of data for {msg.width}x{msg.height} {msg.encoding} with '
-                f'step {msg.step} (expected {msg.step * msg.height})',
-            )
+        problem = conversions.image_problem(msg, ENCODINGS)
+        if problem is not None:
+            self._skip(*problem)
             return None
         camera = self._camera
         if camera is None:
@@ -351,12 +258,14 @@ class SegmentationNode(Node):
                 f'{camera.width}x{camera.height}',
             )
             return None
-        lookup = self._history.lookup(stamp_s(msg.header.stamp))
+        lookup = self._history.lookup(conversions.stamp_s(msg.header.stamp))
         if lookup.pose is None:
             self._skip('no_pose', f'no pose at the frame stamp: {lookup.reason}')
             return None
         # The message stays alive with the frame, so the pixels need no copy.
-        return _Frame(msg.header, image_array(msg), msg.encoding, lookup.pose, camera, received)
+        return _Frame(
+            msg.header, conversions.image_array(msg), msg.encoding, lookup.pose, camera, received
+        )
 
     def _skip(self, reason: str, text: str, what: str = 'frame') -> None:
         with self._lock:
@@ -379,16 +288,15 @@ class SegmentationNode(Node):
             self._problem(f'edge result ignored: {exc}')
 
     def _on_edge_status(self, msg: DiagnosticArray) -> None:
-        values = diagnostic_values(msg)
-        try:
-            queue = int(values.get('queue_length', '0'))
-            service_s = float(values.get('service_ms_mean', 'nan')) * 1e-3
-        except ValueError:
+        values = conversions.diagnostic_values(msg)
+        load = EdgeLoad.parse(values)
+        if load is None:
             self._problem(f'unreadable /edge/status: {values}')
-            return
-        if self._offload is not None:
+        elif self._offload is not None:
             with self._lock:
-                self._offload.policy.observe_edge_status(time.monotonic(), queue, service_s)
+                self._offload.policy.observe_edge_status(
+                    time.monotonic(), load.queue_length, load.service_s
+                )
 
     def _on_ack(self, msg: Int64MultiArray) -> None:
         with self._lock:
@@ -496,19 +404,15 @@ class SegmentationNode(Node):
         """JPEG-encode a frame and publish it to the edge; return False if that failed."""
         assert self._offload is not None
         try:
-            bgr = frame.pixels if frame.encoding == 'bgr8' else frame.pixels[..., ::-1]
-            ok, jpeg = cv2.imencode(
-                '.jpg',
-                np.ascontiguousarray(bgr),
-                [cv2.IMWRITE_JPEG_QUALITY, self._params.offload.jpeg_quality],
-            )
-            if not ok:
-                raise SegmentationError('JPEG encoding failed')
-            data = jpeg.tobytes()
+            data = encode_jpeg(frame.pixels, frame.encoding, self._params.offload.jpeg_quality)
             msg = CompressedImage(header=frame.header, format='jpeg', data=data)
             with self._lock:
                 self._offload.sent(
-                    _key(frame.header.stamp), frame, time.monotonic(), len(data), decision
+                    conversions.stamp_key(frame.header.stamp),
+                    frame,
+                    time.monotonic(),
+                    len(data),
+                    decision,
                 )
                 self._wake.notify()  # the worker waits for its hedge time or timeout
             self._uplink_pub.publish(msg)
@@ -526,7 +430,7 @@ class SegmentationNode(Node):
         the scheduler then says whether it is (exactly one result per frame).
         """
         assert self._offload is not None
-        key = _key(msg.header.stamp)
+        key = conversions.stamp_key(msg.header.stamp)
         info = parse_result_format(msg.format)
         with self._lock:
             wanted = self._offload.wants_mask(key, len(msg.data))
@@ -555,29 +459,16 @@ class SegmentationNode(Node):
     def _decode_mask(
         self, msg: CompressedImage, frame: _Frame, mask_bytes: int = -1
     ) -> NDArray[np.uint8] | None:
-        """Return the PNG mono8 probability of a result, or None after counting why unusable.
-
-        :param mask_bytes: the mask PNG's length when classes follow it (-1: the whole data).
-        """
+        """Return the mono8 probability of a result, or None after counting why unusable."""
         height, width = frame.pixels.shape[:2]
-        why = ''
-        size = len(msg.data) if mask_bytes < 0 else mask_bytes
-        if size > min(len(msg.data), width * height + 65536):
-            why = f'{size} bytes for a {width}x{height} mask'
-        else:
-            data = np.frombuffer(bytes(msg.data)[:size], np.uint8)
-            mask = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-            if mask is None:
-                why = 'not a PNG'
-            elif mask.dtype != np.uint8 or mask.shape != (height, width):
-                why = f'mask {mask.shape} {mask.dtype}, frame {height}x{width}'
-            else:
-                return np.asarray(mask, np.uint8)
-        with self._lock:
-            assert self._offload is not None
-            self._offload.malformed()
-        self._problem(f'edge result ignored: {why}')
-        return None
+        try:
+            return decode_mask(bytes(msg.data), mask_bytes, height, width)
+        except CodecError as exc:
+            with self._lock:
+                assert self._offload is not None
+                self._offload.malformed()
+            self._problem(f'edge result ignored: {exc}')
+            return None
 
     def _process(self, frame: _Frame, hedge: int | None = None) -> None:
         """Segment a frame on board and publish its result.
@@ -619,31 +510,22 @@ class SegmentationNode(Node):
             model's class output (core.class_map.top_classes, or the edge's), sent as a class
             observation on the observation's cells.
         """
-        mask = probability >= self._params.segmenter.threshold
-        self._mask_pub.publish(
-            conversions.image_msg(mask.astype(np.uint8) * 255, 'mono8', frame.header)
+        p, stamp = self._params, frame.header.stamp
+        seen = observe_frame(
+            probability, frame.camera, p.mount, frame.pose, p.grid, p.segmenter.threshold,
+            p.send_probability, p.view_weight, classes,
+        )  # fmt: skip
+        mask = seen.mask.astype(np.uint8) * 255
+        self._mask_pub.publish(conversions.image_msg(mask, 'mono8', frame.header))
+        self._footprint_pub.publish(
+            conversions.polygon_stamped(seen.outline, names.MAP_FRAME, stamp)
         )
-        outline = footprint_outline(
-            frame.camera, self._params.mount, frame.pose, self._params.grid.max_range_m
-        )
-        self._footprint_pub.publish(polygon_stamped(outline, names.MAP_FRAME, frame.header.stamp))
-        patch = mask_to_patch(
-            probability if self._params.send_probability else mask,
-            frame.camera,
-            self._params.mount,
-            frame.pose,
-            self._params.grid,
-            view_weight=self._params.view_weight,
-        )
-        sent = False
+        patch, sent = seen.patch, False
         if patch is not None:
-            observation = occupancy_grid(patch, frame.header.stamp)
+            observation = conversions.occupancy_grid(patch, stamp)
             class_msg = None
-            if classes is not None:
-                cover = class_observation(
-                    classes, frame.camera, self._params.mount, frame.pose, patch
-                )
-                class_msg = class_observation_msg(cover, frame.header.stamp)
+            if seen.classes is not None:
+                class_msg = conversions.class_observation_msg(seen.classes, stamp)
             obs_id = stamp_ns(frame.header.stamp.sec, frame.header.stamp.nanosec)
             cells = len(observation.data) * (3 if class_msg is not None else 1)
             size = message_bytes(cells)
@@ -696,16 +578,9 @@ class SegmentationNode(Node):
             level, message = 'OK', 'waiting for frames'
         else:
             level, message = 'OK', f'segmenting at {values["fps"]} frames/s'
-        self._status_pub.publish(
-            diagnostic_array(
-                f'{self.get_fully_qualified_name()}: segmentation',
-                self._frame_id,
-                level,
-                message,
-                values,
-                self.get_clock().now().to_msg(),
-            )
-        )
+        name = f'{self.get_fully_qualified_name()}: segmentation'
+        status = conversions.node_status(self, self._frame_id, level, message, values, name)
+        self._status_pub.publish(status)
 
     def destroy_node(self) -> None:
         """Stop and join the worker thread, then destroy the node."""

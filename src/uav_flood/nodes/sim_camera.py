@@ -140,24 +140,16 @@ class SimCameraNode(Node):
         self.last_render_ms = math.nan
         self._last_problem = ''
 
-        self._image_pub = self.create_publisher(
-            Image, names.CAMERA_IMAGE.name, names.CAMERA_IMAGE.qos
-        )
-        self._info_pub = self.create_publisher(
-            CameraInfo, names.CAMERA_INFO.name, names.CAMERA_INFO.qos
-        )
+        self._image_pub = conversions.publisher(self, Image, names.CAMERA_IMAGE)
+        self._info_pub = conversions.publisher(self, CameraInfo, names.CAMERA_INFO)
         self._truth_pub = (
-            self.create_publisher(
-                Image, names.CAMERA_GROUND_TRUTH.name, names.CAMERA_GROUND_TRUTH.qos
-            )
+            conversions.publisher(self, Image, names.CAMERA_GROUND_TRUTH)
             if params.publish_ground_truth
             else None
         )
         self._status_pub = StatusPublisher(self, names.CAMERA_STATUS)
-        self.create_subscription(PoseStamped, names.POSE.name, self._on_pose, names.POSE.qos)
-        self.create_subscription(
-            TransformStamped, names.CAMERA_MOUNT.name, self._on_mount, names.CAMERA_MOUNT.qos
-        )
+        conversions.subscribe(self, PoseStamped, names.POSE, self._on_pose)
+        conversions.subscribe(self, TransformStamped, names.CAMERA_MOUNT, self._on_mount)
         self._timer = self.create_timer(1.0 / params.rate_hz, self._on_timer)
         self.get_logger().info(
             f'ready: {params.width}x{params.height} {params.encoding}, hfov '

@@ -211,23 +211,14 @@ class SwarmCoordinatorNode(Node):
                 lambda msg, n=name: self._on_battery(n, msg),
                 names.BATTERY.qos,
             )
-        self._markers_pub = self.create_publisher(
-            MarkerArray, names.SWARM_MARKERS.name, names.SWARM_MARKERS.qos
-        )
+        self._markers_pub = conversions.publisher(self, MarkerArray, names.SWARM_MARKERS)
         self._status_pub = conversions.StatusPublisher(self, names.SWARM_STATUS)
         self.create_service(Trigger, names.BATTERY_SWAPPED_SERVICE.name, self._on_battery_swapped)
-        self.create_subscription(
-            OccupancyGrid, names.FLOOD_MAP.name, self._on_map, names.FLOOD_MAP.qos
-        )
+        conversions.subscribe(self, OccupancyGrid, names.FLOOD_MAP, self._on_map)
         if params.area_file:
             self._load_area_file()
         else:
-            self.create_subscription(
-                PolygonStamped,
-                names.AREA_OF_INTEREST.name,
-                self._on_area,
-                names.AREA_OF_INTEREST.qos,
-            )
+            conversions.subscribe(self, PolygonStamped, names.AREA_OF_INTEREST, self._on_area)
         self.create_timer(CHECK_PERIOD_S, self._on_check)
         self.create_timer(STATUS_PERIOD_S, self._publish_status)
         source = params.area_file or names.AREA_OF_INTEREST.name
@@ -842,14 +833,7 @@ class SwarmCoordinatorNode(Node):
             message = f'{status.state}, {status.coverage_pct:.0f} % covered, drone(s) lost'
         else:
             level, message = 'OK', f'{status.state}, {status.coverage_pct:.0f} % covered'
-        return conversions.diagnostic_array(
-            self.get_fully_qualified_name(),
-            'swarm',
-            level,
-            message,
-            status.values(),
-            self.get_clock().now().to_msg(),
-        )
+        return conversions.node_status(self, 'swarm', level, message, status.values())
 
     def _swarm_status(self) -> SwarmStatus:
         """Return the coordinator's state (core.status_schema.SwarmStatus)."""

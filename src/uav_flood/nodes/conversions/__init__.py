@@ -6,7 +6,7 @@ The markers of the flood map and the swarm's plan are in `markers` and re-export
 from __future__ import annotations
 
 import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 import importlib
 import math
 from typing import Any
@@ -228,6 +228,23 @@ def diagnostic_array(
     return array
 
 
+def node_status(
+    node: Node,
+    hardware_id: str,
+    level: str,
+    message: str,
+    values: Mapping[str, Any],
+    name: str = '',
+) -> DiagnosticArray:
+    """Return `node`'s status now (diagnostic_array with its name and its clock's stamp).
+
+    :param name: the status name; '' for the node's fully qualified name.
+    """
+    stamp = node.get_clock().now().to_msg()
+    name = name or node.get_fully_qualified_name()
+    return diagnostic_array(name, hardware_id, level, message, values, stamp)
+
+
 class StatusPublisher:
     """Publishes a node's status on its own topic and on /diagnostics (names.DIAGNOSTICS).
 
@@ -420,3 +437,58 @@ def camera_model(msg: CameraInfo) -> CameraModel:
     return CameraModel.from_camera_info_fields(
         msg.width, msg.height, msg.k, msg.d, msg.distortion_model
     )
+
+
+def stamp_s(stamp: Time) -> float:
+    """Return a builtin_interfaces/Time as seconds (float)."""
+    return float(stamp.sec) + float(stamp.nanosec) * 1e-9
+
+
+def stamp_key(stamp: Time) -> int:
+    """Return a stamp as integer nanoseconds: the id of a frame, its observation and its result."""
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+def image_array(msg: Image) -> NDArray[np.uint8]:
+    """Return an rgb8/bgr8 Image's pixels as an H x W x 3 view (rows may be padded by step).
+
+    The caller has checked the encoding and that len(data) == step * height >= width * 3 rows.
+    """
+    flat = np.frombuffer(msg.data, dtype=np.uint8)
+    rows = flat.reshape(msg.height, msg.step)[:, : msg.width * 3]
+    return rows.reshape(msg.height, msg.width, 3)
+
+
+def image_problem(msg: Image, encodings: Sequence[str]) -> tuple[str, str] | None:
+    """Return (reason, words) when an Image cannot be read as an H x W x 3 frame, else None.
+
+    reason is one of 'empty', 'encoding', 'size_mismatch' (core.frame_stats.SKIP_REASONS).
+
+    :param encodings: the encodings taken (3 bytes a pixel: rgb8, bgr8).
+    """
+    if msg.width == 0 or msg.height == 0 or len(msg.data) == 0:
+        return 'empty', f'empty frame ({msg.width}x{msg.height}, {len(msg.data)} bytes)'
+    if msg.encoding not in encodings:
+        taken = ' or '.join(encodings)
+        return 'encoding', f'encoding {msg.encoding!r} is not supported (use {taken})'
+    if msg.step < msg.width * 3 or len(msg.data) != msg.step * msg.height:
+        return 'size_mismatch', (
+            f'{len(msg.data)} bytes of data for {msg.width}x{msg.height} {msg.encoding} with '
+            f'step {msg.step} (expected {msg.step * msg.height})'
+        )
+    return None
+
+
+def publisher(node: Node, msg_type: Any, topic: Topic) -> Any:
+    """Create `node`'s publisher of `topic` with the catalogue's name and QoS (nodes/names.py)."""
+    return node.create_publisher(msg_type, topic.name, topic.qos)
+
+
+def subscribe(
+    node: Node, msg_type: Any, topic: Topic, callback: Callable[[Any], None], **kwargs: Any
+) -> Any:
+    """Create `node`'s subscription to `topic` with the catalogue's name and QoS.
+
+    :param kwargs: passed on (callback_group, raw, ...).
+    """
+    return node.create_subscription(msg_type, topic.name, callback, topic.qos, **kwargs)

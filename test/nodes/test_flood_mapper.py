@@ -494,10 +494,10 @@ def test_land_cover_is_fused_with_its_water_once_published_and_checkpointed(
     from sensor_msgs.msg import Image
 
     from uav_flood.core.class_map import ClassMap, ClassObservation
+    from uav_flood.core.map_checkpoint import classes_path
     from uav_flood.core.responder_layers import CLASSES
     from uav_flood.nodes import names
     from uav_flood.nodes.conversions import class_observation_msg
-    from uav_flood.nodes.flood_mapper import classes_path
 
     water, road = CLASSES.index('water'), CLASSES.index('road-non-flooded')
     path = tmp_path / 'map.npz'

@@ -378,11 +378,16 @@ class FlightControlNode(Node):
         future.add_done_callback(self._log_job_failure('energy return to launch'))
 
     def _pilot_log(self, level: str, text: str, throttle_s: float) -> None:
-        log = getattr(self.get_logger(), level)
-        if throttle_s > 0.0:
-            log(text, throttle_duration_sec=throttle_s)
+        # One call per severity and throttling: rclpy refuses two severities from one call site.
+        log = self.get_logger()
+        if level == 'error':
+            log.error(text)
+        elif level == 'warning' and throttle_s > 0.0:
+            log.warning(text, throttle_duration_sec=throttle_s)
+        elif level == 'warning':
+            log.warning(text)
         else:
-            log(text)
+            log.info(text)
 
     def _log_job_failure(self, what: str) -> Callable[[Future[Any]], None]:
         def done(future: Future[Any]) -> None:

@@ -1,43 +1,21 @@
 """flood_mapper: one per swarm (global), fuses every drone's flood observations into one map.
 
-Subscribes /<vehicle>/flood_observation (nav_msgs/OccupancyGrid in map: 0 dry, 100 water, -1
-unseen) for every name in `vehicles` and fuses each patch into core.flood_map.FloodMap (integer
-evidence counts: the result does not depend on the order in which the drones' patches arrive).
-Patches in another frame, or with bad sizes, origins or values, are refused and counted by reason,
-and so are implausible ones (core.plausibility: a stamp in the future or from before the mission,
-an oversized patch, or one the drone's reported pose at that stamp could not have seen).
-
-Each observation is identified by its vehicle and stamp (core.delivery): the mapper fuses each id
-once (duplicates are counted) and acknowledges it on /<vehicle>/flood_observation/ack only once it
-is durable: with checkpoint_file set, once a checkpoint holding it is on disk. The ids fused, the
-drones' recent positions and the mission's start are saved beside the checkpoint
-(<checkpoint>.delivery.npz, written before the map), so a restarted mapper does not fuse a
-re-sent observation twice and re-fuses those its last checkpoint lacked.
-Land cover (core.class_map): /<vehicle>/flood_observation/classes (sensor_msgs/Image 8UC2: the
-FloodNet class and its probability per cell of an observation) is fused into a categorical map
-once, when its water observation is fused (core.class_map.ClassFusion pairs them in either
-order; a re-send counts once), checkpointed beside the map (<checkpoint>.classes.npz) and
-published as /flood_map/classes (OccupancyGrid: the most probable class 0..9, -1 unknown).
-The service /flood_map/route (nav_msgs/GetPlan) answers whether passable roads of the current
-land cover connect two points (core.responder_layers.find_route), with the route.
-Publishes /flood_map (OccupancyGrid, latched) at publish_rate_hz when the map changed,
-/flood_map/markers (flood outlines with their areas, drone tracks from /<vehicle>/pose) every
-markers_period_s, and /flood_map/status (1 Hz). Checkpoints the map to checkpoint_file (atomic)
-so that a crash loses at most checkpoint_interval_s of observations, and on clean shutdown; on
-start it reloads the file, setting a corrupt one aside (never overwriting it).
-
-Polygon extraction can take a second on a large map: it runs on a snapshot in a worker thread
-and the markers are published from the executor thread when it is done, so the subscriptions
-are never held up. See docs/flood_map.md ("Node").
+Every /<vehicle>/flood_observation patch is checked (frame, size, values; plausibility: stamp,
+size, the drone's pose at the stamp, core.plausibility) and fused into core.flood_map.FloodMap
+(integer evidence: the result does not depend on arrival order); its land cover
+(flood_observation/classes) into core.class_map. Each observation (vehicle, stamp) is fused once
+and acknowledged on /<vehicle>/flood_observation/ack once it is durable in a checkpoint
+(core.delivery; core.map_checkpoint: the map, its land cover, the tracks and the delivery state,
+reloaded on start, a corrupt file set aside). Publishes /flood_map and /flood_map/classes
+(latched), /flood_map/markers (polygons on a worker thread, never holding up the
+subscriptions), /flood_map/status, and answers /flood_map/route (core.responder_layers).
+See docs/flood_map.md ("Node").
 """
 
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
-import json
 import math
-import os
-from pathlib import Path
 import time
 from typing import Any
 
@@ -51,13 +29,9 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Int64MultiArray
 from visualization_msgs.msg import MarkerArray
 
-from uav_flood.core.atomic_file import write_atomic
 from uav_flood.core.class_map import ClassFusion, ClassMap, ClassMapError
 from uav_flood.core.delivery import (
     DeliveryLedger,
-    DeliveryStateError,
-    load_state,
-    save_state,
     Seen,
     stamp_ns,
 )
@@ -66,13 +40,11 @@ from uav_flood.core.flood_map import (
     FloodMap,
     FloodMapError,
     FloodPolygon,
-    load_or_new,
     PatchRejectedError,
     RejectReason,
-    set_aside_corrupt,
 )
-from uav_flood.core.geo import distance_m, SAME_ORIGIN_M
 from uav_flood.core.georef import GridPatch
+from uav_flood.core.map_checkpoint import Loaded, MapCheckpoint
 from uav_flood.core.plausibility import (
     ObservationGate,
     RefuseReason,
@@ -103,24 +75,6 @@ ACK_PERIOD_S = 0.2
 ACK_MESSAGES_PER_TICK = 10
 
 
-def tracks_path(checkpoint_file: str | os.PathLike[str]) -> Path:
-    """Return the drone tracks file saved beside a checkpoint (<checkpoint>.tracks.json)."""
-    path = Path(checkpoint_file)
-    return path.with_name(path.name + '.tracks.json')
-
-
-def classes_path(checkpoint_file: str | os.PathLike[str]) -> Path:
-    """Return the land-cover map saved beside a checkpoint (<checkpoint>.classes.npz)."""
-    path = Path(checkpoint_file)
-    return path.with_name(path.name + '.classes.npz')
-
-
-def delivery_path(checkpoint_file: str | os.PathLike[str]) -> Path:
-    """Return the delivery state saved beside a checkpoint (<checkpoint>.delivery.npz)."""
-    path = Path(checkpoint_file)
-    return path.with_name(path.name + '.delivery.npz')
-
-
 class FloodMapperNode(Node):
     """Fuse the swarm's flood observations, publish the map and markers, checkpoint to disk."""
 
@@ -129,40 +83,20 @@ class FloodMapperNode(Node):
         declare_read_only(self, PARAMETERS)
         self._params = params = MapperParams.from_node(self)
         self.set_aside = ''
+        self._files = MapCheckpoint(params.checkpoint_file) if params.checkpoint_file else None
         self.last_checkpoint = ''
         self.checkpoint_error = ''
         self._last_checkpoint_s = math.nan
-        if params.checkpoint_file:
-            self.map, moved = load_or_new(params.checkpoint_file, params.fusion)
-            if moved is not None:
-                self.set_aside = str(moved)
-                self.get_logger().error(
-                    f'checkpoint {params.checkpoint_file} was unreadable or for another grid: '
-                    f'set aside as {moved}; starting an empty map'
-                )
-            elif self.map.bounds_cells is not None:
-                self.get_logger().info(
-                    f'reloaded {params.checkpoint_file}: {self.map.observations_applied} '
-                    f'observations, {int(np.count_nonzero(self.map.seen()))} cells known'
-                )
-        else:
-            self.map = FloodMap(params.fusion)
+        self.map = FloodMap(params.fusion)
+        if self._files is not None:
+            self.map, loaded = self._files.load_map(params.fusion, params.origin)
+            self.set_aside = loaded.set_aside
+            self._note(loaded)
         if params.origin is not None:
-            stored = self.map.origin
-            if stored is not None and distance_m(stored, params.origin) > SAME_ORIGIN_M:
-                # Its cells are about another point of the Earth: never mix the two.
-                moved = set_aside_corrupt(params.checkpoint_file)
-                self.set_aside = str(moved)
-                self.get_logger().error(
-                    f'checkpoint {params.checkpoint_file} was made about origin '
-                    f'{stored.lat_deg},{stored.lon_deg}, this mission is about '
-                    f'{params.origin.lat_deg},{params.origin.lon_deg}: set aside as {moved}; '
-                    'starting an empty map'
-                )
-                self.map = FloodMap(params.fusion)
             self.map.origin = params.origin
         self.tracks: dict[str, list[tuple[float, float, float]]] = {v: [] for v in params.vehicles}
-        self._load_tracks()
+        if self._files is not None and not self.set_aside:  # set aside: its tracks went too
+            self._note(self._files.load_tracks(self.tracks))
         self.by_vehicle = dict.fromkeys(params.vehicles, 0)
         # Delivery: which ids were fused and are durable, and the plausibility gate; both
         # reloaded from beside the checkpoint. Refusal reasons share the map's counters.
@@ -365,12 +299,7 @@ class FloodMapperNode(Node):
             self.last_route = f'none: {result.reason}'
             self.get_logger().info(f'route: none ({result.reason})')
             return response
-        for x, y in result.line.coords:
-            pose = PoseStamped()
-            pose.header = response.plan.header
-            pose.pose.position.x, pose.pose.position.y = float(x), float(y)
-            pose.pose.orientation.w = 1.0
-            response.plan.poses.append(pose)
+        response.plan = conversions.path_msg(result.line.coords, response.plan.header.stamp)
         self.last_route = f'found: {result.length_m:.0f} m'
         self.get_logger().info(f'route: {result.length_m:.0f} m along passable roads')
         return response
@@ -577,10 +506,15 @@ class FloodMapperNode(Node):
             # on reload only those the map file holds are kept, so a crash between the two
             # writes never has an id remembered whose evidence is not in the map.
             seq = self.map.observations_applied
-            self._save_delivery()
-            path = self.map.save(self._params.checkpoint_file)
-            self._save_tracks(path)
-            self.class_fusion.map.save(classes_path(path))
+            assert self._files is not None
+            path = self._files.save(
+                self.map,
+                self.class_fusion.map,
+                self.tracks,
+                self.ledger,
+                self.gate,
+                names.MAP_FRAME,
+            )
         except (OSError, FloodMapError) as exc:
             self._dirty_since = self._dirty_since or time.monotonic()
             self.checkpoint_error = str(exc)
@@ -602,91 +536,34 @@ class FloodMapperNode(Node):
         started = self.get_clock().now().nanoseconds * 1e-9
         return ledger, ObservationGate(params.plausibility, params.vehicles, started)
 
-    def _save_delivery(self) -> None:
-        ledger_header, arrays = self.ledger.state()
-        gate_header, traces = self.gate.state()
-        header = {
-            'ledger': ledger_header,
-            'gate': gate_header,
-            'observations_applied': self.map.observations_applied,
-        }
-        save_state(delivery_path(self._params.checkpoint_file), header, {**arrays, **traces})
+    def _note(self, loaded: Loaded) -> None:
+        # One call per severity: rclpy refuses two severities from one call site.
+        if loaded.level == 'error':
+            self.get_logger().error(loaded.note)
+        elif loaded.level == 'warning':
+            self.get_logger().warning(loaded.note)
+        elif loaded.note:
+            self.get_logger().info(loaded.note)
 
     def _load_delivery(self) -> None:
         """Reload the ids fused (those the map checkpoint holds), positions and start."""
-        if not self._params.checkpoint_file:
+        if self._files is None:
             return
-        path = delivery_path(self._params.checkpoint_file)
-        try:
-            header, arrays = load_state(path)
-            kept = self.ledger.restore(header['ledger'], arrays, self.map.observations_applied)
-            self.gate.restore(header['gate'], arrays)
-        except FileNotFoundError:
-            if self.map.observations_applied:
-                self.get_logger().warning(
-                    f'no delivery state {path} beside the checkpoint: observations re-sent '
-                    'now may be fused a second time'
-                )
-            return
-        except (DeliveryStateError, KeyError, ValueError, TypeError) as exc:
+        loaded = self._files.load_delivery(self.ledger, self.gate, self.map.observations_applied)
+        if loaded.level == 'error':  # unreadable: set aside, start anew
             self.ledger, self.gate = self._new_delivery()
-            try:
-                self.delivery_set_aside = str(set_aside_corrupt(path))
-            except (OSError, FloodMapError) as error:
-                self.delivery_set_aside = f'(not set aside: {error})'
-            self.get_logger().error(
-                f'unreadable delivery state {path}: {exc}; set aside as '
-                f'{self.delivery_set_aside}: observations re-sent now may be fused twice'
-            )
-            return
-        self.get_logger().info(
-            f'reloaded {path}: {kept} observation ids already fused, mission started '
-            f'{time.time() - self.gate.started_s:.0f} s ago'
-        )
+            self.delivery_set_aside = loaded.set_aside
+        self._note(loaded)
 
     def _load_classes(self) -> ClassMap:
         """Reload the land-cover map beside the checkpoint; a new one if none or unreadable."""
         res = self._params.fusion.resolution_m
         side = math.ceil(self._params.fusion.max_extent_m / res) + 1
-        if not self._params.checkpoint_file or self.set_aside:
+        if self._files is None or self.set_aside:
             return ClassMap(res, side)  # no checkpoint, or it was set aside with its map
-        path = classes_path(self._params.checkpoint_file)
-        if not path.exists():
-            return ClassMap(res, side)
-        try:
-            loaded = ClassMap.load(path, side)
-            if abs(loaded.resolution_m - res) > 1e-9 * res:
-                raise ClassMapError(f'{path}: cells of {loaded.resolution_m} m, the map has {res}')
-        except ClassMapError as exc:
-            try:
-                moved = str(set_aside_corrupt(path))
-            except (OSError, FloodMapError) as error:
-                moved = f'(not set aside: {error})'
-            self.get_logger().error(f'{exc}; set aside as {moved}: land cover starts empty')
-            return ClassMap(res, side)
-        self.get_logger().info(
-            f'reloaded {path}: {loaded.observations_applied} land-cover observations'
-        )
-        return loaded
-
-    def _save_tracks(self, checkpoint: Path) -> None:
-        target = tracks_path(checkpoint)
-        data = json.dumps({'frame': names.MAP_FRAME, 'tracks': self.tracks})
-        write_atomic(target, data.encode('utf-8'))
-
-    def _load_tracks(self) -> None:
-        if not self._params.checkpoint_file or self.set_aside:
-            return  # no checkpoint, or it was set aside: its tracks belong to that map
-        path = tracks_path(self._params.checkpoint_file)
-        try:
-            loaded = json.loads(path.read_text(encoding='utf-8'))['tracks']
-            for name, points in loaded.items():
-                if name in self.tracks:
-                    self.tracks[name] = [(float(x), float(y), float(z)) for x, y, z in points]
-        except FileNotFoundError:
-            return
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            self.get_logger().warning(f'ignoring unreadable tracks file {path}: {exc}')
+        classes, loaded = self._files.load_classes(res, side)
+        self._note(loaded)
+        return classes
 
     def destroy_node(self) -> None:
         """Save a last checkpoint when anything is unsaved, stop the worker, then destroy."""

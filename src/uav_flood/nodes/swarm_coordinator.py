@@ -40,7 +40,6 @@ from nav_msgs.msg import OccupancyGrid, Path
 from rclpy.node import Node
 from rclpy.publisher import Publisher
 from sensor_msgs.msg import BatteryState
-from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
@@ -68,7 +67,6 @@ from uav_flood.core.coverage.progress import (
 from uav_flood.core.errors import UavFloodError
 from uav_flood.core.geo import LocalFrame
 from uav_flood.core.georef import GridPatch
-from uav_flood.core.mission import Enu
 from uav_flood.core.status_schema import DroneEntry, SwarmStatus, VehicleStatus
 from uav_flood.nodes import conversions, names
 from uav_flood.nodes.params import declare_read_only
@@ -93,41 +91,6 @@ DEAF_AFTER_S = 0.5
 #: The map is checked at the latest this many map_quiet_s after the drones are done, even if it
 #: still changes (a camera still sending from the ground must not hold the mission open).
 MAP_WAIT_MAX_QUIET = 6.0
-
-
-def area_from_polygon(msg: PolygonStamped) -> Area:
-    """Convert an area of interest message (map frame) to a core Area.
-
-    :raises PlanningError: another frame, fewer than 3 vertices, or an invalid polygon.
-    """
-    if msg.header.frame_id not in ('', names.MAP_FRAME):
-        raise PlanningError(
-            f'area frame_id must be {names.MAP_FRAME!r}, got {msg.header.frame_id!r}'
-        )
-    points = [(p.x, p.y) for p in msg.polygon.points]
-    if len(points) < 3:
-        raise PlanningError(f'the area needs at least 3 vertices, got {len(points)}')
-    if not all(math.isfinite(v) for p in points for v in p):
-        raise PlanningError('the area has a NaN or infinite vertex')
-    return Area(Polygon(points))
-
-
-def path_msg(path: tuple[Enu, ...], stamp: Any) -> Path:
-    """Build a nav_msgs/Path in the map frame from map ENU waypoints."""
-    msg = Path()
-    msg.header.stamp = stamp
-    msg.header.frame_id = names.MAP_FRAME
-    for p in path:
-        pose = PoseStamped()
-        pose.header = msg.header
-        pose.pose.position.x, pose.pose.position.y, pose.pose.position.z = (
-            float(p[0]),
-            float(p[1]),
-            float(p[2]),
-        )
-        pose.pose.orientation.w = 1.0
-        msg.poses.append(pose)
-    return msg
 
 
 @dataclass
@@ -245,7 +208,7 @@ class SwarmCoordinatorNode(Node):
 
     def _on_area(self, msg: PolygonStamped) -> None:
         try:
-            area = area_from_polygon(msg)
+            area = conversions.area_from_polygon(msg)
             if self._params.no_fly_file:
                 # Every polygon of the no-fly file is a zone (read as an area, then moved).
                 zones = Area.from_geojson(self._params.no_fly_file, self._frame)
@@ -305,7 +268,7 @@ class SwarmCoordinatorNode(Node):
                     sec=track.path_stamp_ns // 1_000_000_000,
                     nanosec=track.path_stamp_ns % 1_000_000_000,
                 )
-                self._path_pubs[name].publish(path_msg(track.path, stamp))
+                self._path_pubs[name].publish(conversions.path_msg(track.path, stamp))
         self._publish_markers()
 
     def _save(self, force: bool = False) -> None:
@@ -496,7 +459,7 @@ class SwarmCoordinatorNode(Node):
         self._due_block.pop(name, None)
         self._swap_confirmed.discard(name)
         self._tracker.set_path(name, sortie.path, now, stamp_ns, index, len(plan.sorties))
-        self._path_pubs[name].publish(path_msg(sortie.path, stamp))
+        self._path_pubs[name].publish(conversions.path_msg(sortie.path, stamp))
         self.get_logger().info(
             f'{name}: sortie {index + 1}/{len(plan.sorties)}, {len(sortie.path)} waypoints, '
             f'expected {sortie.time_s:.0f} s, {sortie.energy_pct:.0f} % of its battery'
@@ -778,7 +741,7 @@ class SwarmCoordinatorNode(Node):
                 self._due[drone.drone] = 0
                 continue
             self._tracker.set_path(drone.drone, drone.path, now, stamp_ns)
-            self._path_pubs[drone.drone].publish(path_msg(drone.path, stamp))
+            self._path_pubs[drone.drone].publish(conversions.path_msg(drone.path, stamp))
             self.get_logger().info(
                 f'{drone.drone}: path of {len(drone.path)} waypoints, {drone.length_m:.0f} m at '
                 f'{drone.altitude_m:.0f} m, expected {drone.expected_time_s:.0f} s'

@@ -6,7 +6,7 @@ The markers of the flood map and the swarm's plan are in `markers` and re-export
 from __future__ import annotations
 
 import array
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 import importlib
 import math
 from typing import Any
@@ -19,9 +19,11 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from rclpy.node import Node
 from sensor_msgs.msg import BatteryState, CameraInfo, Image, NavSatFix, NavSatStatus
+from shapely.geometry import Polygon
 from std_msgs.msg import Header
 
 from uav_flood.core.class_map import ClassMapError, ClassObservation, NO_CLASS
+from uav_flood.core.coverage import Area, PlanningError
 from uav_flood.core.geo import GeoPoint
 from uav_flood.core.georef import CameraModel, CameraMount, GridPatch, VehiclePose
 from uav_flood.core.mission import MissionError
@@ -492,3 +494,36 @@ def subscribe(
     :param kwargs: passed on (callback_group, raw, ...).
     """
     return node.create_subscription(msg_type, topic.name, callback, topic.qos, **kwargs)
+
+
+def area_from_polygon(msg: PolygonStamped) -> Area:
+    """Convert an area of interest message (map frame) to a core Area.
+
+    :raises PlanningError: another frame, fewer than 3 vertices, or an invalid polygon.
+    """
+    if msg.header.frame_id not in ('', names.MAP_FRAME):
+        raise PlanningError(
+            f'area frame_id must be {names.MAP_FRAME!r}, got {msg.header.frame_id!r}'
+        )
+    points = [(p.x, p.y) for p in msg.polygon.points]
+    if len(points) < 3:
+        raise PlanningError(f'the area needs at least 3 vertices, got {len(points)}')
+    if not all(math.isfinite(v) for p in points for v in p):
+        raise PlanningError('the area has a NaN or infinite vertex')
+    return Area(Polygon(points))
+
+
+def path_msg(points: Iterable[Sequence[float]], stamp: Time) -> Path:
+    """Build a nav_msgs/Path in the map frame from map ENU points ((x, y) or (x, y, z))."""
+    msg = Path()
+    msg.header.stamp = stamp
+    msg.header.frame_id = names.MAP_FRAME
+    for p in points:
+        pose = PoseStamped()
+        pose.header = msg.header
+        position = pose.pose.position
+        position.x, position.y = float(p[0]), float(p[1])
+        position.z = float(p[2]) if len(p) > 2 else 0.0
+        pose.pose.orientation.w = 1.0
+        msg.poses.append(pose)
+    return msg

@@ -264,7 +264,7 @@ def test_plan_progress_loss_and_replan(ros_context, executor, tmp_path):
     elapsed = wait_replan(executor, probe, ['uav0', 'uav2'], silenced, TIMEOUT_S + 1.5)
     assert elapsed <= TIMEOUT_S + 1.0
     assert len(probe.vehicles['uav1']['paths']) == 1
-    assert node.last_replan_latency_ms < 1000.0
+    assert node.core.last_replan_latency_ms < 1000.0
 
     new = swath_geometry([[q[:2] for q in probe.vehicles[n]['path']] for n in ('uav0', 'uav2')],
                          swath, REACH_M)  # fmt: skip
@@ -535,7 +535,7 @@ def test_a_plan_that_keeps_the_coordinator_busy_loses_nobody(
     check ran before the statuses queued meanwhile were read and lost 9 drones of 10 at once."""
     from rclpy.parameter import Parameter
 
-    from uav_flood.nodes import swarm_coordinator
+    from uav_flood.core.coverage import coordinator as swarm_coordinator
 
     real = swarm_coordinator.plan_coverage
 
@@ -623,8 +623,8 @@ def test_a_restarted_coordinator_resumes_the_mission(ros_context, executor, tmp_
     )
     assert spin_until(executor, lambda: float(probe.status().get('coverage_pct', 0)) >= 28, 3.0)
     before = float(probe.status()['coverage_pct'])
-    node._map_rounds = 1  # as after a round that flew map gaps: the budget is not renewed
-    node._save(force=True)
+    node.core._map_rounds = 1  # as after a round that flew map gaps: the budget is not renewed
+    node.core.save(force=True)
     executor.remove_node(node)
     node.destroy_node()  # the coordinator process dies
 
@@ -641,8 +641,8 @@ def test_a_restarted_coordinator_resumes_the_mission(ros_context, executor, tmp_
     )
     executor.add_node(node)
     # The state saved up to SAVE_PERIOD_S before the kill; the drones' reports bring the rest.
-    assert float(node.resumed.split(' ')[0]) >= 15.0, node.resumed
-    assert node._map_rounds == 1
+    assert float(node.core.resumed.split(' ')[0]) >= 15.0, node.core.resumed
+    assert node.core._map_rounds == 1
     assert spin_until(
         executor,
         lambda: (
@@ -730,7 +730,7 @@ def test_sorties_wait_for_the_swap_and_the_operator_then_resume(ros_context, exe
     assert spin_until(
         executor, lambda: probe.status().get('uav0_sortie') == f'2/{counts["uav0"]}', 3.0
     )
-    plans = {d.drone: d for d in node._plan.drones}
+    plans = {d.drone: d for d in node.core.plan.drones}
     for name, v in probe.vehicles.items():
         # Each sortie as planned; the second resumes where the first one's sweep stopped.
         sorties = plans[name].sorties
@@ -803,7 +803,7 @@ def test_a_drone_lost_between_sorties_has_its_remaining_sorties_replanned(
     # What uav1 had left is in the others' new plans: with what was flown, the area is covered.
     new = [
         [q[:2] for s in plan.sorties for q in s.sweep] or [q[:2] for q in plan.path]
-        for plan in node._plan.drones
+        for plan in node.core.plan.drones
         if plan.drone in ('uav0', 'uav2')
     ]
     assert coverage_of(probe.flown(), swath, swath_geometry(new, swath, REACH_M)) >= 0.99
@@ -902,8 +902,8 @@ def test_a_map_that_keeps_changing_is_checked_all_the_same(ros_context, executor
     from nav_msgs.msg import OccupancyGrid
     from rclpy.parameter import Parameter
 
+    from uav_flood.core.coverage.coordinator import MAP_WAIT_MAX_QUIET
     from uav_flood.nodes import names
-    from uav_flood.nodes.swarm_coordinator import MAP_WAIT_MAX_QUIET
 
     quiet_s = 0.4
     node, probe = make_nodes(

@@ -1,9 +1,14 @@
 """Fixtures of the PX4 conformance tests: the real PX4 recordings and their summaries."""
 
-from px4_replay import reference
-import pytest
+from pathlib import Path
+import sys
 
-from uav_flood.autopilot.tlog import summarise_files, TlogSummary
+# The MAVLink recording toolkit is a documented tool, tools/tlog.py; these tests import it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / 'tools'))
+
+from px4_replay import reference  # noqa: E402
+import pytest  # noqa: E402
+from tlog import summarise_files, TlogSummary  # noqa: E402
 
 
 @pytest.fixture(scope='session')

@@ -19,9 +19,9 @@ import time
 from typing import Any
 
 from pymavlink.dialects.v20 import development as mavlink
+from tlog import read_tlog, TlogWriter
 
 from uav_flood.autopilot.px4 import FLAG_SAFETY_ARMED
-from uav_flood.autopilot.tlog import read_tlog, TlogWriter
 
 #: The recordings of a real PX4 v1.16 SITL (test/data/px4_reference/README.md), kept in the
 #: repository so CI has them; UAV_FLOOD_PX4_REFERENCE points elsewhere.

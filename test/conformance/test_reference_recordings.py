@@ -5,9 +5,9 @@ toolkit mis-parsed modes, chunks, the mission protocol or rates, these would fai
 """
 
 import pytest
+from tlog import TlogSummary
 
 from uav_flood.autopilot import px4
-from uav_flood.autopilot.tlog import TlogSummary
 
 # MAV_LANDED_STATE
 ON_GROUND, IN_AIR, TAKEOFF, LANDING = 1, 2, 3, 4

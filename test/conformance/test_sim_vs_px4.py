@@ -25,8 +25,8 @@ from typing import Any
 
 from px4_replay import reference, ReplayClient
 import pytest
+from tlog import read_tlog, summarise_files, text_template, TlogSummary
 
-from uav_flood.autopilot.tlog import read_tlog, summarise_files, text_template, TlogSummary
 from uav_flood.core.geo import GeoPoint
 
 #: Simulated seconds per wall second.

@@ -7,9 +7,8 @@ import struct
 from px4_replay import reference
 from pymavlink.dialects.v20 import development as mavlink
 import pytest
-
-from uav_flood.autopilot import tlog
-from uav_flood.autopilot.tlog import read_tlog, summarise, TlogError, TlogWriter
+import tlog
+from tlog import read_tlog, summarise, TlogError, TlogWriter
 
 
 def _packer(sysid: int = 1, compid: int = 1) -> mavlink.MAVLink:

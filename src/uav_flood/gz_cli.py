@@ -1,6 +1,6 @@
 """`uav-flood gz-assets`: write the Gazebo flood world and the PX4 x500 camera model.
 
-Generates, in --out (see docs/gazebo_assets.md and src/uav_flood/sim/gz_assets.py):
+Generates, in --out (see docs/gazebo_assets.md and src/uav_flood/deploy/gz_assets.py):
 
 - ``worlds/flood_world.sdf`` and ``worlds/flood_scene.jpg``: the world whose ground carries the
   labelled scene (--scene, default the shipped one) at its map position, with the spherical
@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Generate the world and model into --out and print what was written; return the exit code."""
     from uav_flood.core.geo import GeoError, GeoPoint
-    from uav_flood.sim import gz_assets
+    from uav_flood.deploy import gz_assets
     from uav_flood.sim.scene import FloodScene
 
     out = Path(args.out)

@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 
 from uav_flood.core.errors import ConfigError
-from uav_flood.sim import gz_assets
+from uav_flood.deploy import gz_assets
 
 #: PX4 SITL instances with their own MAVLink ports (px4-rc.mavlink: 14540 + i for i <= 9).
 MAX_INSTANCES = 10

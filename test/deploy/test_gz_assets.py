@@ -21,7 +21,7 @@ import yaml
 from uav_flood import gz_cli
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.georef import CameraModel, CameraMount
-from uav_flood.sim import gz_assets
+from uav_flood.deploy import gz_assets
 from uav_flood.sim.camera import OUT_OF_SCENE_RGB
 from uav_flood.sim.scene import FloodScene
 

@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Read, write and summarise MAVLink telemetry logs (.tlog).
 
 A .tlog is what QGroundControl, MAVProxy and MAVExplorer write and read: each record is an 8-byte
@@ -8,7 +9,8 @@ the same framing, and `summarise` reduces a recording to the facts that say whet
 behaves like PX4: flight modes, arming, landed states, STATUSTEXT, the mission and command
 protocols, mission progress and message rates.
 
-Run `python -m uav_flood.autopilot.tlog AUTOPILOT.tlog [CLIENT.tlog]` for a printed summary.
+Run `python3 tools/tlog.py AUTOPILOT.tlog [CLIENT.tlog]` for a printed summary (the PX4
+conformance tests import it as a module, docs/px4_conformance.md).
 """
 
 from __future__ import annotations
@@ -798,7 +800,7 @@ def text_template(text: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the summary of a .tlog (and its client's .tlog); return the exit status."""
     parser = argparse.ArgumentParser(
-        prog='python -m uav_flood.autopilot.tlog',
+        prog='python3 tools/tlog.py',
         description='Summarise a MAVLink telemetry log (.tlog) of a PX4 vehicle.',
     )
     parser.add_argument('autopilot', help='the .tlog of what the vehicle sent')

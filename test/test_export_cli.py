@@ -121,7 +121,7 @@ def test_export_writes_every_file_georeferenced(tmp_path, capsys):
     # The coordinates under the cursor: figure pixel -> lon/lat, as the page computes them.
     import re
 
-    from uav_flood.export_cli import render_figure
+    from uav_flood.export import render_figure
 
     a = json.loads(re.search(r'var affine = (\[[^\]]*\])', page).group(1))
     flood_map = FloodMap.load(path)
@@ -164,7 +164,7 @@ def test_the_stored_origin_needs_no_option_and_a_wrong_one_is_refused(tmp_path, 
 
 
 def test_tracks_are_drawn(tmp_path):
-    from uav_flood.export_cli import TRACK_BGR
+    from uav_flood.export import TRACK_BGR
 
     path = make_checkpoint(tmp_path)
     out = tmp_path / 'out'

@@ -509,7 +509,7 @@ def write_png(plan: CoveragePlan, path: Path, size_px: int = 1000) -> None:
     """
     import cv2
 
-    from uav_flood.export_cli import draw_north_arrow, draw_scale_bar
+    from uav_flood.export import draw_north_arrow, draw_scale_bar
 
     shown = [plan.area.region.bounds]
     if plan.area.no_fly is not None:

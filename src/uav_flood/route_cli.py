@@ -115,7 +115,7 @@ def destinations(args: argparse.Namespace) -> list[tuple[str, GeoPoint]]:
 
 def run(args: argparse.Namespace) -> int:
     """Answer the route question; return the exit code."""
-    from uav_flood.export_cli import load_land_cover, load_map, mission_origin
+    from uav_flood.export import load_land_cover, load_map, mission_origin
 
     try:
         if not (math.isfinite(args.snap) and args.snap > 0.0):

@@ -17,7 +17,7 @@ import pytest
 from uav_flood.cli import main
 from uav_flood.core.flood_map import FloodMap
 from uav_flood.core.georef import GridPatch
-from uav_flood.export_cli import WATER_BGR
+from uav_flood.export import WATER_BGR
 
 CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
 

@@ -415,7 +415,7 @@ class _Mission:
 
 def _final_map(checkpoint: Path) -> Any:
     """Return the mapper's final checkpoint as a FloodMap, or None if there is none."""
-    from uav_flood.export_cli import load_map
+    from uav_flood.export import load_map
 
     return load_map(checkpoint) if checkpoint.is_file() else None
 
@@ -637,7 +637,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: C901  (one straight sequence 
         cleared = flood_map.forget_outside(lambda e, n: shapely.contains_xy(area_enu, e, n))
         notes.append(f'{cleared} observed cells outside the area are left out of map/')
         score = score_map(flood_map.to_occupancy(), truth, inside)
-        from uav_flood.export_cli import export, load_tracks
+        from uav_flood.export import export, load_tracks
 
         tracks_file = out / 'flood_map.npz.tracks.json'
         tracks = load_tracks(tracks_file) if tracks_file.exists() else {}
@@ -718,7 +718,7 @@ def _config_dir() -> Path:
 
 def _final_land_cover(path: Path, area_enu: BaseGeometry) -> LandCoverGrid | None:
     """Return the mapper's final land cover inside the area (-1 outside), None if none."""
-    from uav_flood.export_cli import load_land_cover
+    from uav_flood.export import load_land_cover
 
     if not path.is_file():
         return None

@@ -1,6 +1,6 @@
 """The responder layers in the export outputs: GeoJSON features, the figure, map.html.
 
-`uav-flood export` (export_cli.export) calls these when it has the mapper's land cover
+`uav-flood export` (uav_flood.export.export) calls these when it has the mapper's land cover
 (<checkpoint>.classes.npz): flooded buildings as polygons, the road network as centre lines,
 flooded or passable (core.responder_layers). Every GeoJSON feature carries `layer`: `water`
 (the flood polygons, as before), `flooded_building`, `flooded_road` or `passable_road`.

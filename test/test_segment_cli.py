@@ -35,8 +35,8 @@ def photos(tmp_path_factory):
 
 def run_segment(*args):
     stream = io.StringIO()
-    from uav_flood import segment_cli
     from uav_flood.cli import build_parser
+    from uav_flood.cli import segment as segment_cli
 
     parsed = build_parser().parse_args(['segment', *args])
     return segment_cli.run(parsed, stream), stream.getvalue()

@@ -21,7 +21,7 @@ def test_the_port_scheme_is_px4_sitls():
 
 
 def test_every_default_follows_it():
-    from uav_flood.demo import cli as demo_cli
+    from uav_flood.cli import demo as demo_cli
     from uav_flood.deploy.graphs import DEFAULT_ORIGIN
     from uav_flood.nodes.flight_control import PARAMETERS as FLIGHT
     from uav_flood.nodes.swarm_coordinator import PARAMETERS as SWARM

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from shapely.geometry import box
 
+from uav_flood.cli import demo as demo_cli
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.evaluation import area_cells, score_classes, score_map
 from uav_flood.core.geo import GeoPoint
 from uav_flood.core.georef import GridPatch
 from uav_flood.core.latency import BIN_MS, LatencyHistogram
-from uav_flood.demo import cli as demo_cli
 from uav_flood.demo.gcs import GroundStation
 from uav_flood.demo.graph import (
     demo_graph,

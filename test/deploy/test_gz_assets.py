@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import yaml
 
-from uav_flood import gz_cli
+from uav_flood.cli import gz_assets as gz_cli
 from uav_flood.core.errors import ConfigError
 from uav_flood.core.georef import CameraModel, CameraMount
 from uav_flood.deploy import gz_assets

@@ -42,7 +42,8 @@ def test_unknown_command_is_a_usage_error(bin_dir):
 
 
 def test_a_bug_is_one_line_with_exit_70(monkeypatch, capsys, tmp_path):
-    from uav_flood import cli, plan_cli
+    from uav_flood import cli
+    from uav_flood.cli import plan as plan_cli
 
     def broken(args):
         raise TypeError('unsupported operand\ntype(s)')

@@ -69,9 +69,9 @@ def test_sim_command_rejects_bad_input_with_one_line(bin_dir):
 
 
 def test_default_origin_is_px4_sitl_home():
+    from uav_flood.cli.sim import DEFAULT_ORIGIN
     from uav_flood.core.geo import GeoPoint
     from uav_flood.sim import PX4_DEFAULT_HOME
-    from uav_flood.sim.cli import DEFAULT_ORIGIN
 
     assert GeoPoint.parse(DEFAULT_ORIGIN) == PX4_DEFAULT_HOME == GeoPoint(47.397742, 8.545594, 488)
 

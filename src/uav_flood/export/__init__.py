@@ -6,7 +6,7 @@ flood_grid.tif (a Cloud-Optimised GeoTIFF in the map frame's own CRS), land_cove
 flood_grid.png with its world file, flood.kmz (Google Earth), flood_map.png (a figure for
 people) and map.html (one self-contained page). `load_map`, `load_tracks`, `load_land_cover` and
 `mission_origin` read and check the inputs, raising UavFloodError with one line. The command
-line is uav_flood/export_cli.py; the files are described in docs/flood_map.md ("Export").
+line is uav_flood/cli/export.py; the files are described in docs/flood_map.md ("Export").
 """
 
 from __future__ import annotations

@@ -116,7 +116,7 @@ class Supervisor:
 
     `run()` blocks the calling thread, which must be the main thread (the parent-death signal
     of each child is tied to the thread that started it). Signal handlers are the caller's job:
-    install ones that call `request_shutdown()` (see runner/cli.py).
+    install ones that call `request_shutdown()` (see cli/launch.py).
 
     :param graph: the validated graph.
     :param color: colour the `[label]` prefixes (and let rcutils colour node logs).

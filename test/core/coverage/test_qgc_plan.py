@@ -91,7 +91,7 @@ def test_every_drone_gets_a_plan_qgc_opens_with_its_sweep(tmp_path, capsys, name
 def test_the_plan_figure_has_a_title_scale_legend_and_home(tmp_path, capsys):
     import cv2
 
-    from uav_flood.plan_cli import AREA_BGR, COLOURS_BGR, NO_FLY_BGR
+    from uav_flood.cli.plan import AREA_BGR, COLOURS_BGR, NO_FLY_BGR
 
     out = tmp_path / 'out'
     assert cli.main(['plan', str(AOI / 'no_fly.geojson'), '--drones', '6', '--out', str(out)]) == 0

@@ -49,10 +49,6 @@ from uav_flood.core.status_schema import DroneEntry, SwarmStatus, VehicleStatus
 SAVE_PERIOD_S = 1.0
 #: Coverage at which nothing is left to re-plan (fraction of the region).
 DONE_COVERAGE = 0.999
-#: How often losses and the plan are checked (s).
-CHECK_PERIOD_S = 0.1
-#: /swarm/status period (s).
-STATUS_PERIOD_S = 1.0
 #: Warnings in loops are throttled to one per this many seconds.
 WARN_THROTTLE_S = 5.0
 #: A drone higher than this above the origin is taken as flying (m).

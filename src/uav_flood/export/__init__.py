@@ -583,7 +583,8 @@ def pixel_to_lonlat(geometry: dict[str, float], frame: LocalFrame) -> list[float
 
     A least-squares affine fit of the exact transform (figure pixel -> map ENU -> WGS84) at a
     5 x 5 grid over the map; across the few kilometres a map spans, the azimuthal equidistant
-    projection is affine to far better than a figure pixel (test/test_export_cli.py checks 1e-7 deg).
+    projection is affine to far better than a figure pixel (test/test_export_cli.py checks 1e-7
+    deg).
     """
     scale, x0, y0 = geometry['scale'], geometry['x0'], geometry['y0']
     span = geometry.get('span_px', 1000.0)
